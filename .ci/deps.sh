@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the Debian packages rsvault needs to build and test, only those
+# that are missing, so a machine that has everything does no network work.
+set -eu
+PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
+libssl-dev openssl libgnutls28-dev gnutls-bin libjansson-dev libcurl4-openssl-dev
+libcmocka-dev perl python3 curl lmdb-utils"
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "rsvault: missing packages:$missing" >&2
+	echo "run as root: apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$missing" >&2
+	exit 1
+fi
+echo "rsvault: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

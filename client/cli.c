@@ -1,0 +1,134 @@
+/* cli.c - helpers shared by the client's command handlers: option values,
+ * usage errors, id checks, bounded formatting. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "util.h"
+
+const char *cli_opt(const struct cli_ctx *c, const char *name)
+{
+	const struct cli_opt *o;
+
+	if (c->cmd == NULL || c->cmd->opts == NULL)
+		return NULL;
+	for (o = c->cmd->opts; o->name != NULL && o - c->cmd->opts < CLI_MAX_OPTS; o++)
+		if (strcmp(o->name, name) == 0)
+			return c->optv[o - c->cmd->opts];
+	return NULL;
+}
+
+void cli_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsvault: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_print_synopsis(FILE *fp, const struct cli_cmd *cmd, const char *lead)
+{
+	const struct cli_opt *o;
+
+	fprintf(fp, "%srsvault %s", lead, cmd->verb);
+	if (cmd->sub != NULL)
+		fprintf(fp, " %s", cmd->sub);
+	if (cmd->args != NULL && cmd->args[0] != '\0')
+		fprintf(fp, " %s", cmd->args);
+	for (o = cmd->opts; o != NULL && o->name != NULL; o++) {
+		const char *l = o->required ? "" : "[";
+		const char *r = o->required ? "" : "]";
+
+		if (o->arg != NULL)
+			fprintf(fp, " %s%s %s%s", l, o->name, o->arg, r);
+		else
+			fprintf(fp, " %s%s%s", l, o->name, r);
+	}
+	fputc('\n', fp);
+}
+
+int cli_usage(const struct cli_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsvault: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c != NULL && c->cmd != NULL) {
+		cli_print_synopsis(stderr, c->cmd, "usage: ");
+		fprintf(stderr, "Try 'rsvault %s%s%s --help'.\n", c->cmd->verb,
+		        c->cmd->sub ? " " : "", c->cmd->sub ? c->cmd->sub : "");
+	} else {
+		fputs("Try 'rsvault --help'.\n", stderr);
+	}
+	return CLI_ERR;
+}
+
+int cli_valid_server_id(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n < 1 || n > 64)
+		return 0;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+int cli_check_id(const struct cli_ctx *c, const char *what, const char *s)
+{
+	if (cli_valid_server_id(s))
+		return 0;
+	cli_usage(c, "%s is not a valid id (1 to 64 characters A-Z a-z 0-9 - _)", what);
+	return -1;
+}
+
+int cli_check_account(const struct cli_ctx *c, const char *what, const char *s)
+{
+	if (s != NULL && util_valid_account_id(s))
+		return 0;
+	cli_usage(c, "%s is not a valid account id ([a-z0-9][a-z0-9._-]{0,63})", what);
+	return -1;
+}
+
+int cli_opt_int(const struct cli_ctx *c, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+	const char *v = cli_opt(c, name);
+
+	if (v == NULL)
+		return 0;
+	if (util_parse_i64(v, min, max, out) != 0) {
+		cli_usage(c, "%s wants a whole number from %lld to %lld", name, (long long)min,
+		          (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_one_of(const char *s, const char *const *words)
+{
+	for (; *words != NULL; words++)
+		if (strcmp(s, *words) == 0)
+			return 1;
+	return 0;
+}
+
+int cli_fmt(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n)
+		return -1;
+	return 0;
+}

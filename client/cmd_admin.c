@@ -1,0 +1,195 @@
+/* cmd_admin.c - `rsvault license ...` and `rsvault account ...`. */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "http.h"
+#include "output.h"
+#include "util.h"
+
+#define KEY_MAX_BYTES 256
+#define EMAIL_MAX_BYTES 254
+
+static const char *const license_types[] = {"site", "pro",   "plus", "starter",
+                                            "free", "trial", NULL};
+static const char *const roles[] = {"customer", "reseller", "agent", "auditor", "admin", NULL};
+
+/* A license key: 1..KEY_MAX_BYTES bytes, no control characters. */
+static int check_key(const struct cli_ctx *c, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+			n = 0;
+	if (n == 0 || n > KEY_MAX_BYTES) {
+		cli_usage(c, "KEY must have 1 to %d characters and no control characters",
+		          KEY_MAX_BYTES);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_email(const struct cli_ctx *c, const char *email)
+{
+	size_t n = strlen(email);
+
+	if (n == 0 || n > EMAIL_MAX_BYTES || strchr(email, '@') == NULL) {
+		cli_usage(c, "--email must be an e-mail address");
+		return -1;
+	}
+	return 0;
+}
+
+/* POST path with req (may be NULL) and print the answer as an object. */
+static int post_show(struct cli_ctx *c, const char *path, json_t *req)
+{
+	struct cli_resp r;
+	int rc;
+
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_license_add(struct cli_ctx *c)
+{
+	const char *key = c->args[0], *type = cli_opt(c, "--type");
+	const char *email = cli_opt(c, "--email"), *until = cli_opt(c, "--valid-until");
+	char norm[UTIL_TIME_LEN];
+	int64_t ms;
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (check_key(c, key) != 0 || check_email(c, email) != 0)
+		return CLI_ERR;
+	if (!cli_one_of(type, license_types))
+		return cli_usage(c, "--type must be one of site, pro, plus, starter, free, "
+		                    "trial");
+	if (until != NULL) {
+		/* any RFC 3339 offset is accepted and sent as UTC */
+		if (util_parse_time(until, &ms) != 0 || util_format_time(ms, norm) != 0)
+			return cli_usage(c, "--valid-until must be an RFC 3339 time, e.g. "
+			                    "2027-01-31T23:59:59Z");
+		until = norm;
+	}
+	req = json_object();
+	if (req == NULL || cli_json_set_str(req, "key", key) != 0 ||
+	    cli_json_set_str(req, "type", type) != 0 ||
+	    cli_json_set_str(req, "email", email) != 0 ||
+	    cli_json_set_str(req, "valid_until", until) != 0) {
+		rc = cli_usage(c, "KEY and --email must be valid UTF-8");
+		goto done;
+	}
+	rc = post_show(c, "/v1/licenses", req);
+done:
+	json_decref(req);
+	return rc;
+}
+
+int cli_cmd_license_show(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX], enc[CLI_PATH_MAX / 2];
+	int rc;
+
+	if (check_key(c, c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_escape(c, c->args[0], enc, sizeof enc) != 0 ||
+	    cli_path(path, sizeof path, "/v1/licenses/%s", enc) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_license_bind(struct cli_ctx *c)
+{
+	json_t *req;
+	int rc;
+
+	if (check_key(c, c->args[0]) != 0)
+		return CLI_ERR;
+	req = json_object();
+	if (req == NULL || cli_json_set_str(req, "key", c->args[0]) != 0) {
+		json_decref(req);
+		return cli_usage(c, "KEY must be valid UTF-8");
+	}
+	rc = post_show(c, "/v1/me/license", req);
+	json_decref(req);
+	return rc;
+}
+
+int cli_cmd_account_add(struct cli_ctx *c)
+{
+	const char *role = cli_opt(c, "--role"), *email = cli_opt(c, "--email");
+	struct cli_resp r = {0};
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_account(c, "ID", c->args[0]) != 0 || check_email(c, email) != 0)
+		return CLI_ERR;
+	if (!cli_one_of(role, roles))
+		return cli_usage(c, "--role must be one of customer, reseller, agent, "
+		                    "auditor, admin");
+	req = json_object();
+	if (req == NULL || cli_json_set_str(req, "id", c->args[0]) != 0 ||
+	    cli_json_set_str(req, "role", role) != 0 ||
+	    cli_json_set_str(req, "email", email) != 0) {
+		rc = cli_usage(c, "--email must be valid UTF-8");
+		goto done;
+	}
+	rc = cli_api(c, "POST", "/v1/accounts", req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_field(c, &r, "token");
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* METHOD /v1/accounts/ID/SUFFIX; print the token, the account or nothing. */
+static int account_call(struct cli_ctx *c, const char *method, const char *suffix,
+                        const char *field)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_account(c, "ID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/accounts/%s/%s", c->args[0], suffix) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, method, path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = field ? cli_show_field(c, &r, field) : cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_account_token(struct cli_ctx *c)
+{
+	return account_call(c, "POST", "tokens", "token");
+}
+
+int cli_cmd_account_revoke(struct cli_ctx *c)
+{
+	return account_call(c, "DELETE", "tokens", NULL);
+}
+
+int cli_cmd_account_suspend(struct cli_ctx *c)
+{
+	return account_call(c, "POST", "suspend", NULL);
+}
+
+int cli_cmd_account_reactivate(struct cli_ctx *c)
+{
+	return account_call(c, "POST", "reactivate", NULL);
+}

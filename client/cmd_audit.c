@@ -1,0 +1,571 @@
+/* cmd_audit.c - `rsvault audit list | export | verify`.
+ *
+ * export pages through GET /v1/audit and GET /v1/audit/checkpoints and
+ * writes JSON lines in log order: every event as {"type":"event", ...},
+ * and right after event S the checkpoint for S, if the vault has one.
+ * verify is offline: it needs the export and audit.pub, no vault and no
+ * token. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "auditlog.h"
+#include "cli.h"
+#include "cmd.h"
+#include "config.h"
+#include "http.h"
+#include "keyfile.h"
+#include "output.h"
+
+#define PAGE_LIMIT 1000 /* the API's largest page */
+#define LIST_LIMIT_DEFAULT 100
+
+static const char *const outcomes[] = {"allow", "deny", NULL};
+
+/* ---- audit list --------------------------------------------------------- */
+
+/* Append "&name=escaped(value)" (or "?name=..." first) to path. */
+static int add_query(struct cli_ctx *c, char *path, size_t n, const char *name, const char *value)
+{
+	char enc[CLI_PATH_MAX / 4];
+	size_t used = strlen(path);
+
+	if (value == NULL)
+		return 0;
+	if (cli_escape(c, value, enc, sizeof enc) != 0)
+		return -1;
+	return cli_path(path + used, n - used, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, enc);
+}
+
+/* Does event e pass the filters applied on the client side? */
+static int event_matches(const struct cli_ctx *c, json_t *e, int64_t after)
+{
+	static const char *const fields[][2] = {
+	    {"--actor", "actor"}, {"--action", "action"}, {"--outcome", "outcome"}};
+	json_t *seq = json_object_get(e, "seq");
+
+	if (!json_is_integer(seq) || json_integer_value(seq) <= after)
+		return 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const char *want = cli_opt(c, fields[i][0]), *got;
+
+		if (want == NULL)
+			continue;
+		got = cli_jstr(e, fields[i][1]);
+		if (got == NULL || strcmp(got, want) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int event_table(const struct cli_ctx *c, json_t *events, int local_filter, int64_t after,
+                       int64_t limit)
+{
+	static const char *const head[] = {"SEQ",    "TIME",    "ACTOR", "ACTION",
+	                                   "TICKET", "OUTCOME", "REASON"};
+	struct cli_table t;
+	int64_t shown = 0;
+	size_t i;
+	json_t *e;
+	int rc = CLI_OK;
+
+	cli_table_init(&t, 7, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(events, i, e)
+	{
+		char seq[32], tm[64];
+		const char *row[7];
+
+		if (!json_is_object(e)) {
+			rc = cli_malformed("events");
+			goto done;
+		}
+		if (local_filter && (!event_matches(c, e, after) || shown >= limit))
+			continue;
+		shown++;
+		cli_time_local(cli_jstr(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
+		row[0] = cli_jtext(e, "seq", seq, sizeof seq);
+		row[1] = tm;
+		row[2] = cli_jstr(e, "actor");
+		row[3] = cli_jstr(e, "action");
+		row[4] = cli_jstr(e, "ticket");
+		row[5] = cli_jstr(e, "outcome");
+		row[6] = cli_jstr(e, "reason");
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+/* With --ticket: GET /v1/tickets/T/audit, which owners may read too; the
+ * other filters are applied here. With --json the body is printed as is
+ * unless a filter had to be applied here. */
+static int list_ticket(struct cli_ctx *c, int64_t after, int64_t limit, int filtered)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX];
+	json_t *events, *keep = NULL, *e;
+	size_t i;
+	int rc;
+
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/audit", cli_opt(c, "--ticket")) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json && !filtered) {
+		rc = cli_show_object(c, &r);
+		goto done;
+	}
+	events = cli_resp_array(&r, "events");
+	if (events == NULL) {
+		rc = CLI_ERR;
+		goto done;
+	}
+	if (!c->json) {
+		rc = event_table(c, events, 1, after, limit);
+		goto done;
+	}
+	keep = json_pack("{s[]}", "events");
+	if (keep == NULL) {
+		cli_warnx("out of memory");
+		rc = CLI_ERR;
+		goto done;
+	}
+	json_array_foreach(events, i, e)
+	{
+		json_t *arr = json_object_get(keep, "events");
+
+		if ((int64_t)json_array_size(arr) < limit && json_is_object(e) &&
+		    event_matches(c, e, after) && json_array_append(arr, e) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	if (json_dumpf(keep, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF)
+		rc = cli_write_failed();
+done:
+	json_decref(keep);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_audit_list(struct cli_ctx *c)
+{
+	const char *outcome = cli_opt(c, "--outcome"), *ticket = cli_opt(c, "--ticket");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX] = "/v1/audit";
+	int64_t after = 0, limit = LIST_LIMIT_DEFAULT;
+	json_t *events, *next;
+	int rc;
+
+	if (outcome != NULL && !cli_one_of(outcome, outcomes))
+		return cli_usage(c, "--outcome must be allow or deny");
+	if (cli_opt_int(c, "--after", 0, INT64_MAX, &after) != 0 ||
+	    cli_opt_int(c, "--limit", 1, PAGE_LIMIT, &limit) != 0)
+		return CLI_ERR;
+	if (ticket != NULL) {
+		int filtered = cli_opt(c, "--actor") || cli_opt(c, "--action") || outcome ||
+		               cli_opt(c, "--after") || cli_opt(c, "--limit");
+
+		if (cli_check_id(c, "--ticket", ticket) != 0)
+			return CLI_ERR;
+		if (cli_opt(c, "--limit") == NULL)
+			limit = INT64_MAX;
+		return list_ticket(c, after, limit, filtered);
+	}
+	if (add_query(c, path, sizeof path, "actor", cli_opt(c, "--actor")) != 0 ||
+	    add_query(c, path, sizeof path, "action", cli_opt(c, "--action")) != 0 ||
+	    add_query(c, path, sizeof path, "outcome", outcome) != 0 ||
+	    add_query(c, path, sizeof path, "after_seq", cli_opt(c, "--after")) != 0 ||
+	    add_query(c, path, sizeof path, "limit", cli_opt(c, "--limit")) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json) {
+		rc = cli_show_object(c, &r);
+		goto done;
+	}
+	events = cli_resp_array(&r, "events");
+	if (events == NULL) {
+		rc = CLI_ERR;
+		goto done;
+	}
+	rc = event_table(c, events, 0, 0, 0);
+	next = json_object_get(r.json, "next_seq");
+	if (rc == CLI_OK && (int64_t)json_array_size(events) >= limit && json_is_integer(next))
+		fprintf(stderr,
+		        "(more events: rsvault audit list --after %" JSON_INTEGER_FORMAT " ...)\n",
+		        json_integer_value(next));
+done:
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* ---- audit export ------------------------------------------------------- */
+
+/* One paged listing (events or checkpoints). */
+struct pager {
+	struct cli_ctx *c;
+	const char *route; /* "/v1/audit" */
+	const char *key;   /* "events" */
+	uint64_t after;    /* after_seq of the next page */
+	struct cli_resp resp;
+	json_t *items;
+	size_t idx;
+	size_t n;
+	int stalled; /* the last page was short: the listing is caught up */
+};
+
+/* Fetch the next page. Returns an exit status. */
+static int pager_fetch(struct pager *p)
+{
+	char path[CLI_PATH_MAX];
+	json_t *next;
+	int rc;
+
+	cli_resp_free(&p->resp);
+	p->items = NULL;
+	p->idx = p->n = 0;
+	if (cli_path(path, sizeof path, "%s?after_seq=%" PRIu64 "&limit=%d", p->route, p->after,
+	             PAGE_LIMIT) != 0)
+		return CLI_ERR;
+	rc = cli_api(p->c, "GET", path, NULL, NULL, &p->resp);
+	if (rc != CLI_OK)
+		return rc;
+	p->items = cli_resp_array(&p->resp, p->key);
+	if (p->items == NULL)
+		return CLI_ERR;
+	p->n = json_array_size(p->items);
+	if (p->n > PAGE_LIMIT)
+		return cli_malformed("page larger than the limit asked for");
+	/* A page of PAGE_LIMIT items may have more behind it. A shorter page
+	 * means caught up: since every page read is itself audited, waiting
+	 * for an empty page of events would never end. */
+	p->stalled = p->n < PAGE_LIMIT;
+	if (p->n > 0) {
+		next = json_object_get(p->resp.json, "next_seq");
+		if (!json_is_integer(next) || json_integer_value(next) < 0 ||
+		    (uint64_t)json_integer_value(next) <= p->after)
+			return cli_malformed("next_seq does not advance");
+		p->after = (uint64_t)json_integer_value(next);
+	}
+	return CLI_OK;
+}
+
+/* The next item, fetching a page if the current one is used up and the
+ * listing is not caught up. *item is NULL at the end. */
+static int pager_peek(struct pager *p, json_t **item)
+{
+	int rc;
+
+	*item = NULL;
+	if (p->idx >= p->n) {
+		if (p->stalled)
+			return CLI_OK;
+		rc = pager_fetch(p);
+		if (rc != CLI_OK)
+			return rc;
+	}
+	if (p->idx < p->n)
+		*item = json_array_get(p->items, p->idx);
+	return CLI_OK;
+}
+
+/* The state of one export. */
+struct export
+{
+	FILE *out;
+	struct pager ev;
+	struct pager cp;
+	uint64_t last_ev; /* seq of the last event written */
+	int cp_written;   /* a checkpoint already follows last_ev */
+	uint64_t events;  /* lines written */
+	uint64_t checkpoints;
+	uint64_t skipped; /* checkpoints that could not follow their event */
+};
+
+static int write_line(struct export *x, json_t *obj)
+{
+	json_free_t jfree = NULL;
+	char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	int rc = 0;
+
+	if (s == NULL) {
+		cli_warnx("out of memory");
+		return -1;
+	}
+	if (fputs(s, x->out) == EOF || fputc('\n', x->out) == EOF) {
+		cli_warnx("cannot write the export: %s", strerror(errno));
+		rc = -1;
+	}
+	json_get_alloc_funcs(NULL, &jfree);
+	jfree(s);
+	return rc;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	return s != NULL && strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+/* Write the checkpoint cp as {"type","seq","hash","signature","public_key"}. */
+static int write_checkpoint(struct export *x, json_t *cp, json_int_t seq)
+{
+	const char *hash = cli_jstr(cp, "hash"), *sig = cli_jstr(cp, "signature");
+	const char *pk = cli_jstr(cp, "public_key");
+	json_t *line;
+	int rc;
+
+	if (!is_hex(hash, 64) || !is_hex(sig, 128) || !is_hex(pk, 64)) {
+		cli_malformed("checkpoint");
+		return -1;
+	}
+	line = json_pack("{sssIssssss}", "type", "checkpoint", "seq", seq, "hash", hash,
+	                 "signature", sig, "public_key", pk);
+	if (line == NULL) {
+		cli_warnx("out of memory");
+		return -1;
+	}
+	rc = write_line(x, line);
+	json_decref(line);
+	if (rc == 0)
+		x->checkpoints++;
+	return rc;
+}
+
+/* Write the checkpoint of the last event written if one is known, and
+ * drop those that can no longer directly follow their event (stale or
+ * duplicate). Checkpoints of later events stay queued. */
+static int place_checkpoints(struct export *x)
+{
+	json_t *cp, *seqv;
+	json_int_t seq;
+	int rc;
+
+	for (;;) {
+		rc = pager_peek(&x->cp, &cp);
+		if (rc != CLI_OK)
+			return rc;
+		if (cp == NULL)
+			return CLI_OK;
+		seqv = json_object_get(cp, "seq");
+		if (!json_is_object(cp) || !json_is_integer(seqv) || json_integer_value(seqv) < 1)
+			return cli_malformed("checkpoint");
+		seq = json_integer_value(seqv);
+		if ((uint64_t)seq > x->last_ev)
+			return CLI_OK;
+		if ((uint64_t)seq == x->last_ev && !x->cp_written) {
+			if (write_checkpoint(x, cp, seq) != 0)
+				return CLI_ERR;
+			x->cp_written = 1;
+		} else {
+			x->skipped++;
+		}
+		x->cp.idx++;
+	}
+}
+
+/* Normalise one event with the shared audit code and write it. */
+static int write_event(struct export *x, json_t *e)
+{
+	struct audit_event ev;
+	json_t *fields = NULL, *line = NULL;
+	int rc = CLI_ERR;
+
+	if (!json_is_object(e) || audit_event_from_json(e, &ev) != 0)
+		return cli_malformed("event");
+	if (ev.seq <= x->last_ev)
+		return cli_malformed("events out of order");
+	fields = audit_event_to_json(&ev);
+	line = json_pack("{ss}", "type", "event");
+	if (fields == NULL || line == NULL || json_object_update(line, fields) != 0) {
+		cli_warnx("out of memory");
+		goto done;
+	}
+	if (write_line(x, line) != 0)
+		goto done;
+	x->last_ev = ev.seq;
+	x->cp_written = 0;
+	x->events++;
+	rc = CLI_OK;
+done:
+	json_decref(fields);
+	json_decref(line);
+	return rc;
+}
+
+static int export_run(struct export *x)
+{
+	int rc;
+
+	for (;;) {
+		rc = pager_fetch(&x->ev);
+		if (rc != CLI_OK)
+			return rc;
+		/* checkpoints made since the last look may now be listed */
+		x->cp.stalled = 0;
+		for (size_t i = 0; i < x->ev.n; i++) {
+			if ((rc = place_checkpoints(x)) != CLI_OK)
+				return rc;
+			if ((rc = write_event(x, json_array_get(x->ev.items, i))) != CLI_OK)
+				return rc;
+			if ((rc = place_checkpoints(x)) != CLI_OK)
+				return rc;
+		}
+		if (x->ev.stalled)
+			return CLI_OK;
+	}
+}
+
+/* Open -o FILE: created 0600, truncated, not through a symlink. */
+static FILE *open_output(const char *path)
+{
+	FILE *f;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cli_warnx("cannot create %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
+		cli_warnx("cannot open %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return f;
+}
+
+/* Flush and close the export; fsync a file. Returns 0 or -1. */
+static int finish_output(FILE *f, const char *path)
+{
+	int rc = 0;
+
+	if (fflush(f) != 0 || ferror(f))
+		rc = -1;
+	if (path != NULL) {
+		if (rc == 0 && fsync(fileno(f)) != 0)
+			rc = -1;
+		if (fclose(f) != 0)
+			rc = -1;
+	}
+	if (rc != 0)
+		cli_warnx("cannot write the export to %s: %s", path ? path : "standard output",
+		          strerror(errno));
+	return rc;
+}
+
+int cli_cmd_audit_export(struct cli_ctx *c)
+{
+	const char *path = cli_opt(c, "-o");
+	struct export x;
+	int rc;
+
+	memset(&x, 0, sizeof x);
+	x.ev = (struct pager){.c = c, .route = "/v1/audit", .key = "events"};
+	x.cp = (struct pager){.c = c, .route = "/v1/audit/checkpoints", .key = "checkpoints"};
+	/* configuration problems show before FILE is truncated */
+	if ((rc = cli_connect(c)) != CLI_OK)
+		return rc;
+	x.out = path ? open_output(path) : stdout;
+	if (x.out == NULL)
+		return CLI_ERR;
+	rc = export_run(&x);
+	if (finish_output(x.out, path) != 0 && rc == CLI_OK)
+		rc = CLI_ERR;
+	if (rc != CLI_OK && path != NULL) {
+		/* a cut-off export still verifies up to where it stops: remove it */
+		unlink(path);
+		cli_warnx("export failed; %s removed", path);
+	}
+	if (rc == CLI_OK)
+		fprintf(stderr, "exported %" PRIu64 " events and %" PRIu64 " checkpoints%s%s\n",
+		        x.events, x.checkpoints, path ? " to " : "", path ? path : "");
+	if (rc == CLI_OK && x.skipped > 0)
+		cli_warnx("warning: %" PRIu64 " checkpoints were left out because they did not "
+		          "match the event before them",
+		          x.skipped);
+	cli_resp_free(&x.ev.resp);
+	cli_resp_free(&x.cp.resp);
+	return rc;
+}
+
+/* ---- audit verify ------------------------------------------------------- */
+
+static void report_verify(const struct cli_ctx *c, const struct audit_verify *v, int ok)
+{
+	if (c->json) {
+		json_t *j = json_pack("{sbsIsIsIsIsI}", "ok", ok, "events", (json_int_t)v->events,
+		                      "checkpoints", (json_int_t)v->checkpoints, "last_seq",
+		                      (json_int_t)v->last_seq, "last_checkpoint_seq",
+		                      (json_int_t)v->last_cp_seq, "unsigned_events",
+		                      (json_int_t)v->unsigned_tail);
+
+		if (j != NULL && !ok) {
+			json_object_set_new(j, "bad_seq", json_integer((json_int_t)v->bad_seq));
+			json_object_set_new(j, "line", json_integer((json_int_t)v->bad_line));
+			json_object_set_new(j, "error", json_string(v->error));
+		}
+		if (j != NULL) {
+			json_dumpf(j, stdout, 0);
+			fputc('\n', stdout);
+		}
+		json_decref(j);
+		return;
+	}
+	if (!ok) {
+		printf("FAILED at seq %" PRIu64 " (line %lu): %s\n", v->bad_seq, v->bad_line,
+		       v->error);
+		return;
+	}
+	printf("OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last checkpoint seq "
+	       "%" PRIu64 "; %" PRIu64 " events after it are not yet signed\n",
+	       v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
+}
+
+int cli_cmd_audit_verify(struct cli_ctx *c)
+{
+	const char *file = c->args[0], *pub = cli_opt(c, "--pubkey"), *pin = cli_opt(c, "--pin");
+	struct audit_verify v;
+	FILE *f;
+	int ok;
+
+	memset(&v, 0, sizeof v);
+	if (pin != NULL && audit_parse_pin(pin, &v) != 0)
+		return cli_usage(c, "--pin: %s", v.error);
+	if (keyfile_read_pub(pub, v.pk) != 0) {
+		cli_warnx("cannot read the audit public key %s (64 hex characters expected)", pub);
+		return CLI_ERR;
+	}
+	f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
+	if (f == NULL) {
+		cli_warnx("cannot open %s: %s", file, strerror(errno));
+		return CLI_ERR;
+	}
+	ok = audit_verify_stream(f, &v) == 0;
+	if (f != stdin)
+		fclose(f);
+	report_verify(c, &v, ok);
+	if (ok && v.unsigned_tail > 0 && !c->json)
+		fprintf(stderr,
+		        "note: the last %" PRIu64 " events are covered by the hash chain only; "
+		        "a later export can sign them\n",
+		        v.unsigned_tail);
+	return ok ? CLI_OK : CLI_ERR;
+}

@@ -1,0 +1,116 @@
+/* cmd_common.c - small pieces every command handler uses. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "config.h"
+#include "http.h"
+#include "output.h"
+
+int cli_json_set_str(json_t *obj, const char *key, const char *val)
+{
+	json_t *s;
+
+	if (val == NULL)
+		return 0;
+	s = json_string(val);
+	if (s == NULL)
+		return -1;
+	return json_object_set_new(obj, key, s);
+}
+
+int cli_malformed(const char *what)
+{
+	cli_warnx("malformed answer from the vault: %s", what);
+	return CLI_ERR;
+}
+
+int cli_write_failed(void)
+{
+	cli_warnx("cannot write to standard output: %s", strerror(errno));
+	return CLI_ERR;
+}
+
+int cli_show_object(const struct cli_ctx *c, const struct cli_resp *r)
+{
+	if (r->body == NULL)
+		return CLI_OK;
+	if (c->json)
+		return cli_print_raw(r->body, r->len) == 0 ? CLI_OK : cli_write_failed();
+	if (cli_print_object(r->json, stdout) != 0) {
+		cli_warnx("out of memory");
+		return CLI_ERR;
+	}
+	return CLI_OK;
+}
+
+int cli_show_field(const struct cli_ctx *c, const struct cli_resp *r, const char *key)
+{
+	json_t *v = json_object_get(r->json, key);
+
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+
+	if (s == NULL || n == 0)
+		return cli_malformed(key);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return cli_malformed(key);
+	if (c->json)
+		return cli_print_raw(r->body, r->len) == 0 ? CLI_OK : cli_write_failed();
+	if (cli_print_secret(s, n) != 0)
+		return cli_write_failed();
+	return CLI_OK;
+}
+
+json_t *cli_resp_array(const struct cli_resp *r, const char *key)
+{
+	json_t *a = json_object_get(r->json, key);
+
+	if (!json_is_array(a)) {
+		cli_malformed(key);
+		return NULL;
+	}
+	return a;
+}
+
+int cli_path(char *buf, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n) {
+		cli_warnx("request path too long");
+		return -1;
+	}
+	return 0;
+}
+
+int cli_escape(struct cli_ctx *c, const char *s, char *buf, size_t n)
+{
+	char *e;
+	int rc = -1;
+
+	/* libcurl's allocator must be in place before it allocates */
+	if (cli_connect(c) != CLI_OK)
+		return -1;
+	e = cli_http_escape(c->http, s);
+	if (e == NULL) {
+		cli_warnx("out of memory");
+		return -1;
+	}
+	if (cli_fmt(buf, n, "%s", e) == 0)
+		rc = 0;
+	else
+		cli_warnx("value too long for a URL");
+	cli_http_free_str(e);
+	return rc;
+}

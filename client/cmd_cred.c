@@ -1,0 +1,302 @@
+/* cmd_cred.c - `rsvault cred ...` and `rsvault session ...`.
+ *
+ * cred add reads the secret from a no-echo prompt or standard input (never
+ * the command line) and cred get writes it to standard output; every
+ * buffer that holds it (input, JSON request, response, jansson's copies)
+ * is wiped before it is freed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "config.h"
+#include "http.h"
+#include "output.h"
+#include "secret.h"
+#include "util.h"
+
+#define CRED_TTL_MAX 2592000     /* 30 days, SPEC section 6 */
+#define SESSION_TTL_MAX 31536000 /* the server applies its own, lower limit */
+#define LABEL_MAX_BYTES 512      /* 128 code points of up to 4 bytes */
+
+static const char *const kinds[] = {"remote-utilities", "rdp", "ssh", "vnc", "web", "other", NULL};
+
+/* Build the body of cred add around the secret. Returns NULL (message
+ * printed) on invalid input. */
+static json_t *cred_request(struct cli_ctx *c, const char *secret, size_t len, int64_t ttl)
+{
+	json_t *req = json_object(), *s;
+
+	if (req == NULL)
+		goto oom;
+	if (cli_json_set_str(req, "label", cli_opt(c, "--label")) != 0 ||
+	    cli_json_set_str(req, "kind", cli_opt(c, "--kind")) != 0 ||
+	    cli_json_set_str(req, "host", cli_opt(c, "--host")) != 0 ||
+	    cli_json_set_str(req, "username", cli_opt(c, "--user")) != 0) {
+		cli_usage(c, "--label, --host and --user must be valid UTF-8");
+		goto fail;
+	}
+	s = json_stringn(secret, len);
+	if (s == NULL) {
+		cli_warnx("the secret is not valid UTF-8; nothing was sent");
+		goto fail;
+	}
+	if (json_object_set_new(req, "secret", s) != 0)
+		goto oom;
+	if (cli_json_set_str(req, "notes", cli_opt(c, "--notes")) != 0) {
+		cli_usage(c, "--notes must be valid UTF-8");
+		goto fail;
+	}
+	if (ttl > 0 && json_object_set_new(req, "ttl_s", json_integer(ttl)) != 0)
+		goto oom;
+	return req;
+oom:
+	cli_warnx("out of memory");
+fail:
+	json_decref(req);
+	return NULL;
+}
+
+int cli_cmd_cred_add(struct cli_ctx *c)
+{
+	const char *label = cli_opt(c, "--label"), *kind = cli_opt(c, "--kind");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	char *secret = NULL;
+	size_t len = 0;
+	int64_t ttl = 0;
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (label[0] == '\0' || strlen(label) > LABEL_MAX_BYTES)
+		return cli_usage(c, "--label must have 1 to 128 characters");
+	if (!cli_one_of(kind, kinds))
+		return cli_usage(c, "--kind must be one of remote-utilities, rdp, ssh, vnc, "
+		                    "web, other");
+	if (cli_opt_int(c, "--ttl", 1, CRED_TTL_MAX, &ttl) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials", c->args[0]) != 0)
+		return CLI_ERR;
+	/* configuration problems show before the secret is typed */
+	if ((rc = cli_connect(c)) != CLI_OK)
+		goto done;
+	rc = CLI_ERR;
+	if (cli_secret_read(&secret, &len) != 0)
+		goto done;
+	req = cred_request(c, secret, len, ttl);
+	if (req == NULL)
+		goto done;
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_field(c, &r, "id");
+done:
+	json_decref(req);
+	cli_wipe_free(secret);
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* Rows of credentials or sessions: cols members of each object, times
+ * shown in local time. */
+static int list_table(json_t *list, const char *what, const char *const *head,
+                      const char *const *keys, size_t ncols)
+{
+	struct cli_table t;
+	size_t i, k;
+	json_t *o;
+	int rc = CLI_OK;
+
+	cli_table_init(&t, ncols, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(list, i, o)
+	{
+		char buf[CLI_TABLE_MAXCOLS][64];
+		const char *row[CLI_TABLE_MAXCOLS];
+
+		if (!json_is_object(o)) {
+			rc = cli_malformed(what);
+			goto done;
+		}
+		for (k = 0; k < ncols; k++) {
+			size_t kl = strlen(keys[k]);
+
+			if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
+				cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				               sizeof buf[k]);
+				row[k] = buf[k];
+			} else {
+				row[k] = cli_jtext(o, keys[k], buf[k], sizeof buf[k]);
+			}
+		}
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+/* GET path and print the array member key as a table (or the body with
+ * --json). */
+static int get_list(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
+                    const char *const *keys, size_t ncols)
+{
+	struct cli_resp r;
+	json_t *list;
+	int rc;
+
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json) {
+		rc = cli_show_object(c, &r);
+		goto done;
+	}
+	list = cli_resp_array(&r, key);
+	rc = list ? list_table(list, key, head, keys, ncols) : CLI_ERR;
+done:
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_cred_list(struct cli_ctx *c)
+{
+	static const char *const head[] = {"ID", "LABEL", "KIND", "CREATED", "EXPIRES"};
+	static const char *const keys[] = {"id", "label", "kind", "created_at", "expires_at"};
+	char path[CLI_PATH_MAX];
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials", c->args[0]) != 0)
+		return CLI_ERR;
+	return get_list(c, path, "credentials", head, keys, 5);
+}
+
+int cli_cmd_cred_get(struct cli_ctx *c)
+{
+	const char *sid = cli_opt(c, "--session");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	json_t *v;
+	int rc;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0 || cli_check_id(c, "CID", c->args[1]) != 0)
+		return CLI_ERR;
+	if (sid == NULL)
+		sid = getenv("RSVAULT_SESSION");
+	if (sid == NULL || sid[0] == '\0')
+		return cli_usage(c, "no session: pass --session SID or set RSVAULT_SESSION "
+		                    "(open one with `rsvault session open TID -q`)");
+	if (cli_check_id(c, "the session id", sid) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials/%s/secret", c->args[0],
+	             c->args[1]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, sid, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json) {
+		rc = cli_print_raw(r.body, r.len) == 0 ? CLI_OK : cli_write_failed();
+		goto done;
+	}
+	v = json_object_get(r.json, "secret");
+	if (!json_is_string(v)) {
+		rc = cli_malformed("no secret in the answer");
+		goto done;
+	}
+	if (cli_print_secret(json_string_value(v), json_string_length(v)) != 0)
+		rc = cli_write_failed();
+done:
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_cred_rm(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0 || cli_check_id(c, "CID", c->args[1]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials/%s", c->args[0], c->args[1]) !=
+	    0)
+		return CLI_ERR;
+	rc = cli_api(c, "DELETE", path, NULL, NULL, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_session_open(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int64_t ttl = 0;
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_opt_int(c, "--ttl", 1, SESSION_TTL_MAX, &ttl) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/sessions", c->args[0]) != 0)
+		return CLI_ERR;
+	if (ttl > 0) {
+		req = json_pack("{sI}", "ttl_s", (json_int_t)ttl);
+		if (req == NULL) {
+			cli_warnx("out of memory");
+			goto done;
+		}
+	}
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (cli_opt(c, "-q") != NULL) {
+		struct cli_ctx plain = *c;
+
+		plain.json = 0;
+		rc = cli_show_field(&plain, &r, "id");
+	} else {
+		rc = cli_show_object(c, &r);
+	}
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_session_list(struct cli_ctx *c)
+{
+	static const char *const head[] = {"ID", "AGENT", "STATE", "OPENED", "EXPIRES"};
+	static const char *const keys[] = {"id", "agent", "state", "opened_at", "expires_at"};
+	char path[CLI_PATH_MAX];
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/sessions", c->args[0]) != 0)
+		return CLI_ERR;
+	return get_list(c, path, "sessions", head, keys, 5);
+}
+
+int cli_cmd_session_end(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "SID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/sessions/%s", c->args[0]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "DELETE", path, NULL, NULL, &r);
+	cli_resp_free(&r);
+	return rc;
+}

@@ -1,0 +1,172 @@
+/* cmd_ticket.c - `rsvault me` and `rsvault ticket ...`. */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "http.h"
+#include "output.h"
+#include "util.h"
+
+#define SUBJECT_MAX 200
+
+int cli_cmd_me(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	int rc;
+
+	rc = cli_api(c, "GET", "/v1/me", NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_ticket_create(struct cli_ctx *c)
+{
+	const char *subject = c->args[0], *ref = cli_opt(c, "--ref");
+	struct cli_resp r = {0};
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (subject[0] == '\0')
+		return cli_usage(c, "the subject is empty");
+	req = json_object();
+	if (req == NULL)
+		goto done;
+	if (cli_json_set_str(req, "subject", subject) != 0 ||
+	    cli_json_set_str(req, "ref", ref) != 0) {
+		rc = cli_usage(c, "SUBJECT and REF must be valid UTF-8");
+		goto done;
+	}
+	rc = cli_api(c, "POST", "/v1/tickets", req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_field(c, &r, "id");
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* One table row per ticket. */
+static int ticket_table(json_t *list)
+{
+	static const char *const head[] = {"ID",    "PRIORITY", "STATUS", "AGE",
+	                                   "OWNER", "AGENT",    "SUBJECT"};
+	struct cli_table t;
+	long long now = util_now_ms();
+	size_t i;
+	json_t *tk;
+	int rc = CLI_OK;
+
+	cli_table_init(&t, 7, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(list, i, tk)
+	{
+		char prio[32], age[32], b1[32], b2[32], b3[32];
+		const char *row[7];
+
+		if (!json_is_object(tk)) {
+			rc = cli_malformed("tickets");
+			goto done;
+		}
+		cli_age(cli_jstr(tk, "created_at"), now, age, sizeof age);
+		row[0] = cli_jtext(tk, "id", b1, sizeof b1);
+		row[1] = cli_jtext(tk, "priority", prio, sizeof prio);
+		row[2] = cli_jtext(tk, "status", b2, sizeof b2);
+		row[3] = age;
+		row[4] = cli_jtext(tk, "owner", b3, sizeof b3);
+		row[5] = cli_jstr(tk, "agent");
+		row[6] = cli_jstr(tk, "subject");
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+int cli_cmd_ticket_list(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	json_t *list;
+	int rc;
+
+	rc = cli_api(c, "GET", "/v1/tickets", NULL, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json) {
+		rc = cli_show_object(c, &r);
+		goto done;
+	}
+	list = cli_resp_array(&r, "tickets");
+	rc = list ? ticket_table(list) : CLI_ERR;
+done:
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_ticket_show(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s", c->args[0]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_ticket_assign(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0 ||
+	    cli_check_account(c, "AGENT", c->args[1]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/assign", c->args[0]) != 0)
+		return CLI_ERR;
+	req = json_object();
+	if (req == NULL || cli_json_set_str(req, "agent", c->args[1]) != 0) {
+		cli_warnx("out of memory");
+		goto done;
+	}
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_ticket_close(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/close", c->args[0]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "POST", path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}

@@ -1,0 +1,196 @@
+/* config.c - vault address, CA file and token from flags, environment and
+ * defaults. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "config.h"
+#include "http.h"
+
+/* A token is 1..CLI_TOKEN_MAX characters of printable ASCII without space:
+ * anything else could split the Authorization header. */
+static int valid_token(const char *t, size_t n)
+{
+	if (n == 0 || n > CLI_TOKEN_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int cli_read_token_file(const char *path, char token[CLI_TOKEN_MAX + 1])
+{
+	char buf[CLI_TOKEN_FILE_MAX + 1];
+	struct stat st;
+	size_t n = 0, line;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		cli_warnx("cannot open token file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
+		cli_warnx("warning: token file %s is readable by other users (chmod 600 it)", path);
+	while (n < sizeof buf) {
+		ssize_t r = read(fd, buf + n, sizeof buf - n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			cli_warnx("cannot read token file %s: %s", path, strerror(errno));
+			goto done;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > CLI_TOKEN_FILE_MAX) {
+		cli_warnx("token file %s is larger than %d bytes", path, CLI_TOKEN_FILE_MAX);
+		goto done;
+	}
+	line = 0;
+	while (line < n && buf[line] != '\n')
+		line++;
+	if (line > 0 && buf[line - 1] == '\r')
+		line--;
+	if (!valid_token(buf, line)) {
+		cli_warnx("token file %s: the first line is not a token (1 to %d printable "
+		          "characters, no spaces)",
+		          path, CLI_TOKEN_MAX);
+		goto done;
+	}
+	memcpy(token, buf, line);
+	token[line] = '\0';
+	rc = 0;
+done:
+	sodium_memzero(buf, sizeof buf);
+	close(fd);
+	return rc;
+}
+
+static int load_addr(const struct cli_ctx *c, struct cli_conf *conf)
+{
+	const char *addr = c->addr;
+	char msg[256];
+
+	if (addr == NULL)
+		addr = getenv("RSVAULT_ADDR");
+	if (addr == NULL || *addr == '\0')
+		addr = CLI_DEFAULT_ADDR;
+	if (cli_http_check_addr(addr, conf->addr, msg, sizeof msg) != 0) {
+		cli_warnx("%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_cacert(const struct cli_ctx *c, struct cli_conf *conf)
+{
+	const char *ca = c->cacert;
+
+	if (ca == NULL)
+		ca = getenv("RSVAULT_CACERT");
+	if (ca == NULL || *ca == '\0') {
+		if (access(CLI_DEFAULT_CACERT, R_OK) != 0) {
+			cli_warnx("no CA certificate to trust: set RSVAULT_CACERT (or pass "
+			          "--cacert) to the vault's ca.pem; the system CA store is "
+			          "never used");
+			return -1;
+		}
+		ca = CLI_DEFAULT_CACERT;
+	}
+	if (access(ca, R_OK) != 0) {
+		cli_warnx("cannot read the CA certificate file %s: %s", ca, strerror(errno));
+		return -1;
+	}
+	if (cli_fmt(conf->cacert, sizeof conf->cacert, "%s", ca) != 0) {
+		cli_warnx("the CA certificate path is too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_token(const struct cli_ctx *c, struct cli_conf *conf)
+{
+	const char *env;
+
+	if (c->token_file != NULL) {
+		if (cli_read_token_file(c->token_file, conf->token) != 0)
+			return CLI_ERR;
+		conf->have_token = 1;
+		return CLI_OK;
+	}
+	env = getenv("RSVAULT_TOKEN");
+	if (env == NULL || *env == '\0') {
+		cli_warnx("no API token: set RSVAULT_TOKEN or pass --token-file FILE");
+		return CLI_UNAUTH;
+	}
+	if (!valid_token(env, strlen(env))) {
+		cli_warnx("RSVAULT_TOKEN is not a token (1 to %d printable characters, no "
+		          "spaces)",
+		          CLI_TOKEN_MAX);
+		return CLI_ERR;
+	}
+	memcpy(conf->token, env, strlen(env) + 1);
+	conf->have_token = 1;
+	return CLI_OK;
+}
+
+int cli_conf_load(const struct cli_ctx *c, struct cli_conf *conf)
+{
+	memset(conf, 0, sizeof *conf);
+	if (load_addr(c, conf) != 0)
+		return CLI_ERR;
+	if (load_cacert(c, conf) != 0)
+		return CLI_ERR;
+	return load_token(c, conf);
+}
+
+void cli_conf_wipe(struct cli_conf *conf)
+{
+	sodium_memzero(conf, sizeof *conf);
+}
+
+int cli_connect(struct cli_ctx *c)
+{
+	struct cli_http_conf hc;
+	struct cli_conf conf;
+	int rc;
+
+	if (c->http != NULL)
+		return CLI_OK;
+	rc = cli_conf_load(c, &conf);
+	if (rc != CLI_OK)
+		goto done;
+	if (!c->curl_up) {
+		if (cli_http_global_init() != 0) {
+			rc = CLI_ERR;
+			goto done;
+		}
+		c->curl_up = 1;
+	}
+	hc.addr = conf.addr;
+	hc.cacert = conf.cacert;
+	hc.token = conf.have_token ? conf.token : NULL;
+	rc = cli_http_open(&hc, &c->http) == 0 ? CLI_OK : CLI_ERR;
+done:
+	cli_conf_wipe(&conf);
+	return rc;
+}
+
+void cli_disconnect(struct cli_ctx *c)
+{
+	cli_http_close(c->http);
+	c->http = NULL;
+	if (c->curl_up)
+		cli_http_global_cleanup();
+	c->curl_up = 0;
+}

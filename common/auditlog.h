@@ -1,0 +1,111 @@
+/* auditlog.h - the audit log's hash chain, canonical form, checkpoint
+ * signatures and offline verifier. Shared by the server (which writes the
+ * chain), the client (`rsvault audit verify`) and the key tool.
+ *
+ * Canonical form of an event (the bytes hashed), in this order:
+ *   "rsvault-audit-event-v1" 0x00
+ *   u64 BE seq
+ *   then for each of time, actor, role, action, ticket, credential,
+ *   session, outcome, reason, ip, request_id:
+ *     0x00                         if the field is null
+ *     0x01 | u32 BE length | bytes if present
+ * hash = BLAKE2b-256( prev (32 raw bytes) || canonical ).
+ * prev of seq 1 is 32 zero bytes.
+ *
+ * Checkpoint message (the bytes signed with Ed25519, detached):
+ *   "rsvault-audit-checkpoint-v1" 0x00 | u64 BE seq | hash (32 raw bytes)
+ *
+ * JSON: hashes are 64 lowercase hex chars, signature 128, public_key 64.
+ * An export is JSON lines; each line is an object with "type": "event"
+ * (plus the event's fields) or "checkpoint" (seq, hash, signature,
+ * public_key), in log order: a checkpoint for seq S follows event S. */
+#ifndef RSVAULT_AUDITLOG_H
+#define RSVAULT_AUDITLOG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "util.h"
+
+#define AUDIT_EVENT_TAG "rsvault-audit-event-v1"
+#define AUDIT_CHECKPOINT_TAG "rsvault-audit-checkpoint-v1"
+#define AUDIT_CP_MSG_LEN (sizeof(AUDIT_CHECKPOINT_TAG) + 8 + 32)
+
+/* One event. String fields: NULL means JSON null. The struct does not own
+ * its strings. */
+struct audit_event {
+	uint64_t seq;
+	char time[UTIL_TIME_LEN];
+	const char *actor;
+	const char *role;
+	const char *action;
+	const char *ticket;
+	const char *credential;
+	const char *session;
+	const char *outcome;
+	const char *reason;
+	const char *ip;
+	const char *request_id;
+	unsigned char prev[32];
+	unsigned char hash[32];
+};
+
+/* Compute hash = BLAKE2b-256(prev || canonical(ev)) into out (may be
+ * ev->hash). Returns 0, or -1 if a field is too long (> 65535 bytes). */
+int audit_event_hash(const struct audit_event *ev, unsigned char out[32]);
+
+/* Build the checkpoint message for (seq, hash). */
+void audit_checkpoint_msg(uint64_t seq, const unsigned char hash[32],
+                          unsigned char out[AUDIT_CP_MSG_LEN]);
+
+/* Sign / verify a checkpoint. verify returns 0 only for a valid signature. */
+int audit_checkpoint_sign(uint64_t seq, const unsigned char hash[32], const unsigned char sk[64],
+                          unsigned char sig[64]);
+__attribute__((warn_unused_result)) int audit_checkpoint_verify(uint64_t seq,
+                                                                const unsigned char hash[32],
+                                                                const unsigned char sig[64],
+                                                                const unsigned char pk[32]);
+
+/* The event as a new JSON object with the fields in SPEC order: seq, time,
+ * actor, role, action, ticket, credential, session, outcome, reason, ip,
+ * request_id, prev, hash (no "type"). Returns NULL on allocation failure. */
+json_t *audit_event_to_json(const struct audit_event *ev);
+
+/* Fill ev from a JSON object (which may also hold "type"). Strings are
+ * borrowed from obj and live as long as it does. Every field must be
+ * present with the right type (string or null; seq a positive integer;
+ * time, prev and hash well formed); any other key is an error.
+ * Returns 0 or -1. */
+int audit_event_from_json(json_t *obj, struct audit_event *ev);
+
+/* Offline verification of an export (JSON lines). */
+struct audit_verify {
+	/* inputs */
+	unsigned char pk[32]; /* trusted public key (audit.pub) */
+	int have_pin;         /* --pin SEQ:HASH given */
+	uint64_t pin_seq;
+	unsigned char pin_hash[32];
+	/* results */
+	uint64_t events;        /* events read */
+	uint64_t checkpoints;   /* checkpoints verified */
+	uint64_t last_seq;      /* seq of the last event */
+	uint64_t last_cp_seq;   /* seq of the newest valid checkpoint, 0 if none */
+	uint64_t unsigned_tail; /* events after the newest checkpoint */
+	uint64_t bad_seq;       /* first bad seq, 0 if unknown or none */
+	unsigned long bad_line; /* 1-based line of the first problem, 0 if none */
+	char error[256];        /* what went wrong, for the user */
+};
+
+/* Parse "SEQ:HASH" (decimal seq >= 1, 64 hex) into v's pin. 0 or -1. */
+int audit_parse_pin(const char *s, struct audit_verify *v);
+
+/* Verify every line of f against v->pk (and v->pin if set): seq starts at
+ * 1 and has no gaps, every prev links, every hash recomputes, every
+ * checkpoint follows its event, matches its hash, carries v->pk and has a
+ * valid signature, the pin's seq is reached with the pinned hash. Stops at
+ * the first problem. Returns 0 if everything verifies, -1 otherwise (with
+ * bad_seq/bad_line/error set). Reads f to the end or the first error. */
+__attribute__((warn_unused_result)) int audit_verify_stream(FILE *f, struct audit_verify *v);
+
+#endif

@@ -1,0 +1,273 @@
+/* keyfile.c - read and write rsvault's key files (formats in keyfile.h).
+ *
+ * Writers never overwrite: files are created O_EXCL|O_NOFOLLOW, so an
+ * existing file or a planted symlink is an error, not a target.
+ * Readers open O_NOFOLLOW|O_NONBLOCK (a FIFO cannot block us), insist on a
+ * regular file whose size is within the format's bounds, read it whole,
+ * check that nothing follows, and only then look at magic, type and format.
+ * Every buffer that held key bytes is wiped before return, on every path.
+ *
+ * Stricter than the bare layout, on purpose:
+ *  - a master key with version 0 is refused (versions start at 1);
+ *  - an audit key whose stored public half does not match the one derived
+ *    from its seed is refused (a corrupt or spliced file). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "keyfile.h"
+
+#define KF_MAGIC_LEN 4
+#define KF_HDR_LEN (KF_MAGIC_LEN + 2) /* magic | type | format */
+#define KF_MASTER_KEY_LEN 32
+#define KF_AUDIT_SK_LEN 64
+#define KF_PUB_HEX_LEN 64
+#define KF_PUB_MAX 128 /* 64 hex + at most 64 bytes of whitespace */
+
+/* Largest file any reader accepts (the buffer size). */
+#define KF_READ_MAX KF_PUB_MAX
+
+static void kf_be32_put(unsigned char out[4], uint32_t v)
+{
+	out[0] = (unsigned char)(v >> 24);
+	out[1] = (unsigned char)(v >> 16);
+	out[2] = (unsigned char)(v >> 8);
+	out[3] = (unsigned char)v;
+}
+
+static uint32_t kf_be32_get(const unsigned char in[4])
+{
+	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
+	       (uint32_t)in[3];
+}
+
+static void kf_put_header(unsigned char *out, unsigned char type)
+{
+	memcpy(out, KEYFILE_MAGIC, KF_MAGIC_LEN);
+	out[KF_MAGIC_LEN] = type;
+	out[KF_MAGIC_LEN + 1] = KEYFILE_FORMAT;
+}
+
+/* 0 if buf (at least KF_HDR_LEN bytes) starts with our magic, the given
+ * type and the one format we know; -1 otherwise. */
+static int kf_check_header(const unsigned char *buf, unsigned char type)
+{
+	if (memcmp(buf, KEYFILE_MAGIC, KF_MAGIC_LEN) != 0)
+		return -1;
+	if (buf[KF_MAGIC_LEN] != type)
+		return -1;
+	if (buf[KF_MAGIC_LEN + 1] != KEYFILE_FORMAT)
+		return -1;
+	return 0;
+}
+
+static int kf_write_all(int fd, const unsigned char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	int fd, saved;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	/* The umask may have taken bits off (or a caller's umask may be
+	 * wider than we want): make the mode exactly what was asked. */
+	if (fchmod(fd, mode) != 0)
+		goto fail;
+	if (kf_write_all(fd, buf, len) != 0)
+		goto fail;
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	/* We created it (O_EXCL), so removing it cannot hit someone else's. */
+	unlink(path);
+	errno = saved;
+	return -1;
+}
+
+/* Read the whole of path into buf (capacity cap) if it is a regular file of
+ * min..max bytes (max <= cap). *lenp gets the size. Returns 0 or -1.
+ * On -1 the caller still wipes buf: part of it may have been filled. */
+static int kf_read_file(const char *path, unsigned char *buf, size_t cap, size_t min, size_t max,
+                        size_t *lenp)
+{
+	struct stat st;
+	unsigned char extra;
+	size_t got = 0, want;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if (max > cap)
+		return -1;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		goto done;
+	if (st.st_size < 0 || (uintmax_t)st.st_size < min || (uintmax_t)st.st_size > max)
+		goto done;
+	want = (size_t)st.st_size;
+	while (got < want) {
+		n = read(fd, buf + got, want - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto done;
+		}
+		if (n == 0)
+			goto done; /* shrank under us */
+		got += (size_t)n;
+	}
+	/* The file must end where fstat said it does. */
+	for (;;) {
+		n = read(fd, &extra, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	sodium_memzero(&extra, sizeof extra);
+	if (n != 0)
+		goto done;
+	*lenp = got;
+	rc = 0;
+done:
+	close(fd);
+	return rc;
+}
+
+void keyfile_encode_master(unsigned char out[KEYFILE_MASTER_LEN], const unsigned char key[32],
+                           uint32_t version)
+{
+	kf_put_header(out, KEYFILE_TYPE_MASTER);
+	kf_be32_put(out + KF_HDR_LEN, version);
+	memcpy(out + KF_HDR_LEN + 4, key, KF_MASTER_KEY_LEN);
+}
+
+void keyfile_encode_audit(unsigned char out[KEYFILE_AUDIT_LEN], const unsigned char sk[64])
+{
+	kf_put_header(out, KEYFILE_TYPE_AUDIT);
+	memcpy(out + KF_HDR_LEN, sk, KF_AUDIT_SK_LEN);
+}
+
+int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *version)
+{
+	unsigned char buf[KF_READ_MAX];
+	size_t len = 0;
+	uint32_t v;
+	int rc = -1;
+
+	if (kf_read_file(path, buf, sizeof buf, KEYFILE_MASTER_LEN, KEYFILE_MASTER_LEN, &len))
+		goto done;
+	if (len != KEYFILE_MASTER_LEN || kf_check_header(buf, KEYFILE_TYPE_MASTER))
+		goto done;
+	v = kf_be32_get(buf + KF_HDR_LEN);
+	if (v == 0)
+		goto done;
+	memcpy(key, buf + KF_HDR_LEN + 4, KF_MASTER_KEY_LEN);
+	*version = v;
+	rc = 0;
+done:
+	sodium_memzero(buf, sizeof buf);
+	return rc;
+}
+
+int keyfile_read_audit_sk(const char *path, unsigned char sk[64])
+{
+	unsigned char buf[KF_READ_MAX];
+	unsigned char seed[crypto_sign_SEEDBYTES];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char sk2[crypto_sign_SECRETKEYBYTES];
+	size_t len = 0;
+	int rc = -1;
+
+	if (kf_read_file(path, buf, sizeof buf, KEYFILE_AUDIT_LEN, KEYFILE_AUDIT_LEN, &len))
+		goto done;
+	if (len != KEYFILE_AUDIT_LEN || kf_check_header(buf, KEYFILE_TYPE_AUDIT))
+		goto done;
+	/* libsodium's secret key is seed | public key: both halves must agree. */
+	if (crypto_sign_ed25519_sk_to_seed(seed, buf + KF_HDR_LEN) != 0)
+		goto done;
+	if (crypto_sign_seed_keypair(pk, sk2, seed) != 0)
+		goto done;
+	if (sodium_memcmp(sk2, buf + KF_HDR_LEN, sizeof sk2) != 0)
+		goto done;
+	memcpy(sk, buf + KF_HDR_LEN, KF_AUDIT_SK_LEN);
+	rc = 0;
+done:
+	sodium_memzero(buf, sizeof buf);
+	sodium_memzero(seed, sizeof seed);
+	sodium_memzero(sk2, sizeof sk2);
+	sodium_memzero(pk, sizeof pk);
+	return rc;
+}
+
+static int kf_is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static int kf_is_space(unsigned char c)
+{
+	return c == '\n' || c == '\r' || c == ' ' || c == '\t';
+}
+
+int keyfile_read_pub(const char *path, unsigned char pk[32])
+{
+	unsigned char buf[KF_READ_MAX];
+	unsigned char out[crypto_sign_PUBLICKEYBYTES];
+	size_t len = 0, binlen = 0, i;
+	const char *end = NULL;
+	int rc = -1;
+
+	if (kf_read_file(path, buf, sizeof buf, KF_PUB_HEX_LEN, KF_PUB_MAX, &len))
+		goto done;
+	for (i = 0; i < KF_PUB_HEX_LEN; i++)
+		if (!kf_is_hex(buf[i]))
+			goto done;
+	for (; i < len; i++)
+		if (!kf_is_space(buf[i]))
+			goto done;
+	if (sodium_hex2bin(out, sizeof out, (const char *)buf, KF_PUB_HEX_LEN, NULL, &binlen,
+	                   &end) != 0)
+		goto done;
+	if (binlen != sizeof out || end != (const char *)buf + KF_PUB_HEX_LEN)
+		goto done;
+	memcpy(pk, out, sizeof out);
+	rc = 0;
+done:
+	sodium_memzero(buf, sizeof buf);
+	sodium_memzero(out, sizeof out);
+	return rc;
+}

@@ -1,0 +1,52 @@
+/* keyfile.h - on-disk formats of rsvault's key files, shared by the key
+ * tool (which writes them) and the server and client (which read them).
+ *
+ * master.key (binary, 42 bytes, mode 0600):
+ *   "RSVK" | type 0x01 | format 0x01 | u32 BE master-key version | 32 key bytes
+ * audit.key (binary, 70 bytes, mode 0600):
+ *   "RSVK" | type 0x02 | format 0x01 | 64-byte Ed25519 secret key (libsodium)
+ * audit.pub (text, mode 0644):
+ *   64 lowercase hex characters of the Ed25519 public key, then "\n"
+ *
+ * Readers check length, magic, type and format before using any byte. */
+#ifndef RSVAULT_KEYFILE_H
+#define RSVAULT_KEYFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KEYFILE_MAGIC "RSVK"
+#define KEYFILE_TYPE_MASTER 0x01
+#define KEYFILE_TYPE_AUDIT 0x02
+#define KEYFILE_FORMAT 0x01
+#define KEYFILE_MASTER_LEN 42
+#define KEYFILE_AUDIT_LEN 70
+
+/* Create path with O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode,
+ * write all of buf, fsync, close. Never overwrites: an existing file is an
+ * error (errno EEXIST). Returns 0, or -1 with errno set; on a write error
+ * the partial file is removed. */
+int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode);
+
+/* Read a master key file. key is written only on success (caller should
+ * pass locked memory); the internal read buffer is wiped on every path.
+ * Returns 0, or -1 (missing, unreadable, wrong size, magic, type, format). */
+int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *version);
+
+/* Read an audit signing key file into sk (64 bytes, libsodium Ed25519 secret
+ * key). Same rules as keyfile_read_master. Returns 0 or -1. */
+int keyfile_read_audit_sk(const char *path, unsigned char sk[64]);
+
+/* Read audit.pub (64 hex chars, optional trailing newline/whitespace).
+ * Returns 0 or -1. */
+int keyfile_read_pub(const char *path, unsigned char pk[32]);
+
+/* Encode a master key file image into out (KEYFILE_MASTER_LEN bytes). */
+void keyfile_encode_master(unsigned char out[KEYFILE_MASTER_LEN], const unsigned char key[32],
+                           uint32_t version);
+
+/* Encode an audit key file image into out (KEYFILE_AUDIT_LEN bytes). */
+void keyfile_encode_audit(unsigned char out[KEYFILE_AUDIT_LEN], const unsigned char sk[64]);
+
+#endif

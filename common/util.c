@@ -1,0 +1,232 @@
+/* util.c - time, ids, bounded integers, big-endian helpers. */
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+int64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int util_format_time(int64_t ms, char out[UTIL_TIME_LEN])
+{
+	struct tm tm;
+	time_t secs;
+	int64_t frac;
+
+	/* years 1970..9999 only */
+	if (ms < 0 || ms > INT64_C(253402300799999))
+		return -1;
+	secs = (time_t)(ms / 1000);
+	frac = ms % 1000;
+	if (gmtime_r(&secs, &tm) == NULL)
+		return -1;
+	if (snprintf(out, UTIL_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+	             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             (int)frac) != UTIL_TIME_LEN - 1)
+		return -1;
+	return 0;
+}
+
+static int digits(const char *s, int n, int *out)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian), Howard Hinnant's
+ * days_from_civil. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+int util_parse_time(const char *s, int64_t *ms)
+{
+	int Y, M, D, h, mi, sec, frac = 0, tzh = 0, tzm = 0, sign = 0;
+	size_t len, i;
+
+	if (s == NULL)
+		return -1;
+	len = strlen(s);
+	if (len < 20 || len > 40)
+		return -1;
+	if (digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
+	    digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+	    s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+		return -1;
+	i = 19;
+	if (s[i] == '.') {
+		int n = 0, scale = 100;
+		i++;
+		while (s[i] >= '0' && s[i] <= '9') {
+			if (n < 3)
+				frac += (s[i] - '0') * scale;
+			scale /= 10;
+			n++;
+			i++;
+			if (n > 9)
+				return -1;
+		}
+		if (n == 0)
+			return -1;
+	}
+	if (s[i] == 'Z' || s[i] == 'z') {
+		i++;
+	} else if (s[i] == '+' || s[i] == '-') {
+		sign = s[i] == '+' ? 1 : -1;
+		if (digits(s + i + 1, 2, &tzh) || s[i + 3] != ':' || digits(s + i + 4, 2, &tzm))
+			return -1;
+		if (tzh > 23 || tzm > 59)
+			return -1;
+		i += 6;
+	} else {
+		return -1;
+	}
+	if (s[i] != '\0')
+		return -1;
+	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || mi > 59 ||
+	    sec > 59)
+		return -1;
+	int64_t t = days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec;
+	t -= sign * (tzh * 3600 + tzm * 60);
+	if (t < 0)
+		return -1;
+	*ms = t * 1000 + frac;
+	return 0;
+}
+
+int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (s == NULL || *s == '\0' || strlen(s) > 19)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void util_random_id(char out[UTIL_ID_MAX])
+{
+	unsigned char raw[UTIL_ID_BYTES];
+
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2base64(out, UTIL_ID_MAX, raw, sizeof raw,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static int b64url_char(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+int util_valid_server_id(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n]; n++)
+		if (!b64url_char((unsigned char)s[n]) || n >= 22)
+			return 0;
+	return n == 22;
+}
+
+int util_valid_account_id(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (n = 1; s[n]; n++) {
+		int c = (unsigned char)s[n];
+		if (n >= 64)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+void util_be64_put(unsigned char out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint64_t util_be64_get(const unsigned char in[8])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | in[i];
+	return v;
+}
+
+void util_be32_put(unsigned char out[4], uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		out[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+uint32_t util_be32_get(const unsigned char in[4])
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = (v << 8) | in[i];
+	return v;
+}

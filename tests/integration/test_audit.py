@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Audit log: every decision recorded with its reason, the chain and the
+checkpoints verify offline with the real client, every kind of tampering is
+detected, the auditor routes and their permissions, fail-closed writes."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rsvtest import TAP, Vault, binpath  # noqa: E402
+
+t = TAP()
+MARK = "Zq9-audit-marker-" + os.urandom(6).hex()
+
+
+def client(v, token, *args, stdin=None):
+    env = dict(os.environ, RSVAULT_ADDR=v.addr, RSVAULT_CACERT=v.ca, RSVAULT_TOKEN=token)
+    return subprocess.run([binpath("rsvault")] + list(args), input=stdin, capture_output=True,
+                          env=env, timeout=60)
+
+
+def verify(v, path, *extra):
+    return client(v, "", "audit", "verify", path, "--pubkey",
+                  os.path.join(v.keys, "audit.pub"), *extra)
+
+
+def all_events(v, tok):
+    evs, after = [], 0
+    while True:
+        r = v.get("/v1/audit?after_seq=%d&limit=1000" % after, tok)
+        assert r.status == 200, r
+        evs += r.json["events"]
+        after = r.json["next_seq"]
+        # each read is itself audited: a short page is the end of the log
+        if len(r.json["events"]) < 1000:
+            return evs
+
+
+with Vault() as v:
+    A = v.admin
+    acct = {}
+    for aid, role in (("cust1", "customer"), ("cust2", "customer"), ("agent1", "agent"),
+                      ("aud1", "auditor")):
+        r = v.post("/v1/accounts", A, {"id": aid, "role": role, "email": aid + "@example.com"})
+        acct[aid] = r.json["token"]
+    v.post("/v1/licenses", A, {"key": "LIC-PRO-1", "type": "pro", "email": "cust1@example.com"})
+    C1, C2, AG, AU = acct["cust1"], acct["cust2"], acct["agent1"], acct["aud1"]
+
+    tid = v.post("/v1/tickets", C1, {"subject": "printer"}).json["id"]
+    cid = v.post("/v1/tickets/%s/credentials" % tid, C1,
+                 {"label": "ru", "kind": "remote-utilities", "secret": MARK,
+                  "notes": MARK + "-notes"}).json["id"]
+    v.post("/v1/tickets/%s/assign" % tid, A, {"agent": "agent1"})
+    sid = v.post("/v1/tickets/%s/sessions" % tid, AG).json["id"]
+    r = v.get("/v1/tickets/%s/credentials/%s/secret" % (tid, cid), AG,
+              headers={"X-Session-Id": sid})
+    t.eq(r.json.get("secret") if r.json else None, MARK, "secret released in session")
+    read_rid = r.header("X-Request-Id")
+    bad = v.get("/v1/me", "rsv_not-a-real-token")
+    t.eq(bad.status, 401, "bad token 401")
+    other = v.get("/v1/tickets/" + tid, C2)
+    t.eq((other.status, other.code), (404, "not_found"), "other customer gets 404")
+    nosess = v.get("/v1/tickets/%s/credentials/%s/secret" % (tid, cid), AG)
+    t.eq(nosess.code, "session_required", "read without session denied")
+
+    # --- auditor routes and permissions -------------------------------------
+    for who, tok in (("agent", AG), ("customer", C1), ("admin", A)):
+        r = v.get("/v1/audit", tok)
+        t.eq((r.status, r.code), (403, "forbidden"), "%s gets 403 on /v1/audit" % who)
+        r = v.get("/v1/audit/checkpoint", tok)
+        t.eq(r.status, 403, "%s gets 403 on /v1/audit/checkpoint" % who)
+    r = v.get("/v1/tickets/%s/audit" % tid, C2)
+    t.eq((r.status, r.code), (404, "not_found"), "another customer's ticket audit: 404")
+    r = v.get("/v1/tickets/%s/audit" % tid, AG)
+    t.eq((r.status, r.code), (403, "forbidden"), "assigned agent may not read ticket audit")
+    r = v.get("/v1/tickets/%s/audit" % tid, C1)
+    t.eq(r.status, 200, "owner reads own ticket's audit")
+    acts = [(e["actor"], e["action"], e["outcome"]) for e in r.json["events"]]
+    t.ok(("agent1", "credential.read", "allow") in acts,
+         "owner sees who read their credential")
+    r = v.get("/v1/audit?limit=1001", AU)
+    t.eq((r.status, r.code), (400, "invalid_field"), "limit over 1000: 400 invalid_field")
+    r = v.get("/v1/audit?limit=0", AU)
+    t.eq((r.status, r.code), (400, "invalid_field"), "limit 0: 400 invalid_field")
+    r = v.get("/v1/audit?after_seq=-1", AU)
+    t.eq(r.status, 400, "negative after_seq: 400")
+    r = v.get("/v1/audit?bogus=1", AU)
+    t.eq(r.status, 400, "unknown query parameter: 400")
+
+    # enough events for a checkpoint at 100
+    for _ in range(110):
+        v.get("/v1/me", C1)
+
+    evs = all_events(v, AU)
+    seqs = [e["seq"] for e in evs]
+    t.eq(seqs, list(range(1, len(seqs) + 1)), "seq 1..%d without gaps" % len(seqs))
+    t.eq(evs[0]["prev"], "0" * 64, "prev of seq 1 is 64 zeros")
+    t.ok(all(evs[i]["prev"] == evs[i - 1]["hash"] for i in range(1, len(evs))),
+         "every prev links to the previous hash")
+    fields = ["seq", "time", "actor", "role", "action", "ticket", "credential", "session",
+              "outcome", "reason", "ip", "request_id", "prev", "hash"]
+    t.eq(list(evs[0].keys()), fields, "event fields in SPEC order")
+    t.ok(all(len(e["time"]) == 24 and e["time"].endswith("Z") for e in evs),
+         "times are RFC 3339 UTC with milliseconds")
+    fails = [e for e in evs if e["reason"] == "unauthenticated"]
+    t.ok(len(fails) >= 1 and fails[0]["actor"] is None and fails[0]["role"] is None
+         and fails[0]["outcome"] == "deny" and fails[0]["request_id"] == bad.header("X-Request-Id"),
+         "failed authentication recorded: actor/role null, reason, request id")
+    e404 = [e for e in evs if e["request_id"] == other.header("X-Request-Id")]
+    t.ok(len(e404) == 1 and e404[0]["actor"] == "cust2" and e404[0]["reason"] == "not_found"
+         and e404[0]["outcome"] == "deny", "404 to another customer recorded with its reason")
+    eread = [e for e in evs if e["request_id"] == read_rid]
+    t.ok(len(eread) == 1 and eread[0]["action"] == "credential.read"
+         and eread[0]["credential"] == cid and eread[0]["session"] == sid
+         and eread[0]["outcome"] == "allow", "secret read recorded with credential and session")
+    t.ok(any(e["reason"] == "session_required" for e in evs), "session_required denial recorded")
+    t.ok(not any(MARK in json.dumps(e) for e in evs), "no event holds the planted secret")
+
+    # filters and paging
+    r = v.get("/v1/audit?actor=cust2&outcome=deny", AU)
+    t.ok(r.status == 200 and r.json["events"] and
+         all(e["actor"] == "cust2" and e["outcome"] == "deny" for e in r.json["events"]),
+         "filters actor and outcome")
+    r = v.get("/v1/audit?ticket=%s&action=credential.read" % tid, AU)
+    t.ok(r.status == 200 and len(r.json["events"]) >= 1 and
+         all(e["ticket"] == tid for e in r.json["events"]), "filters ticket and action")
+    p1 = v.get("/v1/audit?limit=10", AU).json
+    p2 = v.get("/v1/audit?limit=10&after_seq=%d" % p1["next_seq"], AU).json
+    t.eq([e["seq"] for e in p1["events"] + p2["events"]], list(range(1, 21)),
+         "paging by next_seq")
+
+    r = v.get("/v1/audit/checkpoint", AU)
+    t.ok(r.status == 200 and r.json["seq"] >= 100, "a checkpoint exists by seq 100")
+    t.eq(sorted(r.json.keys()), ["hash", "public_key", "seq", "signature"], "checkpoint fields")
+    with open(os.path.join(v.keys, "audit.pub")) as f:
+        t.eq(r.json["public_key"], f.read().strip(), "checkpoint carries audit.pub")
+    byseq = {e["seq"]: e for e in all_events(v, AU)}
+    t.eq(r.json["hash"], byseq[r.json["seq"]]["hash"], "checkpoint hash is its event's hash")
+    cps = v.get("/v1/audit/checkpoints?after_seq=0", AU).json
+    t.ok(cps["checkpoints"] and cps["checkpoints"][0]["seq"] == 100, "checkpoints listed")
+
+    # --- export and offline verification -----------------------------------
+    out = os.path.join(v.dir, "log.jsonl")
+    p = client(v, AU, "audit", "export", "-o", out)
+    t.eq(p.returncode, 0, "audit export exits 0")
+    lines = open(out, "rb").read().decode().splitlines()
+    recs = [json.loads(x) for x in lines]
+    t.ok(all(r_["type"] in ("event", "checkpoint") for r_ in recs), "export records are typed")
+    ncp = sum(1 for r_ in recs if r_["type"] == "checkpoint")
+    t.ok(ncp >= 1, "export holds %d checkpoint(s)" % ncp)
+    t.ok(MARK.encode() not in open(out, "rb").read(), "export holds no planted secret")
+    p = verify(v, out)
+    t.eq(p.returncode, 0, "untouched export verifies")
+    t.diag(p.stdout.decode().strip())
+    cp = [r_ for r_ in recs if r_["type"] == "checkpoint"][-1]
+    pin = "%d:%s" % (cp["seq"], cp["hash"])
+    p = verify(v, out, "--pin", pin)
+    t.eq(p.returncode, 0, "export verifies against a pinned checkpoint")
+
+    def tampered(name, new_lines, *extra):
+        path = os.path.join(v.dir, "t-%s.jsonl" % name.replace(" ", "_"))
+        with open(path, "w") as f:
+            f.write("\n".join(new_lines) + "\n")
+        p = verify(v, path, *extra)
+        msg = (p.stdout + p.stderr).decode()
+        t.ok(p.returncode != 0 and "seq" in msg, "%s is detected (%s)" % (name, msg.strip()[:90]))
+        return msg
+
+    ev_idx = [i for i, r_ in enumerate(recs) if r_["type"] == "event"]
+    mid = ev_idx[len(ev_idx) // 2]
+    L = list(lines)
+    L[mid] = L[mid].replace('"outcome":"allow"', '"outcome":"deny"', 1) \
+        if '"outcome":"allow"' in L[mid] else L[mid].replace('"deny"', '"allow"', 1)
+    msg = tampered("edited event", L)
+    t.ok(str(recs[mid]["seq"]) in msg, "names the edited seq %d" % recs[mid]["seq"])
+    L = list(lines)
+    one = bytearray(L[mid].encode())
+    pos = one.find(b'"action":"') + 11
+    one[pos] ^= 0x01
+    L[mid] = one.decode()
+    tampered("one flipped byte", L)
+    L = list(lines)
+    del L[mid]
+    tampered("deleted middle line", L)
+    L = list(lines)
+    L[mid], L[mid + 1] = L[mid + 1], L[mid]
+    tampered("swapped lines", L)
+    L = list(lines)
+    forged = dict(recs[ev_idx[-1]])
+    forged["seq"] += 1
+    forged["prev"] = forged["hash"]
+    forged["actor"] = "mallory"
+    L.append(json.dumps(forged, separators=(",", ":")))
+    tampered("appended forged line", L)
+    L = list(lines)
+    ins = dict(recs[mid])
+    ins["actor"] = "mallory"
+    L.insert(mid, json.dumps(ins, separators=(",", ":")))
+    tampered("inserted line", L)
+    cut = [i for i, r_ in enumerate(recs) if r_["type"] == "checkpoint"][-1]
+    tampered("cut before the last checkpoint", lines[:cut - 1], "--pin", pin)
+    # a checkpoint signed by another key
+    L = list(lines)
+    c2 = dict(recs[cut])
+    c2["signature"] = "00" * 64
+    L[cut] = json.dumps(c2, separators=(",", ":"))
+    tampered("forged checkpoint signature", L)
+
+    # --- fail closed ----------------------------------------------------------
+    open(os.path.join(v.data, "fault-audit"), "w").close()
+    r1 = v.post("/v1/tickets", C1, {"subject": "must not exist"})
+    t.eq((r1.status, r1.code), (503, "unavailable"), "audit write failure: 503 unavailable")
+    r2 = v.get("/v1/me", "rsv_bogus")
+    t.eq(r2.status, 503, "even a failed login fails closed when its event cannot be written")
+    os.unlink(os.path.join(v.data, "fault-audit"))
+    r = v.get("/v1/tickets", C1)
+    t.ok(all(x["subject"] != "must not exist" for x in r.json["tickets"]),
+         "nothing changed: the ticket was not created")
+    evs = all_events(v, AU)
+    rids = {r1.header("X-Request-Id"), r2.header("X-Request-Id")}
+    t.ok(not any(e["request_id"] in rids for e in evs),
+         "no event was written for the failed requests")
+    t.eq([e["seq"] for e in evs], list(range(1, len(evs) + 1)), "and the chain has no gap")
+
+# --- bounded wait: a stuck writer does not hang the server ----------------------
+with Vault(env={"RSVAULT_TEST_QUEUE_TIMEOUT_MS": "1500"}) as v:
+    A = v.admin
+    stall = os.path.join(v.data, "fault-stall")
+    open(stall, "w").close()
+    t0 = time.time()
+    r = v.post("/v1/accounts", A, {"id": "late", "role": "customer", "email": "l@example.com"})
+    dt = time.time() - t0
+    t.eq((r.status, r.code), (503, "unavailable"), "stuck writer: 503 unavailable")
+    t.ok(dt < 5, "answered within a bounded time (%.1f s)" % dt)
+    t.eq(v.get("/v1/health").status, 200, "health still answers while the writer is stuck")
+    os.unlink(stall)
+    r = v.post("/v1/accounts/late/tokens", A)
+    t.eq((r.status, r.code), (404, "not_found"), "the timed-out request changed nothing")
+    r = v.post("/v1/accounts", A, {"id": "late", "role": "customer", "email": "l@example.com"})
+    t.eq(r.status, 201, "writes work again once the writer runs")
+
+# --- time-based checkpoints --------------------------------------------------------
+with Vault(env={"RSVAULT_TEST_CHECKPOINT_MS": "1000"}) as v:
+    r = v.post("/v1/accounts", v.admin, {"id": "aud", "role": "auditor", "email": "a@example.com"})
+    au = r.json["token"]
+    for _ in range(5):
+        v.get("/v1/me", au)
+    time.sleep(2.5)
+    r = v.get("/v1/audit/checkpoint", au)
+    t.ok(r.status == 200 and r.json["seq"] >= 6,
+         "a checkpoint is signed once the oldest unsigned event is old enough (seq %s)"
+         % (r.json or {}).get("seq"))
+
+t.done()

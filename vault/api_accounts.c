@@ -1,0 +1,310 @@
+/* api_accounts.c - health, accounts, tokens, licenses, /v1/me. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "api.h"
+#include "crypto.h"
+#include "license.h"
+#include "records.h"
+#include "sessions.h"
+#include "util.h"
+#include "validate.h"
+#include "vault.h"
+
+static const char *const role_words[] = {"customer", "reseller", "agent", "auditor", "admin", NULL};
+static const char *const type_words[] = {"site", "pro", "plus", "starter", "free", "trial", NULL};
+
+int api_health(struct req *r, struct store_txn *t)
+{
+	(void)t;
+	return req_ok(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", VAULT_VERSION));
+}
+
+static json_t *account_view(const json_t *a)
+{
+	return json_pack("{s:s, s:s, s:s, s:b}", "id", js(a, "id"), "role", js(a, "role"), "email",
+	                 js(a, "email"), "suspended",
+	                 json_is_true(json_object_get(a, "suspended")));
+}
+
+/* Issue a token for account id: stores its keyed hash and index entry. */
+static int issue_token(struct store_txn *t, const char *id, char tok[CRYPTO_TOKEN_STR_MAX])
+{
+	unsigned char h[CRYPTO_TOKEN_HASH_LEN];
+	int rc;
+
+	crypto_token_new(tok, h);
+	if ((rc = store_put(t, DB_TOKENS, h, sizeof h, id, strlen(id), STORE_NOOVERWRITE)) != 0)
+		return rc == STORE_EXISTS ? STORE_ERROR : rc;
+	return idx_put(t, DB_ACCOUNT_TOKENS, id, h, sizeof h);
+}
+
+static int create_account(struct store_txn *t, const char *id, const char *role, const char *email,
+                          int64_t now, char tok[CRYPTO_TOKEN_STR_MAX])
+{
+	json_t *a = json_pack("{s:s, s:s, s:s, s:b, s:I}", "id", id, "role", role, "email", email,
+	                      "suspended", 0, "created_at", (json_int_t)now);
+	int rc;
+
+	if (a == NULL)
+		return STORE_ERROR;
+	rc = rec_put(t, DB_ACCOUNTS, id, a, STORE_NOOVERWRITE);
+	json_decref(a);
+	if (rc != STORE_OK)
+		return rc;
+	return issue_token(t, id, tok);
+}
+
+int api_bootstrap_admin(struct store_txn *t, char *token_out, size_t len)
+{
+	char tok[CRYPTO_TOKEN_STR_MAX];
+	int rc;
+
+	if (len < sizeof tok)
+		return STORE_ERROR;
+	rc = create_account(t, "admin", "admin", "admin@localhost", util_now_ms(), tok);
+	if (rc == STORE_OK)
+		memcpy(token_out, tok, sizeof tok);
+	sodium_memzero(tok, sizeof tok);
+	return rc;
+}
+
+int api_account_create(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"id", "role", "email", NULL};
+	char email[255], tok[CRYPTO_TOKEN_STR_MAX];
+	const char *id, *role;
+	int st;
+
+	if ((st = v_only(r, fields)) || (st = v_str(r, "id", 1, 1, 64, 64, 0, &id)) ||
+	    (st = v_enum(r, "role", role_words, &role)) || (st = v_email(r, "email", email)))
+		return st;
+	if (!util_valid_account_id(id))
+		return req_fail(r, 400, "invalid_field",
+		                "field \"id\" must match [a-z0-9][a-z0-9._-]{0,63}");
+	st = create_account(t, id, role, email, r->now, tok);
+	if (st == STORE_EXISTS)
+		return req_fail(r, 409, "conflict", "account %s exists already", id);
+	if (st != STORE_OK)
+		return st;
+	r->secret = 1;
+	st = req_ok(r, 201,
+	            json_pack("{s:s, s:s, s:s, s:s}", "id", id, "role", role, "email", email,
+	                      "token", tok));
+	sodium_memzero(tok, sizeof tok);
+	return st;
+}
+
+/* Load the account named in the path, or 404. */
+static int load_account(struct req *r, struct store_txn *t, json_t **a)
+{
+	int rc = rec_get(t, DB_ACCOUNTS, r->params[0], a);
+
+	if (rc == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such account");
+	return rc;
+}
+
+int api_account_token(struct req *r, struct store_txn *t)
+{
+	char tok[CRYPTO_TOKEN_STR_MAX];
+	json_t *a;
+	int st;
+
+	if ((st = load_account(r, t, &a)) != 0)
+		return st;
+	json_decref(a);
+	if ((st = issue_token(t, r->params[0], tok)) != STORE_OK)
+		return st;
+	r->secret = 1;
+	st = req_ok(r, 201, json_pack("{s:s}", "token", tok));
+	sodium_memzero(tok, sizeof tok);
+	return st;
+}
+
+struct hashes {
+	unsigned char h[256][CRYPTO_TOKEN_HASH_LEN];
+	size_t n;
+};
+
+static int collect_hash(const void *b, size_t blen, void *arg)
+{
+	struct hashes *hs = arg;
+
+	if (blen == CRYPTO_TOKEN_HASH_LEN && hs->n < 256)
+		memcpy(hs->h[hs->n++], b, blen);
+	return 0;
+}
+
+int api_account_revoke(struct req *r, struct store_txn *t)
+{
+	struct hashes hs;
+	json_t *a;
+	int st;
+
+	if ((st = load_account(r, t, &a)) != 0)
+		return st;
+	json_decref(a);
+	do {
+		hs.n = 0;
+		if ((st = idx_each(t, DB_ACCOUNT_TOKENS, r->params[0], collect_hash, &hs)) != 0)
+			return st;
+		for (size_t i = 0; i < hs.n; i++) {
+			st = store_del(t, DB_TOKENS, hs.h[i], CRYPTO_TOKEN_HASH_LEN);
+			if (st != STORE_OK && st != STORE_NOTFOUND)
+				return st;
+			if ((st = idx_del(t, DB_ACCOUNT_TOKENS, r->params[0], hs.h[i],
+			                  CRYPTO_TOKEN_HASH_LEN)) != STORE_OK)
+				return st;
+		}
+	} while (hs.n == 256);
+	return req_ok(r, 204, NULL);
+}
+
+static int set_suspended(struct req *r, struct store_txn *t, int suspended)
+{
+	json_t *a;
+	int st;
+
+	if ((st = load_account(r, t, &a)) != 0)
+		return st;
+	if (suspended && strcmp(r->params[0], r->who.id) == 0) {
+		json_decref(a);
+		return req_fail(r, 409, "conflict", "an admin cannot suspend their own account");
+	}
+	json_object_set_new(a, "suspended", json_boolean(suspended));
+	if ((st = rec_put(t, DB_ACCOUNTS, r->params[0], a, 0)) == STORE_OK && suspended) {
+		/* a suspended agent or owner ends every session at once */
+		if ((st = sessions_end_agent(t, r->params[0], r->now, NULL)) == STORE_OK)
+			st = sessions_end_owner(t, r->params[0], r->now, NULL);
+	}
+	if (st == STORE_OK)
+		st = req_ok(r, 200, account_view(a));
+	json_decref(a);
+	return st;
+}
+
+int api_account_suspend(struct req *r, struct store_txn *t)
+{
+	return set_suspended(r, t, 1);
+}
+
+int api_account_reactivate(struct req *r, struct store_txn *t)
+{
+	return set_suspended(r, t, 0);
+}
+
+static int me_view(struct req *r, struct store_txn *t, json_t **out)
+{
+	struct standing st;
+	json_t *a;
+	int rc;
+
+	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &a)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	if ((rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
+		*out = json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "id", js(a, "id"), "role",
+		                 js(a, "role"), "email", js(a, "email"), "license",
+		                 st.license ? license_view(st.license) : json_null(), "eligible",
+		                 st.eligible, "priority", st.priority);
+		standing_free(&st);
+	}
+	json_decref(a);
+	return rc;
+}
+
+int api_me(struct req *r, struct store_txn *t)
+{
+	json_t *me = NULL;
+	int rc;
+
+	if ((rc = me_view(r, t, &me)) != STORE_OK)
+		return rc;
+	return req_ok(r, 200, me);
+}
+
+int api_me_license(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"key", NULL};
+	const char *key;
+	json_t *lic, *a, *me = NULL;
+	struct standing st;
+	int rc;
+
+	if ((rc = v_only(r, fields)) || (rc = v_str(r, "key", 1, 1, 128, 128, 0, &key)))
+		return rc;
+	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such license key");
+	if (rc != STORE_OK)
+		return rc;
+	json_decref(lic);
+	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &a)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	json_object_set_new(a, "license_key", json_string(key));
+	rc = rec_put(t, DB_ACCOUNTS, r->who.id, a, 0);
+	if (rc == STORE_OK && (rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
+		/* a downgrade stops remote support at once */
+		if (!st.eligible)
+			rc = sessions_end_owner(t, r->who.id, r->now, NULL);
+		standing_free(&st);
+	}
+	json_decref(a);
+	if (rc == STORE_OK && (rc = me_view(r, t, &me)) == STORE_OK)
+		return req_ok(r, 200, me);
+	return rc;
+}
+
+int api_license_create(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"key", "type", "email", "valid_until", NULL};
+	const char *key, *type, *until_s;
+	char email[255];
+	int64_t until = -1;
+	json_t *lic;
+	int rc;
+
+	if ((rc = v_only(r, fields)) || (rc = v_str(r, "key", 1, 1, 128, 128, 0, &key)) ||
+	    (rc = v_enum(r, "type", type_words, &type)) || (rc = v_email(r, "email", email)) ||
+	    (rc = v_str(r, "valid_until", 0, 1, 40, 40, 0, &until_s)))
+		return rc;
+	for (const char *p = key; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			return req_fail(r, 400, "invalid_field",
+			                "field \"key\" must match [A-Za-z0-9._-]{1,128}");
+	if (until_s != NULL && util_parse_time(until_s, &until) != 0)
+		return req_fail(r, 400, "invalid_field",
+		                "field \"valid_until\" must be an RFC 3339 time");
+	lic = json_pack("{s:s, s:s, s:s, s:I, s:I}", "key", key, "type", type, "email", email,
+	                "created_at", (json_int_t)r->now, "valid_until", (json_int_t)until);
+	if (lic == NULL)
+		return STORE_ERROR;
+	if (until < 0)
+		json_object_del(lic, "valid_until");
+	rc = rec_put(t, DB_LICENSES, key, lic, STORE_NOOVERWRITE);
+	if (rc == STORE_OK)
+		rc = idx_put(t, DB_LICENSE_EMAIL, email, key, strlen(key));
+	if (rc == STORE_EXISTS) {
+		json_decref(lic);
+		return req_fail(r, 409, "conflict", "license %s exists already", key);
+	}
+	if (rc == STORE_OK)
+		rc = req_ok(r, 201, license_view(lic));
+	json_decref(lic);
+	return rc;
+}
+
+int api_license_show(struct req *r, struct store_txn *t)
+{
+	json_t *lic;
+	int rc = rec_get(t, DB_LICENSES, r->params[0], &lic);
+
+	if (rc == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such license");
+	if (rc != STORE_OK)
+		return rc;
+	rc = req_ok(r, 200, license_view(lic));
+	json_decref(lic);
+	return rc;
+}

@@ -1,0 +1,96 @@
+/* api_sessions.c - open, list and end remote sessions. */
+#include <string.h>
+
+#include "api.h"
+#include "authz.h"
+#include "crypto.h"
+#include "records.h"
+#include "sessions.h"
+#include "validate.h"
+#include "vault.h"
+
+#define SESSION_TTL_DEFAULT 1800
+#define SESSION_LIST_MAX 1000
+
+int api_session_open(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"ttl_s", NULL};
+	int64_t max = r->v->session_max_ttl_s, ttl;
+	json_t *active, *s;
+	char sid[64];
+	int rc;
+
+	if ((rc = v_only(r, fields)) ||
+	    (rc = v_int(r, "ttl_s", 0, 1, max,
+	                max < SESSION_TTL_DEFAULT ? max : SESSION_TTL_DEFAULT, &ttl)))
+		return rc;
+	if ((rc = session_active_on(t, r->a_ticket, r->now, &active)) != STORE_OK)
+		return rc;
+	if (active != NULL) {
+		json_decref(active);
+		return req_fail(r, 409, "conflict", "a session is already active on this ticket");
+	}
+	crypto_new_id(sid);
+	snprintf(r->a_session, sizeof r->a_session, "%s", sid);
+	s = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", sid, "ticket", r->a_ticket, "agent",
+	              r->who.id, "opened_at", (json_int_t)r->now, "expires_at",
+	              (json_int_t)(r->now + ttl * 1000));
+	if (s == NULL)
+		return STORE_ERROR;
+	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
+	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
+	    (rc = store_put(t, DB_ACTIVE_SESSIONS, sid, strlen(sid), "", 0, 0)) == STORE_OK)
+		rc = req_ok(r, 201,
+		            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sid, "ticket", r->a_ticket,
+		                      "agent", r->who.id, "opened_at", jtime(r->now), "expires_at",
+		                      jtime(ji(s, "expires_at", -1))));
+	json_decref(s);
+	return rc;
+}
+
+struct slist {
+	struct store_txn *t;
+	int64_t now;
+	json_t *arr;
+};
+
+static int add_session(const void *b, size_t blen, void *arg)
+{
+	struct slist *l = arg;
+	char sid[64];
+	json_t *s;
+	int rc;
+
+	if (blen == 0 || blen >= sizeof sid || json_array_size(l->arr) >= SESSION_LIST_MAX)
+		return 0;
+	memcpy(sid, b, blen);
+	sid[blen] = '\0';
+	if ((rc = rec_get(l->t, DB_SESSIONS, sid, &s)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	json_array_append_new(l->arr, session_view(s, l->now));
+	json_decref(s);
+	return 0;
+}
+
+int api_session_list(struct req *r, struct store_txn *t)
+{
+	struct slist l = {.t = t, .now = r->now, .arr = json_array()};
+	int rc;
+
+	if (l.arr == NULL)
+		return STORE_ERROR;
+	if ((rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, add_session, &l)) != STORE_OK) {
+		json_decref(l.arr);
+		return rc;
+	}
+	return req_ok(r, 200, json_pack("{s:o}", "sessions", l.arr));
+}
+
+int api_session_end(struct req *r, struct store_txn *t)
+{
+	int rc = session_end(t, r->a_session, r->now);
+
+	if (rc != STORE_OK)
+		return rc;
+	return req_ok(r, 204, NULL);
+}

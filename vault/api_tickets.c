@@ -1,0 +1,283 @@
+/* api_tickets.c - tickets: create, list, show, assign, close. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "crypto.h"
+#include "license.h"
+#include "log.h"
+#include "records.h"
+#include "sessions.h"
+#include "util.h"
+#include "validate.h"
+
+#define TICKET_LIST_MAX 10000
+
+static json_t *ticket_view(const json_t *tk, int priority)
+{
+	json_t *ref = json_object_get(tk, "ref");
+
+	return json_pack(
+	    "{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", js(tk, "id"), "subject",
+	    js(tk, "subject"), "ref", ref ? ref : json_null(), "owner", js(tk, "owner"), "agent",
+	    json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(), "status",
+	    js(tk, "status"), "priority", priority, "created_at", jtime(ji(tk, "created_at", -1)),
+	    "closed_at", jtime(ji(tk, "closed_at", -1)));
+}
+
+static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t **out)
+{
+	struct standing st;
+	int rc;
+
+	if ((rc = license_standing_of(t, js(tk, "owner"), r->now, &st)) != STORE_OK)
+		return rc;
+	*out = ticket_view(tk, st.priority);
+	standing_free(&st);
+	return *out ? STORE_OK : STORE_ERROR;
+}
+
+static int reply_ticket(struct req *r, struct store_txn *t, int status, const json_t *tk)
+{
+	json_t *v;
+	int rc;
+
+	if ((rc = view_of(r, t, tk, &v)) != STORE_OK)
+		return rc;
+	return req_ok(r, status, v);
+}
+
+int api_ticket_create(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"subject", "ref", NULL};
+	const char *subject, *ref;
+	char id[64];
+	json_t *tk;
+	int rc;
+
+	if ((rc = v_only(r, fields)) || (rc = v_str(r, "subject", 1, 1, 200, 800, 0, &subject)) ||
+	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)))
+		return rc;
+	crypto_new_id(id);
+	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", id);
+	tk = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "subject", subject, "owner",
+	               r->who.id, "status", "open", "created_at", (json_int_t)r->now);
+	if (tk == NULL)
+		return STORE_ERROR;
+	if (ref != NULL)
+		json_object_set_new(tk, "ref", json_string(ref));
+	if ((rc = rec_put(t, DB_TICKETS, id, tk, STORE_NOOVERWRITE)) == STORE_OK &&
+	    (rc = idx_put(t, DB_TICKETS_OWNER, r->who.id, id, strlen(id))) == STORE_OK)
+		rc = reply_ticket(r, t, 201, tk);
+	json_decref(tk);
+	return rc;
+}
+
+struct listing {
+	struct req *r;
+	struct store_txn *t;
+	json_t *arr;
+	int rc;
+};
+
+static int add_ticket(struct listing *l, const char *id)
+{
+	json_t *tk, *v;
+	int rc;
+
+	if (json_array_size(l->arr) >= TICKET_LIST_MAX)
+		return 1;
+	if ((rc = rec_get(l->t, DB_TICKETS, id, &tk)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	rc = view_of(l->r, l->t, tk, &v);
+	json_decref(tk);
+	if (rc == STORE_OK)
+		json_array_append_new(l->arr, v);
+	return rc;
+}
+
+static int add_indexed(const void *b, size_t blen, void *arg)
+{
+	char id[64];
+
+	if (blen == 0 || blen >= sizeof id)
+		return 0;
+	memcpy(id, b, blen);
+	id[blen] = '\0';
+	return add_ticket(arg, id);
+}
+
+static int cmp_tickets(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c;
+
+	if (ji(x, "priority", 5) != ji(y, "priority", 5))
+		return ji(x, "priority", 5) < ji(y, "priority", 5) ? -1 : 1;
+	/* RFC 3339 strings of one format sort like the times they name */
+	if ((c = strcmp(js(x, "created_at"), js(y, "created_at"))) != 0)
+		return c;
+	return strcmp(js(x, "id"), js(y, "id"));
+}
+
+static int all_tickets(struct listing *l)
+{
+	struct store_cursor *c;
+	const void *k;
+	size_t kl;
+	char id[64];
+	int rc;
+
+	if ((rc = store_cursor_open(l->t, DB_TICKETS, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK) {
+		if (kl > 0 && kl < sizeof id) {
+			memcpy(id, k, kl);
+			id[kl] = '\0';
+			if ((rc = add_ticket(l, id)) != 0)
+				break;
+		}
+		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND || rc == 1 ? STORE_OK : rc;
+}
+
+int api_ticket_list(struct req *r, struct store_txn *t)
+{
+	struct listing l = {.r = r, .t = t, .arr = json_array()};
+	json_t **items, *sorted;
+	size_t n;
+	int rc;
+
+	if (l.arr == NULL)
+		return STORE_ERROR;
+	if (r->who.role == ROLE_ADMIN || r->who.role == ROLE_AUDITOR)
+		rc = all_tickets(&l);
+	else
+		rc = idx_each(t, r->who.role == ROLE_AGENT ? DB_TICKETS_AGENT : DB_TICKETS_OWNER,
+		              r->who.id, add_indexed, &l);
+	if (rc == 1)
+		rc = STORE_OK;
+	if (rc != STORE_OK) {
+		json_decref(l.arr);
+		return rc;
+	}
+	n = json_array_size(l.arr);
+	if ((items = calloc(n + 1, sizeof *items)) == NULL) {
+		json_decref(l.arr);
+		return STORE_ERROR;
+	}
+	for (size_t i = 0; i < n; i++)
+		items[i] = json_array_get(l.arr, i);
+	qsort(items, n, sizeof *items, cmp_tickets);
+	sorted = json_array();
+	for (size_t i = 0; i < n && sorted; i++)
+		json_array_append(sorted, items[i]);
+	free(items);
+	json_decref(l.arr);
+	if (sorted == NULL)
+		return STORE_ERROR;
+	return req_ok(r, 200, json_pack("{s:o}", "tickets", sorted));
+}
+
+int api_ticket_show(struct req *r, struct store_txn *t)
+{
+	return reply_ticket(r, t, 200, r->ticket);
+}
+
+int api_ticket_assign(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"agent", NULL};
+	const char *agent, *old, *tid = r->a_ticket;
+	json_t *a;
+	int rc;
+
+	if ((rc = v_only(r, fields)) || (rc = v_str(r, "agent", 1, 1, 64, 64, 0, &agent)))
+		return rc;
+	if (!util_valid_account_id(agent))
+		return req_fail(r, 400, "invalid_field", "field \"agent\" is not an account id");
+	if ((rc = rec_get(t, DB_ACCOUNTS, agent, &a)) == STORE_NOTFOUND)
+		return req_fail(r, 400, "invalid_field", "no agent account %s", agent);
+	if (rc != STORE_OK)
+		return rc;
+	int ok = streq(js(a, "role"), "agent") && !json_is_true(json_object_get(a, "suspended"));
+	json_decref(a);
+	if (!ok)
+		return req_fail(r, 400, "invalid_field",
+		                "field \"agent\" must name an active agent account");
+	old = js(r->ticket, "agent");
+	if (!streq(old, agent)) {
+		/* a reassignment ends the previous agent's session */
+		if ((rc = sessions_end_ticket(t, tid, r->now, NULL)) != STORE_OK)
+			return rc;
+		if (old != NULL &&
+		    (rc = idx_del(t, DB_TICKETS_AGENT, old, tid, strlen(tid))) != 0 &&
+		    rc != STORE_NOTFOUND)
+			return rc;
+		if ((rc = idx_put(t, DB_TICKETS_AGENT, agent, tid, strlen(tid))) != STORE_OK)
+			return rc;
+		json_object_set_new(r->ticket, "agent", json_string(agent));
+		if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+			return rc;
+	}
+	return reply_ticket(r, t, 200, r->ticket);
+}
+
+/* Delete every credential of ticket tid (and its expiry entries). */
+int tickets_shred(struct store_txn *t, const char *tid)
+{
+	unsigned char pre[80], key[200];
+	size_t pl = strlen(tid) + 1;
+	struct store_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int rc;
+
+	memcpy(pre, tid, pl);
+	for (;;) {
+		int64_t created, expires;
+		if ((rc = store_cursor_open(t, DB_CREDS, &c)) != STORE_OK)
+			return rc;
+		rc = store_cursor_seek(c, pre, pl, &k, &kl, &v, &vl);
+		if (rc == STORE_OK && (kl < pl || kl >= sizeof key - 8 || memcmp(k, pre, pl) != 0))
+			rc = STORE_NOTFOUND;
+		if (rc != STORE_OK) {
+			store_cursor_close(c);
+			break;
+		}
+		memcpy(key + 8, k, kl);
+		if (crypto_record_times(v, vl, &created, &expires) != 0)
+			expires = -1;
+		store_cursor_close(c);
+		if ((rc = store_del(t, DB_CREDS, key + 8, kl)) != STORE_OK)
+			return rc;
+		if (expires >= 0) {
+			util_be64_put(key, (uint64_t)expires);
+			rc = store_del(t, DB_CRED_EXPIRY, key, kl + 8);
+			if (rc != STORE_OK && rc != STORE_NOTFOUND)
+				return rc;
+		}
+	}
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	rc = store_del(t, DB_TICKET_KEYS, tid, strlen(tid));
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int api_ticket_close(struct req *r, struct store_txn *t)
+{
+	const char *tid = r->a_ticket;
+	int rc;
+
+	/* crypto-shredding: credentials and the wrapped key go in this transaction */
+	if ((rc = tickets_shred(t, tid)) != STORE_OK ||
+	    (rc = sessions_end_ticket(t, tid, r->now, NULL)) != STORE_OK)
+		return rc;
+	json_object_set_new(r->ticket, "status", json_string("closed"));
+	json_object_set_new(r->ticket, "closed_at", json_integer(r->now));
+	if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+		return rc;
+	return reply_ticket(r, t, 200, r->ticket);
+}

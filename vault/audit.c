@@ -1,0 +1,209 @@
+/* audit.c - append events to the chain; sign checkpoints. */
+#include "audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "auditlog.h"
+#include "crypto.h"
+#include "log.h"
+#include "records.h"
+#include "route.h"
+#include "util.h"
+#include "vault.h"
+
+/* Row of DB_AUDIT: hash (32) | be64 time ms | event JSON. */
+#define ROW_HDR 40
+
+static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32])
+{
+	struct store_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int rc;
+
+	*seq = 0;
+	memset(hash, 0, 32);
+	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_last(c, &k, &kl, &v, &vl);
+	if (rc == STORE_OK) {
+		if (kl != 8 || vl < ROW_HDR) {
+			rc = STORE_ERROR;
+		} else {
+			*seq = util_be64_get(k);
+			memcpy(hash, v, 32);
+		}
+	} else if (rc == STORE_NOTFOUND) {
+		rc = STORE_OK;
+	}
+	store_cursor_close(c);
+	return rc;
+}
+
+static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned char hash[32],
+                           int64_t now)
+{
+	unsigned char sig[64], key[8];
+	char hhex[65], shex[129], phex[65];
+	json_t *cp;
+	char *s;
+	int rc;
+
+	if (audit_checkpoint_sign(seq, hash, crypto_audit_sk(), sig) != 0)
+		return STORE_ERROR;
+	sodium_bin2hex(hhex, sizeof hhex, hash, 32);
+	sodium_bin2hex(shex, sizeof shex, sig, 64);
+	sodium_bin2hex(phex, sizeof phex, crypto_audit_pk(), 32);
+	cp = json_pack("{s:I, s:s, s:s, s:s, s:I}", "seq", (json_int_t)seq, "hash", hhex,
+	               "signature", shex, "public_key", phex, "time_ms", (json_int_t)now);
+	if (cp == NULL || (s = json_text(cp)) == NULL) {
+		json_decref(cp);
+		return STORE_ERROR;
+	}
+	util_be64_put(key, seq);
+	rc = store_put(t, DB_CHECKPOINTS, key, 8, s, strlen(s), STORE_APPEND);
+	free(s);
+	json_decref(cp);
+	return rc;
+}
+
+#ifdef RSVAULT_TESTING
+/* Test builds only: while DATA/fault-audit exists every audit append fails,
+ * to show that requests then fail closed with 503 and change nothing. */
+static const char *fault_dir;
+void audit_test_fault_dir(const char *dir);
+void audit_test_fault_dir(const char *dir)
+{
+	fault_dir = dir;
+}
+static int fault_audit(void)
+{
+	char p[4200];
+
+	if (fault_dir == NULL)
+		return 0;
+	snprintf(p, sizeof p, "%s/fault-audit", fault_dir);
+	return access(p, F_OK) == 0;
+}
+#endif
+
+static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
+{
+	unsigned char key[8];
+	unsigned char *row = NULL;
+	json_t *obj = NULL;
+	char *s = NULL;
+	size_t sl;
+	int rc;
+
+#ifdef RSVAULT_TESTING
+	if (fault_audit())
+		return STORE_ERROR;
+#endif
+	if ((rc = chain_head(t, &ev->seq, ev->prev)) != STORE_OK)
+		return rc;
+	ev->seq++;
+	if (util_format_time(now, ev->time) != 0 || audit_event_hash(ev, ev->hash) != 0)
+		return STORE_ERROR;
+	if ((obj = audit_event_to_json(ev)) == NULL || (s = json_text(obj)) == NULL) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	sl = strlen(s);
+	if ((row = malloc(ROW_HDR + sl)) == NULL) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	memcpy(row, ev->hash, 32);
+	util_be64_put(row + 32, (uint64_t)now);
+	memcpy(row + ROW_HDR, s, sl);
+	util_be64_put(key, ev->seq);
+	if ((rc = store_put(t, DB_AUDIT, key, 8, row, ROW_HDR + sl, STORE_APPEND)) != STORE_OK)
+		goto out;
+	if (ev->ticket != NULL) {
+		const void *v;
+		size_t vl;
+		/* index only events about a ticket that exists */
+		if (store_get(t, DB_TICKETS, ev->ticket, strlen(ev->ticket), &v, &vl) == STORE_OK &&
+		    (rc = idx_put(t, DB_AUDIT_TICKET, ev->ticket, key, 8)) != STORE_OK)
+			goto out;
+	}
+	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0)
+		rc = sign_checkpoint(t, ev->seq, ev->hash, now);
+out:
+	free(row);
+	free(s);
+	json_decref(obj);
+	return rc;
+}
+
+static const char *nz(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+int audit_record(struct store_txn *t, const struct req *r, int allow)
+{
+	struct audit_event ev;
+	int authed = r->who.id[0] != '\0';
+
+	memset(&ev, 0, sizeof ev);
+	ev.actor = authed ? r->who.id : NULL;
+	ev.role = authed ? role_name(r->who.role) : NULL;
+	ev.action = r->route->action;
+	ev.ticket = nz(r->a_ticket);
+	ev.credential = nz(r->a_cred);
+	ev.session = nz(r->a_session);
+	ev.outcome = allow ? "allow" : "deny";
+	ev.reason = allow ? NULL : r->err_code;
+	ev.ip = nz(r->ip);
+	ev.request_id = r->request_id;
+	return append(t, &ev, r->now);
+}
+
+int audit_system(struct store_txn *t, const char *action, const char *ticket,
+                 const char *credential, const char *session, const char *reason)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.action = action;
+	ev.ticket = ticket;
+	ev.credential = credential;
+	ev.session = session;
+	ev.outcome = "allow";
+	ev.reason = reason;
+	return append(t, &ev, util_now_ms());
+}
+
+int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
+{
+	struct store_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	uint64_t seq, cp_seq = 0;
+	unsigned char hash[32], key[8];
+	int rc;
+
+	if ((rc = chain_head(t, &seq, hash)) != STORE_OK || seq == 0)
+		return rc;
+	if ((rc = store_cursor_open(t, DB_CHECKPOINTS, &c)) != STORE_OK)
+		return rc;
+	if (store_cursor_last(c, &k, &kl, NULL, NULL) == STORE_OK && kl == 8)
+		cp_seq = util_be64_get(k);
+	store_cursor_close(c);
+	if (cp_seq >= seq)
+		return STORE_OK;
+	/* age of the oldest unsigned event */
+	util_be64_put(key, cp_seq + 1);
+	if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK || vl < ROW_HDR)
+		return rc == STORE_OK ? STORE_ERROR : rc;
+	if (now - (int64_t)util_be64_get((const unsigned char *)v + 32) < max_age_ms)
+		return STORE_OK;
+	return sign_checkpoint(t, seq, hash, now);
+}

@@ -1,0 +1,26 @@
+/* audit.h - the server side of the audit log: appending events to the
+ * hash chain inside the caller's transaction, and signed checkpoints. The
+ * chain's format lives in common/auditlog.h. */
+#ifndef RSVAULT_AUDIT_H
+#define RSVAULT_AUDIT_H
+
+#include "req.h"
+#include "store.h"
+
+/* Append the event for request r with outcome "allow" or "deny" in txn t
+ * (same transaction as the change it records). Signs a checkpoint when the
+ * new seq is a multiple of AUDIT_CHECKPOINT_EVERY. Returns 0 or a
+ * store_err (the caller then fails the request with 503). */
+int audit_record(struct store_txn *t, const struct req *r, int allow);
+
+/* Append a system event (sweeper, implicit session ends): no actor. */
+int audit_system(struct store_txn *t, const char *action, const char *ticket,
+                 const char *credential, const char *session, const char *reason);
+
+/* Sign a checkpoint for the newest event if the oldest unsigned event is
+ * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
+int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);
+
+#define AUDIT_CHECKPOINT_EVERY 100
+
+#endif

@@ -1,0 +1,79 @@
+/* crypto.h - the vault's keys and envelopes (libsodium).
+ *
+ * Key hierarchy: the master key (keys/master.key) never encrypts data
+ * itself. Two subkeys are derived from it with crypto_kdf:
+ *   id 1, context "rsvwrap1": KEK that wraps per-ticket keys;
+ *   id 2, context "rsvtokn1": key for the keyed BLAKE2b hash of API tokens.
+ * All of them live in sodium_malloc memory (locked, guarded, not dumped),
+ * read-only after start-up.
+ *
+ * Wrapped ticket key (77 bytes):
+ *   0x01 | u32 BE master-key version | nonce (24) | XChaCha20-Poly1305(key) (48)
+ *   AD = "rsvault-ticket-key-v1" 0x00 | u32 BE len | ticket id | u32 BE mk version
+ * Sealed credential record:
+ *   0x01 | u64 BE created ms | u64 BE expires ms | nonce (24) | ciphertext
+ *   AD = "rsvault-credential-v1" 0x00 | u32 BE len | ticket id | u32 BE len |
+ *        credential id | u64 BE created ms | u64 BE expires ms
+ * so a record moved to another ticket or id, or with its times changed,
+ * fails to open. */
+#ifndef RSVAULT_CRYPTO_H
+#define RSVAULT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRYPTO_TICKET_KEY_LEN 32
+#define CRYPTO_WRAPPED_LEN 77
+#define CRYPTO_TOKEN_HASH_LEN 32
+#define CRYPTO_TOKEN_STR_MAX 64 /* "rsv_" + 43 base64url chars + NUL */
+#define CRYPTO_RECORD_OVERHEAD (1 + 8 + 8 + 24 + 16)
+
+/* Load master.key and audit.key from keys_dir into guarded memory.
+ * Returns 0, or -1 with a message logged. */
+int crypto_init(const char *keys_dir);
+
+/* Wipe and free every key. */
+void crypto_shutdown(void);
+
+/* The audit signing key (64 bytes) and its public half (32 bytes). */
+const unsigned char *crypto_audit_sk(void);
+const unsigned char *crypto_audit_pk(void);
+
+/* New API token: writes "rsv_" + base64url(32 random bytes) into out and
+ * its keyed hash into hash. */
+void crypto_token_new(char out[CRYPTO_TOKEN_STR_MAX], unsigned char hash[CRYPTO_TOKEN_HASH_LEN]);
+
+/* Keyed BLAKE2b hash of a presented token string. */
+void crypto_token_hash(const char *tok, size_t len, unsigned char hash[CRYPTO_TOKEN_HASH_LEN]);
+
+/* Make a fresh ticket key (caller's buffer; caller wipes) and wrap it.
+ * Returns 0 or -1. */
+int crypto_ticket_key_new(const char *tid, unsigned char key[CRYPTO_TICKET_KEY_LEN],
+                          unsigned char wrapped[CRYPTO_WRAPPED_LEN]);
+
+/* Unwrap a stored ticket key. Returns 0, or -1 if the blob is malformed or
+ * fails authentication (corruption or tampering); key is wiped then. */
+__attribute__((warn_unused_result)) int
+crypto_ticket_key_unwrap(const char *tid, const unsigned char *wrapped, size_t len,
+                         unsigned char key[CRYPTO_TICKET_KEY_LEN]);
+
+/* Seal plaintext for (tid, cid, created, expires) under key. *out is
+ * malloc'd (CRYPTO_RECORD_OVERHEAD + ptlen bytes). Returns 0 or -1. */
+int crypto_record_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
+                       const char *cid, int64_t created, int64_t expires, const unsigned char *pt,
+                       size_t ptlen, unsigned char **out, size_t *outlen);
+
+/* Read the clear header of a sealed record (format checked first). */
+int crypto_record_times(const unsigned char *rec, size_t len, int64_t *created, int64_t *expires);
+
+/* Open a sealed record. *pt is malloc'd (NUL-terminated, *ptlen excludes
+ * the NUL); the caller wipes and frees it. Returns 0, or -1 on a bad format
+ * or failed authentication. */
+__attribute__((warn_unused_result)) int
+crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid, const char *cid,
+                   const unsigned char *rec, size_t len, unsigned char **pt, size_t *ptlen);
+
+/* A fresh random id for a ticket, credential or session (22 chars). */
+void crypto_new_id(char out[64]);
+
+#endif

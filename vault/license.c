@@ -1,0 +1,139 @@
+/* license.c - license types, validity, eligibility and priority. */
+#include "license.h"
+
+#include <string.h>
+
+#include "records.h"
+#include "util.h"
+
+static const struct {
+	const char *type;
+	int commercial;
+	int priority;
+} types[] = {
+    {"site", 1, 1},    {"pro", 1, 2},  {"plus", 1, 3},
+    {"starter", 1, 4}, {"free", 0, 5}, {"trial", 0, 5},
+};
+
+#define NOT_ELIGIBLE_PRIORITY 5
+#define RESELLER_PRIORITY 4
+
+int license_type(const char *type, int *commercial, int *priority)
+{
+	for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++) {
+		if (strcmp(type, types[i].type) == 0) {
+			*commercial = types[i].commercial;
+			*priority = types[i].priority;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int license_valid(const json_t *lic, int64_t now)
+{
+	json_int_t until = ji(lic, "valid_until", -1);
+
+	return until < 0 || now < until;
+}
+
+json_t *license_view(const json_t *lic)
+{
+	int commercial = 0, priority = NOT_ELIGIBLE_PRIORITY;
+
+	license_type(js(lic, "type"), &commercial, &priority);
+	return json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "key", js(lic, "key"), "type",
+	                 js(lic, "type"), "email", js(lic, "email"), "valid_until",
+	                 jtime(ji(lic, "valid_until", -1)), "commercial", commercial, "priority",
+	                 priority);
+}
+
+struct best {
+	struct store_txn *t;
+	int64_t now;
+	json_t *lic;
+	int prio;
+	int rc;
+};
+
+static int best_by_email(const void *b, size_t blen, void *arg)
+{
+	struct best *bs = arg;
+	char key[160];
+	json_t *lic;
+	int commercial, prio;
+
+	if (blen == 0 || blen >= sizeof key)
+		return 0;
+	memcpy(key, b, blen);
+	key[blen] = '\0';
+	if ((bs->rc = rec_get(bs->t, DB_LICENSES, key, &lic)) != STORE_OK)
+		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
+	if (license_valid(lic, bs->now) && license_type(js(lic, "type"), &commercial, &prio) == 0 &&
+	    (bs->lic == NULL || prio < bs->prio)) {
+		json_decref(bs->lic);
+		bs->lic = lic;
+		bs->prio = prio;
+		return 0;
+	}
+	json_decref(lic);
+	return 0;
+}
+
+int license_standing(struct store_txn *t, const json_t *account, int64_t now, struct standing *st)
+{
+	const char *bound = js(account, "license_key");
+	const char *role = js(account, "role");
+	int commercial = 0, prio = NOT_ELIGIBLE_PRIORITY, rc;
+
+	memset(st, 0, sizeof *st);
+	st->priority = NOT_ELIGIBLE_PRIORITY;
+	if (bound != NULL) {
+		/* an applied key wins over any email match */
+		rc = rec_get(t, DB_LICENSES, bound, &st->license);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND)
+			return rc;
+	} else if (js(account, "email") != NULL) {
+		struct best bs = {.t = t, .now = now};
+		if ((rc = idx_each(t, DB_LICENSE_EMAIL, js(account, "email"), best_by_email,
+		                   &bs)) != 0) {
+			json_decref(bs.lic);
+			return rc;
+		}
+		st->license = bs.lic;
+	}
+	if (st->license != NULL && license_valid(st->license, now) &&
+	    license_type(js(st->license, "type"), &commercial, &prio) == 0) {
+		st->priority = prio;
+		st->eligible = commercial;
+	}
+	if (role != NULL && strcmp(role, "reseller") == 0) {
+		st->eligible = 1;
+		if (st->priority > RESELLER_PRIORITY)
+			st->priority = RESELLER_PRIORITY;
+	}
+	if (json_is_true(json_object_get(account, "suspended")))
+		st->eligible = 0;
+	return STORE_OK;
+}
+
+void standing_free(struct standing *st)
+{
+	json_decref(st->license);
+	st->license = NULL;
+}
+
+int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
+                        struct standing *st)
+{
+	json_t *acct;
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	st->priority = NOT_ELIGIBLE_PRIORITY;
+	if ((rc = rec_get(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	rc = license_standing(t, acct, now, st);
+	json_decref(acct);
+	return rc;
+}

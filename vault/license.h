@@ -1,0 +1,37 @@
+/* license.h - license types and a customer's eligibility (SPEC §1). */
+#ifndef RSVAULT_LICENSE_H
+#define RSVAULT_LICENSE_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+/* Commercial flag and priority of a license type; -1 for an unknown type. */
+int license_type(const char *type, int *commercial, int *priority);
+
+/* Is a license record valid at time now (valid_until absent or later)? */
+int license_valid(const json_t *lic, int64_t now);
+
+/* Public view of a license: key, type, email, valid_until, commercial,
+ * priority. New reference. */
+json_t *license_view(const json_t *lic);
+
+struct standing {
+	json_t *license; /* the license that counts (owned), or NULL */
+	int eligible;    /* may receive remote support now */
+	int priority;    /* 1 (first) .. 5 */
+};
+
+/* The standing of an account record at time now: an applied key wins over
+ * an email match; among email matches the valid one with the best priority
+ * counts; resellers are eligible without a license; suspended accounts are
+ * never eligible. Returns 0 or a store_err. Free with standing_free. */
+int license_standing(struct store_txn *t, const json_t *account, int64_t now, struct standing *st);
+void standing_free(struct standing *st);
+
+/* Standing of the account with this id (NULL-safe for a missing account:
+ * not eligible, priority 5). */
+int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
+                        struct standing *st);
+
+#endif

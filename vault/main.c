@@ -1,0 +1,278 @@
+/* main.c - rsvaultd: start-up, signals, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "api.h"
+#include "crypto.h"
+#include "dispatch.h"
+#include "http.h"
+#include "keyfile.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "vault.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+#define DEFAULT_THREADS 4
+#define DEFAULT_SESSION_MAX_TTL 14400
+#define DEFAULT_MAP_MB 4096
+#define DEFAULT_QUEUE_TIMEOUT_MS 5000
+#define DEFAULT_CHECKPOINT_MS 60000
+
+#ifdef RSVAULT_TESTING
+void audit_test_fault_dir(const char *dir);
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
+	           "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	           "\n"
+	           "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
+	           "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
+	           "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
+	           "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	           "  --threads N            HTTP worker threads (default 4)\n"
+	           "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	           "\n"
+	           "example: rsvaultd --data ./var/data --keys ./var/keys\n");
+}
+
+/* Wiping allocator for jansson: every JSON string or buffer that held a
+ * secret is zeroed before it is freed. */
+static void *wipe_malloc(size_t n)
+{
+	size_t *p;
+
+	if (n > SIZE_MAX - sizeof(size_t) * 2)
+		return NULL;
+	if ((p = malloc(n + sizeof(size_t) * 2)) == NULL)
+		return NULL;
+	p[0] = n;
+	return p + 2;
+}
+
+static void wipe_free(void *ptr)
+{
+	size_t *p;
+
+	if (ptr == NULL)
+		return;
+	p = (size_t *)ptr - 2;
+	sodium_memzero(ptr, p[0]);
+	free(p);
+}
+
+static int opt_i64(const char *name, const char *val, int64_t min, int64_t max, int64_t *out)
+{
+	if (val == NULL || util_parse_i64(val, min, max, out) != 0) {
+		fprintf(stderr, "rsvaultd: %s wants an integer from %lld to %lld\n", name,
+		        (long long)min, (long long)max);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct vault *v)
+{
+	int64_t n;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (val == NULL) {
+			fprintf(stderr, "rsvaultd: %s needs a value\n", a);
+			return -1;
+		}
+		if (strcmp(a, "--data") == 0) {
+			if (snprintf(v->data_dir, sizeof v->data_dir, "%s", val) >=
+			    (int)sizeof v->data_dir)
+				return -1;
+		} else if (strcmp(a, "--keys") == 0) {
+			if (snprintf(v->keys_dir, sizeof v->keys_dir, "%s", val) >=
+			    (int)sizeof v->keys_dir)
+				return -1;
+		} else if (strcmp(a, "--listen") == 0) {
+			if (snprintf(v->listen, sizeof v->listen, "%s", val) >=
+			    (int)sizeof v->listen)
+				return -1;
+		} else if (strcmp(a, "--session-max-ttl") == 0) {
+			if (opt_i64(a, val, 1, 86400 * 7, &v->session_max_ttl_s))
+				return -1;
+		} else if (strcmp(a, "--threads") == 0) {
+			if (opt_i64(a, val, 1, 64, &n))
+				return -1;
+			v->threads = (unsigned)n;
+		} else if (strcmp(a, "--map-size") == 0) {
+			if (opt_i64(a, val, 1, 1024 * 1024, &n))
+				return -1;
+			v->mapsize = (size_t)n * 1024 * 1024;
+		} else {
+			fprintf(stderr, "rsvaultd: unknown option %s\n", a);
+			return -1;
+		}
+		i++;
+	}
+	if (v->data_dir[0] == '\0' || v->keys_dir[0] == '\0') {
+		fprintf(stderr, "rsvaultd: --data and --keys are required\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void harden_process(void)
+{
+	struct rlimit rl = {0, 0};
+
+	umask(077);
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+struct boot {
+	const char *path;
+	int made;
+};
+
+/* First start: create the admin account and write its token, 0600, to
+ * DATA/admin.token. The file is made with O_EXCL first, so an existing
+ * token is never overwritten; it is removed again if the commit fails. */
+static int boot_op(struct store_txn *t, void *arg)
+{
+	struct boot *b = arg;
+	char tok[CRYPTO_TOKEN_STR_MAX + 1];
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (store_get(t, DB_META, "bootstrapped", 12, &v, &vl) == STORE_OK)
+		return STORE_OK;
+	if ((rc = api_bootstrap_admin(t, tok, sizeof tok)) != STORE_OK)
+		goto out;
+	if ((rc = store_put(t, DB_META, "bootstrapped", 12, "1", 1, 0)) != STORE_OK)
+		goto out;
+	strcat(tok, "\n");
+	if (keyfile_write_new(b->path, tok, strlen(tok), 0600) != 0) {
+		log_msg("cannot write %s: %s", b->path, strerror(errno));
+		rc = STORE_ERROR;
+		goto out;
+	}
+	b->made = 1;
+out:
+	sodium_memzero(tok, sizeof tok);
+	return rc;
+}
+
+static int bootstrap(struct vault *v)
+{
+	char path[2100];
+	struct boot b = {.path = path};
+	int rc;
+
+	if (snprintf(path, sizeof path, "%s/admin.token", v->data_dir) >= (int)sizeof path)
+		return -1;
+	rc = store_write(v->store, boot_op, &b);
+	if (rc != STORE_OK) {
+		if (b.made)
+			unlink(path);
+		log_msg("cannot create the admin account");
+		return -1;
+	}
+	if (b.made)
+		log_msg("first start: admin token written to %s", path);
+	return 0;
+}
+
+#ifdef RSVAULT_TESTING
+static void test_overrides(struct vault *v)
+{
+	const char *s;
+	int64_t n;
+
+	if ((s = getenv("RSVAULT_TEST_QUEUE_TIMEOUT_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
+		v->queue_timeout_ms = (int)n;
+	if ((s = getenv("RSVAULT_TEST_CHECKPOINT_MS")) && util_parse_i64(s, 0, 3600000, &n) == 0)
+		v->checkpoint_ms = n;
+	audit_test_fault_dir(v->data_dir);
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct vault v = {
+	    .listen = DEFAULT_LISTEN,
+	    .session_max_ttl_s = DEFAULT_SESSION_MAX_TTL,
+	    .threads = DEFAULT_THREADS,
+	    .mapsize = (size_t)DEFAULT_MAP_MB * 1024 * 1024,
+	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
+	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
+	};
+	struct http *h = NULL;
+	sigset_t set;
+	uint16_t port;
+	int created, sig, status = 1;
+
+	harden_process();
+	if (parse_args(argc, argv, &v) != 0) {
+		usage(stderr);
+		return 1;
+	}
+	if (sodium_init() < 0) {
+		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
+		return 1;
+	}
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+#ifdef RSVAULT_TESTING
+	test_overrides(&v);
+#endif
+	if (crypto_init(v.keys_dir) != 0)
+		return 1;
+	if (store_open(v.data_dir, v.mapsize, v.queue_timeout_ms, &v.store, &created) != 0) {
+		log_msg("cannot open the store in %s", v.data_dir);
+		goto out;
+	}
+	if (bootstrap(&v) != 0)
+		goto out;
+	store_set_tick(v.store, dispatch_tick, &v);
+
+	/* Worker threads inherit this mask; only main takes the signals. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (http_start(&v, &h, &port) != 0)
+		goto out;
+	{
+		char host[128];
+		snprintf(host, sizeof host, "%s", v.listen);
+		char *colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, host,
+		        (unsigned)port);
+	}
+	if (sigwait(&set, &sig) == 0)
+		log_msg("signal %d: shutting down", sig);
+	status = 0;
+out:
+	http_stop(h);
+	store_close(v.store);
+	crypto_shutdown();
+	return status;
+}

@@ -1,0 +1,101 @@
+/* req.h - one request's context, shared by the HTTP glue (which fills in
+ * what arrived), the authorization gauntlet, the handlers (which run in the
+ * writer thread inside a transaction) and the audit writer. */
+#ifndef RSVAULT_REQ_H
+#define RSVAULT_REQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+#define REQ_BODY_MAX (64 * 1024)
+#define REQ_PARAM_MAX 130
+#define REQ_URI_MAX 4096
+#define REQ_ID_LEN 33 /* 32 hex + NUL */
+
+enum role {
+	ROLE_NONE = 0,
+	ROLE_CUSTOMER = 1 << 0,
+	ROLE_RESELLER = 1 << 1,
+	ROLE_AGENT = 1 << 2,
+	ROLE_AUDITOR = 1 << 3,
+	ROLE_ADMIN = 1 << 4,
+};
+#define ROLE_ANY (ROLE_CUSTOMER | ROLE_RESELLER | ROLE_AGENT | ROLE_AUDITOR | ROLE_ADMIN)
+
+/* A principal's relation to a ticket. */
+enum rel {
+	REL_OWNER = 1 << 0, /* the ticket's owner */
+	REL_AGENT = 1 << 1, /* the assigned agent (or, for a session, its agent) */
+	REL_ADMIN = 1 << 2,
+	REL_AUDITOR = 1 << 3,
+	REL_ASSIGNED = 1 << 4, /* assigned agent, on a route about one session: related, no right */
+};
+
+enum body_state { BODY_NONE, BODY_OK, BODY_INVALID };
+
+struct route;
+struct vault;
+
+struct principal {
+	char id[72];
+	enum role role;
+	int suspended;
+};
+
+struct req {
+	struct vault *v;
+	const struct route *route;
+
+	/* What arrived (set by http.c before the writer sees it). */
+	char uri[REQ_URI_MAX];
+	const char *query; /* into uri, after '?', or NULL */
+	char params[2][REQ_PARAM_MAX];
+	int nparams;
+	char ip[64];
+	char request_id[REQ_ID_LEN];
+	char auth[160];       /* Authorization header value */
+	int auth_state;       /* 0 none, 1 present, 2 malformed/too long */
+	char session_hdr[80]; /* X-Session-Id */
+	int session_state;    /* 0 none, 1 present, 2 malformed */
+	json_t *body;
+	enum body_state body_state;
+	char body_error[160];
+	int64_t now; /* ms, set when the writer runs the request */
+
+	/* Set by the gauntlet. */
+	struct principal who;
+	json_t *ticket;  /* the ticket the request is about (owned) */
+	json_t *session; /* the session (secret read, session end) (owned) */
+
+	/* Audit subject (pointers into params or the loaded records). */
+	char a_ticket[REQ_PARAM_MAX];
+	char a_cred[REQ_PARAM_MAX];
+	char a_session[REQ_PARAM_MAX];
+
+	/* Result. */
+	int status;
+	json_t *resp; /* body on success (owned); NULL for 204 */
+	const char *err_code;
+	char err_msg[200];
+	int secret; /* the body holds a secret: wipe it after sending */
+};
+
+/* Record an error result; returns status so handlers can `return fail(...)`. */
+int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Record a success; takes ownership of body (NULL for 204). Returns status. */
+int req_ok(struct req *r, int status, json_t *body);
+
+/* Find a query parameter, percent-decoded strictly into out. Returns 1 if
+ * present, 0 if absent, -1 if malformed or too long. */
+int req_query(const struct req *r, const char *name, char *out, size_t outlen);
+
+const char *role_name(enum role r);
+enum role role_parse(const char *s);
+
+#endif

@@ -1,0 +1,41 @@
+/* route.h - the declarative route table. Each route names its audit
+ * action, who may call it and which checks of the gauntlet apply; the
+ * handler runs only after all of them passed and never re-checks. */
+#ifndef RSVAULT_ROUTE_H
+#define RSVAULT_ROUTE_H
+
+#include "req.h"
+#include "store.h"
+
+enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE };
+
+/* flags */
+#define R_PUBLIC 0x01u   /* no authentication, not audited (health) */
+#define R_BODY 0x02u     /* takes a JSON body */
+#define R_TICKET 0x04u   /* params[0] is a ticket id: relation check */
+#define R_SESSION 0x08u  /* params[0] is a session id: relation via its ticket */
+#define R_ELIGIBLE 0x10u /* ticket owner must be eligible */
+#define R_NEEDSESS 0x20u /* X-Session-Id of the caller's active session */
+#define R_OPEN 0x40u     /* ticket must be open (409) */
+
+typedef int (*handler_fn)(struct req *r, struct store_txn *t);
+
+struct route {
+	const char *method;
+	const char *pattern; /* "/v1/tickets/{}/credentials/{}" */
+	enum param_kind p0, p1;
+	unsigned flags;
+	unsigned roles; /* roles allowed (routes without a ticket) */
+	unsigned rels;  /* relations allowed (ticket and session routes) */
+	const char *action;
+	handler_fn handler;
+};
+
+enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_BAD_METHOD };
+
+/* Match method and raw path (no query). On ROUTE_FOUND fills r->route and
+ * r->params. On ROUTE_BAD_METHOD writes the allowed methods into allow. */
+enum route_result route_match(struct req *r, const char *method, const char *path, char *allow,
+                              size_t allowlen);
+
+#endif

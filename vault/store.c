@@ -1,0 +1,532 @@
+/* store.c - LMDB environment, tables, and the group-commit writer thread.
+ * The only file that calls LMDB. */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "log.h"
+#include "util.h"
+
+#define STORE_MAX_BATCH 64
+#define STORE_TICK_MS 1000
+
+static const char *const db_names[DB_COUNT] = {
+    "meta",          "accounts",    "tokens",          "account_tokens",  "licenses",
+    "license_email", "tickets",     "tickets_owner",   "tickets_agent",   "ticket_keys",
+    "creds",         "cred_expiry", "sessions",        "ticket_sessions", "audit",
+    "audit_ticket",  "checkpoints", "active_sessions",
+};
+
+enum op_state { OP_QUEUED, OP_RUNNING, OP_DONE };
+
+struct op {
+	store_op_fn fn;
+	void *arg;
+	int rc;
+	enum op_state state;
+	struct op *next;
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	char dir[4096];
+	int queue_timeout_ms;
+
+	pthread_t writer;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv; /* writer waits for work */
+	pthread_cond_t done_cv; /* callers wait for their op */
+	struct op *head, *tail;
+	int stopping;
+	int started;
+
+	store_tick_fn tick;
+	void *tick_arg;
+	int64_t last_tick;
+
+	struct store_stats stats;
+};
+
+struct store_txn {
+	MDB_txn *txn;
+	struct store *s;
+};
+
+struct store_cursor {
+	MDB_cursor *c;
+};
+
+static int map_err(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return STORE_OK;
+	case MDB_NOTFOUND:
+		return STORE_NOTFOUND;
+	case MDB_KEYEXIST:
+		return STORE_EXISTS;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		return STORE_FULL;
+	default:
+		return STORE_ERROR;
+	}
+}
+
+static void cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+static void deadline_ts(struct timespec *ts, int64_t mono_ms)
+{
+	ts->tv_sec = (time_t)(mono_ms / 1000);
+	ts->tv_nsec = (long)(mono_ms % 1000) * 1000000L;
+}
+
+#ifdef RSVAULT_TESTING
+/* Test builds only: while DATA/fault-stall exists the writer takes no work,
+ * so the bounded wait of store_write() can be shown. */
+static int fault_stalled(struct store *s)
+{
+	char p[4200];
+
+	snprintf(p, sizeof p, "%s/fault-stall", s->dir);
+	return access(p, F_OK) == 0;
+}
+#endif
+
+static void run_batch(struct store *s, struct op **ops, int n)
+{
+	struct store_txn top = {.s = s};
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &top.txn);
+	if (rc != MDB_SUCCESS) {
+		log_msg("store: begin: %s", mdb_strerror(rc));
+		for (int i = 0; i < n; i++)
+			ops[i]->rc = STORE_ERROR;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct store_txn child = {.s = s};
+		rc = mdb_txn_begin(s->env, top.txn, 0, &child.txn);
+		if (rc != MDB_SUCCESS) {
+			ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
+			continue;
+		}
+		ops[i]->rc = ops[i]->fn(&child, ops[i]->arg);
+		if (ops[i]->rc == 0) {
+			rc = mdb_txn_commit(child.txn); /* frees child.txn either way */
+			if (rc != MDB_SUCCESS)
+				ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
+		} else {
+			mdb_txn_abort(child.txn);
+		}
+	}
+	rc = mdb_txn_commit(top.txn); /* one durable commit for the batch */
+	if (rc != MDB_SUCCESS) {
+		log_msg("store: commit of %d operations failed: %s", n, mdb_strerror(rc));
+		for (int i = 0; i < n; i++)
+			ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
+		return;
+	}
+	s->stats.commits++;
+	s->stats.ops += (uint64_t)n;
+	if ((uint64_t)n > s->stats.max_batch)
+		s->stats.max_batch = (uint64_t)n;
+}
+
+static void run_tick(struct store *s)
+{
+	struct store_txn t = {.s = s};
+	int rc;
+
+	if (s->tick == NULL)
+		return;
+	rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
+	if (rc != MDB_SUCCESS)
+		return;
+	if (s->tick(&t, s->tick_arg) != 0) {
+		mdb_txn_abort(t.txn);
+		return;
+	}
+	rc = mdb_txn_commit(t.txn);
+	if (rc != MDB_SUCCESS)
+		log_msg("store: periodic commit failed: %s", mdb_strerror(rc));
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+	struct op *batch[STORE_MAX_BATCH];
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int n = 0;
+		int64_t now = util_mono_ms();
+
+		if (now - s->last_tick >= STORE_TICK_MS) {
+			s->last_tick = now;
+			pthread_mutex_unlock(&s->mu);
+			run_tick(s);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+#ifdef RSVAULT_TESTING
+		if (fault_stalled(s)) {
+			pthread_mutex_unlock(&s->mu);
+			usleep(20000);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+#endif
+		if (s->head == NULL) {
+			struct timespec ts;
+			if (s->stopping)
+				break;
+			deadline_ts(&ts, s->last_tick + STORE_TICK_MS);
+			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
+			continue;
+		}
+		while (s->head != NULL && n < STORE_MAX_BATCH) {
+			struct op *o = s->head;
+			s->head = o->next;
+			if (s->head == NULL)
+				s->tail = NULL;
+			o->state = OP_RUNNING;
+			batch[n++] = o;
+		}
+		pthread_mutex_unlock(&s->mu);
+		run_batch(s, batch, n);
+		pthread_mutex_lock(&s->mu);
+		for (int i = 0; i < n; i++)
+			batch[i]->state = OP_DONE;
+		pthread_cond_broadcast(&s->done_cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static int open_tables(struct store *s, int *created)
+{
+	MDB_txn *txn;
+	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != MDB_SUCCESS)
+		return map_err(rc);
+	for (int i = 0; i < DB_COUNT; i++) {
+		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i])) != MDB_SUCCESS) {
+			mdb_txn_abort(txn);
+			return map_err(rc);
+		}
+	}
+	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		*created = 1;
+		v.mv_size = 1;
+		v.mv_data = "1";
+		if ((rc = mdb_put(txn, s->dbi[DB_META], &k, &v, 0)) != MDB_SUCCESS) {
+			mdb_txn_abort(txn);
+			return map_err(rc);
+		}
+	} else if (rc != MDB_SUCCESS) {
+		mdb_txn_abort(txn);
+		return map_err(rc);
+	} else if (v.mv_size != 1 || ((const char *)v.mv_data)[0] != '1') {
+		log_msg("store: unknown schema version in %s", s->dir);
+		mdb_txn_abort(txn);
+		return STORE_ERROR;
+	}
+	return map_err(mdb_txn_commit(txn));
+}
+
+int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct store **out,
+               int *created)
+{
+	struct store *s;
+	int rc, dead = 0;
+
+	*created = 0;
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return STORE_ERROR;
+	if (snprintf(s->dir, sizeof s->dir, "%s", dir) >= (int)sizeof s->dir)
+		goto fail;
+	s->queue_timeout_ms = queue_timeout_ms;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_msg("store: cannot create %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = mdb_env_create(&s->env)) != MDB_SUCCESS)
+		goto fail;
+	if (mdb_env_set_maxdbs(s->env, DB_COUNT + 4) != MDB_SUCCESS ||
+	    mdb_env_set_mapsize(s->env, mapsize) != MDB_SUCCESS)
+		goto fail_env;
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != MDB_SUCCESS) {
+		log_msg("store: cannot open %s: %s", dir, mdb_strerror(rc));
+		goto fail_env;
+	}
+	mdb_reader_check(s->env, &dead);
+	if ((rc = open_tables(s, created)) != STORE_OK) {
+		log_msg("store: cannot open tables in %s", dir);
+		goto fail_env;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	cond_init_mono(&s->work_cv);
+	cond_init_mono(&s->done_cv);
+	s->last_tick = util_mono_ms();
+	if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+		goto fail_env;
+	s->started = 1;
+	*out = s;
+	return STORE_OK;
+fail_env:
+	mdb_env_close(s->env);
+fail:
+	free(s);
+	return STORE_ERROR;
+}
+
+void store_set_tick(struct store *s, store_tick_fn fn, void *arg)
+{
+	pthread_mutex_lock(&s->mu);
+	s->tick = fn;
+	s->tick_arg = arg;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = 1;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->writer, NULL);
+		log_msg("store: %llu operations in %llu commits (largest batch %llu)",
+		        (unsigned long long)s->stats.ops, (unsigned long long)s->stats.commits,
+		        (unsigned long long)s->stats.max_batch);
+	}
+	mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->work_cv);
+	pthread_cond_destroy(&s->done_cv);
+	free(s);
+}
+
+int store_write(struct store *s, store_op_fn fn, void *arg)
+{
+	struct op o = {.fn = fn, .arg = arg, .state = OP_QUEUED};
+	int64_t deadline = util_mono_ms() + s->queue_timeout_ms;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		return STORE_ERROR;
+	}
+	if (s->tail)
+		s->tail->next = &o;
+	else
+		s->head = &o;
+	s->tail = &o;
+	pthread_cond_signal(&s->work_cv);
+	while (o.state != OP_DONE) {
+		if (o.state == OP_QUEUED && util_mono_ms() >= deadline) {
+			/* Not taken in time: unlink it so it never runs. */
+			struct op **pp = &s->head, *prev = NULL;
+			while (*pp != &o) {
+				prev = *pp;
+				pp = &(*pp)->next;
+			}
+			*pp = o.next;
+			if (s->tail == &o)
+				s->tail = prev;
+			pthread_mutex_unlock(&s->mu);
+			return STORE_TIMEOUT;
+		}
+		/* Once running, the operation is bounded by LMDB's commit. */
+		deadline_ts(&ts, o.state == OP_QUEUED ? deadline : util_mono_ms() + 1000);
+		pthread_cond_timedwait(&s->done_cv, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return o.rc;
+}
+
+int store_read(struct store *s, store_op_fn fn, void *arg)
+{
+	struct store_txn t = {.s = s};
+	int rc;
+
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn)) != MDB_SUCCESS)
+		return map_err(rc);
+	rc = fn(&t, arg);
+	mdb_txn_abort(t.txn);
+	return rc;
+}
+
+int store_child_begin(struct store_txn *parent, struct store_txn **child)
+{
+	struct store_txn *c;
+	int rc;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return STORE_ERROR;
+	c->s = parent->s;
+	if ((rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &c->txn)) != MDB_SUCCESS) {
+		free(c);
+		return map_err(rc);
+	}
+	*child = c;
+	return STORE_OK;
+}
+
+int store_child_commit(struct store_txn *child)
+{
+	int rc = mdb_txn_commit(child->txn);
+
+	free(child);
+	return map_err(rc);
+}
+
+void store_child_abort(struct store_txn *child)
+{
+	mdb_txn_abort(child->txn);
+	free(child);
+}
+
+int store_get(struct store_txn *t, enum store_db db, const void *key, size_t klen, const void **val,
+              size_t *vlen)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
+	int rc;
+
+	if (klen == 0 || klen > 511)
+		return STORE_NOTFOUND;
+	rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
+	if (rc != MDB_SUCCESS)
+		return map_err(rc);
+	*val = v.mv_data;
+	*vlen = v.mv_size;
+	return STORE_OK;
+}
+
+int store_put(struct store_txn *t, enum store_db db, const void *key, size_t klen, const void *val,
+              size_t vlen, unsigned flags)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	MDB_val v = {.mv_size = vlen, .mv_data = (void *)val};
+	unsigned f = 0;
+
+	if (klen == 0 || klen > 511)
+		return STORE_ERROR;
+	if (flags & STORE_NOOVERWRITE)
+		f |= MDB_NOOVERWRITE;
+	if (flags & STORE_APPEND)
+		f |= MDB_APPEND;
+	return map_err(mdb_put(t->txn, t->s->dbi[db], &k, &v, f));
+}
+
+int store_del(struct store_txn *t, enum store_db db, const void *key, size_t klen)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+
+	if (klen == 0 || klen > 511)
+		return STORE_NOTFOUND;
+	return map_err(mdb_del(t->txn, t->s->dbi[db], &k, NULL));
+}
+
+int store_cursor_open(struct store_txn *t, enum store_db db, struct store_cursor **c)
+{
+	struct store_cursor *cur;
+	int rc;
+
+	if ((cur = calloc(1, sizeof *cur)) == NULL)
+		return STORE_ERROR;
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur->c)) != MDB_SUCCESS) {
+		free(cur);
+		return map_err(rc);
+	}
+	*c = cur;
+	return STORE_OK;
+}
+
+static int cursor_get(struct store_cursor *c, MDB_val *k, MDB_cursor_op op, const void **kp,
+                      size_t *kl, const void **vp, size_t *vl)
+{
+	MDB_val v;
+	int rc = mdb_cursor_get(c->c, k, &v, op);
+
+	if (rc != MDB_SUCCESS)
+		return map_err(rc);
+	if (kp)
+		*kp = k->mv_data;
+	if (kl)
+		*kl = k->mv_size;
+	if (vp)
+		*vp = v.mv_data;
+	if (vl)
+		*vl = v.mv_size;
+	return STORE_OK;
+}
+
+int store_cursor_seek(struct store_cursor *c, const void *key, size_t klen, const void **k,
+                      size_t *kl, const void **v, size_t *vl)
+{
+	MDB_val mk = {.mv_size = klen, .mv_data = (void *)key};
+
+	if (klen == 0)
+		return cursor_get(c, &mk, MDB_FIRST, k, kl, v, vl);
+	if (klen > 511)
+		return STORE_NOTFOUND;
+	return cursor_get(c, &mk, MDB_SET_RANGE, k, kl, v, vl);
+}
+
+int store_cursor_next(struct store_cursor *c, const void **k, size_t *kl, const void **v,
+                      size_t *vl)
+{
+	MDB_val mk;
+
+	return cursor_get(c, &mk, MDB_NEXT, k, kl, v, vl);
+}
+
+int store_cursor_last(struct store_cursor *c, const void **k, size_t *kl, const void **v,
+                      size_t *vl)
+{
+	MDB_val mk;
+
+	return cursor_get(c, &mk, MDB_LAST, k, kl, v, vl);
+}
+
+void store_cursor_close(struct store_cursor *c)
+{
+	if (c == NULL)
+		return;
+	mdb_cursor_close(c->c);
+	free(c);
+}
+
+void store_get_stats(struct store *s, struct store_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	*st = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,24 @@
+/* vault.h - the server's configuration and shared state. */
+#ifndef RSVAULT_VAULT_H
+#define RSVAULT_VAULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define VAULT_VERSION "0.1.0"
+
+struct vault {
+	char data_dir[2048];
+	char keys_dir[2048];
+	char listen[128];
+	int64_t session_max_ttl_s;
+	unsigned threads;
+	size_t mapsize;
+	int queue_timeout_ms;
+	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
+	struct store *store;
+};
+
+#endif
