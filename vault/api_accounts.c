@@ -146,6 +146,8 @@ int api_account_revoke(struct req *r, struct store_txn *t)
 	if ((st = load_account(r, t, &a)) != 0)
 		return st;
 	json_decref(a);
+	if (strcmp(r->params[0], r->who.id) == 0)
+		return req_fail(r, 409, "conflict", "an admin cannot revoke their own tokens");
 	do {
 		hs.n = 0;
 		if ((st = idx_each(t, DB_ACCOUNT_TOKENS, r->params[0], collect_hash, &hs)) != 0)

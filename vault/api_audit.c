@@ -74,18 +74,80 @@ static int check_query(struct req *r, const char *const *allowed)
 	return 0;
 }
 
+static json_t *checkpoint_view(const void *v, size_t vl)
+{
+	json_t *cp = json_loadb(v, vl, 0, NULL);
+
+	if (cp != NULL)
+		json_object_del(cp, "time_ms");
+	return cp;
+}
+
+/* after_seq (default 0) and limit (default 100, 1..1000). */
+static int page_params(struct req *r, int64_t *after, int64_t *limit)
+{
+	int rc;
+
+	if ((rc = query_u64(r, "after_seq", INT64_MAX - 1, 0, after)) ||
+	    (rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, limit)))
+		return rc;
+	if (*limit < 1 || *limit > PAGE_MAX)
+		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
+	return 0;
+}
+
+typedef json_t *(*row_fn)(const void *v, size_t vl);
+
+/* One page of a table keyed by be64(seq): rows with seq > after, oldest
+ * first, decoded by decode and kept when f (may be NULL) matches, at most
+ * limit of them, scanning at most scan rows. Answers {name: [...],
+ * "next_seq": the last seq scanned}, so a sparse filter still pages. */
+static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t after, int64_t limit,
+                int64_t scan, row_fn decode, const struct filter *f, const char *name)
+{
+	struct store_cursor *c;
+	unsigned char key[8];
+	const void *k, *v;
+	size_t kl, vl;
+	uint64_t next = (uint64_t)after;
+	json_t *arr;
+	int rc;
+
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
+	util_be64_put(key, (uint64_t)after + 1);
+	if ((rc = store_cursor_open(t, db, &c)) != STORE_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
+	for (int64_t n = 0; rc == STORE_OK && (int64_t)json_array_size(arr) < limit && n < scan;
+	     n++) {
+		json_t *item = kl == 8 ? decode(v, vl) : NULL;
+		if (item == NULL) {
+			rc = STORE_ERROR;
+			break;
+		}
+		next = util_be64_get(k);
+		if (f == NULL || matches(f, item))
+			json_array_append(arr, item);
+		json_decref(item);
+		rc = store_cursor_next(c, &k, &kl, &v, &vl);
+	}
+	store_cursor_close(c);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		json_decref(arr);
+		return rc;
+	}
+	return req_ok(r, 200, json_pack("{s:o, s:I}", name, arr, "next_seq", (json_int_t)next));
+}
+
 int api_audit_list(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"ticket",    "actor", "action", "outcome",
 	                                      "after_seq", "limit", NULL};
 	struct filter f;
 	int64_t after, limit;
-	struct store_cursor *c;
-	unsigned char key[8];
-	const void *k, *v;
-	size_t kl, vl;
-	uint64_t next;
-	json_t *arr;
 	int rc;
 
 	memset(&f, 0, sizeof f);
@@ -94,42 +156,10 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	    (rc = query_str(r, "actor", f.actor, sizeof f.actor, &f.has_actor)) ||
 	    (rc = query_str(r, "action", f.action, sizeof f.action, &f.has_action)) ||
 	    (rc = query_str(r, "outcome", f.outcome, sizeof f.outcome, &f.has_outcome)) ||
-	    (rc = query_u64(r, "after_seq", INT64_MAX - 1, 0, &after)) ||
-	    (rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, &limit)))
+	    (rc = page_params(r, &after, &limit)))
 		return rc;
-	if (limit < 1 || limit > PAGE_MAX)
-		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	next = (uint64_t)after;
-	util_be64_put(key, (uint64_t)after + 1);
-	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	/* Scan at most 50 pages' worth of rows per request; next_seq tells
-	 * where to go on, so a sparse filter still pages. */
-	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
-	for (int64_t scanned = 0;
-	     rc == STORE_OK && (int64_t)json_array_size(arr) < limit && scanned < limit * 50;
-	     scanned++) {
-		json_t *ev = kl == 8 ? row_event(v, vl) : NULL;
-		if (ev == NULL) {
-			rc = STORE_ERROR;
-			break;
-		}
-		next = util_be64_get(k);
-		if (matches(&f, ev))
-			json_array_append(arr, ev);
-		json_decref(ev);
-		rc = store_cursor_next(c, &k, &kl, &v, &vl);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		json_decref(arr);
-		return rc;
-	}
-	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
+	/* at most 50 pages' worth of rows per request */
+	return page(r, t, DB_AUDIT, after, limit, limit * 50, row_event, &f, "events");
 }
 
 int api_audit_ticket(struct req *r, struct store_txn *t)
@@ -169,15 +199,6 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 	return req_ok(r, 200, json_pack("{s:o}", "events", arr));
 }
 
-static json_t *checkpoint_view(const void *v, size_t vl)
-{
-	json_t *cp = json_loadb(v, vl, 0, NULL);
-
-	if (cp != NULL)
-		json_object_del(cp, "time_ms");
-	return cp;
-}
-
 int api_audit_checkpoint(struct req *r, struct store_txn *t)
 {
 	struct store_cursor *c;
@@ -204,44 +225,10 @@ int api_audit_checkpoints(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
 	int64_t after, limit;
-	struct store_cursor *c;
-	unsigned char key[8];
-	const void *k, *v;
-	size_t kl, vl;
-	uint64_t next;
-	json_t *arr;
 	int rc;
 
-	if ((rc = check_query(r, allowed)) ||
-	    (rc = query_u64(r, "after_seq", INT64_MAX - 1, 0, &after)) ||
-	    (rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, &limit)))
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
 		return rc;
-	if (limit < 1 || limit > PAGE_MAX)
-		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	next = (uint64_t)after;
-	util_be64_put(key, (uint64_t)after + 1);
-	if ((rc = store_cursor_open(t, DB_CHECKPOINTS, &c)) != STORE_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
-	while (rc == STORE_OK && (int64_t)json_array_size(arr) < limit) {
-		json_t *cp = kl == 8 ? checkpoint_view(v, vl) : NULL;
-		if (cp == NULL) {
-			rc = STORE_ERROR;
-			break;
-		}
-		next = util_be64_get(k);
-		json_array_append_new(arr, cp);
-		rc = store_cursor_next(c, &k, &kl, &v, &vl);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		json_decref(arr);
-		return rc;
-	}
-	return req_ok(r, 200,
-	              json_pack("{s:o, s:I}", "checkpoints", arr, "next_seq", (json_int_t)next));
+	return page(r, t, DB_CHECKPOINTS, after, limit, limit, checkpoint_view, NULL,
+	            "checkpoints");
 }

@@ -36,6 +36,7 @@ static size_t cred_key(unsigned char k[KEY_MAX], const char *tid, const char *ci
  * Returns 0, STORE_NOTFOUND (none and !create), -1000 for a wrapped key
  * that fails authentication, or a store_err. */
 #define BAD_RECORD (-1000)
+#define BAD_KEY (-1001)
 static int ticket_key(struct store_txn *t, const char *tid, int create,
                       unsigned char key[CRYPTO_TICKET_KEY_LEN])
 {
@@ -45,13 +46,18 @@ static int ticket_key(struct store_txn *t, const char *tid, int create,
 	int rc = store_get(t, DB_TICKET_KEYS, tid, strlen(tid), &v, &vl);
 
 	if (rc == STORE_OK)
-		return crypto_ticket_key_unwrap(tid, v, vl, key) == 0 ? 0 : BAD_RECORD;
+		return crypto_ticket_key_unwrap(tid, v, vl, key) == 0 ? 0 : BAD_KEY;
 	if (rc != STORE_NOTFOUND || !create)
 		return rc;
 	if (crypto_ticket_key_new(tid, key, wrapped) != 0)
 		return STORE_ERROR;
 	return store_put(t, DB_TICKET_KEYS, tid, strlen(tid), wrapped, sizeof wrapped,
 	                 STORE_NOOVERWRITE);
+}
+
+static const char *what_failed(int rc)
+{
+	return rc == BAD_KEY ? "the wrapped key" : "a credential record";
 }
 
 static int tampered(struct req *r, const char *what)
@@ -85,7 +91,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
 	expires = r->now + ttl * 1000;
 	if ((rc = ticket_key(t, r->a_ticket, 1, key)) != 0) {
-		rc = rc == BAD_RECORD ? tampered(r, "the wrapped key") : rc;
+		rc = rc == BAD_KEY ? tampered(r, "the wrapped key") : rc;
 		goto out;
 	}
 	obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", label, "kind", kind, "host",
@@ -116,7 +122,8 @@ out:
 }
 
 /* Open the record at (tid, cid) into *plain (parsed JSON). Returns 0,
- * STORE_NOTFOUND (absent or expired), BAD_RECORD or a store_err. */
+ * STORE_NOTFOUND (absent or expired), BAD_RECORD, BAD_KEY (the wrapped
+ * ticket key is missing or fails authentication) or a store_err. */
 static int open_record(struct store_txn *t, const char *tid, const char *cid, int64_t now,
                        const unsigned char *rec, size_t reclen, json_t **plain, int64_t *created,
                        int64_t *expires)
@@ -131,7 +138,7 @@ static int open_record(struct store_txn *t, const char *tid, const char *cid, in
 	if (now >= *expires)
 		return STORE_NOTFOUND;
 	if ((rc = ticket_key(t, tid, 0, key)) != 0)
-		return rc == STORE_NOTFOUND ? BAD_RECORD : rc;
+		return rc == STORE_NOTFOUND ? BAD_KEY : rc;
 	if (crypto_record_open(key, tid, cid, rec, reclen, &pt, &ptlen) != 0) {
 		rc = BAD_RECORD;
 		goto out;
@@ -182,11 +189,11 @@ int api_cred_list(struct req *r, struct store_txn *t)
 			memcpy(cid, (const char *)k + pl, kl - pl);
 			cid[kl - pl] = '\0';
 			rc = open_record(t, tid, cid, r->now, v, vl, &plain, &created, &expires);
-			if (rc == BAD_RECORD) {
+			if (rc == BAD_RECORD || rc == BAD_KEY) {
 				snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
 				store_cursor_close(c);
 				json_decref(arr);
-				return tampered(r, "a credential record");
+				return tampered(r, what_failed(rc));
 			}
 			if (rc == STORE_OK) {
 				json_array_append_new(arr, meta_view(cid, plain, created, expires));
@@ -246,8 +253,8 @@ int api_cred_secret(struct req *r, struct store_txn *t)
 		                 &expires);
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no such credential");
-	if (rc == BAD_RECORD)
-		return tampered(r, "a credential record");
+	if (rc == BAD_RECORD || rc == BAD_KEY)
+		return tampered(r, what_failed(rc));
 	if (rc != STORE_OK)
 		return rc;
 	out = json_pack(

@@ -2,6 +2,7 @@
 #include "authz.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -87,7 +88,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 
 	if (r->auth_state == 0)
 		return unauthenticated(r, "missing bearer token");
-	if (r->auth_state != 1 || strncmp(r->auth, "Bearer ", 7) != 0)
+	if (r->auth_state != 1 || strncasecmp(r->auth, "Bearer ", 7) != 0)
 		return unauthenticated(r, "malformed Authorization header");
 	tok = r->auth + 7;
 	toklen = strlen(tok);

@@ -138,7 +138,7 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (allow && *allow)
+	if (r->status == 405 && allow && *allow)
 		MHD_add_response_header(resp, "Allow", allow);
 	if (r->status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
