@@ -12,45 +12,50 @@
 #include "route.h"
 #include "util.h"
 
-/* Failed authentications per client address. Only the writer thread
- * touches this table, so it needs no lock. Fixed size; the stalest entry is
- * reused when it is full. */
+/* Failed authentications per client address: the times of the last
+ * AUTHZ_FAIL_LIMIT failures, in a ring. An address is limited while the
+ * oldest of those is younger than the window (a sliding window: never more
+ * than AUTHZ_FAIL_LIMIT failures within any AUTHZ_FAIL_WINDOW_MS). Only the
+ * writer thread touches this table, so it needs no lock. Fixed size; a
+ * slot whose newest failure left the window is free, and when none is free
+ * the stalest is reused. */
 #define RL_SLOTS 4096
 
 struct rl_slot {
 	char ip[64];
-	int64_t window_start;
-	int failures;
+	int64_t at[AUTHZ_FAIL_LIMIT]; /* 0: unused */
+	int next;                     /* index of the oldest entry */
 };
 
 static struct rl_slot rl[RL_SLOTS];
 
+int64_t authz_fail_window_ms = AUTHZ_FAIL_WINDOW_MS;
+
+static int64_t rl_newest(const struct rl_slot *s)
+{
+	return s->at[(s->next + AUTHZ_FAIL_LIMIT - 1) % AUTHZ_FAIL_LIMIT];
+}
+
 static struct rl_slot *rl_find(const char *ip, int64_t now, int create)
 {
-	struct rl_slot *free_slot = NULL, *oldest = &rl[0];
+	struct rl_slot *free_slot = NULL, *stalest = &rl[0];
 
 	for (int i = 0; i < RL_SLOTS; i++) {
-		if (rl[i].ip[0] != '\0' && strcmp(rl[i].ip, ip) == 0) {
-			if (now - rl[i].window_start >= AUTHZ_FAIL_WINDOW_MS) {
-				rl[i].window_start = now;
-				rl[i].failures = 0;
-			}
+		if (rl[i].ip[0] != '\0' && strcmp(rl[i].ip, ip) == 0)
 			return &rl[i];
-		}
-		if (rl[i].ip[0] == '\0' || now - rl[i].window_start >= AUTHZ_FAIL_WINDOW_MS) {
+		if (rl[i].ip[0] == '\0' || now - rl_newest(&rl[i]) >= authz_fail_window_ms) {
 			if (free_slot == NULL)
 				free_slot = &rl[i];
-		} else if (rl[i].window_start < oldest->window_start) {
-			oldest = &rl[i];
+		} else if (rl_newest(&rl[i]) < rl_newest(stalest)) {
+			stalest = &rl[i];
 		}
 	}
 	if (!create)
 		return NULL;
 	if (free_slot == NULL)
-		free_slot = oldest;
+		free_slot = stalest;
+	memset(free_slot, 0, sizeof *free_slot);
 	snprintf(free_slot->ip, sizeof free_slot->ip, "%s", ip);
-	free_slot->window_start = now;
-	free_slot->failures = 0;
 	return free_slot;
 }
 
@@ -58,14 +63,15 @@ static int rl_limited(const char *ip, int64_t now)
 {
 	struct rl_slot *s = rl_find(ip, now, 0);
 
-	return s != NULL && s->failures >= AUTHZ_FAIL_LIMIT;
+	return s != NULL && s->at[s->next] != 0 && now - s->at[s->next] < authz_fail_window_ms;
 }
 
 static void rl_fail(const char *ip, int64_t now)
 {
 	struct rl_slot *s = rl_find(ip, now, 1);
 
-	s->failures++;
+	s->at[s->next] = now;
+	s->next = (s->next + 1) % AUTHZ_FAIL_LIMIT;
 }
 
 static int unauthenticated(struct req *r, const char *why)

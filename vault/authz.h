@@ -13,6 +13,10 @@
 #define AUTHZ_FAIL_LIMIT 10
 #define AUTHZ_FAIL_WINDOW_MS 60000
 
+/* The window in force (AUTHZ_FAIL_WINDOW_MS; test builds may shorten it
+ * before traffic starts). */
+extern int64_t authz_fail_window_ms;
+
 /* Returns 0 when the request may go on to its handler; otherwise the HTTP
  * status with r's error set (or a negative store_err). */
 int authz_run(struct req *r, struct store_txn *t);

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "authz.h"
 #include "crypto.h"
 #include "dispatch.h"
 #include "http.h"
@@ -209,6 +210,8 @@ static void test_overrides(struct vault *v)
 		v->queue_timeout_ms = (int)n;
 	if ((s = getenv("RSVAULT_TEST_CHECKPOINT_MS")) && util_parse_i64(s, 0, 3600000, &n) == 0)
 		v->checkpoint_ms = n;
+	if ((s = getenv("RSVAULT_TEST_FAIL_WINDOW_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
+		authz_fail_window_ms = n;
 	audit_test_fault_dir(v->data_dir);
 }
 #endif

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 warnings.simplefilter("ignore", DeprecationWarning)
@@ -172,6 +173,23 @@ with Vault(extra_args=["--threads", "16"]) as v:
     t.eq(missing, [], "every acknowledged write is present after restart")
     rc = v.stop(signal.SIGINT)
     t.eq(rc, 0, "SIGINT: clean exit 0")
+
+# --- failed-login rate limit: a sliding window that recovers -----------------
+with Vault(env={"RSVAULT_TEST_FAIL_WINDOW_MS": "2000"}) as v:
+    r = v.get("/v1/tickets", "rsv_x", headers={})
+    t.eq(r.header("Allow"), None, "no Allow header outside 405 answers")
+    r = v.request("GET", "/v1/me", headers={"Authorization": "bearer " + v.admin})
+    t.eq(r.status, 200, "the Bearer scheme name is case-insensitive")
+    r = v.delete("/v1/accounts/admin/tokens", v.admin)
+    t.eq((r.status, r.code), (409, "conflict"), "an admin cannot revoke their own tokens")
+    codes = [v.get("/v1/me", "rsv_wrong-%d" % i).status for i in range(9)]
+    t.eq(codes, [401] * 9, "failures 2..10 in the window: 401")
+    r = v.get("/v1/me", "rsv_wrong-x")
+    t.eq((r.status, r.code), (429, "rate_limited"), "past 10 failures in the window: 429")
+    t.eq(v.get("/v1/me", v.admin).status, 200, "a valid token keeps working")
+    time.sleep(2.2)
+    r = v.get("/v1/me", "rsv_wrong-y")
+    t.eq((r.status, r.code), (401, "unauthenticated"), "after the window: 401 again, not 429")
 
 # --- a full map fails closed with 503, and nothing acknowledged is lost --------
 with Vault(extra_args=["--map-size", "1"]) as v:
