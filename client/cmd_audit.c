@@ -510,6 +510,8 @@ int cli_cmd_audit_export(struct cli_ctx *c)
 
 static void report_verify(const struct cli_ctx *c, const struct audit_verify *v, int ok)
 {
+	char line[512];
+
 	if (c->json) {
 		json_t *j = json_pack("{sbsIsIsIsIsI}", "ok", ok, "events", (json_int_t)v->events,
 		                      "checkpoints", (json_int_t)v->checkpoints, "last_seq",
@@ -529,14 +531,8 @@ static void report_verify(const struct cli_ctx *c, const struct audit_verify *v,
 		json_decref(j);
 		return;
 	}
-	if (!ok) {
-		printf("FAILED at seq %" PRIu64 " (line %lu): %s\n", v->bad_seq, v->bad_line,
-		       v->error);
-		return;
-	}
-	printf("OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last checkpoint seq "
-	       "%" PRIu64 "; %" PRIu64 " events after it are not yet signed\n",
-	       v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
+	audit_verify_summary(v, ok, line, sizeof line);
+	printf("%s\n", line);
 }
 
 int cli_cmd_audit_verify(struct cli_ctx *c)

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -772,4 +773,16 @@ done:
 	v->unsigned_tail = v->last_seq - v->last_cp_seq;
 	free(vs.buf);
 	return rc;
+}
+
+void audit_verify_summary(const struct audit_verify *v, int ok, char *out, size_t len)
+{
+	if (!ok)
+		snprintf(out, len, "FAILED at seq %" PRIu64 " (line %lu): %s", v->bad_seq,
+			 v->bad_line, v->error);
+	else
+		snprintf(out, len,
+			 "OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last "
+			 "checkpoint seq %" PRIu64 "; %" PRIu64 " events after it are not yet signed",
+			 v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
 }

@@ -108,4 +108,9 @@ int audit_parse_pin(const char *s, struct audit_verify *v);
  * bad_seq/bad_line/error set). Reads f to the end or the first error. */
 __attribute__((warn_unused_result)) int audit_verify_stream(FILE *f, struct audit_verify *v);
 
+/* One line (no newline) telling the result of audit_verify_stream:
+ * "OK: N events, M checkpoints verified; last checkpoint seq S; U events
+ * after it are not yet signed" or "FAILED at seq S (line L): why". */
+void audit_verify_summary(const struct audit_verify *v, int ok, char *out, size_t len);
+
 #endif

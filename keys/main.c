@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 
+#include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
 
@@ -85,6 +86,7 @@ struct keys_run {
 static void usage(FILE *fp, int full)
 {
 	fprintf(fp, "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
+	            "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
 	            "       rsvault-keys --help\n");
 	if (!full)
 		return;
@@ -104,8 +106,14 @@ static void usage(FILE *fp, int full)
 	    "               always included.\n"
 	    "  -h, --help   print this help\n"
 	    "\n"
-	    "example:\n"
-	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n",
+	    "verify-audit checks an audit export (JSON lines from `rsvault audit\n"
+	    "export`) offline against audit.pub: the hash chain, every checkpoint\n"
+	    "signature and, with --pin, that the export still reaches a checkpoint\n"
+	    "pinned earlier. Exit status 0 only if everything verifies.\n"
+	    "\n"
+	    "examples:\n"
+	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
+	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n",
 	    KEYS_SAN_MAX);
 }
 
@@ -445,6 +453,48 @@ done:
 	return rc;
 }
 
+/* verify-audit FILE --pubkey PATH [--pin SEQ:HASH]: the same offline
+ * verifier as `rsvault audit verify` (common/auditlog.c). */
+static int keys_verify_audit(int argc, char **argv)
+{
+	const char *file = NULL, *pub = NULL, *pin = NULL;
+	struct audit_verify v;
+	char line[512];
+	FILE *f;
+	int i, ok;
+
+	memset(&v, 0, sizeof v);
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
+			pub = argv[++i];
+		else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc)
+			pin = argv[++i];
+		else if (argv[i][0] != '-' && file == NULL)
+			file = argv[i];
+		else
+			return -1;
+	}
+	if (file == NULL || pub == NULL)
+		return -1;
+	if (pin != NULL && audit_parse_pin(pin, &v) != 0) {
+		warnx("--pin: %s", v.error);
+		return 1;
+	}
+	if (keyfile_read_pub(pub, v.pk) != 0) {
+		warnx("cannot read the audit public key %s", pub);
+		return 1;
+	}
+	if ((f = fopen(file, "re")) == NULL) {
+		warn("cannot open %s", file);
+		return 1;
+	}
+	ok = audit_verify_stream(f, &v) == 0;
+	fclose(f);
+	audit_verify_summary(&v, ok, line, sizeof line);
+	printf("%s\n", line);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct keys_opts *o;
@@ -461,6 +511,11 @@ int main(int argc, char **argv)
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout, 1);
 		return 0;
+	}
+	if (strcmp(argv[1], "verify-audit") == 0) {
+		if ((r = keys_verify_audit(argc, argv)) < 0)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
 	}
 	if (strcmp(argv[1], "init") != 0) {
 		warnx("unknown command: %.*s", 64, argv[1]);

@@ -159,6 +159,11 @@ with Vault() as v:
     p = verify(v, out, "--pin", pin)
     t.eq(p.returncode, 0, "export verifies against a pinned checkpoint")
 
+    p = subprocess.run([binpath("rsvault-keys"), "verify-audit", out, "--pubkey",
+                        os.path.join(v.keys, "audit.pub"), "--pin", pin], capture_output=True)
+    t.ok(p.returncode == 0 and p.stdout.startswith(b"OK:"),
+         "rsvault-keys verify-audit accepts the same export")
+
     def tampered(name, new_lines, *extra):
         path = os.path.join(v.dir, "t-%s.jsonl" % name.replace(" ", "_"))
         with open(path, "w") as f:
@@ -206,7 +211,12 @@ with Vault() as v:
     c2 = dict(recs[cut])
     c2["signature"] = "00" * 64
     L[cut] = json.dumps(c2, separators=(",", ":"))
-    tampered("forged checkpoint signature", L)
+    msg = tampered("forged checkpoint signature", L)
+    path = os.path.join(v.dir, "t-forged_checkpoint_signature.jsonl")
+    p = subprocess.run([binpath("rsvault-keys"), "verify-audit", path, "--pubkey",
+                        os.path.join(v.keys, "audit.pub")], capture_output=True)
+    t.ok(p.returncode == 1 and p.stdout.startswith(b"FAILED at seq"),
+         "rsvault-keys verify-audit rejects it too")
 
     # --- fail closed ----------------------------------------------------------
     open(os.path.join(v.data, "fault-audit"), "w").close()
