@@ -87,7 +87,7 @@ check: programs unit-tests
 	CMOCKA_MESSAGE_OUTPUT=TAP RSVAULT_BIN=$(abspath $(BIN)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		prove -f $(UNIT_BIN) tests/integration/*.py
+		prove -f $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
 
 run: all
 	@bash tests/lib/run-local.sh
@@ -110,3 +110,68 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (tests/fuzz; docs/fuzzing.md) ---------------------------------
+# Each tests/fuzz/fuzz_NAME.c is a libFuzzer harness for pure functions.
+# `make check` (so both passes of `make test`) runs $(BUILD)/tests/replay_NAME:
+# the harness linked with tests/fuzz/replay_main.c by $(CC) with the normal
+# flags, replaying tests/fuzz/corpus/NAME (a path relative to the top of the
+# tree, the directory make and prove run in).
+# `make fuzz` builds every harness with clang's libFuzzer + ASan + UBSan into
+# build/fuzz and fuzzes each for FUZZ_SECONDS; new inputs go to
+# build/fuzz/corpus/NAME, crashes to build/fuzz/artifacts/. `make fuzz-merge`
+# minimises those into the checked-in corpora. tests/fuzz/NAME.dict is passed
+# as -dict, tests/fuzz/NAME.options holds extra libFuzzer options for NAME.
+# FUZZ_TARGETS picks harnesses, FUZZ_ARGS adds options (FUZZ_ARGS=-jobs=4).
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/replay_%,$(FUZZ_NAMES))
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_ARGS    ?=
+FUZZ_DIR     := build/fuzz
+FUZZ_CFLAGS   = $(STD) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all $(filter-out -Werror,$(WARN)) -Icommon -Ivault \
+                -Itests/fuzz -MMD -MP $(PKG_CFLAGS)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(VAULT_SRC))
+FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
+
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-replays
+check: fuzz-replays
+fuzz-replays: $(FUZZ_REPLAY)
+
+$(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz/fuzz.h \
+		$(VAULT_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ivault -Itests/fuzz -DCORPUS_DIR='"tests/fuzz/corpus/$*"' $(LDFLAGS) \
+		$< tests/fuzz/replay_main.c $(VAULT_OBJ) $(COMMON_OBJ) $(LDLIBS) -o $@
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) $(PKG_LIBS) -lpthread -o $@
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@set -e; for n in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/artifacts; \
+		echo "== fuzz_$$n: $(FUZZ_SECONDS) s"; \
+		dict=; [ -f tests/fuzz/$$n.dict ] && dict=-dict=tests/fuzz/$$n.dict; \
+		opts=; [ -f tests/fuzz/$$n.options ] && opts=$$(cat tests/fuzz/$$n.options); \
+		$(FUZZ_DIR)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_DIR)/artifacts/$$n- $$dict $$opts $(FUZZ_ARGS) \
+			$(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n; \
+	done
+
+fuzz-merge: fuzz-build
+	@set -e; for n in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+		opts=; [ -f tests/fuzz/$$n.options ] && opts=$$(cat tests/fuzz/$$n.options); \
+		$(FUZZ_DIR)/fuzz_$$n -merge=1 $$opts $(FUZZ_ARGS) tests/fuzz/corpus/$$n \
+			$(FUZZ_DIR)/corpus/$$n; \
+	done
+# ---- end of fuzzing ----------------------------------------------------------
