@@ -86,11 +86,20 @@ static int opt_i64(const char *name, const char *val, int64_t min, int64_t max, 
 	return 0;
 }
 
+static int opt_str(const char *name, const char *val, char *out, size_t len)
+{
+	if (snprintf(out, len, "%s", val) >= (int)len) {
+		fprintf(stderr, "rsvaultd: %s value is too long\n", name);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct vault *v)
 {
 	int64_t n;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
@@ -101,16 +110,13 @@ static int parse_args(int argc, char **argv, struct vault *v)
 			return -1;
 		}
 		if (strcmp(a, "--data") == 0) {
-			if (snprintf(v->data_dir, sizeof v->data_dir, "%s", val) >=
-			    (int)sizeof v->data_dir)
+			if (opt_str(a, val, v->data_dir, sizeof v->data_dir))
 				return -1;
 		} else if (strcmp(a, "--keys") == 0) {
-			if (snprintf(v->keys_dir, sizeof v->keys_dir, "%s", val) >=
-			    (int)sizeof v->keys_dir)
+			if (opt_str(a, val, v->keys_dir, sizeof v->keys_dir))
 				return -1;
 		} else if (strcmp(a, "--listen") == 0) {
-			if (snprintf(v->listen, sizeof v->listen, "%s", val) >=
-			    (int)sizeof v->listen)
+			if (opt_str(a, val, v->listen, sizeof v->listen))
 				return -1;
 		} else if (strcmp(a, "--session-max-ttl") == 0) {
 			if (opt_i64(a, val, 1, 86400 * 7, &v->session_max_ttl_s))
@@ -127,7 +133,6 @@ static int parse_args(int argc, char **argv, struct vault *v)
 			fprintf(stderr, "rsvaultd: unknown option %s\n", a);
 			return -1;
 		}
-		i++;
 	}
 	if (v->data_dir[0] == '\0' || v->keys_dir[0] == '\0') {
 		fprintf(stderr, "rsvaultd: --data and --keys are required\n");
@@ -232,6 +237,13 @@ int main(int argc, char **argv)
 	int created, sig, status = 1;
 
 	harden_process();
+	/* Block the stop signals before any thread exists: every thread (the
+	 * store's writer, libmicrohttpd's pool) inherits the mask, and only
+	 * main takes them, in sigwait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (parse_args(argc, argv, &v) != 0) {
 		usage(stderr);
 		return 1;
@@ -254,11 +266,6 @@ int main(int argc, char **argv)
 		goto out;
 	store_set_tick(v.store, dispatch_tick, &v);
 
-	/* Worker threads inherit this mask; only main takes the signals. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
 	{
