@@ -2,6 +2,7 @@
 #include "validate.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 
 int v_only(struct req *r, const char *const *allowed)
@@ -23,18 +24,33 @@ int v_only(struct req *r, const char *const *allowed)
 	return 0;
 }
 
+/* Characters refused in text fields that people read: C0 and C1 controls,
+ * DEL, and the bidirectional overrides and isolates (U+202A..U+202E,
+ * U+2066..U+2069) that can make text display other than it reads. */
+static int is_display_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /* Code points of valid UTF-8 (jansson has checked it); flags controls. */
 static size_t utf8_count(const char *s, size_t len, int *has_ctl)
 {
-	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0, i = 0;
 
 	*has_ctl = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c & 0xC0) != 0x80)
-			n++;
-		if (c < 0x20 || c == 0x7f)
+	while (i < len) {
+		uint32_t cp = p[i];
+		size_t extra = cp < 0x80 ? 0 : cp < 0xe0 ? 1 : cp < 0xf0 ? 2 : 3;
+		if (extra > 0)
+			cp &= 0x3fu >> extra;
+		for (size_t k = 1; k <= extra && i + k < len; k++)
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		if (is_display_control(cp))
 			*has_ctl = 1;
+		i += extra + 1;
+		n++;
 	}
 	return n;
 }

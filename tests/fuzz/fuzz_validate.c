@@ -10,6 +10,7 @@
  *    returned is the one recorded;
  *  - a success means what the SPEC rules say: only allowed keys; strings
  *    within their code-point and byte bounds, without control characters
+ *    (C0, DEL, C1) or bidirectional overrides and isolates
  *    unless allowed, NULL only when optional and absent or null;
  *    integers in range (or the default when absent); enum values from the
  *    list; e-mail addresses with one inner '@', printable ASCII,
@@ -112,9 +113,20 @@ static int str(struct req *r, const char *name, int required, size_t min_cp, siz
 	fuzz_check(len == json_string_length(v) && len <= max_bytes);
 	fuzz_check(ref_cp((const unsigned char *)*out, len) >= min_cp &&
 	           ref_cp((const unsigned char *)*out, len) <= max_cp);
-	if (!allow_ctl)
-		for (size_t i = 0; i < len; i++)
-			fuzz_check((unsigned char)(*out)[i] >= 0x20 && (*out)[i] != 0x7f);
+	if (!allow_ctl) {
+		const unsigned char *p = (const unsigned char *)*out;
+		for (size_t i = 0; i < len; i++) {
+			fuzz_check(p[i] >= 0x20 && p[i] != 0x7f);
+			/* no C1 control (U+0080..U+009F: C2 80..C2 9F) */
+			fuzz_check(
+			    !(p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f));
+			/* no bidi override or isolate (E2 80 AA..AE, E2 81 A6..A9) */
+			fuzz_check(!(p[i] == 0xe2 && i + 2 < len && p[i + 1] == 0x80 &&
+			             p[i + 2] >= 0xaa && p[i + 2] <= 0xae));
+			fuzz_check(!(p[i] == 0xe2 && i + 2 < len && p[i + 1] == 0x81 &&
+			             p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9));
+		}
+	}
 	return 0;
 }
 

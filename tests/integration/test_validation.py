@@ -146,6 +146,19 @@ def subjects(v, c, st):
     r = v.post("/v1/tickets", tok, {"subject": "ü" * 200})
     expect(t, r, 201, name="subject of 200 two-byte chars")
     t.eq((r.json or {}).get("subject"), "ü" * 200, "multi-byte subject intact")
+    r = v.post("/v1/tickets", tok, {"subject": "\U0001F511" * 200})
+    expect(t, r, 201, name="subject of 200 four-byte chars")
+    for bad, what in (("a\tb", "a tab"), ("a\x85b", "a C1 control"),
+                      ("a\u202eb", "a right-to-left override"), ("a\u2066b", "a bidi isolate"),
+                      ("a\x7fb", "DEL")):
+        expect(t, v.post("/v1/tickets", tok, {"subject": bad}), 400, IF,
+               "subject holding %s" % what)
+    r = v.post("/v1/tickets/%s/credentials" % st["w"].tid, tok,
+               cred_body(label="l\u202eabc"))
+    expect(t, r, 400, IF, "label holding a right-to-left override")
+    r = v.post("/v1/tickets/%s/credentials" % st["w"].tid, tok,
+               cred_body(secret="line1\nline2\u202e\x85"))
+    expect(t, r, 201, name="a secret may hold any character")
 
 
 def accounts(v, c, st):
