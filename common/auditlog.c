@@ -779,10 +779,11 @@ void audit_verify_summary(const struct audit_verify *v, int ok, char *out, size_
 {
 	if (!ok)
 		snprintf(out, len, "FAILED at seq %" PRIu64 " (line %lu): %s", v->bad_seq,
-			 v->bad_line, v->error);
+		         v->bad_line, v->error);
 	else
 		snprintf(out, len,
-			 "OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last "
-			 "checkpoint seq %" PRIu64 "; %" PRIu64 " events after it are not yet signed",
-			 v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
+		         "OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last "
+		         "checkpoint seq %" PRIu64 "; %" PRIu64
+		         " events after it are not yet signed",
+		         v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
 }
