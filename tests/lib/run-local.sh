@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VAR=${RSVAULT_VAR:-./var}
+BIN=${RSVAULT_BIN:-./bin}
 mkdir -p "$VAR"
 chmod 700 "$VAR"
 if [ ! -e "$VAR/keys/master.key" ]; then
-	./bin/rsvault-keys init --dir "$VAR/keys"
+	"$BIN/rsvault-keys" init --dir "$VAR/keys"
 fi
 echo "rsvault: CA certificate: $VAR/keys/ca.pem"
 echo "rsvault: admin token:    $VAR/data/admin.token (made on first start)"
-echo "rsvault: try: curl --cacert $VAR/keys/ca.pem https://127.0.0.1:8443/v1/health"
-exec ./bin/rsvaultd --data "$VAR/data" --keys "$VAR/keys" --listen "${RSVAULT_LISTEN:-127.0.0.1:8443}"
+LISTEN=${RSVAULT_LISTEN:-127.0.0.1:8443}
+echo "rsvault: try: curl --cacert $VAR/keys/ca.pem https://$LISTEN/v1/health"
+exec "$BIN/rsvaultd" --data "$VAR/data" --keys "$VAR/keys" --listen "$LISTEN"
