@@ -2,6 +2,7 @@
 """Foundation: TLS-only listener, health, JSON errors for what the router
 rejects, group commit under concurrent writers, restart, signals."""
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -228,5 +229,8 @@ p = subprocess.run([binpath("rsvaultd"), "--bogus"], capture_output=True, text=T
 t.ok(p.returncode != 0 and "usage" in p.stderr, "unknown option: usage, non-zero exit")
 p = subprocess.run([binpath("rsvaultd"), "--help"], capture_output=True, text=True, timeout=30)
 t.ok(p.returncode == 0 and "--data" in p.stdout, "--help prints usage")
+if not t.failed and not os.environ.get("RSVAULT_KEEP_TMP"):
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(other, ignore_errors=True)
 
 t.done()
