@@ -59,11 +59,14 @@ static struct rl_slot *rl_find(const char *ip, int64_t now, int create)
 	return free_slot;
 }
 
-static int rl_limited(const char *ip, int64_t now)
+/* Milliseconds until the address may try again, or 0 if it may now. */
+static int64_t rl_wait(const char *ip, int64_t now)
 {
 	struct rl_slot *s = rl_find(ip, now, 0);
 
-	return s != NULL && s->at[s->next] != 0 && now - s->at[s->next] < authz_fail_window_ms;
+	if (s == NULL || s->at[s->next] == 0 || now - s->at[s->next] >= authz_fail_window_ms)
+		return 0;
+	return s->at[s->next] + authz_fail_window_ms - now;
 }
 
 static void rl_fail(const char *ip, int64_t now)
@@ -76,9 +79,13 @@ static void rl_fail(const char *ip, int64_t now)
 
 static int unauthenticated(struct req *r, const char *why)
 {
-	if (rl_limited(r->ip, r->now))
+	int64_t wait = rl_wait(r->ip, r->now);
+
+	if (wait > 0) {
+		r->retry_after_s = (wait + 999) / 1000;
 		return req_fail(r, 429, "rate_limited",
 		                "too many failed authentications from this address; retry later");
+	}
 	rl_fail(r->ip, r->now);
 	return req_fail(r, 401, "unauthenticated", "%s", why);
 }

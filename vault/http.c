@@ -142,6 +142,11 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		MHD_add_response_header(resp, "Allow", allow);
 	if (r->status == 401)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+	if (r->status == 429 && r->retry_after_s > 0) {
+		char ra[24];
+		snprintf(ra, sizeof ra, "%lld", (long long)r->retry_after_s);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
 	ret = MHD_queue_response(con, (unsigned int)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;

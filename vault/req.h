@@ -81,7 +81,8 @@ struct req {
 	json_t *resp; /* body on success (owned); NULL for 204 */
 	const char *err_code;
 	char err_msg[200];
-	int secret; /* the body holds a secret: wipe it after sending */
+	int secret;            /* the body holds a secret: wipe it after sending */
+	int64_t retry_after_s; /* 429: seconds until the client may try again */
 };
 
 /* Record an error result; returns status so handlers can `return fail(...)`. */

@@ -187,6 +187,8 @@ with Vault(env={"RSVAULT_TEST_FAIL_WINDOW_MS": "2000"}) as v:
     t.eq(codes, [401] * 9, "failures 2..10 in the window: 401")
     r = v.get("/v1/me", "rsv_wrong-x")
     t.eq((r.status, r.code), (429, "rate_limited"), "past 10 failures in the window: 429")
+    ra = r.header("Retry-After")
+    t.ok(ra is not None and 1 <= int(ra) <= 2, "429 says when to retry (Retry-After: %s)" % ra)
     t.eq(v.get("/v1/me", v.admin).status, 200, "a valid token keeps working")
     time.sleep(2.2)
     r = v.get("/v1/me", "rsv_wrong-y")
