@@ -109,6 +109,7 @@ class Vault:
         if env:
             self.env.update(env)
         self.proc = None
+        self.bad_exits = []
         self.port = None
         self.log_path = os.path.join(self.dir, "server.log")
         if not os.path.exists(self.keys):
@@ -124,6 +125,13 @@ class Vault:
 
     def __exit__(self, *exc):
         self.stop()
+        if self.bad_exits:
+            # A server that did not exit 0 (a sanitizer report, a leak, a
+            # crash) fails the test file even if every check passed.
+            sys.stderr.write("rsvaultd exited with %r; log tail:\n%s\n"
+                             % (self.bad_exits, self.logtext()[-4000:]))
+            print("# rsvaultd exited with %r (see stderr)" % (self.bad_exits,), flush=True)
+            raise SystemExit(1)
         if not os.environ.get("RSVAULT_KEEP_TMP") and exc[0] is None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -166,6 +174,8 @@ class Vault:
         rc = self.proc.returncode
         self.proc = None
         self.log.close()
+        if rc != 0:
+            self.bad_exits.append(rc)
         return rc
 
     def logtext(self):
