@@ -28,14 +28,23 @@ static json_t *account_view(const json_t *a)
 	                 json_is_true(json_object_get(a, "suspended")));
 }
 
-/* Issue a token for account id: stores its keyed hash and index entry. */
+/* Issue a token for account id: stores its keyed hash (found by its first
+ * CRYPTO_TOKEN_LOOKUP_LEN bytes) and the account's index entry. */
 static int issue_token(struct store_txn *t, const char *id, char tok[CRYPTO_TOKEN_STR_MAX])
 {
 	unsigned char h[CRYPTO_TOKEN_HASH_LEN];
 	int rc;
 
+	unsigned char row[CRYPTO_TOKEN_HASH_LEN + 72];
+	size_t idlen = strlen(id);
+
+	if (idlen >= sizeof row - CRYPTO_TOKEN_HASH_LEN)
+		return STORE_ERROR;
 	crypto_token_new(tok, h);
-	if ((rc = store_put(t, DB_TOKENS, h, sizeof h, id, strlen(id), STORE_NOOVERWRITE)) != 0)
+	memcpy(row, h, sizeof h);
+	memcpy(row + sizeof h, id, idlen);
+	if ((rc = store_put(t, DB_TOKENS, h, CRYPTO_TOKEN_LOOKUP_LEN, row, sizeof h + idlen,
+	                    STORE_NOOVERWRITE)) != 0)
 		return rc == STORE_EXISTS ? STORE_ERROR : rc;
 	return idx_put(t, DB_ACCOUNT_TOKENS, id, h, sizeof h);
 }
@@ -153,7 +162,7 @@ int api_account_revoke(struct req *r, struct store_txn *t)
 		if ((st = idx_each(t, DB_ACCOUNT_TOKENS, r->params[0], collect_hash, &hs)) != 0)
 			return st;
 		for (size_t i = 0; i < hs.n; i++) {
-			st = store_del(t, DB_TOKENS, hs.h[i], CRYPTO_TOKEN_HASH_LEN);
+			st = store_del(t, DB_TOKENS, hs.h[i], CRYPTO_TOKEN_LOOKUP_LEN);
 			if (st != STORE_OK && st != STORE_NOTFOUND)
 				return st;
 			if ((st = idx_del(t, DB_ACCOUNT_TOKENS, r->params[0], hs.h[i],

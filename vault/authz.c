@@ -108,13 +108,17 @@ static int authenticate(struct req *r, struct store_txn *t)
 	if (toklen == 0 || toklen >= CRYPTO_TOKEN_STR_MAX)
 		return unauthenticated(r, "unknown or revoked token");
 	crypto_token_hash(tok, toklen, h);
-	rc = store_get(t, DB_TOKENS, h, sizeof h, &v, &vl);
-	if (rc == STORE_NOTFOUND || (rc == STORE_OK && (vl < 1 || vl >= sizeof r->who.id)))
+	rc = store_get(t, DB_TOKENS, h, CRYPTO_TOKEN_LOOKUP_LEN, &v, &vl);
+	if (rc == STORE_OK && (vl <= sizeof h || vl - sizeof h >= sizeof r->who.id ||
+	                       sodium_memcmp(v, h, sizeof h) != 0))
+		rc = STORE_NOTFOUND;
+	sodium_memzero(h, sizeof h);
+	if (rc == STORE_NOTFOUND)
 		return unauthenticated(r, "unknown or revoked token");
 	if (rc != STORE_OK)
 		return rc;
-	memcpy(r->who.id, v, vl);
-	r->who.id[vl] = '\0';
+	memcpy(r->who.id, (const unsigned char *)v + sizeof h, vl - sizeof h);
+	r->who.id[vl - sizeof h] = '\0';
 	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &acct)) != STORE_OK) {
 		r->who.id[0] = '\0';
 		return rc == STORE_NOTFOUND ? unauthenticated(r, "unknown or revoked token") : rc;

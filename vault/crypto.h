@@ -25,6 +25,9 @@
 #define CRYPTO_TICKET_KEY_LEN 32
 #define CRYPTO_WRAPPED_LEN 77
 #define CRYPTO_TOKEN_HASH_LEN 32
+/* Tokens are found by the first bytes of their keyed hash; the whole hash
+ * is then compared in constant time. */
+#define CRYPTO_TOKEN_LOOKUP_LEN 16
 #define CRYPTO_TOKEN_STR_MAX 64 /* "rsv_" + 43 base64url chars + NUL */
 #define CRYPTO_RECORD_OVERHEAD (1 + 8 + 8 + 24 + 16)
 

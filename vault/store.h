@@ -18,7 +18,7 @@
 enum store_db {
 	DB_META,            /* name -> value */
 	DB_ACCOUNTS,        /* account id -> JSON */
-	DB_TOKENS,          /* keyed token hash (32) -> account id */
+	DB_TOKENS,          /* hash[0..16) -> hash (32) account id */
 	DB_ACCOUNT_TOKENS,  /* account id \0 token hash -> "" */
 	DB_LICENSES,        /* license key -> JSON */
 	DB_LICENSE_EMAIL,   /* email \0 license key -> "" */
