@@ -26,6 +26,9 @@ def free_port():
         return s.getsockname()[1]
 
 
+procs = []
+
+
 def start():
     port = free_port()
     log = open(os.path.join(os.path.dirname(var), "run.log"), "ab")
@@ -34,7 +37,20 @@ def start():
     p = subprocess.Popen(["bash", os.path.join(ROOT, "tests", "lib", "run-local.sh")],
                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
+    procs.append(p)
     return p, port
+
+
+def reap():
+    """Never leave a server behind, whatever happened."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+import atexit  # noqa: E402
+atexit.register(reap)
 
 
 def health(port):
