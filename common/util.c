@@ -230,3 +230,14 @@ uint32_t util_be32_get(const unsigned char in[4])
 		v = (v << 8) | in[i];
 	return v;
 }
+
+int util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -40,6 +40,9 @@ int util_valid_server_id(const char *s);
 /* Valid account id: [a-z0-9][a-z0-9._-]{0,63}. */
 int util_valid_account_id(const char *s);
 
+/* Value of one hex digit (either case), or -1. */
+int util_hexval(int c);
+
 /* Big-endian encoders/decoders. */
 void util_be64_put(unsigned char out[8], uint64_t v);
 uint64_t util_be64_get(const unsigned char in[8]);

@@ -55,15 +55,13 @@ static int ticket_key(struct store_txn *t, const char *tid, int create,
 	                 STORE_NOOVERWRITE);
 }
 
-static const char *what_failed(int rc)
-{
-	return rc == BAD_KEY ? "the wrapped key" : "a credential record";
-}
-
-static int tampered(struct req *r, const char *what)
+/* A stored record failed authentication (rc BAD_KEY or BAD_RECORD): log
+ * which, never serve it. */
+static int tampered(struct req *r, int rc)
 {
 	log_msg("request %s: %s of ticket %s failed authentication (corruption or tampering)",
-	        r->request_id, what, r->a_ticket);
+	        r->request_id, rc == BAD_KEY ? "the wrapped key" : "a credential record",
+	        r->a_ticket);
 	return req_fail(r, 500, "internal", "internal error");
 }
 
@@ -91,7 +89,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
 	expires = r->now + ttl * 1000;
 	if ((rc = ticket_key(t, r->a_ticket, 1, key)) != 0) {
-		rc = rc == BAD_KEY ? tampered(r, "the wrapped key") : rc;
+		rc = rc == BAD_KEY ? tampered(r, rc) : rc;
 		goto out;
 	}
 	obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", label, "kind", kind, "host",
@@ -193,7 +191,7 @@ int api_cred_list(struct req *r, struct store_txn *t)
 				snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
 				store_cursor_close(c);
 				json_decref(arr);
-				return tampered(r, what_failed(rc));
+				return tampered(r, rc);
 			}
 			if (rc == STORE_OK) {
 				json_array_append_new(arr, meta_view(cid, plain, created, expires));
@@ -254,7 +252,7 @@ int api_cred_secret(struct req *r, struct store_txn *t)
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no such credential");
 	if (rc == BAD_RECORD || rc == BAD_KEY)
-		return tampered(r, what_failed(rc));
+		return tampered(r, rc);
 	if (rc != STORE_OK)
 		return rc;
 	out = json_pack(

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
@@ -29,17 +31,6 @@ int req_ok(struct req *r, int status, json_t *body)
 	return status;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode [s, s+n) into out; rejects %00, bad escapes, overlong. */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 {
@@ -49,8 +40,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 		int c = (unsigned char)s[i];
 		if (c == '%') {
 			int hi, lo;
-			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
+			if (i + 2 >= n || (hi = util_hexval(s[i + 1])) < 0 ||
+			    (lo = util_hexval(s[i + 2])) < 0)
 				return -1;
 			c = hi * 16 + lo;
 			if (c == 0)

@@ -20,6 +20,7 @@
 
 #include "fuzz.h"
 #include "keyfile.h"
+#include "util.h"
 
 static char path[] = "/tmp/rsvault-fuzz-keyfile-XXXXXX";
 static int fd = -1;
@@ -30,17 +31,6 @@ static void cleanup(void)
 		close(fd);
 		unlink(path);
 	}
-}
-
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static void check_master(const uint8_t *d, size_t n)
@@ -88,14 +78,15 @@ static void check_pub(const uint8_t *d, size_t n)
 	int ok = n >= 64 && n <= 128;
 
 	for (size_t i = 0; ok && i < 64; i++)
-		ok = hexv(d[i]) >= 0;
+		ok = util_hexval(d[i]) >= 0;
 	for (size_t i = 64; ok && i < n; i++)
 		ok = d[i] == ' ' || d[i] == '\t' || d[i] == '\r' || d[i] == '\n';
 	memset(pk, 0x5a, sizeof pk);
 	fuzz_check((keyfile_read_pub(path, pk) == 0) == ok);
 	for (size_t i = 0; i < sizeof pk; i++)
-		fuzz_check(pk[i] ==
-		           (ok ? (unsigned char)(hexv(d[2 * i]) << 4 | hexv(d[2 * i + 1])) : 0x5a));
+		fuzz_check(pk[i] == (ok ? (unsigned char)(util_hexval(d[2 * i]) << 4 |
+		                                          util_hexval(d[2 * i + 1]))
+		                        : 0x5a));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -110,6 +110,18 @@ static void test_ids(void **st)
 	assert_true(util_valid_account_id(long_id));
 }
 
+static void test_hexval(void **st)
+{
+	(void)st;
+	assert_int_equal(util_hexval('0'), 0);
+	assert_int_equal(util_hexval('9'), 9);
+	assert_int_equal(util_hexval('a'), 10);
+	assert_int_equal(util_hexval('F'), 15);
+	assert_int_equal(util_hexval('g'), -1);
+	assert_int_equal(util_hexval('/'), -1);
+	assert_int_equal(util_hexval(0), -1);
+}
+
 static void test_be(void **st)
 {
 	unsigned char b[8];
@@ -130,6 +142,7 @@ int main(void)
 	    cmocka_unit_test(test_format_time), cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_parse_i64),
 	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_be),
+	    cmocka_unit_test(test_hexval),
 	};
 
 	if (sodium_init() < 0)
