@@ -23,15 +23,17 @@
 #define AUDIT_TIME_CHARS 24            /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
 #define AUDIT_HASH_HEX 64
 #define AUDIT_SEQ_MAX ((uint64_t)INT64_MAX) /* largest seq JSON can carry */
-#define AUDIT_NSTR 10                       /* string fields after time */
+#define AUDIT_NSTR 13                       /* string fields after time */
+#define AUDIT_NSTR_V1 10                    /* of which form 1 hashes the first 10 */
 
 _Static_assert(sizeof(json_int_t) >= 8, "json_int_t must hold a 64-bit seq");
 _Static_assert(UTIL_TIME_LEN == AUDIT_TIME_CHARS + 1, "time buffer size");
 
 /* The keys of an event object, in SPEC order. */
 static const char *const event_keys[] = {
-    "seq",     "time",    "actor",  "role", "action",     "ticket", "credential",
-    "session", "outcome", "reason", "ip",   "request_id", "prev",   "hash",
+    "seq",     "form",    "time",   "actor", "role",       "action", "ticket",
+    "credential", "session", "outcome", "reason", "ip", "request_id", "target",
+    "token",   "cert",    "prev",   "hash",
 };
 #define EVENT_NKEYS (sizeof(event_keys) / sizeof(event_keys[0]))
 
@@ -48,6 +50,9 @@ static void event_get_strs(const struct audit_event *ev, const char *out[AUDIT_N
 	out[7] = ev->reason;
 	out[8] = ev->ip;
 	out[9] = ev->request_id;
+	out[10] = ev->target;
+	out[11] = ev->token;
+	out[12] = ev->cert;
 }
 
 /* The reverse of event_get_strs. */
@@ -63,13 +68,22 @@ static void event_set_strs(struct audit_event *ev, const char *const in[AUDIT_NS
 	ev->reason = in[7];
 	ev->ip = in[8];
 	ev->request_id = in[9];
+	ev->target = in[10];
+	ev->token = in[11];
+	ev->cert = in[12];
 }
 
 /* Names of the same fields, same order (for JSON and messages). */
 static const char *const str_field_names[AUDIT_NSTR] = {
-    "actor",   "role",    "action", "ticket", "credential",
-    "session", "outcome", "reason", "ip",     "request_id",
+    "actor",   "role",    "action", "ticket", "credential", "session", "outcome",
+    "reason",  "ip",      "request_id", "target", "token", "cert",
 };
+
+/* Number of string fields hashed by a form, or 0 for an unknown form. */
+static size_t form_nstr(int form)
+{
+	return form == 1 ? AUDIT_NSTR_V1 : form == 2 ? AUDIT_NSTR : 0;
+}
 
 /* ---- byte helpers ------------------------------------------------------ */
 
@@ -163,21 +177,29 @@ int audit_event_hash(const struct audit_event *ev, unsigned char out[32])
 	const char *f[AUDIT_NSTR];
 	unsigned char seq_be[8];
 	unsigned char digest[32];
+	size_t nstr;
 	int rc = -1;
 
-	if (ev == NULL || out == NULL || event_lengths_ok(ev) != 0)
+	if (ev == NULL || out == NULL || (nstr = form_nstr(ev->form)) == 0 ||
+	    event_lengths_ok(ev) != 0)
 		return -1;
 	put_be64(seq_be, ev->seq);
 	event_get_strs(ev, f);
+	/* form 1 has no place for the later fields: they must be null */
+	for (size_t i = nstr; i < AUDIT_NSTR; i++)
+		if (f[i] != NULL)
+			return -1;
 
 	if (crypto_generichash_init(&st, NULL, 0, sizeof(digest)) != 0 ||
 	    crypto_generichash_update(&st, ev->prev, sizeof(ev->prev)) != 0 ||
-	    crypto_generichash_update(&st, (const unsigned char *)AUDIT_EVENT_TAG,
+	    crypto_generichash_update(&st,
+	                              (const unsigned char *)(ev->form == 1 ? AUDIT_EVENT_TAG
+	                                                                    : AUDIT_EVENT_TAG_V2),
 	                              sizeof(AUDIT_EVENT_TAG)) != 0 ||
 	    crypto_generichash_update(&st, seq_be, sizeof(seq_be)) != 0 ||
 	    hash_present(&st, ev->time, strlen(ev->time)) != 0)
 		goto done;
-	for (size_t i = 0; i < AUDIT_NSTR; i++)
+	for (size_t i = 0; i < nstr; i++)
 		if (hash_nullable(&st, f[i]) != 0)
 			goto done;
 	if (crypto_generichash_final(&st, digest, sizeof(digest)) != 0)
@@ -250,12 +272,17 @@ json_t *audit_event_to_json(const struct audit_event *ev)
 	const char *f[AUDIT_NSTR];
 	json_t *obj = NULL;
 
-	if (ev == NULL || ev->seq == 0 || ev->seq > AUDIT_SEQ_MAX || event_lengths_ok(ev) != 0)
-		return NULL;
-	if ((obj = json_object()) == NULL)
+	if (ev == NULL || ev->seq == 0 || ev->seq > AUDIT_SEQ_MAX || form_nstr(ev->form) == 0 ||
+	    event_lengths_ok(ev) != 0)
 		return NULL;
 	event_get_strs(ev, f);
+	for (size_t i = form_nstr(ev->form); i < AUDIT_NSTR; i++)
+		if (f[i] != NULL)
+			return NULL;
+	if ((obj = json_object()) == NULL)
+		return NULL;
 	if (json_object_set_new(obj, "seq", json_integer((json_int_t)ev->seq)) != 0 ||
+	    json_object_set_new(obj, "form", json_integer(ev->form)) != 0 ||
 	    set_str_or_null(obj, "time", ev->time) != 0)
 		goto fail;
 	for (size_t i = 0; i < AUDIT_NSTR; i++)
@@ -437,6 +464,25 @@ static int get_time(json_t *obj, char out[UTIL_TIME_LEN], char *err, size_t errl
 	return 0;
 }
 
+/* "form": absent means 1 (events written before forms were numbered);
+ * otherwise an integer, 1 or 2. */
+static int get_form(json_t *obj, int *out, char *err, size_t errlen)
+{
+	json_t *val = json_object_get(obj, "form");
+
+	if (val == NULL) {
+		*out = 1;
+		return 0;
+	}
+	if (!json_is_integer(val) || json_integer_value(val) < 1 ||
+	    json_integer_value(val) > AUDIT_FORM_CURRENT) {
+		seterr(err, errlen, "event: \"form\" is not 1 or 2");
+		return -1;
+	}
+	*out = (int)json_integer_value(val);
+	return 0;
+}
+
 /* audit_event_from_json with a reason for the failure in err. */
 static int event_from_json(json_t *obj, struct audit_event *ev, char *err, size_t errlen)
 {
@@ -449,12 +495,23 @@ static int event_from_json(json_t *obj, struct audit_event *ev, char *err, size_
 		return -1;
 	}
 	if (check_event_keys(obj, err, errlen) != 0 ||
+	    get_form(obj, &tmp.form, err, errlen) != 0 ||
 	    get_seq(obj, &tmp.seq, "event", err, errlen) != 0 ||
 	    get_time(obj, tmp.time, err, errlen) != 0)
 		return -1;
-	for (size_t i = 0; i < AUDIT_NSTR; i++)
+	for (size_t i = 0; i < AUDIT_NSTR; i++) {
+		f[i] = NULL;
+		/* form 1 may omit the later fields; if present they must be null */
+		if (i >= form_nstr(tmp.form) && json_object_get(obj, str_field_names[i]) == NULL)
+			continue;
 		if (get_str_or_null(obj, str_field_names[i], &f[i], err, errlen) != 0)
 			return -1;
+		if (i >= form_nstr(tmp.form) && f[i] != NULL) {
+			seterr(err, errlen, "event: form %d has no \"%s\" (must be null)", tmp.form,
+			       str_field_names[i]);
+			return -1;
+		}
+	}
 	event_set_strs(&tmp, f);
 	if (tmp.outcome == NULL ||
 	    (strcmp(tmp.outcome, "allow") != 0 && strcmp(tmp.outcome, "deny") != 0)) {

@@ -3,13 +3,19 @@
  * chain), the client (`rsvault audit verify`) and the key tool.
  *
  * Canonical form of an event (the bytes hashed), in this order:
- *   "rsvault-audit-event-v1" 0x00
+ *   "rsvault-audit-event-v1" 0x00 (form 1) or "rsvault-audit-event-v2" 0x00
+ *   (form 2)
  *   u64 BE seq
  *   then for each of time, actor, role, action, ticket, credential,
- *   session, outcome, reason, ip, request_id:
+ *   session, outcome, reason, ip, request_id, and in form 2 also target,
+ *   token, cert:
  *     0x00                         if the field is null
  *     0x01 | u32 BE length | bytes if present
  * hash = BLAKE2b-256( prev (32 raw bytes) || canonical ).
+ * The form is fixed by the tag, so an event cannot be moved from one form
+ * to the other without changing its hash. In JSON a form-2 event carries
+ * "form": 2 and the three extra fields; a form-1 event has no "form" key
+ * (or "form": 1) and its extra fields are absent or null.
  * prev of seq 1 is 32 zero bytes.
  *
  * Checkpoint message (the bytes signed with Ed25519, detached):
@@ -29,6 +35,8 @@
 #include "util.h"
 
 #define AUDIT_EVENT_TAG "rsvault-audit-event-v1"
+#define AUDIT_EVENT_TAG_V2 "rsvault-audit-event-v2"
+#define AUDIT_FORM_CURRENT 2 /* the form new events are written in */
 #define AUDIT_CHECKPOINT_TAG "rsvault-audit-checkpoint-v1"
 #define AUDIT_CP_MSG_LEN (sizeof(AUDIT_CHECKPOINT_TAG) + 8 + 32)
 
@@ -36,6 +44,7 @@
  * its strings. */
 struct audit_event {
 	uint64_t seq;
+	int form; /* 1 or 2 (AUDIT_FORM_CURRENT); anything else does not hash */
 	char time[UTIL_TIME_LEN];
 	const char *actor;
 	const char *role;
@@ -47,6 +56,9 @@ struct audit_event {
 	const char *reason;
 	const char *ip;
 	const char *request_id;
+	const char *target; /* form 2: what an action was done to */
+	const char *token;  /* form 2: public id of the bearer token used */
+	const char *cert;   /* form 2: SHA-256 hex of the client certificate */
 	unsigned char prev[32];
 	unsigned char hash[32];
 };
@@ -67,9 +79,11 @@ __attribute__((warn_unused_result)) int audit_checkpoint_verify(uint64_t seq,
                                                                 const unsigned char sig[64],
                                                                 const unsigned char pk[32]);
 
-/* The event as a new JSON object with the fields in SPEC order: seq, time,
- * actor, role, action, ticket, credential, session, outcome, reason, ip,
- * request_id, prev, hash (no "type"). Returns NULL on allocation failure. */
+/* The event as a new JSON object with the fields in SPEC order: seq, form,
+ * time, actor, role, action, ticket, credential, session, outcome, reason,
+ * ip, request_id, target, token, cert, prev, hash (no "type"); a form-1
+ * event has "form": 1 and null target, token and cert. Returns NULL on
+ * allocation failure. */
 json_t *audit_event_to_json(const struct audit_event *ev);
 
 /* Fill ev from a JSON object (which may also hold "type"). Strings are

@@ -159,6 +159,7 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	ev.ticket = nz(r->a_ticket);
 	ev.credential = nz(r->a_cred);
 	ev.session = nz(r->a_session);
+	ev.form = AUDIT_FORM_CURRENT;
 	ev.outcome = allow ? "allow" : "deny";
 	ev.reason = allow ? NULL : r->err_code;
 	ev.ip = nz(r->ip);
@@ -172,6 +173,7 @@ int audit_system(struct store_txn *t, const char *action, const char *ticket,
 	struct audit_event ev;
 
 	memset(&ev, 0, sizeof ev);
+	ev.form = AUDIT_FORM_CURRENT;
 	ev.action = action;
 	ev.ticket = ticket;
 	ev.credential = credential;

@@ -79,6 +79,7 @@ static void other_keys(unsigned char pk[32], unsigned char sk[64])
 static void fill_full(struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->form = 1;
 	ev->seq = 42;
 	strcpy(ev->time, "2026-11-22T10:00:00.123Z");
 	ev->actor = "agent.bob";
@@ -99,6 +100,7 @@ static void fill_full(struct audit_event *ev)
 static void fill_nulls(struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->form = 1;
 	ev->seq = UINT64_C(0x0102030405060708);
 	strcpy(ev->time, "1999-12-31T23:59:59.999Z");
 	ev->action = "auth";
@@ -113,6 +115,7 @@ static void fill_nulls(struct audit_event *ev)
 static void fill_doc(struct audit_event *ev)
 {
 	memset(ev, 0, sizeof(*ev));
+	ev->form = 1;
 	ev->seq = 1;
 	strcpy(ev->time, "2026-11-22T10:00:00.123Z");
 	ev->actor = "admin";
