@@ -1,6 +1,10 @@
 /* util.c - time, ids, bounded integers, big-endian helpers. */
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -240,4 +244,28 @@ int util_hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int util_ip_group(const char *ip, char out[UTIL_IP_GROUP_LEN])
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char buf[INET6_ADDRSTRLEN];
+
+	snprintf(out, UTIL_IP_GROUP_LEN, "%s", ip ? ip : "");
+	if (ip == NULL)
+		return -1;
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return inet_ntop(AF_INET, &a4, out, UTIL_IP_GROUP_LEN) ? 0 : -1;
+	if (inet_pton(AF_INET6, ip, &a6) != 1)
+		return -1;
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		memcpy(&a4, a6.s6_addr + 12, 4);
+		return inet_ntop(AF_INET, &a4, out, UTIL_IP_GROUP_LEN) ? 0 : -1;
+	}
+	memset(a6.s6_addr + 8, 0, 8);
+	if (inet_ntop(AF_INET6, &a6, buf, sizeof buf) == NULL)
+		return -1;
+	snprintf(out, UTIL_IP_GROUP_LEN, "%s/64", buf);
+	return 0;
 }

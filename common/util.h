@@ -43,6 +43,14 @@ int util_valid_account_id(const char *s);
 /* Value of one hex digit (either case), or -1. */
 int util_hexval(int c);
 
+/* The group a client address is counted in by per-address limits: an
+ * IPv4 address is its own group ("192.0.2.1"); an IPv6 address counts per
+ * /64 ("2001:db8:1:2::/64"); an IPv4-mapped IPv6 address counts as its
+ * IPv4 address. out must hold UTIL_IP_GROUP_LEN bytes. Returns 0, or -1
+ * (and out = the input, truncated) if ip is not an address. */
+#define UTIL_IP_GROUP_LEN 64
+int util_ip_group(const char *ip, char out[UTIL_IP_GROUP_LEN]);
+
 /* Big-endian encoders/decoders. */
 void util_be64_put(unsigned char out[8], uint64_t v);
 uint64_t util_be64_get(const unsigned char in[8]);

@@ -122,6 +122,27 @@ static void test_hexval(void **st)
 	assert_int_equal(util_hexval(0), -1);
 }
 
+static void test_ip_group(void **st)
+{
+	char g[UTIL_IP_GROUP_LEN];
+
+	(void)st;
+	assert_int_equal(util_ip_group("192.0.2.7", g), 0);
+	assert_string_equal(g, "192.0.2.7");
+	assert_int_equal(util_ip_group("2001:db8:1:2:3:4:5:6", g), 0);
+	assert_string_equal(g, "2001:db8:1:2::/64");
+	assert_int_equal(util_ip_group("2001:db8:1:2:ffff::1", g), 0);
+	assert_string_equal(g, "2001:db8:1:2::/64");
+	assert_int_equal(util_ip_group("2001:db8:1:3::1", g), 0);
+	assert_string_equal(g, "2001:db8:1:3::/64");
+	assert_int_equal(util_ip_group("::ffff:198.51.100.9", g), 0);
+	assert_string_equal(g, "198.51.100.9");
+	assert_int_equal(util_ip_group("::1", g), 0);
+	assert_string_equal(g, "::/64");
+	assert_int_equal(util_ip_group("not-an-ip", g), -1);
+	assert_int_equal(util_ip_group("unknown", g), -1);
+}
+
 static void test_be(void **st)
 {
 	unsigned char b[8];
@@ -142,7 +163,7 @@ int main(void)
 	    cmocka_unit_test(test_format_time), cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_parse_i64),
 	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_be),
-	    cmocka_unit_test(test_hexval),
+	    cmocka_unit_test(test_hexval), cmocka_unit_test(test_ip_group),
 	};
 
 	if (sodium_init() < 0)
