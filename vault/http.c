@@ -9,13 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <sodium.h>
 
+#include "conns.h"
 #include "dispatch.h"
 #include "log.h"
 #include "records.h"
@@ -29,14 +34,31 @@
 	"+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"                \
 	"%SERVER_PRECEDENCE"
 
-/* A body over the limit is read and dropped up to this much, so the 413
- * reaches the client as a response; past it the connection is closed. */
-#define DISCARD_MAX (32 * 1024 * 1024)
+/* A declared Content-Length over REQ_BODY_MAX is answered 413 at once,
+ * before any of the body is read. A chunked body has no declared length:
+ * past REQ_BODY_MAX it is read and dropped up to this much, and answered
+ * 413 at its end (libmicrohttpd cannot queue a response while a body is
+ * arriving); a chunked stream longer than this is cut off. */
+#define DISCARD_MAX (64 * 1024 * 1024)
 #define PEM_MAX (64 * 1024)
+
+/* Connection limits and deadlines (see conns.h and docs/architecture.md). */
+#define PER_ADDR_DEFAULT 32     /* connections at once per address group */
+#define CONN_TOTAL_CAP 2048     /* connections at once, whatever the fd limit */
+#define HEAD_DEADLINE_MS 10000  /* handshake + request head */
+#define BODY_DEADLINE_MS 30000  /* body after the head; sending the response */
+#define IDLE_TIMEOUT_S 30       /* no progress at all */
+#define FD_RESERVE_BASE 128     /* fds kept for LMDB, logs, keys, listener, ... */
+#define FD_RESERVE_PER_THREAD 4 /* epoll fd and wake-up fds of each worker */
+
+/* libmicrohttpd's own error lines: at most this many per window. */
+#define MHD_LOG_BURST 50
+#define MHD_LOG_WINDOW_MS 10000
 
 struct http {
 	struct MHD_Daemon *d;
 	struct vault *v;
+	struct conns *conns;
 	char *cert;
 	char *key; /* sodium_malloc'd */
 	size_t keylen;
@@ -67,13 +89,14 @@ static void wipe_free(void *cls)
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 {
+	struct http *h = cls;
 	struct conn *c = calloc(1, sizeof *c);
 	unsigned char rid[16];
 
 	(void)con;
 	if (c == NULL)
 		return NULL;
-	c->r.v = cls;
+	c->r.v = h->v;
 	c->start = util_mono_ms();
 	randombytes_buf(rid, sizeof rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
@@ -267,26 +290,100 @@ send:
 	return queue_json(con, c, allow) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
+static struct conn_slot *slot_of(struct MHD_Connection *con)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd cannot queue a response while a body is arriving. For a
+ * chunked body past DISCARD_MAX the 413 is written here, on the
+ * connection's TLS session, from the connection's own thread (nothing else
+ * uses the session meanwhile), just before the connection is closed. */
+static void send_413_now(struct MHD_Connection *con, struct conn *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *fi =
+	    MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+	char body[160], msg[640];
+	size_t off = 0;
+	int bl, ml;
+
+	c->r.status = 413;
+	if (ci == NULL || ci->tls_session == NULL || fi == NULL)
+		return;
+	bl = snprintf(body, sizeof body,
+	              "{\"error\":{\"code\":\"payload_too_large\",\"message\":"
+	              "\"request body exceeds %d bytes\"}}",
+	              REQ_BODY_MAX);
+	ml = snprintf(msg, sizeof msg,
+	              "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+	              "Content-Type: application/json\r\nX-Request-Id: %s\r\n"
+	              "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+	              "Content-Length: %d\r\n\r\n%s",
+	              c->r.request_id, bl, body);
+	if (bl <= 0 || ml <= 0 || (size_t)ml >= sizeof msg)
+		return;
+	for (int tries = 0; off < (size_t)ml && tries < 50; tries++) {
+		ssize_t n = gnutls_record_send((gnutls_session_t)ci->tls_session, msg + off,
+		                               (size_t)ml - off);
+		if (n > 0) {
+			off += (size_t)n;
+		} else if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			struct pollfd p = {.fd = fi->connect_fd, .events = POLLOUT};
+			poll(&p, 1, 10);
+			/* GnuTLS wants the same call repeated */
+		} else {
+			break;
+		}
+	}
+}
+
+/* Answer now and start the response's send deadline. */
+static enum MHD_Result answer(struct http *h, struct MHD_Connection *con, struct conn *c)
+{
+	struct conn_slot *s = slot_of(con);
+	enum MHD_Result ret;
+
+	conns_busy(h->conns, s);
+	ret = respond(con, c);
+	conns_sending(h->conns, s);
+	return ret;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version, const char *data,
                                  size_t *size, void **con_cls)
 {
+	struct http *h = cls;
 	struct conn *c = *con_cls;
 
-	(void)cls;
 	(void)url;
 	(void)version;
 	if (c == NULL)
 		return MHD_NO;
 	if (!c->headers_seen) {
-		const char *cl;
-		int64_t n;
+		const char *cl, *te;
+		int64_t n = 0;
 		c->headers_seen = 1;
 		snprintf(c->method, sizeof c->method, "%s", method);
 		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl != NULL && (util_parse_i64(cl, 0, INT64_MAX, &n) != 0 || n > REQ_BODY_MAX))
+		te = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
+		                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		if (cl != NULL && (util_parse_i64(cl, 0, INT64_MAX, &n) != 0 || n > REQ_BODY_MAX)) {
+			/* Answer before reading any of the body: libmicrohttpd
+			 * then sends no "100 Continue" and sends this response
+			 * with "Connection: close"; the close lingers so that a
+			 * client still sending reads the 413, not a reset. */
 			c->too_large = 1;
+			conns_linger(h->conns, slot_of(con));
+			return answer(h, con, c);
+		}
+		conns_head_done(h->conns, slot_of(con), n > 0 || te != NULL);
 		return MHD_YES;
 	}
 	if (*size > 0) {
@@ -300,10 +397,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 				c->body = NULL;
 				c->body_len = 0;
 			}
+			/* an endless chunked body: answer and cut it off */
 			if (c->seen > DISCARD_MAX) {
-				req_fail(&c->r, 413, "payload_too_large",
-				         "request body exceeds %d bytes", REQ_BODY_MAX);
-				return queue_json(con, c, NULL) == MHD_YES ? MHD_YES : MHD_NO;
+				send_413_now(con, c);
+				conns_linger(h->conns, slot_of(con));
+				return MHD_NO;
 			}
 		} else {
 			if (c->body == NULL && (c->body = malloc(REQ_BODY_MAX)) == NULL)
@@ -314,16 +412,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		*size = 0;
 		return MHD_YES;
 	}
-	return respond(con, c);
+	return answer(h, con, c);
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+	struct http *h = cls;
 	struct conn *c = *con_cls;
 
-	(void)cls;
-	(void)con;
+	conns_idle(h->conns, slot_of(con));
 	if (c == NULL)
 		return;
 	if (c->headers_seen)
@@ -343,11 +441,73 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	*con_cls = NULL;
 }
 
+static socklen_t sa_len(const struct sockaddr *sa)
+{
+	if (sa == NULL)
+		return 0;
+	return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+	                                 : (socklen_t)sizeof(struct sockaddr_in);
+}
+
+/* Accept policy: refuse at once a connection over a limit. */
+static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http *h = cls;
+
+	return conns_admit(h->conns, addr, addrlen) ? MHD_YES : MHD_NO;
+}
+
+/* STARTED comes right after the accept, before the TLS handshake; CLOSED
+ * before libmicrohttpd closes the socket. */
+static void notify_cb(void *cls, struct MHD_Connection *con, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http *h = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+		    MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ad =
+		    MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *sa = ad ? ad->client_addr : NULL;
+		*socket_context = fd ? conns_open(h->conns, fd->connect_fd, sa, sa_len(sa)) : NULL;
+	} else {
+		conns_close(h->conns, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* libmicrohttpd logs per connection (failed handshakes and the like):
+ * rate limited, so that a flood of bad connections cannot flood the log. */
+static pthread_mutex_t mhd_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t mhd_log_window;
+static unsigned mhd_log_count, mhd_log_dropped;
+
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
+	unsigned dropped = 0;
+	int64_t now = util_mono_ms();
+	int show;
 
 	(void)cls;
+	pthread_mutex_lock(&mhd_log_mu);
+	if (now - mhd_log_window >= MHD_LOG_WINDOW_MS) {
+		dropped = mhd_log_dropped;
+		mhd_log_window = now;
+		mhd_log_count = 0;
+		mhd_log_dropped = 0;
+	}
+	show = mhd_log_count < MHD_LOG_BURST;
+	if (show)
+		mhd_log_count++;
+	else
+		mhd_log_dropped++;
+	pthread_mutex_unlock(&mhd_log_mu);
+	if (dropped > 0)
+		log_msg("http: %u more libmicrohttpd messages were not logged", dropped);
+	if (!show)
+		return;
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
 	log_msg("http: %s", buf);
@@ -432,8 +592,55 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *s
 	return -1;
 }
 
+/* The total connection limit: what the open-file limit leaves after the
+ * fds the rest of the server needs, at most CONN_TOTAL_CAP. The soft limit
+ * is raised towards the hard one if it is lower than that. */
+static unsigned total_limit(unsigned threads)
+{
+	rlim_t reserve =
+	    FD_RESERVE_BASE + CONNS_LINGER_MAX + (rlim_t)FD_RESERVE_PER_THREAD * threads;
+	rlim_t want = CONN_TOTAL_CAP + reserve;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+		struct rlimit up = rl;
+		up.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return CONN_TOTAL_CAP;
+	if (rl.rlim_cur < reserve + 16)
+		return 16;
+	return (unsigned)(rl.rlim_cur - reserve);
+}
+
+static void limits(const struct vault *v, struct conns_config *cc)
+{
+	cc->max_total = total_limit(v->threads);
+	cc->max_per_addr = v->max_per_addr ? v->max_per_addr : PER_ADDR_DEFAULT;
+	cc->head_ms = HEAD_DEADLINE_MS;
+	cc->body_ms = BODY_DEADLINE_MS;
+#ifdef RSVAULT_TESTING
+	{
+		const char *s;
+		int64_t n;
+		if ((s = getenv("RSVAULT_TEST_MAX_CONNS")) && util_parse_i64(s, 1, 100000, &n) == 0)
+			cc->max_total = (unsigned)n;
+		if ((s = getenv("RSVAULT_TEST_HEAD_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
+			cc->head_ms = n;
+		if ((s = getenv("RSVAULT_TEST_BODY_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
+			cc->body_ms = n;
+	}
+#endif
+}
+
 int http_start(struct vault *v, struct http **out, uint16_t *port)
 {
+	struct conns_config cc;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct http *h;
@@ -451,27 +658,43 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return -1;
 	h->v = v;
+	limits(v, &cc);
+	if (conns_start(&cc, &h->conns) != 0) {
+		log_msg("cannot start the connection reaper");
+		free(h);
+		return -1;
+	}
 	if ((h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen)) == NULL ||
 	    (h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen)) == NULL) {
 		log_msg("cannot load the TLS certificate and key from %s", v->keys_dir);
 		http_stop(h);
 		return -1;
 	}
+	/* The limits are ours (conns.c), enforced in the accept policy: per
+	 * address group (not libmicrohttpd's PER_IP_CONNECTION_LIMIT, which
+	 * counts each IPv6 address on its own) and in total. libmicrohttpd
+	 * splits its CONNECTION_LIMIT evenly between the pool's threads and a
+	 * thread at its share stops accepting, leaving connections waiting in
+	 * the backlog; its limit is set so that no thread reaches its share
+	 * before ours refuses (and closes) the connection. */
 	h->d = MHD_start_daemon(
-	    flags, 0, NULL, NULL, access_cb, v, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)NULL,
+	    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY,
 	    (const char *)h->key, MHD_OPTION_HTTPS_MEM_CERT, (const char *)h->cert,
 	    MHD_OPTION_HTTPS_PRIORITIES, (const char *)TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)v,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)v, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)256,
+	    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)h,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
+	    notify_cb, (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 	if (h->d == NULL) {
 		log_msg("cannot start the HTTPS listener on %s", v->listen);
 		http_stop(h);
 		return -1;
 	}
+	log_msg("connections: at most %u, %u per address; handshake and request head within "
+	        "%lld ms, body and response within %lld ms each",
+	        cc.max_total, cc.max_per_addr, (long long)cc.head_ms, (long long)cc.body_ms);
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	*port = di ? di->port : 0;
 	*out = h;
@@ -482,8 +705,20 @@ void http_stop(struct http *h)
 {
 	if (h == NULL)
 		return;
+	/* the reaper first: then nothing shuts down a socket while the
+	 * daemon closes them */
+	conns_stop_reaper(h->conns);
 	if (h->d != NULL)
 		MHD_stop_daemon(h->d);
+	if (h->conns != NULL) {
+		struct conns_stats st;
+		conns_get_stats(h->conns, &st);
+		log_msg("connections since start: %llu refused by a limit, %llu closed past a "
+		        "deadline, %llu closed with a lingering read",
+		        (unsigned long long)st.refused, (unsigned long long)st.deadline,
+		        (unsigned long long)st.lingered);
+	}
+	conns_free(h->conns);
 	free(h->cert);
 	if (h->key != NULL)
 		sodium_free(h->key); /* wipes */

@@ -40,6 +40,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
 	           "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	           "                [--max-per-address N]\n"
 	           "\n"
 	           "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
 	           "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
@@ -47,6 +48,8 @@ static void usage(FILE *f)
 	           "  --session-max-ttl S    longest session in seconds (default 14400)\n"
 	           "  --threads N            HTTP worker threads (default 4)\n"
 	           "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	           "  --max-per-address N    connections at once from one IPv4 address or\n"
+	           "                         IPv6 /64 (default 32)\n"
 	           "\n"
 	           "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
@@ -125,6 +128,10 @@ static int parse_args(int argc, char **argv, struct vault *v)
 			if (opt_i64(a, val, 1, 64, &n))
 				return -1;
 			v->threads = (unsigned)n;
+		} else if (strcmp(a, "--max-per-address") == 0) {
+			if (opt_i64(a, val, 1, 65535, &n))
+				return -1;
+			v->max_per_addr = (unsigned)n;
 		} else if (strcmp(a, "--map-size") == 0) {
 			if (opt_i64(a, val, 1, 1024 * 1024, &n))
 				return -1;

@@ -15,6 +15,7 @@ struct vault {
 	char listen[128];
 	int64_t session_max_ttl_s;
 	unsigned threads;
+	unsigned max_per_addr; /* connections at once per address group; 0: default */
 	size_t mapsize;
 	int queue_timeout_ms;
 	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
