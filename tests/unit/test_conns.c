@@ -199,8 +199,18 @@ static void test_deadlines(void **st)
 	close(srv);
 	close(c);
 
+	/* so has sending the response */
+	c = tcp_pair(&srv, &peer, &plen);
+	s = conns_open(g, srv, (struct sockaddr *)&peer, plen);
+	conns_head_done(g, s, 0);
+	conns_sending(g, s);
+	assert_true(ended(c, 1000));
+	conns_close(g, s);
+	close(srv);
+	close(c);
+
 	conns_get_stats(g, &cs);
-	assert_true(cs.deadline == 3);
+	assert_true(cs.deadline == 4);
 	conns_free(g);
 }
 
