@@ -183,6 +183,22 @@ int audit_system(struct store_txn *t, const char *action, const char *ticket,
 	return append(t, &ev, util_now_ms());
 }
 
+int audit_limited(struct store_txn *t, const char *ip, uint64_t refused)
+{
+	struct audit_event ev;
+	char n[24];
+
+	snprintf(n, sizeof n, "%llu", (unsigned long long)refused);
+	memset(&ev, 0, sizeof ev);
+	ev.form = AUDIT_FORM_CURRENT;
+	ev.action = "auth.limited";
+	ev.outcome = "deny";
+	ev.reason = "rate_limited";
+	ev.ip = ip;
+	ev.target = n;
+	return append(t, &ev, util_now_ms());
+}
+
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
 {
 	struct store_cursor *c;

@@ -17,6 +17,11 @@ int audit_record(struct store_txn *t, const struct req *r, int allow);
 int audit_system(struct store_txn *t, const char *action, const char *ticket,
                  const char *credential, const char *session, const char *reason);
 
+/* Append the auth.limited event of one limited period: actor null,
+ * outcome deny, reason rate_limited, ip the address group (NULL for the
+ * limit on all addresses), target the refused count in decimal. */
+int audit_limited(struct store_txn *t, const char *ip, uint64_t refused);
+
 /* Sign a checkpoint for the newest event if the oldest unsigned event is
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);

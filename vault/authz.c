@@ -1,92 +1,340 @@
 /* authz.c - authentication, failed-login rate limiting and the gauntlet. */
 #include "authz.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <sodium.h>
 
+#include "audit.h"
 #include "crypto.h"
 #include "license.h"
+#include "log.h"
 #include "records.h"
 #include "route.h"
 #include "util.h"
+#include "vault.h"
 
-/* Failed authentications per client address: the times of the last
- * AUTHZ_FAIL_LIMIT failures, in a ring. An address is limited while the
- * oldest of those is younger than the window (a sliding window: never more
- * than AUTHZ_FAIL_LIMIT failures within any AUTHZ_FAIL_WINDOW_MS). Only the
- * writer thread touches this table, so it needs no lock. Fixed size; a
- * slot whose newest failure left the window is free, and when none is free
- * the stalest is reused. */
+/* Failed authentications (SPEC §6, §8.1). Two limits apply to requests
+ * that carry no valid token:
+ *
+ * - Per address group (util_ip_group: an IPv4 address, an IPv6 /64): the
+ *   times of its last AUTHZ_FAIL_LIMIT failures, in a ring. The group is
+ *   limited while the oldest of those is younger than the window (a sliding
+ *   window: never more than AUTHZ_FAIL_LIMIT failures within any window).
+ * - All addresses together: a token bucket of authz_anon_rate failures per
+ *   second, authz_anon_burst deep. When it runs dry the global limit holds
+ *   until the bucket is full again, so many addresses together cannot make
+ *   the writer record more than that many failures.
+ *
+ * A failure is recorded by the writer (one audit event each). A refusal
+ * (429) is answered by authz_gate() in the HTTP thread without any write;
+ * it is counted in its limited period, and when the period ends (or at
+ * shutdown) the writer records one auth.limited event for it.
+ *
+ * The table: RL_SLOTS slots, found by a keyed hash of the group and RL_PROBE
+ * slots of linear probing. A slot is free when its newest failure left the
+ * window and it has no refusals left to record; when none of the probed
+ * slots is free, the one with the stalest failure is reused and its counts
+ * join the aggregate. Shared by the HTTP threads and the writer: rl_mu. */
 #define RL_SLOTS 4096
+#define RL_PROBE 32
 
 struct rl_slot {
-	char ip[64];
-	int64_t at[AUTHZ_FAIL_LIMIT]; /* 0: unused */
+	char key[UTIL_IP_GROUP_LEN];  /* the address group; "" unused */
+	int64_t at[AUTHZ_FAIL_LIMIT]; /* monotonic ms of the failures; 0 unused */
 	int next;                     /* index of the oldest entry */
+	uint64_t refused;             /* 429s of the current (or just ended) period */
+	uint64_t ended;               /* 429s of earlier periods, not yet recorded */
 };
 
+static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rl_slot rl[RL_SLOTS];
+static unsigned char rl_hkey[crypto_shorthash_KEYBYTES];
+static int rl_hkey_set;
+static int64_t g_tokens = -1; /* the bucket, in thousandths of a failure; -1: not yet filled */
+static int64_t g_last;        /* when it was last refilled */
+static int g_limited;         /* the global limit holds */
+static uint64_t g_refused;    /* 429s of the global limit and of reused slots, not yet recorded */
+
+/* Set only by authz_gate()'s probe, in its own thread: authenticate()
+ * then only checks, and records nothing. */
+static _Thread_local int rl_probing;
 
 int64_t authz_fail_window_ms = AUTHZ_FAIL_WINDOW_MS;
+int64_t authz_anon_rate = AUTHZ_ANON_RATE;
+int64_t authz_anon_burst = AUTHZ_ANON_BURST;
 
-static int64_t rl_newest(const struct rl_slot *s)
+static int64_t slot_wait(const struct rl_slot *s, int64_t now)
+{
+	int64_t oldest = s->at[s->next];
+
+	if (oldest == 0 || now - oldest >= authz_fail_window_ms)
+		return 0;
+	return oldest + authz_fail_window_ms - now;
+}
+
+static int64_t slot_newest(const struct rl_slot *s)
 {
 	return s->at[(s->next + AUTHZ_FAIL_LIMIT - 1) % AUTHZ_FAIL_LIMIT];
 }
 
-static struct rl_slot *rl_find(const char *ip, int64_t now, int create)
+static int slot_free(const struct rl_slot *s, int64_t now)
 {
-	struct rl_slot *free_slot = NULL, *stalest = &rl[0];
+	return s->key[0] == '\0' ||
+	       (now - slot_newest(s) >= authz_fail_window_ms && s->refused == 0 && s->ended == 0);
+}
 
-	for (int i = 0; i < RL_SLOTS; i++) {
-		if (rl[i].ip[0] != '\0' && strcmp(rl[i].ip, ip) == 0)
-			return &rl[i];
-		if (rl[i].ip[0] == '\0' || now - rl_newest(&rl[i]) >= authz_fail_window_ms) {
+static struct rl_slot *rl_find(const char *key, int64_t now, int create)
+{
+	unsigned char h[crypto_shorthash_BYTES];
+	struct rl_slot *free_slot = NULL, *stalest = NULL;
+	uint64_t start;
+
+	if (!rl_hkey_set) {
+		randombytes_buf(rl_hkey, sizeof rl_hkey);
+		rl_hkey_set = 1;
+	}
+	crypto_shorthash(h, (const unsigned char *)key, strlen(key), rl_hkey);
+	memcpy(&start, h, sizeof start);
+	for (int i = 0; i < RL_PROBE; i++) {
+		struct rl_slot *s = &rl[(start + (uint64_t)i) % RL_SLOTS];
+		if (s->key[0] != '\0' && strcmp(s->key, key) == 0)
+			return s;
+		if (slot_free(s, now)) {
 			if (free_slot == NULL)
-				free_slot = &rl[i];
-		} else if (rl_newest(&rl[i]) < rl_newest(stalest)) {
-			stalest = &rl[i];
+				free_slot = s;
+		} else if (stalest == NULL || slot_newest(s) < slot_newest(stalest)) {
+			stalest = s;
 		}
 	}
 	if (!create)
 		return NULL;
-	if (free_slot == NULL)
+	if (free_slot == NULL) {
 		free_slot = stalest;
+		g_refused += free_slot->refused + free_slot->ended;
+	}
 	memset(free_slot, 0, sizeof *free_slot);
-	snprintf(free_slot->ip, sizeof free_slot->ip, "%s", ip);
+	snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
 	return free_slot;
 }
 
-/* Milliseconds until the address may try again, or 0 if it may now. */
-static int64_t rl_wait(const char *ip, int64_t now)
+static int64_t bucket_full(void)
 {
-	struct rl_slot *s = rl_find(ip, now, 0);
-
-	if (s == NULL || s->at[s->next] == 0 || now - s->at[s->next] >= authz_fail_window_ms)
-		return 0;
-	return s->at[s->next] + authz_fail_window_ms - now;
+	return authz_anon_burst * 1000;
 }
 
-static void rl_fail(const char *ip, int64_t now)
+/* Refill the bucket up to now; the global limit lifts once it is full. */
+static void bucket_refill(int64_t now)
 {
-	struct rl_slot *s = rl_find(ip, now, 1);
+	if (g_tokens < 0 || now - g_last > bucket_full() / authz_anon_rate) {
+		g_tokens = bucket_full();
+		g_last = now;
+	} else if (now > g_last) {
+		g_tokens += (now - g_last) * authz_anon_rate;
+		if (g_tokens > bucket_full())
+			g_tokens = bucket_full();
+		g_last = now;
+	}
+	if (g_limited && g_tokens >= bucket_full())
+		g_limited = 0;
+}
 
-	s->at[s->next] = now;
-	s->next = (s->next + 1) % AUTHZ_FAIL_LIMIT;
+static int64_t bucket_wait(void)
+{
+	if (!g_limited)
+		return 0;
+	return (bucket_full() - g_tokens + authz_anon_rate - 1) / authz_anon_rate;
+}
+
+/* The wait of group key at now (0: not limited); *s its slot or NULL,
+ * *global whether only the global limit holds it. */
+static int64_t wait_locked(const char *key, int64_t now, struct rl_slot **s, int *global)
+{
+	int64_t w, gw;
+
+	bucket_refill(now);
+	*s = rl_find(key, now, 0);
+	w = *s != NULL ? slot_wait(*s, now) : 0;
+	gw = bucket_wait();
+	*global = w == 0 && gw > 0;
+	return w > gw ? w : gw;
+}
+
+int64_t authz_rl_wait(const char *ip, int64_t now)
+{
+	char key[UTIL_IP_GROUP_LEN];
+	struct rl_slot *s;
+	int global;
+	int64_t w;
+
+	util_ip_group(ip, key);
+	pthread_mutex_lock(&rl_mu);
+	w = wait_locked(key, now, &s, &global);
+	pthread_mutex_unlock(&rl_mu);
+	return w;
+}
+
+int64_t authz_rl_fail(const char *ip, int64_t now, int *global)
+{
+	char key[UTIL_IP_GROUP_LEN];
+	struct rl_slot *s;
+	int64_t w;
+
+	util_ip_group(ip, key);
+	pthread_mutex_lock(&rl_mu);
+	if ((w = wait_locked(key, now, &s, global)) == 0) {
+		if (s == NULL)
+			s = rl_find(key, now, 1);
+		if (s->refused > 0) { /* its last period has ended */
+			s->ended += s->refused;
+			s->refused = 0;
+		}
+		s->at[s->next] = now;
+		s->next = (s->next + 1) % AUTHZ_FAIL_LIMIT;
+		g_tokens = g_tokens >= 1000 ? g_tokens - 1000 : 0;
+		if (g_tokens < 1000)
+			g_limited = 1;
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return w;
+}
+
+int64_t authz_rl_refuse(const char *ip, int64_t now, int *global)
+{
+	char key[UTIL_IP_GROUP_LEN];
+	struct rl_slot *s;
+	int64_t w;
+
+	util_ip_group(ip, key);
+	pthread_mutex_lock(&rl_mu);
+	if ((w = wait_locked(key, now, &s, global)) > 0) {
+		if (*global)
+			g_refused++;
+		else
+			s->refused++;
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return w;
+}
+
+size_t authz_rl_due(struct authz_limited *out, size_t max, int64_t now, int all)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&rl_mu);
+	bucket_refill(now);
+	for (int i = 0; i < RL_SLOTS && n < max; i++) {
+		const struct rl_slot *s = &rl[i];
+		uint64_t cur = all || slot_wait(s, now) == 0 ? s->refused : 0;
+		if (s->key[0] == '\0' || s->ended + cur == 0)
+			continue;
+		memcpy(out[n].ip, s->key, sizeof out[n].ip);
+		out[n].refused = s->ended + cur;
+		out[n].slot = i;
+		out[n].ended = s->ended;
+		out[n].current = cur;
+		n++;
+	}
+	if (n < max && g_refused > 0 && (all || !g_limited)) {
+		out[n].ip[0] = '\0';
+		out[n].refused = out[n].current = g_refused;
+		out[n].ended = 0;
+		out[n].slot = -1;
+		n++;
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return n;
+}
+
+static void take(uint64_t *counter, uint64_t n)
+{
+	*counter = *counter >= n ? *counter - n : 0;
+}
+
+void authz_rl_recorded(const struct authz_limited *d, size_t n)
+{
+	pthread_mutex_lock(&rl_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].slot < 0) {
+			take(&g_refused, d[i].current);
+		} else if (d[i].slot < RL_SLOTS && strcmp(rl[d[i].slot].key, d[i].ip) == 0) {
+			take(&rl[d[i].slot].ended, d[i].ended);
+			take(&rl[d[i].slot].refused, d[i].current);
+		}
+	}
+	pthread_mutex_unlock(&rl_mu);
+}
+
+void authz_rl_reset(void)
+{
+	pthread_mutex_lock(&rl_mu);
+	memset(rl, 0, sizeof rl);
+	g_tokens = -1;
+	g_last = 0;
+	g_limited = 0;
+	g_refused = 0;
+	pthread_mutex_unlock(&rl_mu);
+}
+
+int authz_tick(struct store_txn *t, int all)
+{
+	/* Only the writer thread records (the periodic job, and the shutdown
+	 * operation), so one buffer serves. */
+	static struct authz_limited due[RL_SLOTS + 1];
+	size_t n = authz_rl_due(due, RL_SLOTS + 1, util_mono_ms(), all);
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rc = audit_limited(t, due[i].ip[0] != '\0' ? due[i].ip : NULL,
+		                        due[i].refused)) != STORE_OK)
+			return rc; /* nothing counted as recorded: the next run tries again */
+	authz_rl_recorded(due, n);
+	return STORE_OK;
+}
+
+static int shutdown_op(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return authz_tick(t, 1);
+}
+
+void authz_shutdown(struct store *s)
+{
+	struct authz_limited one;
+	int rc;
+
+	if (s == NULL || authz_rl_due(&one, 1, util_mono_ms(), 1) == 0)
+		return;
+	if ((rc = store_write(s, shutdown_op, NULL)) != STORE_OK)
+		log_msg("cannot record the refused requests of the rate-limited periods (%d)", rc);
+}
+
+static int too_many(struct req *r, int64_t wait, int global)
+{
+	r->retry_after_s = (wait + 999) / 1000;
+	if (global)
+		return req_fail(r, 429, "rate_limited",
+		                "too many failed authentications from all addresses; retry later");
+	return req_fail(r, 429, "rate_limited",
+	                "too many failed authentications from this address; retry later");
 }
 
 static int unauthenticated(struct req *r, const char *why)
 {
-	int64_t wait = rl_wait(r->ip, r->now);
+	int64_t wait;
+	int global = 0;
 
-	if (wait > 0) {
-		r->retry_after_s = (wait + 999) / 1000;
-		return req_fail(r, 429, "rate_limited",
-		                "too many failed authentications from this address; retry later");
+	if (rl_probing)
+		return req_fail(r, 401, "unauthenticated", "%s", why);
+	if ((wait = authz_rl_fail(r->ip, util_mono_ms(), &global)) > 0) {
+		/* The limit began while this request waited for the writer
+		 * (authz_gate let it in before): refused like the rest, but as
+		 * a request the writer has taken, audited on its own. */
+		return too_many(r, wait, global);
 	}
-	rl_fail(r->ip, r->now);
 	return req_fail(r, 401, "unauthenticated", "%s", why);
 }
 
@@ -253,4 +501,50 @@ int authz_run(struct req *r, struct store_txn *t)
 	if ((rt->flags & R_OPEN) && !streq(js(r->ticket, "status"), "open"))
 		return req_fail(r, 409, "conflict", "the ticket is closed");
 	return 0;
+}
+
+/* authz_gate's probe: would the request authenticate? (read-only) */
+static int probe_op(struct store_txn *t, void *arg)
+{
+	int rc;
+
+	rl_probing = 1;
+	rc = authenticate(arg, t);
+	rl_probing = 0;
+	return rc;
+}
+
+int authz_gate(struct req *r)
+{
+	int64_t wait;
+	int global;
+
+	if (authz_rl_wait(r->ip, util_mono_ms()) == 0)
+		return 0;
+	if (r->auth_state == 1) {
+		/* Limited: only a valid credential goes on. The check runs on a
+		 * copy, in a read transaction, and changes nothing. */
+		struct req *p = malloc(sizeof *p);
+		int rc, valid;
+		if (p == NULL)
+			return req_fail(r, 503, "unavailable",
+			                "the vault cannot check credentials now");
+		memcpy(p, r, sizeof *p);
+		p->body = p->resp = p->ticket = p->session = NULL; /* owned by r */
+		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
+		rc = store_read(r->v->store, probe_op, p);
+		valid = rc == 0 && p->who.id[0] != '\0';
+		sodium_memzero(p, sizeof *p); /* held the token */
+		free(p);
+		if (rc < 0) {
+			log_msg("request %s: cannot check its token (%d)", r->request_id, rc);
+			return req_fail(r, 503, "unavailable",
+			                "the vault cannot check credentials now");
+		}
+		if (valid)
+			return 0;
+	}
+	if ((wait = authz_rl_refuse(r->ip, util_mono_ms(), &global)) == 0)
+		return 0; /* lifted meanwhile: the writer decides */
+	return too_many(r, wait, global);
 }

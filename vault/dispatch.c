@@ -61,6 +61,8 @@ static int op(struct store_txn *t1, void *arg)
 
 void dispatch(struct req *r)
 {
+	if (authz_gate(r) != 0) /* refused by a rate limit: answered, nothing written */
+		return;
 	int rc = store_write(r->v->store, op, r);
 
 	if (rc != STORE_OK) {
@@ -82,6 +84,8 @@ int dispatch_tick(struct store_txn *t, void *arg)
 	if ((rc = creds_sweep(t, now)) != STORE_OK)
 		return rc;
 	if ((rc = sessions_sweep(t, now)) != STORE_OK)
+		return rc;
+	if ((rc = authz_tick(t, 0)) != STORE_OK) /* ended rate-limited periods */
 		return rc;
 	return audit_checkpoint_due(t, now, v->checkpoint_ms);
 }

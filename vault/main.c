@@ -224,6 +224,10 @@ static void test_overrides(struct vault *v)
 		v->checkpoint_ms = n;
 	if ((s = getenv("RSVAULT_TEST_FAIL_WINDOW_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
 		authz_fail_window_ms = n;
+	if ((s = getenv("RSVAULT_TEST_ANON_RATE")) && util_parse_i64(s, 1, 100000, &n) == 0)
+		authz_anon_rate = n;
+	if ((s = getenv("RSVAULT_TEST_ANON_BURST")) && util_parse_i64(s, 1, 100000, &n) == 0)
+		authz_anon_burst = n;
 	audit_test_fault_dir(v->data_dir);
 }
 #endif
@@ -289,6 +293,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(h);
+	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
 	crypto_shutdown();
 	return status;
