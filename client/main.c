@@ -45,6 +45,7 @@ static const struct cli_opt o_cred_add[] = {
 
 static const struct cli_opt o_cred_get[] = {
     {"--session", "SID", 0, "your open session on the ticket (default: $RSVAULT_SESSION)"},
+    {"--raw", NULL, 0, "print the secret exactly as stored even on a terminal"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_session_open[] = {
@@ -120,7 +121,10 @@ static const struct cli_cmd commands[] = {
      "List the credentials of a ticket (never their secrets).", "rsvault cred list " TID},
     {"cred", "get", "TID CID", 2, 2, o_cred_get, cli_cmd_cred_get,
      "Print a credential's secret (the assigned agent, inside an open session). Only the "
-     "secret and a newline go to standard output; --json prints the whole record.",
+     "secret and a newline go to standard output, byte for byte when that is a pipe or "
+     "a file. On a terminal a secret holding control or invisible characters is shown "
+     "escaped (\\x1b, \\u202e, ...) with a note on standard error; --raw prints it as "
+     "stored. --json prints the whole record.",
      "export RSVAULT_SESSION=$(rsvault session open " TID " -q)\n"
      "rsvault cred get " TID " " CID},
     {"cred", "rm", "TID CID", 2, 2, o_none, cli_cmd_cred_rm, "Delete a credential (owner, admin).",
@@ -173,7 +177,8 @@ static const struct cli_cmd commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static const struct cli_opt global_opts[] = {
-    {"--json", NULL, 0, "print the vault's JSON answer unchanged"},
+    {"--json", NULL, 0,
+     "print the vault's JSON answer (control and invisible characters as \\u escapes)"},
     {"--token-file", "FILE", 0, "read the API token from the first line of FILE"},
     {"--addr", "URL", 0, "vault address (default $RSVAULT_ADDR or " CLI_DEFAULT_ADDR ")"},
     {"--cacert", "PATH", 0, "the CA certificate to trust (default $RSVAULT_CACERT)"},
