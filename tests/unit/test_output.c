@@ -60,6 +60,7 @@ static void test_clean_controls(void **st)
 	clean_is("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
 	clean_is("\xef\xbb\xbf", "\\ufeff");
 	clean_is("\xf3\xa0\x81\x81", "\\U000e0041");
+	clean_is("\xf3\xa0\x80\x80", "\\U000e0000");
 	clean_is("\xd8\x9c", "\\u061c");
 	/* invalid UTF-8: truncated, overlong, surrogate, out of range */
 	clean_is("ok\xc2", "ok\\xc2");
@@ -158,6 +159,89 @@ static void test_secret(void **st)
 	cli_wipe_free(e);
 }
 
+/* A reader's check, independent of output.c: s is valid UTF-8 and holds
+ * no C0 (except a line feed when lf_ok), DEL, C1, or one of the format,
+ * separator and direction characters a terminal or a reader trips on. */
+static int terminal_safe(const unsigned char *s, size_t n, int lf_ok)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		unsigned long cp;
+		size_t k;
+
+		if (c < 0x80) {
+			if ((c < 0x20 && !(lf_ok && c == '\n')) || c == 0x7f)
+				return 0;
+			i++;
+			continue;
+		}
+		k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : 0;
+		if (k == 0 || c > 0xf4 || i + k >= n)
+			return 0;
+		cp = c & (0x3f >> k);
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c ||
+		    (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+		    (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+		    (cp >= 0xe0000 && cp <= 0xe007f))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Random input, biased towards the bytes that matter: whatever goes in,
+ * what comes out is safe for a terminal. */
+static void test_random(void **st)
+{
+	static const unsigned char pick[] = {0x1b, 0x07, 0x9b, 0x80, 0x9f, 0xc2, 0xe2, 0x80,
+	                                     0xae, 0xa8, 0x81, 0xa6, 0xf3, 0xa0, 0xef, 0xbb,
+	                                     0xbf, 0x7f, '\n', '\t', '\r', '\\', 'a',  0xf0};
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	unsigned char in[64];
+
+	(void)st;
+	for (int round = 0; round < 200000; round++) {
+		size_t n = (size_t)(xorshift(&x) % sizeof in), outlen;
+		char *c, *e;
+
+		for (size_t i = 0; i < n; i++) {
+			uint64_t r = xorshift(&x);
+
+			in[i] = (r & 1) ? (unsigned char)(r >> 8) : pick[(r >> 8) % sizeof pick];
+			if (in[i] == 0)
+				in[i] = 'z';
+		}
+		e = cli_esc_dup((const char *)in, n, CLI_ESC_SECRET, &outlen);
+		assert_non_null(e);
+		assert_true(terminal_safe((const unsigned char *)e, outlen, 1));
+		cli_wipe_free(e);
+		e = cli_esc_dup((const char *)in, n, CLI_ESC_LINE, &outlen);
+		assert_non_null(e);
+		assert_true(terminal_safe((const unsigned char *)e, outlen, 0));
+		cli_wipe_free(e);
+		in[n] = '\0';
+		c = cli_clean((const char *)in, (size_t)(x % 20));
+		assert_non_null(c);
+		assert_true(terminal_safe((const unsigned char *)c, strlen(c), 0));
+		free(c);
+	}
+}
+
 /* Run cli_print_json on body with stdout sent to a temporary file; return
  * its result and what it wrote (malloc'd) in *out. */
 static int print_json(const char *body, char **out)
@@ -234,7 +318,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_clean_controls), cmocka_unit_test(test_clean_keeps),
 	    cmocka_unit_test(test_width_and_cut),  cmocka_unit_test(test_secret),
-	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_json),           cmocka_unit_test(test_random),
 	};
 
 	if (sodium_init() < 0)
