@@ -49,13 +49,14 @@ int cli_cmd_audit_verify(struct cli_ctx *c);
  * or -1 if val is not valid UTF-8 or memory ran out. */
 int cli_json_set_str(json_t *obj, const char *key, const char *val);
 
-/* Print a single-object answer: the body unchanged with --json, else
- * "key: value" lines. Nothing for an empty body. Returns an exit status. */
+/* Print a single-object answer: the body with --json (cli_print_json),
+ * else "key: value" lines. Nothing for an empty body. Returns an exit status. */
 int cli_show_object(const struct cli_ctx *c, const struct cli_resp *r);
 
 /* Print one string member of the answer (an id, a token) alone on a line,
- * or the body unchanged with --json. A missing member is a malformed
- * answer (CLI_ERR). The value is written without stdio buffering. */
+ * or the body with --json (cli_print_json). A missing member, or one that
+ * is not printable ASCII, is a malformed answer (CLI_ERR). The value is written without stdio
+ * buffering. */
 int cli_show_field(const struct cli_ctx *c, const struct cli_resp *r, const char *key);
 
 /* The array member key of the answer, or NULL after printing that the

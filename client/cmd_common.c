@@ -41,7 +41,7 @@ int cli_show_object(const struct cli_ctx *c, const struct cli_resp *r)
 	if (r->body == NULL)
 		return CLI_OK;
 	if (c->json)
-		return cli_print_raw(r->body, r->len) == 0 ? CLI_OK : cli_write_failed();
+		return cli_print_json(r->body, r->len) == 0 ? CLI_OK : CLI_ERR;
 	if (cli_print_object(r->json, stdout) != 0) {
 		cli_warnx("out of memory");
 		return CLI_ERR;
@@ -58,11 +58,13 @@ int cli_show_field(const struct cli_ctx *c, const struct cli_resp *r, const char
 
 	if (s == NULL || n == 0)
 		return cli_malformed(key);
+	/* ids and tokens are printable ASCII: written as they are, nothing
+	 * else may pass (no control, no C1, no direction character) */
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return cli_malformed(key);
 	if (c->json)
-		return cli_print_raw(r->body, r->len) == 0 ? CLI_OK : cli_write_failed();
+		return cli_print_json(r->body, r->len) == 0 ? CLI_OK : CLI_ERR;
 	if (cli_print_secret(s, n) != 0)
 		return cli_write_failed();
 	return CLI_OK;

@@ -1,12 +1,14 @@
 /* cmd_cred.c - `rsvault cred ...` and `rsvault session ...`.
  *
  * cred add reads the secret from a no-echo prompt or standard input (never
- * the command line) and cred get writes it to standard output; every
+ * the command line) and cred get writes it to standard output (escaped on
+ * a terminal if it holds control characters, unless --raw); every
  * buffer that holds it (input, JSON request, response, jansson's copies)
  * is wiped before it is freed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -180,6 +182,35 @@ int cli_cmd_cred_list(struct cli_ctx *c)
 	return get_list(c, path, "credentials", head, keys, 5);
 }
 
+/* Print the secret s[0..n). Exactly as it is with --raw or when standard
+ * output is not a terminal (a pipe, a file: scripts get the exact bytes).
+ * On a terminal, a secret that holds control, invisible or direction
+ * characters is shown escaped, with a note on stderr after it, so that it
+ * cannot drive the terminal and the agent sees what is there. */
+static int print_secret(const struct cli_ctx *c, const char *s, size_t n)
+{
+	char *esc;
+	size_t elen;
+	int rc = CLI_OK;
+
+	if (cli_opt(c, "--raw") != NULL || !isatty(STDOUT_FILENO) ||
+	    !cli_esc_needed(s, n, CLI_ESC_SECRET))
+		return cli_print_secret(s, n) == 0 ? CLI_OK : cli_write_failed();
+	esc = cli_esc_dup(s, n, CLI_ESC_SECRET, &elen);
+	if (esc == NULL) {
+		cli_warnx("out of memory");
+		return CLI_ERR;
+	}
+	if (cli_print_secret(esc, elen) != 0)
+		rc = cli_write_failed();
+	else
+		cli_warnx("the secret holds control or invisible characters; shown escaped "
+		          "(\\xHH, \\uXXXX, \\t, \\r; a backslash as \\\\). Use --raw, or "
+		          "redirect standard output, to get it exactly as stored");
+	cli_wipe_free(esc);
+	return rc;
+}
+
 int cli_cmd_cred_get(struct cli_ctx *c)
 {
 	const char *sid = cli_opt(c, "--session");
@@ -204,7 +235,7 @@ int cli_cmd_cred_get(struct cli_ctx *c)
 	if (rc != CLI_OK)
 		goto done;
 	if (c->json) {
-		rc = cli_print_raw(r.body, r.len) == 0 ? CLI_OK : cli_write_failed();
+		rc = cli_print_json(r.body, r.len) == 0 ? CLI_OK : CLI_ERR;
 		goto done;
 	}
 	v = json_object_get(r.json, "secret");
@@ -212,8 +243,7 @@ int cli_cmd_cred_get(struct cli_ctx *c)
 		rc = cli_malformed("no secret in the answer");
 		goto done;
 	}
-	if (cli_print_secret(json_string_value(v), json_string_length(v)) != 0)
-		rc = cli_write_failed();
+	rc = print_secret(c, json_string_value(v), json_string_length(v));
 done:
 	cli_resp_free(&r);
 	return rc;

@@ -2,6 +2,7 @@
  * defaults. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,20 +93,110 @@ static int load_addr(const struct cli_ctx *c, struct cli_conf *conf)
 	return 0;
 }
 
+/* The per-user CA file: $XDG_CONFIG_HOME/rsvault/ca.pem when that
+ * variable holds an absolute path (the XDG rule: a relative one is
+ * ignored), else $HOME/.config/rsvault/ca.pem, HOME from the environment
+ * or else the password database. Returns 0, or -1 if there is no absolute
+ * home directory or the path does not fit. */
+static int user_ca_path(char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (xdg != NULL && xdg[0] == '/')
+		return cli_fmt(out, n, "%s/%s", xdg, CLI_USER_CACERT);
+	if (home == NULL || home[0] == '\0') {
+		pw = getpwuid(getuid());
+		home = pw != NULL ? pw->pw_dir : NULL;
+	}
+	if (home == NULL || home[0] != '/')
+		return -1;
+	return cli_fmt(out, n, "%s/.config/%s", home, CLI_USER_CACERT);
+}
+
+/* May the file or directory st decide whom we trust? Only if it belongs to
+ * us (or root) and no one else can write it. Returns NULL, or the reason. */
+static const char *unsafe_owner(const struct stat *st)
+{
+	if (st->st_uid != geteuid() && st->st_uid != 0)
+		return "is owned by another user";
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		return "is writable by other users";
+	return NULL;
+}
+
+/* Check the per-user CA file at path: a regular file, and it and its
+ * directory safe by unsafe_owner. Returns 0, 1 if it does not exist, or -1
+ * (message printed). */
+static int check_user_ca(const char *path)
+{
+	char dir[CLI_CACERT_MAX];
+	const char *why;
+	struct stat st;
+	char *slash;
+
+	if (stat(path, &st) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 1;
+		cli_warnx("cannot use the CA certificate file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cli_warnx("refusing the CA certificate %s: not a regular file", path);
+		return -1;
+	}
+	if ((why = unsafe_owner(&st)) != NULL) {
+		cli_warnx("refusing the CA certificate %s: it %s, so it could name a CA that "
+		          "is not the vault's (chown it to yourself and chmod 644 it)",
+		          path, why);
+		return -1;
+	}
+	memcpy(dir, path, strlen(path) + 1);
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir)
+		*slash = '\0';
+	if (stat(dir, &st) != 0) {
+		cli_warnx("cannot use the CA certificate file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((why = unsafe_owner(&st)) != NULL) {
+		cli_warnx("refusing the CA certificate %s: its directory %s %s, so another user "
+		          "could replace it (chmod go-w it)",
+		          path, dir, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The CA file: --cacert, else RSVAULT_CACERT, else the per-user file.
+ * Never a path relative to the current directory unless the user named
+ * it, never the system store. */
 static int load_cacert(const struct cli_ctx *c, struct cli_conf *conf)
 {
 	const char *ca = c->cacert;
+	char user[CLI_CACERT_MAX];
+	int rc;
 
 	if (ca == NULL)
 		ca = getenv("RSVAULT_CACERT");
 	if (ca == NULL || *ca == '\0') {
-		if (access(CLI_DEFAULT_CACERT, R_OK) != 0) {
-			cli_warnx("no CA certificate to trust: set RSVAULT_CACERT (or pass "
-			          "--cacert) to the vault's ca.pem; the system CA store is "
-			          "never used");
+		if (user_ca_path(user, sizeof user) != 0) {
+			cli_warnx("no CA certificate to trust: pass --cacert FILE or set "
+			          "RSVAULT_CACERT to the vault's ca.pem (no home directory to "
+			          "look in); the system CA store is never used");
 			return -1;
 		}
-		ca = CLI_DEFAULT_CACERT;
+		rc = check_user_ca(user);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			cli_warnx("no CA certificate to trust: pass --cacert FILE, set "
+			          "RSVAULT_CACERT, or copy the vault's ca.pem to %s; neither the "
+			          "system CA store nor the current directory is ever used",
+			          user);
+			return -1;
+		}
+		ca = user;
 	}
 	if (access(ca, R_OK) != 0) {
 		cli_warnx("cannot read the CA certificate file %s: %s", ca, strerror(errno));

@@ -2,8 +2,12 @@
  * token: command-line flags first, then the environment, then defaults.
  *
  *   address  --addr, RSVAULT_ADDR, else https://127.0.0.1:8443
- *   CA file  --cacert, RSVAULT_CACERT, else ./var/keys/ca.pem if it
- *            exists; never the system store
+ *   CA file  --cacert, RSVAULT_CACERT, else the per-user file
+ *            $XDG_CONFIG_HOME/rsvault/ca.pem (an absolute XDG_CONFIG_HOME)
+ *            or ~/.config/rsvault/ca.pem, refused unless it and its
+ *            directory belong to the user (or root) and are not writable
+ *            by group or others; never the system store, never a file
+ *            found relative to the current directory
  *   token    --token-file (first line), RSVAULT_TOKEN */
 #ifndef RSVAULT_CLIENT_CONFIG_H
 #define RSVAULT_CLIENT_CONFIG_H
@@ -12,9 +16,9 @@
 #include "http.h"
 
 #define CLI_DEFAULT_ADDR "https://127.0.0.1:8443"
-#define CLI_DEFAULT_CACERT "./var/keys/ca.pem"
-#define CLI_TOKEN_MAX 512       /* longest token accepted */
-#define CLI_TOKEN_FILE_MAX 4096 /* largest token file read */
+#define CLI_USER_CACERT "rsvault/ca.pem" /* under the user's configuration directory */
+#define CLI_TOKEN_MAX 512                /* longest token accepted */
+#define CLI_TOKEN_FILE_MAX 4096          /* largest token file read */
 
 struct cli_conf {
 	char addr[CLI_ADDR_MAX];
@@ -26,7 +30,8 @@ struct cli_conf {
 /* Resolve address, CA file and token for c. The address is checked
  * (https:// only) before anything else, so a refused address never gets a
  * connection. Returns CLI_OK, or prints why and returns CLI_ERR (bad
- * address, no CA file, unreadable or malformed token file) or CLI_UNAUTH
+ * address, no CA file or an unsafe per-user one, unreadable or malformed
+ * token file) or CLI_UNAUTH
  * (no token at all). Reads files; does not touch the network. */
 int cli_conf_load(const struct cli_ctx *c, struct cli_conf *conf);
 

@@ -45,6 +45,7 @@ static const struct cli_opt o_cred_add[] = {
 
 static const struct cli_opt o_cred_get[] = {
     {"--session", "SID", 0, "your open session on the ticket (default: $RSVAULT_SESSION)"},
+    {"--raw", NULL, 0, "print the secret exactly as stored even on a terminal"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_session_open[] = {
@@ -120,7 +121,10 @@ static const struct cli_cmd commands[] = {
      "List the credentials of a ticket (never their secrets).", "rsvault cred list " TID},
     {"cred", "get", "TID CID", 2, 2, o_cred_get, cli_cmd_cred_get,
      "Print a credential's secret (the assigned agent, inside an open session). Only the "
-     "secret and a newline go to standard output; --json prints the whole record.",
+     "secret and a newline go to standard output, byte for byte when that is a pipe or "
+     "a file. On a terminal a secret holding control or invisible characters is shown "
+     "escaped (\\x1b, \\u202e, ...) with a note on standard error; --raw prints it as "
+     "stored. --json prints the whole record.",
      "export RSVAULT_SESSION=$(rsvault session open " TID " -q)\n"
      "rsvault cred get " TID " " CID},
     {"cred", "rm", "TID CID", 2, 2, o_none, cli_cmd_cred_rm, "Delete a credential (owner, admin).",
@@ -173,10 +177,11 @@ static const struct cli_cmd commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static const struct cli_opt global_opts[] = {
-    {"--json", NULL, 0, "print the vault's JSON answer unchanged"},
+    {"--json", NULL, 0,
+     "print the vault's JSON answer (control and invisible characters as \\u escapes)"},
     {"--token-file", "FILE", 0, "read the API token from the first line of FILE"},
     {"--addr", "URL", 0, "vault address (default $RSVAULT_ADDR or " CLI_DEFAULT_ADDR ")"},
-    {"--cacert", "PATH", 0, "the CA certificate to trust (default $RSVAULT_CACERT)"},
+    {"--cacert", "PATH", 0, "the CA certificate to trust (default: see RSVAULT_CACERT)"},
     {"--help", NULL, 0, "show help (also -h); after a command: help for it"},
     {"--version", NULL, 0, "show the version"},
     {NULL, NULL, 0, NULL}};
@@ -314,13 +319,14 @@ static void help_global(void)
 	     "  RSVAULT_ADDR     vault address, https:// only (default " CLI_DEFAULT_ADDR ")\n"
 	     "  RSVAULT_TOKEN    API token (--token-file wins)\n"
 	     "  RSVAULT_CACERT   the vault's CA certificate; the only one trusted\n"
-	     "                   (default " CLI_DEFAULT_CACERT " if it exists)\n"
+	     "                   (default $XDG_CONFIG_HOME/rsvault/ca.pem, else\n"
+	     "                   ~/.config/rsvault/ca.pem; never the current directory)\n"
 	     "  RSVAULT_SESSION  session id for `cred get` (--session wins)");
 	puts("\nexit status: 0 success, 2 unauthenticated, 3 forbidden, 4 not found,\n"
 	     "             1 anything else (usage, TLS, network, other errors)");
 	puts("\nexample:\n"
 	     "  export RSVAULT_ADDR=https://vault.example.com:8443\n"
-	     "  export RSVAULT_CACERT=$HOME/.rsvault/ca.pem\n"
+	     "  install -D -m 644 ca.pem ~/.config/rsvault/ca.pem\n"
 	     "  rsvault --token-file ~/.rsvault/token ticket list");
 	puts("\nRun 'rsvault VERB --help' or 'rsvault VERB SUB --help' for more.");
 }

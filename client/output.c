@@ -1,5 +1,6 @@
 /* output.c - tables, key/value lines, local times and terminal-safe text. */
 #define _XOPEN_SOURCE 700 /* wcwidth */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <wchar.h>
+
+#include <sodium.h>
 
 #include "cli.h"
 #include "output.h"
@@ -16,17 +19,24 @@
 #define ELLIPSIS "..."
 #define ELLIPSIS_COLS 3
 #define KEY_MAX 256
-#define REPLACEMENT '?'
+#define ESC_MAX 11 /* longest escape: "\U000e007f" and its NUL */
+/* An escape takes at most 4 bytes per input byte: "\x1b" for 1 byte,
+ * "\u009b" for 2, "\u202e" for 3, "\U000e0041" for 4. */
+#define ESC_GROWTH 4
 
-/* Decode one UTF-8 sequence at s (which is NUL-terminated). Returns the
- * bytes it used (at least 1) and the code point in *cp, or -1 in *cp for
- * a malformed, overlong or surrogate sequence. */
-static size_t utf8_next(const unsigned char *s, long *cp)
+static const char hexdig[] = "0123456789abcdef";
+
+/* Decode one UTF-8 sequence from s, which has n > 0 bytes. Returns the
+ * bytes it used and the code point in *cp. A byte that does not begin a
+ * complete, shortest-form, non-surrogate sequence gives -1 and uses that
+ * one byte only, so every byte of invalid input is shown on its own. */
+static size_t utf8_next(const unsigned char *s, size_t n, long *cp)
 {
 	unsigned char c = s[0];
 	size_t need, i;
 	long v, min;
 
+	*cp = -1;
 	if (c < 0x80) {
 		*cp = c;
 		return 1;
@@ -44,50 +54,161 @@ static size_t utf8_next(const unsigned char *s, long *cp)
 		v = c & 0x07;
 		min = 0x10000;
 	} else {
-		*cp = -1;
 		return 1;
 	}
+	if (need >= n)
+		return 1;
 	for (i = 1; i <= need; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*cp = -1;
-			return i;
-		}
+		if ((s[i] & 0xc0) != 0x80)
+			return 1;
 		v = (v << 6) | (s[i] & 0x3f);
 	}
 	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		v = -1;
+		return 1;
 	*cp = v;
 	return need + 1;
 }
 
-/* Code points that must not reach a terminal as they are: C0, DEL, C1,
- * and the invisible format and direction controls that can make text look
- * like something else. */
-static int unsafe(long cp)
+/* Code points above DEL that must not reach a terminal as they are: the C1
+ * controls (0x9b is CSI on many terminals, 0x9d OSC), and the invisible
+ * format characters, line/paragraph separators and direction controls
+ * (Unicode categories Cf, Zl, Zp) that can make text look like something
+ * else: "abc\u202edcba" is shown as "abcabcd". */
+static int invisible(long cp)
 {
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c ||
-	       (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
-	       (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
+	static const long ranges[][2] = {
+	    {0x0080, 0x009f},   {0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},
+	    {0x06dd, 0x06dd},   {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},
+	    {0x180e, 0x180e},   {0x200b, 0x200f},   {0x2028, 0x202e},   {0x2060, 0x206f},
+	    {0xfeff, 0xfeff},   {0xfff0, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+	    {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe007f},
+	};
+
+	if (cp < 0x80)
+		return 0;
+	for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+		if (cp >= ranges[i][0] && cp <= ranges[i][1])
+			return 1;
+	return 0;
 }
 
-/* Columns one (safe) code point takes. */
-static size_t cols(long cp)
+/* Write "\" letter and the low ndig hex digits of v into out. */
+static void put_hex(char *out, char letter, unsigned long v, int ndig)
 {
-	int w = wcwidth((wchar_t)cp);
+	*out++ = '\\';
+	*out++ = letter;
+	for (int i = ndig - 1; i >= 0; i--)
+		*out++ = hexdig[(v >> (4 * i)) & 0xf];
+	*out = '\0';
+}
 
+/* One character of input and how it is shown. */
+struct unit {
+	size_t len;        /* input bytes it covers */
+	long cp;           /* its code point, -1 for an invalid byte */
+	int bad;           /* a control, invisible character or invalid byte */
+	char esc[ESC_MAX]; /* what is shown instead, or "" to show it as it is */
+};
+
+/* Classify the character at p (n > 0 bytes left) for mode. */
+static void next_unit(const unsigned char *p, size_t n, enum cli_esc mode, struct unit *u)
+{
+	u->len = utf8_next(p, n, &u->cp);
+	u->bad = 1;
+	u->esc[0] = '\0';
+	if (u->cp < 0) {
+		put_hex(u->esc, 'x', p[0], 2);
+	} else if (u->cp == '\n' && mode == CLI_ESC_SECRET) {
+		u->bad = 0;
+	} else if (u->cp == '\t' || u->cp == '\n' || u->cp == '\r') {
+		u->esc[0] = '\\';
+		u->esc[1] = u->cp == '\t' ? 't' : u->cp == '\n' ? 'n' : 'r';
+		u->esc[2] = '\0';
+	} else if (u->cp < 0x20 || u->cp == 0x7f) {
+		put_hex(u->esc, 'x', (unsigned long)u->cp, 2);
+	} else if (invisible(u->cp)) {
+		if (u->cp <= 0xffff)
+			put_hex(u->esc, 'u', (unsigned long)u->cp, 4);
+		else
+			put_hex(u->esc, 'U', (unsigned long)u->cp, 8);
+	} else {
+		u->bad = 0;
+		if (u->cp == '\\' && mode == CLI_ESC_SECRET)
+			memcpy(u->esc, "\\\\", 3);
+	}
+}
+
+/* Columns one unit takes on the screen. */
+static size_t unit_cols(const struct unit *u)
+{
+	int w;
+
+	if (u->esc[0] != '\0')
+		return strlen(u->esc);
+	w = wcwidth((wchar_t)u->cp);
 	return w < 0 ? 1 : (size_t)w;
+}
+
+int cli_esc_needed(const char *s, size_t n, enum cli_esc mode)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	struct unit u;
+	int bad = 0;
+
+	while (n > 0 && !bad) {
+		next_unit(p, n, mode, &u);
+		bad = u.bad;
+		p += u.len;
+		n -= u.len;
+	}
+	sodium_memzero(&u, sizeof u);
+	return bad;
+}
+
+char *cli_esc_dup(const char *s, size_t n, enum cli_esc mode, size_t *outlen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = n, o = 0;
+	struct unit u;
+	char *out;
+
+	if (n > (SIZE_MAX - 1) / ESC_GROWTH)
+		return NULL;
+	out = cli_wipe_malloc(n * ESC_GROWTH + 1);
+	if (out == NULL)
+		return NULL;
+	while (left > 0) {
+		next_unit(p, left, mode, &u);
+		if (u.esc[0] != '\0') {
+			size_t k = strlen(u.esc);
+
+			memcpy(out + o, u.esc, k);
+			o += k;
+		} else {
+			memcpy(out + o, p, u.len);
+			o += u.len;
+		}
+		p += u.len;
+		left -= u.len;
+	}
+	out[o] = '\0';
+	sodium_memzero(&u, sizeof u);
+	if (outlen != NULL)
+		*outlen = o;
+	return out;
 }
 
 size_t cli_width(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "-");
-	size_t w = 0;
+	size_t n = strlen((const char *)p), w = 0;
+	struct unit u;
 
-	while (*p) {
-		long cp;
-
-		p += utf8_next(p, &cp);
-		w += (cp < 0 || unsafe(cp)) ? 1 : cols(cp);
+	while (n > 0) {
+		next_unit(p, n, CLI_ESC_LINE, &u);
+		w += unit_cols(&u);
+		p += u.len;
+		n -= u.len;
 	}
 	return w;
 }
@@ -95,35 +216,40 @@ size_t cli_width(const char *s)
 char *cli_clean(const char *s, size_t maxcols)
 {
 	const unsigned char *p;
-	size_t limit = SIZE_MAX, w = 0, o = 0;
+	size_t limit = SIZE_MAX, w = 0, o = 0, n;
 	char *out;
 
 	if (s == NULL)
 		s = "-";
-	out = malloc(strlen(s) + sizeof ELLIPSIS);
+	n = strlen(s);
+	if (n > (SIZE_MAX - sizeof ELLIPSIS) / ESC_GROWTH)
+		return NULL;
+	out = malloc(n * ESC_GROWTH + sizeof ELLIPSIS);
 	if (out == NULL)
 		return NULL;
 	if (maxcols > ELLIPSIS_COLS && cli_width(s) > maxcols)
 		limit = maxcols - ELLIPSIS_COLS;
-	for (p = (const unsigned char *)s; *p;) {
-		long cp;
-		size_t k = utf8_next(p, &cp), cw;
-		int bad = cp < 0 || unsafe(cp);
+	for (p = (const unsigned char *)s; n > 0;) {
+		struct unit u;
+		size_t cw;
 
-		cw = bad ? 1 : cols(cp);
+		next_unit(p, n, CLI_ESC_LINE, &u);
+		cw = unit_cols(&u);
 		if (w + cw > limit) {
 			memcpy(out + o, ELLIPSIS, sizeof ELLIPSIS - 1);
 			o += sizeof ELLIPSIS - 1;
 			break;
 		}
-		if (bad) {
-			out[o++] = REPLACEMENT;
+		if (u.esc[0] != '\0') {
+			memcpy(out + o, u.esc, strlen(u.esc));
+			o += strlen(u.esc);
 		} else {
-			memcpy(out + o, p, k);
-			o += k;
+			memcpy(out + o, p, u.len);
+			o += u.len;
 		}
 		w += cw;
-		p += k;
+		p += u.len;
+		n -= u.len;
 	}
 	out[o] = '\0';
 	return out;
@@ -364,15 +490,88 @@ int cli_print_object(json_t *obj, FILE *f)
 	return rc;
 }
 
-int cli_print_raw(const char *body, size_t len)
+/* Append the JSON escape of code point cp ("\u00XX", or a surrogate pair
+ * above U+FFFF) at out; returns the bytes written. */
+static size_t json_escape(char *out, long cp)
 {
-	if (fflush(stdout) != 0)
+	if (cp <= 0xffff) {
+		put_hex(out, 'u', (unsigned long)cp, 4);
+		return 6;
+	}
+	cp -= 0x10000;
+	put_hex(out, 'u', 0xd800 + ((unsigned long)cp >> 10), 4);
+	put_hex(out + 6, 'u', 0xdc00 + ((unsigned long)cp & 0x3ff), 4);
+	return 12;
+}
+
+/* Copy a JSON text to out (NULL: only count), escaping DEL, C1 and the
+ * invisible characters. Returns the bytes it takes, or SIZE_MAX if the
+ * text holds an invalid UTF-8 byte or a raw control character other than
+ * the whitespace JSON allows between tokens. */
+static size_t json_clean(const unsigned char *p, size_t left, char *out)
+{
+	char esc[2 * 6 + 1];
+	size_t o = 0;
+
+	while (left > 0) {
+		long cp;
+		size_t k = utf8_next(p, left, &cp), e;
+
+		if (cp < 0 || (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r')) {
+			o = SIZE_MAX;
+			break;
+		}
+		if (cp == 0x7f || invisible(cp)) {
+			/* outside a string JSON allows only ASCII, so this is
+			 * inside one, where \uXXXX means the same character */
+			e = json_escape(esc, cp);
+			if (out != NULL)
+				memcpy(out + o, esc, e);
+			o += e;
+		} else {
+			if (out != NULL)
+				memcpy(out + o, p, k);
+			o += k;
+		}
+		p += k;
+		left -= k;
+	}
+	sodium_memzero(esc, sizeof esc);
+	return o;
+}
+
+int cli_print_json(const char *body, size_t len)
+{
+	char *out = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (body == NULL || len == 0) {
+		cli_warnx("the vault's answer is empty");
 		return -1;
-	if (body != NULL && cli_write_all(STDOUT_FILENO, body, len) != 0)
+	}
+	n = json_clean((const unsigned char *)body, len, NULL);
+	if (n == SIZE_MAX) {
+		/* cannot happen for a body jansson accepted */
+		cli_warnx("the vault's answer is not clean JSON; not printed");
 		return -1;
-	if (body == NULL || len == 0 || body[len - 1] != '\n')
-		return cli_write_all(STDOUT_FILENO, "\n", 1);
-	return 0;
+	}
+	out = cli_wipe_malloc(n + 1);
+	if (out == NULL) {
+		cli_warnx("out of memory");
+		return -1;
+	}
+	json_clean((const unsigned char *)body, len, out);
+	if (out[n - 1] != '\n')
+		out[n++] = '\n';
+	if (fflush(stdout) != 0 || cli_write_all(STDOUT_FILENO, out, n) != 0) {
+		cli_warnx("cannot write to standard output: %s", strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	cli_wipe_free(out);
+	return rc;
 }
 
 int cli_print_secret(const char *s, size_t len)

@@ -1,9 +1,18 @@
 /* output.h - what the client prints: aligned tables, "key: value" lines,
- * local times and ages, the raw JSON of --json. Text that came from the
- * server is cleaned before it reaches a terminal: control characters
- * (C0, DEL, C1) and bidirectional/format controls become '?', so a ticket
- * subject cannot move the cursor or rewrite the agent's screen. None of
- * these functions block except on the output stream itself. */
+ * local times and ages, the JSON of --json, and secrets.
+ *
+ * Nothing that came from the server reaches the screen in a form that can
+ * drive the terminal. Text (table cells, "key: value" lines, error
+ * messages) always shows control characters (C0, DEL, C1), invisible
+ * format characters, line separators and direction controls (Unicode
+ * Cf, Zl, Zp) as visible escapes: \t \n \r, \xHH for other C0 and DEL and
+ * for a byte that is not UTF-8, \uXXXX or \UXXXXXXXX for the rest. So a
+ * ticket subject cannot move the cursor, set the window title or reverse
+ * the text around it, and the reader sees that something is there.
+ * --json output keeps every character but writes DEL, C1 and the invisible
+ * ones as \uXXXX escapes (the document means the same). A secret is
+ * escaped only on a terminal and only if it needs it (see cli_esc_*).
+ * None of these functions block except on the output stream itself. */
 #ifndef RSVAULT_CLIENT_OUTPUT_H
 #define RSVAULT_CLIENT_OUTPUT_H
 
@@ -15,12 +24,34 @@
 #define CLI_TABLE_MAXCOLS 8
 #define CLI_CELL_MAXCOLS 60 /* table cells longer than this are cut with "..." */
 
-/* A cleaned copy of s (NULL counts as "-"), cut to maxcols display columns
- * with a trailing "..." when maxcols > 0 and s is wider. Invalid UTF-8
- * bytes become '?'. Returns a malloc'd string, or NULL if out of memory. */
+/* How text is escaped. */
+enum cli_esc {
+	/* one line of text: every control character escaped (tab, line
+	 * feed and carriage return as \t \n \r); a backslash stays as it is */
+	CLI_ESC_LINE,
+	/* a secret on a terminal: line feeds kept (a multi-line key stays
+	 * readable), everything else as CLI_ESC_LINE, and a backslash doubled
+	 * so that the escaped form reads back unambiguously */
+	CLI_ESC_SECRET,
+};
+
+/* 1 if s[0..n) holds a character that mode escapes (a control, invisible
+ * or direction character, or a byte that is not UTF-8), else 0. A
+ * backslash alone does not count. */
+int cli_esc_needed(const char *s, size_t n, enum cli_esc mode);
+
+/* The escaped copy of s[0..n) for mode, NUL-terminated, in a block from
+ * cli_wipe_malloc (free it with cli_wipe_free; it may hold a secret), its
+ * length in *outlen (if not NULL). NULL if out of memory. */
+char *cli_esc_dup(const char *s, size_t n, enum cli_esc mode, size_t *outlen);
+
+/* An escaped (CLI_ESC_LINE) copy of s (NULL counts as "-"), cut to maxcols
+ * display columns with a trailing "..." when maxcols > 0 and s is wider;
+ * an escape is never cut in two. Returns a malloc'd string, or NULL if out
+ * of memory. */
 char *cli_clean(const char *s, size_t maxcols);
 
-/* Display width of s in terminal columns (after cleaning). */
+/* Display width of s in terminal columns once escaped (CLI_ESC_LINE). */
 size_t cli_width(const char *s);
 
 /* How to show a time. */
@@ -63,11 +94,18 @@ void cli_table_free(struct cli_table *t);
  * "_at" or is "time" or "valid_until" as local times. Returns 0 or -1. */
 int cli_print_object(json_t *obj, FILE *f);
 
-/* Write a response body to stdout unchanged, plus a newline if it lacks
- * one, bypassing stdio's buffer (the body may hold a secret). 0 or -1. */
-int cli_print_raw(const char *body, size_t len);
+/* Write a JSON answer (a body that cli_api parsed) to stdout, plus a
+ * newline if it lacks one, bypassing stdio's buffer (it may hold a
+ * secret): byte for byte except that DEL, the C1 controls and the
+ * invisible characters are written as \uXXXX escapes (a surrogate pair
+ * above U+FFFF), which JSON reads as the same characters. C0 controls
+ * cannot occur raw in valid JSON; a body holding one, or invalid UTF-8,
+ * is refused. The copy is wiped. Returns 0, or -1 with a message printed. */
+int cli_print_json(const char *body, size_t len);
 
-/* Write a secret or token and a newline to stdout without stdio. 0 or -1. */
+/* Write s[0..len) and a newline to stdout exactly, without stdio (a
+ * secret, a token). The caller decides whether s may reach a terminal as
+ * it is. 0 or -1. */
 int cli_print_secret(const char *s, size_t len);
 
 /* Object member as a string, or NULL if absent or not a string. */

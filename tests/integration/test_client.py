@@ -50,10 +50,13 @@ class Client:
                 if not k.startswith("RSVAULT_") or k == "RSVAULT_BIN"}
         for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "SSLKEYLOGFILE"):
             base.pop(k, None)
-        base.update(RSVAULT_ADDR=vault.addr, RSVAULT_CACERT=vault.ca)
-        self.base = base
-        # run from an empty directory: ./var/keys/ca.pem is the default CA
+        # run from an empty directory, with a home directory of our own so
+        # that no per-user CA file of the machine's user is found
         self.cwd = tmpdir("rsvcwd")
+        self.home = tmpdir("rsvhome")
+        base.pop("XDG_CONFIG_HOME", None)
+        base.update(RSVAULT_ADDR=vault.addr, RSVAULT_CACERT=vault.ca, HOME=self.home)
+        self.base = base
 
     def run(self, args, token=None, stdin=b"", env=None, timeout=60, cwd=None):
         e = dict(self.base)
@@ -329,13 +332,87 @@ def refusals(cli, v, tok):
          "no CA configured: exit 1, message names RSVAULT_CACERT (no system store)")
     if r.returncode != 1:
         show(r)
-    # the default CA file ./var/keys/ca.pem, relative to the working directory
-    work = tmpdir("rsvdef")
-    os.makedirs(os.path.join(work, "var", "keys"))
-    with open(v.ca, "rb") as src, open(os.path.join(work, "var", "keys", "ca.pem"), "wb") as dst:
-        dst.write(src.read())
-    r = cli.run(["me"], token=tok["cust"], env={"RSVAULT_CACERT": None}, cwd=work)
-    ok_run(r, "without RSVAULT_CACERT ./var/keys/ca.pem is used")
+    ca_lookup(cli, v, tok, os.path.join(other, "ca.pem"))
+
+
+def put_ca(src, dst, mode=0o644):
+    """Copy the CA file src to dst (directories made 0755), with mode."""
+    os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
+    shutil.copyfile(src, dst)
+    os.chmod(dst, mode)
+
+
+def ca_lookup(cli, v, tok, wrong_ca):
+    """Without --cacert and RSVAULT_CACERT the client trusts only the
+    per-user file, never one found relative to the current directory."""
+    no_ca = {"RSVAULT_CACERT": None, "XDG_CONFIG_HOME": None}
+    # a CA planted where the agent happens to run the client: the right
+    # one is not used either, so nothing in the directory decides
+    for name, src in (("the vault's own", v.ca), ("another", wrong_ca)):
+        work = tmpdir("rsvplant")
+        put_ca(src, os.path.join(work, "var", "keys", "ca.pem"))
+        home = tmpdir("rsvhome")
+        r = cli.run(["me"], token=tok["cust"], env=dict(no_ca, HOME=home), cwd=work)
+        msg = err(r)
+        good = t.ok(r.returncode == 1 and "var/keys" not in msg and "certificate verification"
+                    not in msg and os.path.join(home, ".config/rsvault/ca.pem") in msg
+                    and "RSVAULT_CACERT" in msg,
+                    "a planted ./var/keys/ca.pem (%s CA) is never used; the error names "
+                    "RSVAULT_CACERT and the per-user file" % name)
+        if not good:
+            show(r)
+
+    # the per-user file: ~/.config/rsvault/ca.pem
+    home = tmpdir("rsvhome")
+    user_ca = os.path.join(home, ".config", "rsvault", "ca.pem")
+    put_ca(v.ca, user_ca)
+    r = cli.run(["me", "--json"], token=tok["cust"], env=dict(no_ca, HOME=home))
+    ok_run(r, "without RSVAULT_CACERT ~/.config/rsvault/ca.pem is used")
+    # an absolute XDG_CONFIG_HOME comes first
+    xdg = tmpdir("rsvxdg")
+    put_ca(v.ca, os.path.join(xdg, "rsvault", "ca.pem"))
+    put_ca(wrong_ca, user_ca)
+    r = cli.run(["me"], token=tok["cust"], env=dict(no_ca, HOME=home, XDG_CONFIG_HOME=xdg))
+    ok_run(r, "$XDG_CONFIG_HOME/rsvault/ca.pem is used before ~/.config")
+    # a relative XDG_CONFIG_HOME is ignored (it would name the current directory)
+    empty = tmpdir("rsvhome")
+    r = cli.run(["me"], token=tok["cust"], cwd=os.path.dirname(xdg),
+                env=dict(no_ca, HOME=empty, XDG_CONFIG_HOME=os.path.basename(xdg)))
+    good = t.ok(r.returncode == 1 and
+                os.path.join(empty, ".config/rsvault/ca.pem") in err(r),
+                "a relative XDG_CONFIG_HOME is ignored")
+    if not good:
+        show(r)
+    # RSVAULT_CACERT wins over the per-user file (here the wrong CA)
+    r = cli.run(["me"], token=tok["cust"], env={"HOME": home, "XDG_CONFIG_HOME": None})
+    ok_run(r, "RSVAULT_CACERT wins over the per-user file")
+
+    # a per-user CA file someone else could have written is refused
+    put_ca(v.ca, user_ca)
+    for what, fix in (("group-writable file", lambda: os.chmod(user_ca, 0o664)),
+                      ("world-writable file", lambda: os.chmod(user_ca, 0o646)),
+                      ("group-writable directory",
+                       lambda: os.chmod(os.path.dirname(user_ca), 0o775))):
+        put_ca(v.ca, user_ca)
+        os.chmod(os.path.dirname(user_ca), 0o755)
+        fix()
+        r = cli.run(["me"], token=tok["cust"], env=dict(no_ca, HOME=home))
+        good = t.ok(r.returncode == 1 and "refusing" in err(r) and "writable" in err(r),
+                    "per-user CA refused: %s" % what)
+        if not good:
+            show(r)
+    os.chmod(os.path.dirname(user_ca), 0o755)
+    os.chmod(user_ca, 0o644)
+    if os.geteuid() == 0:
+        os.chown(user_ca, 65534, 65534)
+        r = cli.run(["me"], token=tok["cust"], env=dict(no_ca, HOME=home))
+        good = t.ok(r.returncode == 1 and "owned by another user" in err(r),
+                    "per-user CA refused: owned by another user")
+        if not good:
+            show(r)
+        os.chown(user_ca, 0, 0)
+    else:
+        t.ok(True, "# SKIP per-user CA owned by another user (needs root to chown)")
 
 
 def usage_and_help(cli):
