@@ -49,7 +49,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 PROGS := $(BIN)/rsvaultd $(BIN)/rsvault $(BIN)/rsvault-keys
 
-.PHONY: all deps run test check unit-tests bench lint clean
+.PHONY: all deps run test check unit-tests bench lint clean stress
 all: deps
 	@$(MAKE) --no-print-directory programs
 
@@ -95,6 +95,13 @@ run: all
 test: deps
 	@$(MAKE) --no-print-directory BUILD=build/test BIN=build/test/bin TESTING=1 check
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin TESTING=1 SAN=1 check
+
+# Long drills, not part of `make test` (which runs a short form of each).
+# STRESS_ROUNDS SIGKILL rounds of the crash drill (tests/lib/crashdrill.py).
+STRESS_ROUNDS ?= 200
+stress: all
+	RSVAULT_BIN=$(abspath $(BIN)) RSVAULT_CRASH_ROUNDS=$(STRESS_ROUNDS) \
+		prove -v tests/integration/test_crash.py
 
 bench: all $(BUILD)/tests/bench_store
 	@bash tests/bench/run.sh
