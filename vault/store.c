@@ -397,13 +397,15 @@ static void *writer_main(void *arg)
 		}
 		for (int i = 0; i < n; i++) {
 			struct op *o = batch[i];
-			o->state = OP_DONE;
 			if (o->abandoned) {
+				if (o->state == OP_TAKEN)
+					o->rc = STORE_TIMEOUT; /* it never started */
 				/* its caller has left: the op is ours to release */
 				s->stats.abandoned++;
 				o->next = gone;
 				gone = o;
 			}
+			o->state = OP_DONE;
 		}
 		pthread_cond_broadcast(&s->done_cv);
 		if (gone != NULL) {
@@ -602,7 +604,8 @@ static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn r
 	rc = o->rc;
 	pthread_mutex_unlock(&s->mu);
 	free(o);
-	return rc;
+	/* these two mean "arg is the store's now": never from a finished op */
+	return rc == STORE_TIMEOUT || rc == STORE_UNKNOWN ? STORE_ERROR : rc;
 }
 
 int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release)
