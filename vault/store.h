@@ -115,7 +115,8 @@ int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn re
 /* Queue fn(arg) and wait: at most queue_timeout_ms for the writer to take
  * it (else STORE_TIMEOUT, fn never runs), then until its commit, however
  * long it takes. For start-up and tools, not for requests. The operation
- * may use the reserve. Returns as store_submit. */
+ * may use the reserve. Returns as store_submit, except that arg is always
+ * the caller's again (on STORE_TIMEOUT fn never ran). */
 int store_write(struct store *s, store_op_fn fn, void *arg);
 
 /* Inside an operation: declare that it may use the map's reserve (an
