@@ -80,11 +80,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(VAULT_OBJ) $(CLIENT_OBJ) $(KEYS_OBJ) $(COMMON
 	$(CC) $(CFLAGS) -Ivault -Iclient -Ikeys $(LDFLAGS) $< $(VAULT_OBJ) $(CLIENT_OBJ) $(KEYS_OBJ) $(COMMON_OBJ) \
 		$(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null) -o $@
 
-unit-tests: $(UNIT_BIN)
+# LD_PRELOAD shim for the fault-injection tests (tests/lib/fault_preload.c):
+# plain C, no sanitizer, so it loads into either build.
+FAULT_SO := $(BUILD)/tests/fault_preload.so
+
+$(FAULT_SO): tests/lib/fault_preload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared $< -ldl -o $@
+
+unit-tests: $(UNIT_BIN) $(FAULT_SO)
 
 # One test pass over the programs and unit tests in $(BUILD)/$(BIN).
 check: programs unit-tests
 	CMOCKA_MESSAGE_OUTPUT=TAP RSVAULT_BIN=$(abspath $(BIN)) \
+	RSVAULT_FAULT_SO=$(abspath $(FAULT_SO)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		prove -f $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py

@@ -17,8 +17,15 @@ static const char *const type_words[] = {"site", "pro", "plus", "starter", "free
 
 int api_health(struct req *r, struct store_txn *t)
 {
+	enum store_health h = store_health(r->v->store);
+
 	(void)t;
-	return req_ok(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", VAULT_VERSION));
+	if (h == STORE_HEALTH_FAILED)
+		return req_fail(r, 503, "unavailable",
+		                "storage failed; writes are refused until the server is restarted");
+	return req_ok(r, 200,
+	              json_pack("{s:s, s:s, s:s}", "status", "ok", "version", VAULT_VERSION,
+	                        "storage", h == STORE_HEALTH_LOW ? "low" : "ok"));
 }
 
 static json_t *account_view(const json_t *a)

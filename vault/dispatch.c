@@ -5,12 +5,19 @@
  * event is appended in T2 and T2 commits: the change and its event land
  * together. If they deny it, T2 is aborted, so a denial changes nothing,
  * and the deny event is appended in T1. Any storage failure fails the whole
- * operation: 503 and no change, no event. */
+ * operation: 503 and no change, no event.
+ *
+ * The writer runs the operation on a copy of the request on the heap, not
+ * on the HTTP layer's request: if the answer cannot wait any longer (the
+ * bound of store_submit), the worker answers 503 and the copy stays with
+ * the store, which frees it when the writer is done with it. A late commit
+ * so never writes into a request that was already answered and freed. */
 #include "dispatch.h"
 
-#include "api.h"
-
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "api.h"
 #include "audit.h"
@@ -49,6 +56,11 @@ static int op(struct store_txn *t1, void *arg)
 		return st;
 	}
 	if (st < 400) {
+		/* Staff work may use the map's reserve: an admin can still act
+		 * (close tickets, suspend accounts) and an auditor can still
+		 * read the log when ordinary work is refused for lack of room. */
+		if (r->who.role == ROLE_ADMIN || r->who.role == ROLE_AUDITOR)
+			store_use_reserve(t1);
 		if ((rc = audit_record(t2, r, 1)) != STORE_OK) {
 			store_child_abort(t2);
 			return rc;
@@ -56,22 +68,85 @@ static int op(struct store_txn *t1, void *arg)
 		return store_child_commit(t2);
 	}
 	store_child_abort(t2);
+	/* A denial writes only its audit event: that may use the reserve. */
+	store_use_reserve(t1);
 	return audit_record(t1, r, 0);
+}
+
+static void req_discard(struct req *w)
+{
+	json_decref(w->body);
+	json_decref(w->resp);
+	json_decref(w->ticket);
+	json_decref(w->session);
+	sodium_memzero(w, sizeof *w); /* the bearer token among the rest */
+	free(w);
+}
+
+/* The store is done with a request whose caller was answered 503 before
+ * its commit finished: say how it ended, then free it. */
+static void req_release(void *arg, int rc)
+{
+	struct req *w = arg;
+
+	if (rc != STORE_TIMEOUT)
+		log_msg("request %s: answered 503 before its commit finished; it %s", w->request_id,
+		        rc == STORE_OK ? "committed after all" : "did not commit");
+	req_discard(w);
+}
+
+/* Move the request into w (w takes its JSON) and back. */
+static void req_move(struct req *to, struct req *from)
+{
+	memcpy(to, from, sizeof *to);
+	if (from->query != NULL)
+		to->query = to->uri + (from->query - from->uri);
+	from->body = NULL;
+	from->resp = NULL;
+	from->ticket = NULL;
+	from->session = NULL;
 }
 
 void dispatch(struct req *r)
 {
+	struct req *w;
+	int rc;
+
 	if (authz_gate(r) != 0) /* refused by a rate limit: answered, nothing written */
 		return;
-	int rc = store_write(r->v->store, op, r);
-
-	if (rc != STORE_OK) {
-		if (rc == STORE_TIMEOUT)
-			log_msg("request %s: the writer did not take it in time", r->request_id);
-		else
-			log_msg("request %s: storage failed (%d)", r->request_id, rc);
+	w = malloc(sizeof *w);
+	if (w == NULL) {
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");
+		return;
+	}
+	req_move(w, r);
+	rc = store_submit(r->v->store, op, w, req_release);
+	if (rc == STORE_TIMEOUT || rc == STORE_UNKNOWN) {
+		/* w is the store's now */
+		log_msg("request %s: %s", r->request_id,
+		        rc == STORE_TIMEOUT ? "not run within the time limit"
+		                            : "its commit did not finish within the time limit");
+		if (rc == STORE_TIMEOUT)
+			req_fail(r, 503, "unavailable",
+			         "the vault cannot commit right now; nothing changed");
+		else
+			req_fail(r, 503, "unavailable",
+			         "the vault could not confirm the commit in time: the outcome is "
+			         "unknown, and a retry is safe only for an idempotent request");
+		return;
+	}
+	req_move(r, w);
+	sodium_memzero(w, sizeof *w);
+	free(w);
+	if (rc != STORE_OK) {
+		log_msg("request %s: storage failed (%d)", r->request_id, rc);
+		if (rc == STORE_FULL)
+			req_fail(r, 503, "unavailable",
+			         "the vault's storage is full; nothing changed");
+		else
+			req_fail(r, 503, "unavailable",
+			         "the vault cannot commit right now; nothing changed");
 	}
 }
 

@@ -26,21 +26,45 @@ static const char *const db_names[DB_COUNT] = {
     "audit_ticket",  "checkpoints", "active_sessions",
 };
 
-enum op_state { OP_QUEUED, OP_RUNNING, OP_DONE };
+/* An operation's life: queued by its caller, taken into a batch by the
+ * writer, running (fn called), done (the batch committed or failed). The
+ * caller waits on done_cv; if it gives up first it sets abandoned, and from
+ * then on the writer owns the op and its arg (see store_submit). */
+enum op_state { OP_QUEUED, OP_TAKEN, OP_RUNNING, OP_DONE };
+
+#define OPF_RESERVE 0x1u /* may use the map's reserve */
 
 struct op {
 	store_op_fn fn;
 	void *arg;
+	store_release_fn release; /* NULL: the caller never gives up once taken */
 	int rc;
+	unsigned flags; /* OPF_*; written by the writer while the op runs */
 	enum op_state state;
+	int abandoned;
 	struct op *next;
 };
+
+/* How much of the map is left, measured by the writer before each batch. */
+enum zone {
+	ZONE_OK,   /* more than the reserve plus a full batch's worth */
+	ZONE_NEAR, /* close to the reserve: one operation per batch */
+	ZONE_LOW,  /* only the reserve is left: ordinary operations get STORE_FULL */
+};
+
+/* A generous bound on the pages one operation adds (a 64 KiB body sealed,
+ * its indexes, its audit event, the copied branch pages). Within
+ * STORE_MAX_BATCH * STORE_OP_PAGES pages of the reserve, batches shrink to
+ * one operation, so ordinary work never eats into the reserve by more than
+ * one operation's worth. */
+#define STORE_OP_PAGES 64
 
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
 	char dir[4096];
 	int queue_timeout_ms;
+	size_t reserve_pages;
 
 	pthread_t writer;
 	pthread_mutex_t mu;
@@ -49,17 +73,20 @@ struct store {
 	struct op *head, *tail;
 	int stopping;
 	int started;
+	enum zone zone; /* under mu (written by the writer) */
+	int failed;     /* under mu: LMDB said MDB_PANIC; no more writes */
 
 	store_tick_fn tick;
 	void *tick_arg;
 	int64_t last_tick;
 
-	struct store_stats stats;
+	struct store_stats stats; /* under mu */
 };
 
 struct store_txn {
 	MDB_txn *txn;
 	struct store *s;
+	unsigned *opflags; /* the running operation's flags, or NULL */
 };
 
 struct store_cursor {
@@ -81,6 +108,12 @@ static int map_err(int rc)
 	default:
 		return STORE_ERROR;
 	}
+}
+
+/* A failure of the whole batch: full, or any other storage error. */
+static int batch_err(int rc)
+{
+	return map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
 }
 
 static void cond_init_mono(pthread_cond_t *cv)
@@ -111,45 +144,168 @@ static int fault_stalled(struct store *s)
 }
 #endif
 
-static void run_batch(struct store *s, struct op **ops, int n)
+/* After a failed begin or commit: LMDB marks the environment unusable
+ * (MDB_PANIC from every later transaction) when writing a meta page failed,
+ * since it can no longer tell which meta is on disk. A failed data write or
+ * fdatasync leaves it usable: the meta still names the last commit. */
+static void check_fatal(struct store *s, int rc)
+{
+	MDB_txn *t;
+
+	if (rc != MDB_PANIC) {
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+		if (rc == MDB_SUCCESS) {
+			mdb_txn_abort(t);
+			return;
+		}
+	}
+	if (rc != MDB_PANIC)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (!s->failed)
+		log_msg("store: LMDB reports a fatal error in %s: refusing every write until "
+		        "the server is restarted",
+		        s->dir);
+	s->failed = 1;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Pages left: unused map pages past the last one ever used, plus the
+ * pages on LMDB's free list (counted only when needed, and only until
+ * `enough` is reached, so the scan stays short). Writer thread only. */
+static size_t room_pages(struct store *s, size_t total, size_t enough)
+{
+	MDB_envinfo ei;
+	MDB_txn *t;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t room, used;
+
+	if (mdb_env_info(s->env, &ei) != MDB_SUCCESS)
+		return 0;
+	used = (size_t)ei.me_last_pgno + 1;
+	room = total > used ? total - used : 0;
+	if (room >= enough)
+		return room;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) != MDB_SUCCESS)
+		return room;
+	/* dbi 0 is LMDB's free list: key txn id, value a count then ids */
+	if (mdb_cursor_open(t, 0, &c) == MDB_SUCCESS) {
+		while (room < enough && mdb_cursor_get(c, &k, &v, MDB_NEXT) == MDB_SUCCESS) {
+			size_t n;
+			if (v.mv_size < sizeof n)
+				continue;
+			memcpy(&n, v.mv_data, sizeof n);
+			room += n;
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(t);
+	return room;
+}
+
+static enum zone measure(struct store *s)
+{
+	MDB_envinfo ei;
+	MDB_stat st;
+	size_t total, margin = (size_t)STORE_MAX_BATCH * STORE_OP_PAGES, room;
+	enum zone z;
+
+	if (mdb_env_info(s->env, &ei) != MDB_SUCCESS || mdb_env_stat(s->env, &st) != MDB_SUCCESS ||
+	    st.ms_psize == 0)
+		return ZONE_LOW;
+	total = ei.me_mapsize / st.ms_psize;
+	if (s->reserve_pages == 0) {
+		size_t r = total / 100 * STORE_RESERVE_PERCENT,
+		       min = STORE_RESERVE_MIN_BYTES / st.ms_psize;
+		if (r < min)
+			r = min;
+		if (r > total / 4)
+			r = total / 4;
+		s->reserve_pages = r > 0 ? r : 1;
+	}
+	room = room_pages(s, total, s->reserve_pages + margin);
+	z = room < s->reserve_pages            ? ZONE_LOW
+	    : room < s->reserve_pages + margin ? ZONE_NEAR
+	                                       : ZONE_OK;
+	pthread_mutex_lock(&s->mu);
+	if (z != s->zone) {
+		if (z == ZONE_LOW)
+			log_msg(
+			    "store: %zu pages left of %zu, the reserve is %zu: refusing ordinary "
+			    "writes",
+			    room, total, s->reserve_pages);
+		else if (s->zone == ZONE_LOW)
+			log_msg("store: %zu pages left of %zu: ordinary writes accepted again",
+			        room, total);
+		s->zone = z;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return z;
+}
+
+/* Run one batch in one write transaction; returns 1 if it committed. */
+static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 {
 	struct store_txn top = {.s = s};
-	int rc;
+	int rc, refused = 0;
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &top.txn);
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: begin: %s", mdb_strerror(rc));
 		for (int i = 0; i < n; i++)
 			ops[i]->rc = STORE_ERROR;
-		return;
+		check_fatal(s, rc);
+		return 0;
 	}
 	for (int i = 0; i < n; i++) {
-		struct store_txn child = {.s = s};
-		rc = mdb_txn_begin(s->env, top.txn, 0, &child.txn);
-		if (rc != MDB_SUCCESS) {
-			ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
+		struct op *o = ops[i];
+		struct store_txn child = {.s = s, .opflags = &o->flags};
+		int skip;
+
+		/* An operation whose caller already gave up (and was told that
+		 * nothing changed) is not started. */
+		pthread_mutex_lock(&s->mu);
+		skip = o->abandoned;
+		if (!skip)
+			o->state = OP_RUNNING;
+		pthread_mutex_unlock(&s->mu);
+		if (skip) {
+			o->rc = STORE_TIMEOUT;
 			continue;
 		}
-		ops[i]->rc = ops[i]->fn(&child, ops[i]->arg);
-		if (ops[i]->rc == 0) {
+		rc = mdb_txn_begin(s->env, top.txn, 0, &child.txn);
+		if (rc != MDB_SUCCESS) {
+			o->rc = batch_err(rc);
+			continue;
+		}
+		o->rc = o->fn(&child, o->arg);
+		if (o->rc == 0 && zone == ZONE_LOW && !(o->flags & OPF_RESERVE)) {
+			/* keep the reserve for audit-only and staff work */
+			mdb_txn_abort(child.txn);
+			o->rc = STORE_FULL;
+			refused++;
+		} else if (o->rc == 0) {
 			rc = mdb_txn_commit(child.txn); /* frees child.txn either way */
 			if (rc != MDB_SUCCESS)
-				ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
+				o->rc = batch_err(rc);
 		} else {
 			mdb_txn_abort(child.txn);
 		}
 	}
 	rc = mdb_txn_commit(top.txn); /* one durable commit for the batch */
+	pthread_mutex_lock(&s->mu);
+	s->stats.refused += (uint64_t)refused;
+	pthread_mutex_unlock(&s->mu);
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: commit of %d operations failed: %s", n, mdb_strerror(rc));
 		for (int i = 0; i < n; i++)
-			ops[i]->rc = map_err(rc) == STORE_FULL ? STORE_FULL : STORE_ERROR;
-		return;
+			if (ops[i]->rc == 0)
+				ops[i]->rc = batch_err(rc);
+		check_fatal(s, rc);
+		return 0;
 	}
-	s->stats.commits++;
-	s->stats.ops += (uint64_t)n;
-	if ((uint64_t)n > s->stats.max_batch)
-		s->stats.max_batch = (uint64_t)n;
+	return 1;
 }
 
 static void run_tick(struct store *s)
@@ -159,16 +315,23 @@ static void run_tick(struct store *s)
 
 	if (s->tick == NULL)
 		return;
+	measure(s); /* keeps the health report current while idle */
 	rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
-	if (rc != MDB_SUCCESS)
+	if (rc != MDB_SUCCESS) {
+		check_fatal(s, rc);
 		return;
+	}
+	/* the sweeper destroys data and the checkpoints are audit work: both
+	 * may use the reserve */
 	if (s->tick(&t, s->tick_arg) != 0) {
 		mdb_txn_abort(t.txn);
 		return;
 	}
 	rc = mdb_txn_commit(t.txn);
-	if (rc != MDB_SUCCESS)
+	if (rc != MDB_SUCCESS) {
 		log_msg("store: periodic commit failed: %s", mdb_strerror(rc));
+		check_fatal(s, rc);
+	}
 }
 
 static void *writer_main(void *arg)
@@ -178,14 +341,18 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		int n = 0;
+		int n = 0, max = STORE_MAX_BATCH, ok;
 		int64_t now = util_mono_ms();
+		enum zone zone;
+		struct op *gone = NULL;
 
 		if (now - s->last_tick >= STORE_TICK_MS) {
 			s->last_tick = now;
-			pthread_mutex_unlock(&s->mu);
-			run_tick(s);
-			pthread_mutex_lock(&s->mu);
+			if (!s->failed) {
+				pthread_mutex_unlock(&s->mu);
+				run_tick(s);
+				pthread_mutex_lock(&s->mu);
+			}
 			continue;
 		}
 #ifdef RSVAULT_TESTING
@@ -204,20 +371,53 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&s->work_cv, &s->mu, &ts);
 			continue;
 		}
-		while (s->head != NULL && n < STORE_MAX_BATCH) {
+		pthread_mutex_unlock(&s->mu);
+		zone = measure(s);
+		pthread_mutex_lock(&s->mu);
+		if (zone != ZONE_OK)
+			max = 1; /* near the reserve: decide one operation at a time */
+		while (s->head != NULL && n < max) {
 			struct op *o = s->head;
 			s->head = o->next;
 			if (s->head == NULL)
 				s->tail = NULL;
-			o->state = OP_RUNNING;
+			o->state = OP_TAKEN;
 			batch[n++] = o;
 		}
+		if (n == 0)
+			continue; /* their callers gave up meanwhile */
 		pthread_mutex_unlock(&s->mu);
-		run_batch(s, batch, n);
+		ok = run_batch(s, batch, n, zone);
 		pthread_mutex_lock(&s->mu);
-		for (int i = 0; i < n; i++)
-			batch[i]->state = OP_DONE;
+		if (ok) {
+			s->stats.commits++;
+			s->stats.ops += (uint64_t)n;
+			if ((uint64_t)n > s->stats.max_batch)
+				s->stats.max_batch = (uint64_t)n;
+		}
+		for (int i = 0; i < n; i++) {
+			struct op *o = batch[i];
+			if (o->abandoned) {
+				if (o->state == OP_TAKEN)
+					o->rc = STORE_TIMEOUT; /* it never started */
+				/* its caller has left: the op is ours to release */
+				s->stats.abandoned++;
+				o->next = gone;
+				gone = o;
+			}
+			o->state = OP_DONE;
+		}
 		pthread_cond_broadcast(&s->done_cv);
+		if (gone != NULL) {
+			pthread_mutex_unlock(&s->mu);
+			while (gone != NULL) {
+				struct op *o = gone;
+				gone = o->next;
+				o->release(o->arg, o->rc);
+				free(o);
+			}
+			pthread_mutex_lock(&s->mu);
+		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -321,9 +521,12 @@ void store_close(struct store *s)
 		pthread_cond_signal(&s->work_cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
-		log_msg("store: %llu operations in %llu commits (largest batch %llu)",
-		        (unsigned long long)s->stats.ops, (unsigned long long)s->stats.commits,
-		        (unsigned long long)s->stats.max_batch);
+		log_msg(
+		    "store: %llu operations in %llu commits (largest batch %llu); %llu answered "
+		    "before their commit, %llu refused to keep the reserve",
+		    (unsigned long long)s->stats.ops, (unsigned long long)s->stats.commits,
+		    (unsigned long long)s->stats.max_batch, (unsigned long long)s->stats.abandoned,
+		    (unsigned long long)s->stats.refused);
 	}
 	mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->mu);
@@ -332,43 +535,107 @@ void store_close(struct store *s)
 	free(s);
 }
 
-int store_write(struct store *s, store_op_fn fn, void *arg)
+/* Unlink a queued op (caller holds mu). */
+static void unqueue(struct store *s, struct op *o)
 {
-	struct op o = {.fn = fn, .arg = arg, .state = OP_QUEUED};
+	struct op **pp = &s->head, *prev = NULL;
+
+	while (*pp != o) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	*pp = o->next;
+	if (s->tail == o)
+		s->tail = prev;
+}
+
+static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
+                  unsigned flags)
+{
+	struct op *o;
 	int64_t deadline = util_mono_ms() + s->queue_timeout_ms;
 	struct timespec ts;
+	int rc;
 
+	if ((o = calloc(1, sizeof *o)) == NULL)
+		return STORE_ERROR;
+	o->fn = fn;
+	o->arg = arg;
+	o->release = release;
+	o->flags = flags;
+	o->state = OP_QUEUED;
 	pthread_mutex_lock(&s->mu);
-	if (s->stopping) {
+	if (s->stopping || s->failed) {
 		pthread_mutex_unlock(&s->mu);
+		free(o);
 		return STORE_ERROR;
 	}
 	if (s->tail)
-		s->tail->next = &o;
+		s->tail->next = o;
 	else
-		s->head = &o;
-	s->tail = &o;
+		s->head = o;
+	s->tail = o;
 	pthread_cond_signal(&s->work_cv);
-	while (o.state != OP_DONE) {
-		if (o.state == OP_QUEUED && util_mono_ms() >= deadline) {
-			/* Not taken in time: unlink it so it never runs. */
-			struct op **pp = &s->head, *prev = NULL;
-			while (*pp != &o) {
-				prev = *pp;
-				pp = &(*pp)->next;
+	while (o->state != OP_DONE) {
+		if (util_mono_ms() >= deadline) {
+			if (o->state == OP_QUEUED) {
+				/* Not taken in time: unlink it so it never runs. */
+				unqueue(s, o);
+				pthread_mutex_unlock(&s->mu);
+				free(o);
+				if (release != NULL)
+					release(arg, STORE_TIMEOUT);
+				return STORE_TIMEOUT;
 			}
-			*pp = o.next;
-			if (s->tail == &o)
-				s->tail = prev;
-			pthread_mutex_unlock(&s->mu);
-			return STORE_TIMEOUT;
+			if (release != NULL) {
+				/* Taken: the writer may be running it or committing
+				 * its batch. Leave it to the writer, which skips it
+				 * if it has not started it yet and releases it. */
+				rc = o->state == OP_TAKEN ? STORE_TIMEOUT : STORE_UNKNOWN;
+				o->abandoned = 1;
+				pthread_mutex_unlock(&s->mu);
+				return rc;
+			}
 		}
-		/* Once running, the operation is bounded by LMDB's commit. */
-		deadline_ts(&ts, o.state == OP_QUEUED ? deadline : util_mono_ms() + 1000);
+		deadline_ts(&ts, o->state == OP_QUEUED || release != NULL ? deadline
+		                                                          : util_mono_ms() + 1000);
 		pthread_cond_timedwait(&s->done_cv, &s->mu, &ts);
 	}
+	rc = o->rc;
 	pthread_mutex_unlock(&s->mu);
-	return o.rc;
+	free(o);
+	/* these two mean "arg is the store's now": never from a finished op */
+	return rc == STORE_TIMEOUT || rc == STORE_UNKNOWN ? STORE_ERROR : rc;
+}
+
+int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release)
+{
+	if (release == NULL)
+		return STORE_ERROR;
+	return submit(s, fn, arg, release, 0);
+}
+
+int store_write(struct store *s, store_op_fn fn, void *arg)
+{
+	return submit(s, fn, arg, NULL, OPF_RESERVE);
+}
+
+void store_use_reserve(struct store_txn *t)
+{
+	if (t->opflags != NULL)
+		*t->opflags |= OPF_RESERVE;
+}
+
+enum store_health store_health(struct store *s)
+{
+	enum store_health h;
+
+	pthread_mutex_lock(&s->mu);
+	h = s->failed             ? STORE_HEALTH_FAILED
+	    : s->zone == ZONE_LOW ? STORE_HEALTH_LOW
+	                          : STORE_HEALTH_OK;
+	pthread_mutex_unlock(&s->mu);
+	return h;
 }
 
 int store_read(struct store *s, store_op_fn fn, void *arg)
@@ -391,6 +658,7 @@ int store_child_begin(struct store_txn *parent, struct store_txn **child)
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return STORE_ERROR;
 	c->s = parent->s;
+	c->opflags = parent->opflags;
 	if ((rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &c->txn)) != MDB_SUCCESS) {
 		free(c);
 		return map_err(rc);

@@ -5,10 +5,16 @@
  * records (byte keys and values in a named table) and transactions, so a
  * second backend can be added beside it.
  *
- * Writes: store_write() queues an operation and blocks until the writer
- * thread has run it inside its own nested transaction and the whole batch
- * has been durably committed (or has failed). Nobody is answered before
- * their commit. */
+ * Writes: an operation is queued for the writer thread, which runs it
+ * inside its own nested transaction and commits the whole batch durably.
+ * Nobody is told "committed" before the commit. store_submit() (requests)
+ * waits at most queue_timeout_ms in all, even once the writer has taken the
+ * operation; store_write() (start-up, tools) waits for the commit.
+ *
+ * Headroom: a reserve at the end of the map (STORE_RESERVE_*) is kept for
+ * work that declares it may use it (store_use_reserve): audit-only events
+ * and staff work. Ordinary work fails with STORE_FULL once only the reserve
+ * is left, so the audit trail never hits "map full" first. */
 #ifndef RSVAULT_STORE_H
 #define RSVAULT_STORE_H
 
@@ -44,8 +50,22 @@ enum store_err {
 	STORE_EXISTS = -2,
 	STORE_FULL = -3,    /* map full: 503 */
 	STORE_ERROR = -4,   /* any other storage failure: 503 */
-	STORE_TIMEOUT = -5, /* the writer did not take the operation in time: 503 */
+	STORE_TIMEOUT = -5, /* not run in time, and it never will be: 503, nothing changed */
 	STORE_ABORT = -6,   /* the operation asked for its changes to be dropped */
+	STORE_UNKNOWN = -7, /* it ran, but its commit did not finish in time: 503, and the
+	                     * change may still be committed later */
+};
+
+/* The reserve: STORE_RESERVE_PERCENT of the map, at least
+ * STORE_RESERVE_MIN_BYTES, at most a quarter of the map. */
+#define STORE_RESERVE_PERCENT 2
+#define STORE_RESERVE_MIN_BYTES ((size_t)8 << 20)
+
+/* What store_health() reports. */
+enum store_health {
+	STORE_HEALTH_OK = 0,
+	STORE_HEALTH_LOW = 1,    /* only the reserve is left: ordinary writes get STORE_FULL */
+	STORE_HEALTH_FAILED = 2, /* LMDB reported a fatal error: no writes until restart */
 };
 
 struct store;     /* opaque */
@@ -76,10 +96,37 @@ void store_set_tick(struct store *s, store_tick_fn fn, void *arg);
 /* Stop the writer (after finishing queued work) and close the environment. */
 void store_close(struct store *s);
 
-/* Queue fn(arg) for the writer and wait for its durable commit. Returns
- * fn's own return value when it was non-zero (its changes dropped), 0 when
- * committed, or STORE_FULL / STORE_ERROR / STORE_TIMEOUT. Blocks. */
+/* Called by the writer thread for an operation its caller gave up on,
+ * once the writer is done with it: rc is what the operation came to
+ * (0 committed, else not). It must free arg. */
+typedef void (*store_release_fn)(void *arg, int rc);
+
+/* Queue fn(arg) for the writer and wait for its durable commit, at most
+ * queue_timeout_ms from now in all. Returns 0 when committed, fn's own
+ * non-zero return value (its changes dropped), STORE_FULL or STORE_ERROR
+ * (nothing changed); in these cases arg is the caller's again. On
+ * STORE_TIMEOUT (fn never ran and never will) or STORE_UNKNOWN (fn ran and
+ * its batch's commit had not finished: it may still commit) arg belongs to
+ * the store from then on: fn may still be running on it, and release(arg,
+ * rc) frees it later. So arg must hold everything fn touches; fn must
+ * never reach the caller's memory through it. */
+int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release);
+
+/* Queue fn(arg) and wait: at most queue_timeout_ms for the writer to take
+ * it (else STORE_TIMEOUT, fn never runs), then until its commit, however
+ * long it takes. For start-up and tools, not for requests. The operation
+ * may use the reserve. Returns as store_submit, except that arg is always
+ * the caller's again (on STORE_TIMEOUT fn never ran). */
 int store_write(struct store *s, store_op_fn fn, void *arg);
+
+/* Inside an operation: declare that it may use the map's reserve (an
+ * audit-only event, staff work). Without it, an operation that returns 0
+ * while only the reserve is left has its changes dropped and gets
+ * STORE_FULL. */
+void store_use_reserve(struct store_txn *t);
+
+/* The store's state for the health route; cheap, any thread. */
+enum store_health store_health(struct store *s);
 
 /* Run fn(arg) in a read-only transaction. Returns fn's value or a
  * store_err. */
@@ -115,6 +162,8 @@ struct store_stats {
 	uint64_t commits;
 	uint64_t ops;
 	uint64_t max_batch;
+	uint64_t abandoned; /* operations whose caller got STORE_TIMEOUT/UNKNOWN once taken */
+	uint64_t refused;   /* operations refused STORE_FULL to keep the reserve */
 };
 void store_get_stats(struct store *s, struct store_stats *st);
 
