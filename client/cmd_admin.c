@@ -163,15 +163,18 @@ static int show_token(const struct cli_ctx *c, const struct cli_resp *r)
 {
 	const char *id = json_string_value(json_object_get(r->json, "token_id"));
 	const char *exp = json_string_value(json_object_get(r->json, "expires_at"));
+	char when[64];
 	int rc = cli_show_field(c, r, "token");
 
 	if (rc != CLI_OK || c->json || id == NULL || !is_token_id(id))
 		return rc;
-	if (exp != NULL && strlen(exp) == UTIL_TIME_LEN - 1 &&
-	    strspn(exp, "0123456789-T:.Z") == UTIL_TIME_LEN - 1)
-		fprintf(stderr, "rsvault: token id %s, expires %s (UTC)\n", id, exp);
-	else
+	if (exp != NULL) {
+		/* cleaned and shown in local time, like every time the client prints */
+		cli_time_local(exp, CLI_TIME_FULL, when, sizeof when);
+		fprintf(stderr, "rsvault: token id %s, expires %s\n", id, when);
+	} else {
 		fprintf(stderr, "rsvault: token id %s, does not expire\n", id);
+	}
 	return rc;
 }
 
