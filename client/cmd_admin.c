@@ -127,6 +127,57 @@ int cli_cmd_license_bind(struct cli_ctx *c)
 	return rc;
 }
 
+/* Token lifetimes the vault takes (seconds). */
+#define TOKEN_TTL_MIN 60
+#define TOKEN_TTL_MAX 31536000
+
+/* Put the --ttl of a token command into req as "ttl_s" (absent: none).
+ * Returns 0, or -1 after a usage error. */
+static int token_ttl(const struct cli_ctx *c, json_t *req)
+{
+	int64_t ttl = -1;
+
+	if (cli_opt_int(c, "--ttl", TOKEN_TTL_MIN, TOKEN_TTL_MAX, &ttl) != 0)
+		return -1;
+	if (ttl >= 0 && json_object_set_new(req, "ttl_s", json_integer((json_int_t)ttl)) != 0) {
+		cli_warnx("out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static int is_token_id(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= 16 || !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return n == 16;
+}
+
+/* A new token's answer: the token alone on standard output (or the whole
+ * answer with --json); its public id and expiry on standard error, so a
+ * script that keeps the token in a file also sees which one it is. */
+static int show_token(const struct cli_ctx *c, const struct cli_resp *r)
+{
+	const char *id = json_string_value(json_object_get(r->json, "token_id"));
+	const char *exp = json_string_value(json_object_get(r->json, "expires_at"));
+	char when[64];
+	int rc = cli_show_field(c, r, "token");
+
+	if (rc != CLI_OK || c->json || id == NULL || !is_token_id(id))
+		return rc;
+	if (exp != NULL) {
+		/* cleaned and shown in local time, like every time the client prints */
+		cli_time_local(exp, CLI_TIME_FULL, when, sizeof when);
+		fprintf(stderr, "rsvault: token id %s, expires %s\n", id, when);
+	} else {
+		fprintf(stderr, "rsvault: token id %s, does not expire\n", id);
+	}
+	return rc;
+}
+
 int cli_cmd_account_add(struct cli_ctx *c)
 {
 	const char *role = cli_opt(c, "--role"), *email = cli_opt(c, "--email");
@@ -146,18 +197,19 @@ int cli_cmd_account_add(struct cli_ctx *c)
 		rc = cli_usage(c, "--email must be valid UTF-8");
 		goto done;
 	}
+	if (token_ttl(c, req) != 0)
+		goto done;
 	rc = cli_api(c, "POST", "/v1/accounts", req, NULL, &r);
 	if (rc == CLI_OK)
-		rc = cli_show_field(c, &r, "token");
+		rc = show_token(c, &r);
 done:
 	json_decref(req);
 	cli_resp_free(&r);
 	return rc;
 }
 
-/* METHOD /v1/accounts/ID/SUFFIX; print the token, the account or nothing. */
-static int account_call(struct cli_ctx *c, const char *method, const char *suffix,
-                        const char *field)
+/* METHOD /v1/accounts/ID/SUFFIX; print the account or nothing. */
+static int account_call(struct cli_ctx *c, const char *method, const char *suffix)
 {
 	struct cli_resp r;
 	char path[CLI_PATH_MAX];
@@ -169,27 +221,59 @@ static int account_call(struct cli_ctx *c, const char *method, const char *suffi
 		return CLI_ERR;
 	rc = cli_api(c, method, path, NULL, NULL, &r);
 	if (rc == CLI_OK)
-		rc = field ? cli_show_field(c, &r, field) : cli_show_object(c, &r);
+		rc = cli_show_object(c, &r);
 	cli_resp_free(&r);
 	return rc;
 }
 
 int cli_cmd_account_token(struct cli_ctx *c)
 {
-	return account_call(c, "POST", "tokens", "token");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	json_t *req;
+	int rc = CLI_ERR;
+
+	if (cli_check_account(c, "ID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/accounts/%s/tokens", c->args[0]) != 0)
+		return CLI_ERR;
+	if ((req = json_object()) == NULL) {
+		cli_warnx("out of memory");
+		return CLI_ERR;
+	}
+	if (token_ttl(c, req) != 0)
+		goto done;
+	/* no --ttl: no body at all, as the route allows */
+	rc = cli_api(c, "POST", path, json_object_size(req) ? req : NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = show_token(c, &r);
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
 }
 
 int cli_cmd_account_revoke(struct cli_ctx *c)
 {
-	return account_call(c, "DELETE", "tokens", NULL);
+	const char *tok = cli_opt(c, "--token");
+	char suffix[32];
+
+	if (tok == NULL)
+		return account_call(c, "DELETE", "tokens");
+	if (!is_token_id(tok))
+		return cli_usage(c, "--token wants a token id: 16 lowercase hex characters, as "
+		                    "printed when the token was made");
+	if (cli_fmt(suffix, sizeof suffix, "tokens/%s", tok) != 0)
+		return CLI_ERR;
+	return account_call(c, "DELETE", suffix);
 }
 
 int cli_cmd_account_suspend(struct cli_ctx *c)
 {
-	return account_call(c, "POST", "suspend", NULL);
+	return account_call(c, "POST", "suspend");
 }
 
 int cli_cmd_account_reactivate(struct cli_ctx *c)
 {
-	return account_call(c, "POST", "reactivate", NULL);
+	return account_call(c, "POST", "reactivate");
 }

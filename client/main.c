@@ -62,6 +62,15 @@ static const struct cli_opt o_license_add[] = {
 static const struct cli_opt o_account_add[] = {
     {"--role", "R", 1, "customer, reseller, agent, auditor or admin"},
     {"--email", "E", 1, "e-mail address (customers: matched against licenses)"},
+    {"--ttl", "S", 0, "the token expires after S seconds (60 to 31536000; default: never)"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_account_token[] = {
+    {"--ttl", "S", 0, "the token expires after S seconds (60 to 31536000; default: never)"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_account_revoke[] = {
+    {"--token", "TOKEN_ID", 0, "revoke only this token (its id, 16 hex characters)"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_audit_list[] = {
@@ -146,14 +155,19 @@ static const struct cli_cmd commands[] = {
      "Apply a license key to your account (customer); replaces an earlier one.",
      "rsvault license bind RU-PRO-0042"},
     {"account", "add", "ID", 1, 1, o_account_add, cli_cmd_account_add,
-     "Create an account (admin) and print its first token. The token is shown once.",
+     "Create an account (admin) and print its first token. The token is shown once; its "
+     "id (which names it in the audit log and in `account revoke --token`) goes to "
+     "standard error.",
      "rsvault account add acme-it --role customer --email it@example.com \\\n"
      "    > acme-it.token"},
-    {"account", "token", "ID", 1, 1, o_none, cli_cmd_account_token,
-     "Make a further token for an account (admin) and print it.",
-     "rsvault account token alice > alice.token"},
-    {"account", "revoke", "ID", 1, 1, o_none, cli_cmd_account_revoke,
-     "Revoke every token of an account (admin).", "rsvault account revoke alice"},
+    {"account", "token", "ID", 1, 1, o_account_token, cli_cmd_account_token,
+     "Make a further token for an account (admin) and print it; its id and expiry go to "
+     "standard error (--json prints the whole answer).",
+     "rsvault account token alice --ttl 86400 > alice.token"},
+    {"account", "revoke", "ID", 1, 1, o_account_revoke, cli_cmd_account_revoke,
+     "Revoke every token of an account (admin), or with --token only that one.",
+     "rsvault account revoke alice\n"
+     "rsvault account revoke alice --token 3f9c0a6e1b2d4c58"},
     {"account", "suspend", "ID", 1, 1, o_none, cli_cmd_account_suspend,
      "Suspend an account (admin): it can do nothing until reactivated.",
      "rsvault account suspend acme-it"},

@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 
+#include "admin_token.h"
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
@@ -85,9 +86,12 @@ struct keys_run {
 
 static void usage(FILE *fp, int full)
 {
-	fprintf(fp, "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
-	            "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
-	            "       rsvault-keys --help\n");
+	fprintf(fp,
+	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
+	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
+	        "%s"
+	        "       rsvault-keys --help\n",
+	        keys_admin_token_usage);
 	if (!full)
 		return;
 	fprintf(
@@ -111,10 +115,13 @@ static void usage(FILE *fp, int full)
 	    "signature and, with --pin, that the export still reaches a checkpoint\n"
 	    "pinned earlier. Exit status 0 only if everything verifies.\n"
 	    "\n"
+	    "%s"
+	    "\n"
 	    "examples:\n"
 	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
-	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n",
-	    KEYS_SAN_MAX);
+	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n"
+	    "  rsvault-keys admin-token --data /var/lib/rsvault --keys /etc/rsvault/keys\n",
+	    KEYS_SAN_MAX, keys_admin_token_help);
 }
 
 /* Print the first OpenSSL error, if any, after our own message. */
@@ -514,6 +521,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "verify-audit") == 0) {
 		if ((r = keys_verify_audit(argc, argv)) < 0)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "admin-token") == 0) {
+		if ((r = keys_admin_token(argc, argv)) == 2)
 			usage(stderr, 0);
 		return r == 0 ? 0 : 1;
 	}

@@ -15,6 +15,7 @@ int api_health(struct req *r, struct store_txn *t);
 int api_account_create(struct req *r, struct store_txn *t);
 int api_account_token(struct req *r, struct store_txn *t);
 int api_account_revoke(struct req *r, struct store_txn *t);
+int api_account_revoke_token(struct req *r, struct store_txn *t);
 int api_account_suspend(struct req *r, struct store_txn *t);
 int api_account_reactivate(struct req *r, struct store_txn *t);
 int api_me(struct req *r, struct store_txn *t);
@@ -43,8 +44,11 @@ int api_audit_list(struct req *r, struct store_txn *t);
 int api_audit_checkpoint(struct req *r, struct store_txn *t);
 int api_audit_checkpoints(struct req *r, struct store_txn *t);
 
-/* Create the first admin account and its token on an empty store. */
-int api_bootstrap_admin(struct store_txn *t, char *token_out, size_t len);
+/* Create the first admin account and its token on an empty store; the
+ * token expires tokens_admin_ttl_ms() after now. Writes the token (caller
+ * wipes it) and its id. */
+int api_bootstrap_admin(struct store_txn *t, int64_t now, char *token_out, size_t len,
+                        char id_out[CRYPTO_TOKEN_ID_LEN]);
 
 /* Crypto-shredding: delete every credential of ticket tid and its wrapped
  * key (in the caller's transaction). */

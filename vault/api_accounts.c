@@ -8,6 +8,7 @@
 #include "license.h"
 #include "records.h"
 #include "sessions.h"
+#include "tokens.h"
 #include "util.h"
 #include "validate.h"
 #include "vault.h"
@@ -35,29 +36,31 @@ static json_t *account_view(const json_t *a)
 	                 json_is_true(json_object_get(a, "suspended")));
 }
 
-/* Issue a token for account id: stores its keyed hash (found by its first
- * CRYPTO_TOKEN_LOOKUP_LEN bytes) and the account's index entry. */
-static int issue_token(struct store_txn *t, const char *id, char tok[CRYPTO_TOKEN_STR_MAX])
+/* Make a token for account id with an optional ttl_s (-1: none) and put
+ * "token", "token_id" and "expires_at" into the answer obj; the event's
+ * target becomes "id#token id". The token string is wiped here; the
+ * answer carries it (r->secret makes the HTTP layer wipe the body). */
+static int issue_into(struct req *r, struct store_txn *t, const char *id, int64_t ttl_s,
+                      json_t *obj)
 {
-	unsigned char h[CRYPTO_TOKEN_HASH_LEN];
+	char tok[CRYPTO_TOKEN_STR_MAX], tid[CRYPTO_TOKEN_ID_LEN];
+	int64_t expires = ttl_s < 0 ? -1 : r->now + tokens_ttl_ms(ttl_s);
 	int rc;
 
-	unsigned char row[CRYPTO_TOKEN_HASH_LEN + 72];
-	size_t idlen = strlen(id);
-
-	if (idlen >= sizeof row - CRYPTO_TOKEN_HASH_LEN)
-		return STORE_ERROR;
-	crypto_token_new(tok, h);
-	memcpy(row, h, sizeof h);
-	memcpy(row + sizeof h, id, idlen);
-	if ((rc = store_put(t, DB_TOKENS, h, CRYPTO_TOKEN_LOOKUP_LEN, row, sizeof h + idlen,
-	                    STORE_NOOVERWRITE)) != 0)
-		return rc == STORE_EXISTS ? STORE_ERROR : rc;
-	return idx_put(t, DB_ACCOUNT_TOKENS, id, h, sizeof h);
+	if ((rc = tokens_issue(t, id, r->now, expires, tok, tid)) != STORE_OK)
+		return rc;
+	snprintf(r->a_target, sizeof r->a_target, "%s#%s", id, tid);
+	r->secret = 1;
+	if (json_object_set_new(obj, "token", json_string(tok)) != 0 ||
+	    json_object_set_new(obj, "token_id", json_string(tid)) != 0 ||
+	    json_object_set_new(obj, "expires_at", jtime(expires)) != 0)
+		rc = STORE_ERROR;
+	sodium_memzero(tok, sizeof tok);
+	return rc;
 }
 
-static int create_account(struct store_txn *t, const char *id, const char *role, const char *email,
-                          int64_t now, char tok[CRYPTO_TOKEN_STR_MAX])
+static int put_account(struct store_txn *t, const char *id, const char *role, const char *email,
+                       int64_t now)
 {
 	json_t *a = json_pack("{s:s, s:s, s:s, s:b, s:I}", "id", id, "role", role, "email", email,
 	                      "suspended", 0, "created_at", (json_int_t)now);
@@ -67,49 +70,61 @@ static int create_account(struct store_txn *t, const char *id, const char *role,
 		return STORE_ERROR;
 	rc = rec_put(t, DB_ACCOUNTS, id, a, STORE_NOOVERWRITE);
 	json_decref(a);
-	if (rc != STORE_OK)
-		return rc;
-	return issue_token(t, id, tok);
+	return rc;
 }
 
-int api_bootstrap_admin(struct store_txn *t, char *token_out, size_t len)
+int api_bootstrap_admin(struct store_txn *t, int64_t now, char *token_out, size_t len,
+                        char id_out[CRYPTO_TOKEN_ID_LEN])
 {
 	char tok[CRYPTO_TOKEN_STR_MAX];
 	int rc;
 
 	if (len < sizeof tok)
 		return STORE_ERROR;
-	rc = create_account(t, "admin", "admin", "admin@localhost", util_now_ms(), tok);
+	if ((rc = put_account(t, "admin", "admin", "admin@localhost", now)) != STORE_OK)
+		return rc;
+	rc = tokens_issue(t, "admin", now, now + tokens_admin_ttl_ms(), tok, id_out);
 	if (rc == STORE_OK)
 		memcpy(token_out, tok, sizeof tok);
 	sodium_memzero(tok, sizeof tok);
 	return rc;
 }
 
+/* The optional "ttl_s" of a token: -1 when absent. */
+static int token_ttl(struct req *r, int64_t *ttl_s)
+{
+	return v_int(r, "ttl_s", 0, TOKENS_TTL_MIN_S, TOKENS_TTL_MAX_S, -1, ttl_s);
+}
+
 int api_account_create(struct req *r, struct store_txn *t)
 {
-	static const char *const fields[] = {"id", "role", "email", NULL};
-	char email[255], tok[CRYPTO_TOKEN_STR_MAX];
+	static const char *const fields[] = {"id", "role", "email", "ttl_s", NULL};
+	char email[255];
 	const char *id, *role;
+	int64_t ttl_s;
+	json_t *body;
 	int st;
 
 	if ((st = v_only(r, fields)) || (st = v_str(r, "id", 1, 1, 64, 64, 0, &id)) ||
-	    (st = v_enum(r, "role", role_words, &role)) || (st = v_email(r, "email", email)))
+	    (st = v_enum(r, "role", role_words, &role)) || (st = v_email(r, "email", email)) ||
+	    (st = token_ttl(r, &ttl_s)))
 		return st;
 	if (!util_valid_account_id(id))
 		return req_fail(r, 400, "invalid_field",
 		                "field \"id\" must match [a-z0-9][a-z0-9._-]{0,63}");
-	st = create_account(t, id, role, email, r->now, tok);
+	snprintf(r->a_target, sizeof r->a_target, "%s", id);
+	st = put_account(t, id, role, email, r->now);
 	if (st == STORE_EXISTS)
 		return req_fail(r, 409, "conflict", "account %s exists already", id);
 	if (st != STORE_OK)
 		return st;
-	r->secret = 1;
-	st = req_ok(r, 201,
-	            json_pack("{s:s, s:s, s:s, s:s}", "id", id, "role", role, "email", email,
-	                      "token", tok));
-	sodium_memzero(tok, sizeof tok);
-	return st;
+	if ((body = json_pack("{s:s, s:s, s:s}", "id", id, "role", role, "email", email)) == NULL)
+		return STORE_ERROR;
+	if ((st = issue_into(r, t, id, ttl_s, body)) != STORE_OK) {
+		json_decref(body);
+		return st;
+	}
+	return req_ok(r, 201, body);
 }
 
 /* Load the account named in the path, or 404. */
@@ -124,38 +139,27 @@ static int load_account(struct req *r, struct store_txn *t, json_t **a)
 
 int api_account_token(struct req *r, struct store_txn *t)
 {
-	char tok[CRYPTO_TOKEN_STR_MAX];
-	json_t *a;
+	static const char *const fields[] = {"ttl_s", NULL};
+	int64_t ttl_s;
+	json_t *a, *body;
 	int st;
 
+	if ((st = v_only(r, fields)) || (st = token_ttl(r, &ttl_s)))
+		return st;
 	if ((st = load_account(r, t, &a)) != 0)
 		return st;
 	json_decref(a);
-	if ((st = issue_token(t, r->params[0], tok)) != STORE_OK)
+	if ((body = json_object()) == NULL)
+		return STORE_ERROR;
+	if ((st = issue_into(r, t, r->params[0], ttl_s, body)) != STORE_OK) {
+		json_decref(body);
 		return st;
-	r->secret = 1;
-	st = req_ok(r, 201, json_pack("{s:s}", "token", tok));
-	sodium_memzero(tok, sizeof tok);
-	return st;
-}
-
-struct hashes {
-	unsigned char h[256][CRYPTO_TOKEN_HASH_LEN];
-	size_t n;
-};
-
-static int collect_hash(const void *b, size_t blen, void *arg)
-{
-	struct hashes *hs = arg;
-
-	if (blen == CRYPTO_TOKEN_HASH_LEN && hs->n < 256)
-		memcpy(hs->h[hs->n++], b, blen);
-	return 0;
+	}
+	return req_ok(r, 201, body);
 }
 
 int api_account_revoke(struct req *r, struct store_txn *t)
 {
-	struct hashes hs;
 	json_t *a;
 	int st;
 
@@ -164,19 +168,25 @@ int api_account_revoke(struct req *r, struct store_txn *t)
 	json_decref(a);
 	if (strcmp(r->params[0], r->who.id) == 0)
 		return req_fail(r, 409, "conflict", "an admin cannot revoke their own tokens");
-	do {
-		hs.n = 0;
-		if ((st = idx_each(t, DB_ACCOUNT_TOKENS, r->params[0], collect_hash, &hs)) != 0)
-			return st;
-		for (size_t i = 0; i < hs.n; i++) {
-			st = store_del(t, DB_TOKENS, hs.h[i], CRYPTO_TOKEN_LOOKUP_LEN);
-			if (st != STORE_OK && st != STORE_NOTFOUND)
-				return st;
-			if ((st = idx_del(t, DB_ACCOUNT_TOKENS, r->params[0], hs.h[i],
-			                  CRYPTO_TOKEN_HASH_LEN)) != STORE_OK)
-				return st;
-		}
-	} while (hs.n == 256);
+	if ((st = tokens_revoke_all(t, r->params[0])) != STORE_OK)
+		return st;
+	return req_ok(r, 204, NULL);
+}
+
+int api_account_revoke_token(struct req *r, struct store_txn *t)
+{
+	json_t *a;
+	int st;
+
+	if ((st = load_account(r, t, &a)) != 0)
+		return st;
+	json_decref(a);
+	st = tokens_revoke_id(t, r->params[0], r->params[1]);
+	if (st == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "account %s has no token %s", r->params[0],
+		                r->params[1]);
+	if (st != STORE_OK)
+		return st;
 	return req_ok(r, 204, NULL);
 }
 
@@ -237,6 +247,8 @@ int api_me(struct req *r, struct store_txn *t)
 	json_t *me = NULL;
 	int rc;
 
+	snprintf(r->a_target, sizeof r->a_target, "%s", r->who.id);
+
 	if ((rc = me_view(r, t, &me)) != STORE_OK)
 		return rc;
 	return req_ok(r, 200, me);
@@ -256,6 +268,7 @@ int api_me_license(struct req *r, struct store_txn *t)
 		return req_fail(r, 404, "not_found", "no such license key");
 	if (rc != STORE_OK)
 		return rc;
+	license_target(r, lic);
 	json_decref(lic);
 	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &a)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
@@ -277,7 +290,7 @@ int api_license_create(struct req *r, struct store_txn *t)
 {
 	static const char *const fields[] = {"key", "type", "email", "valid_until", NULL};
 	const char *key, *type, *until_s;
-	char email[255];
+	char email[255], lid[LICENSE_ID_LEN];
 	int64_t until = -1;
 	json_t *lic;
 	int rc;
@@ -294,21 +307,32 @@ int api_license_create(struct req *r, struct store_txn *t)
 	if (until_s != NULL && util_parse_time(until_s, &until) != 0)
 		return req_fail(r, 400, "invalid_field",
 		                "field \"valid_until\" must be an RFC 3339 time");
-	lic = json_pack("{s:s, s:s, s:s, s:I, s:I}", "key", key, "type", type, "email", email,
-	                "created_at", (json_int_t)r->now, "valid_until", (json_int_t)until);
+	license_new_id(lid);
+	lic = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id", lid, "key", key, "type", type,
+	                "email", email, "created_at", (json_int_t)r->now, "valid_until",
+	                (json_int_t)until);
 	if (lic == NULL)
 		return STORE_ERROR;
 	if (until < 0)
 		json_object_del(lic, "valid_until");
 	rc = rec_put(t, DB_LICENSES, key, lic, STORE_NOOVERWRITE);
-	if (rc == STORE_OK)
-		rc = idx_put(t, DB_LICENSE_EMAIL, email, key, strlen(key));
+	json_decref(lic);
 	if (rc == STORE_EXISTS) {
+		/* name the license that exists (by its id, never the key) */
+		if ((rc = rec_get(t, DB_LICENSES, key, &lic)) != STORE_OK)
+			return rc;
+		license_target(r, lic);
 		json_decref(lic);
 		return req_fail(r, 409, "conflict", "license %s exists already", key);
 	}
 	if (rc == STORE_OK)
-		rc = req_ok(r, 201, license_view(lic));
+		rc = idx_put(t, DB_LICENSE_EMAIL, email, key, strlen(key));
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	license_target(r, lic);
+	rc = req_ok(r, 201, license_view(lic));
 	json_decref(lic);
 	return rc;
 }
@@ -322,6 +346,7 @@ int api_license_show(struct req *r, struct store_txn *t)
 		return req_fail(r, 404, "not_found", "no such license");
 	if (rc != STORE_OK)
 		return rc;
+	license_target(r, lic);
 	rc = req_ok(r, 200, license_view(lic));
 	json_decref(lic);
 	return rc;

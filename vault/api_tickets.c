@@ -1,4 +1,5 @@
 /* api_tickets.c - tickets: create, list, show, assign, close. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +199,7 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 		return rc;
 	if (!util_valid_account_id(agent))
 		return req_fail(r, 400, "invalid_field", "field \"agent\" is not an account id");
+	snprintf(r->a_target, sizeof r->a_target, "%s", agent); /* whom it was assigned to */
 	if ((rc = rec_get(t, DB_ACCOUNTS, agent, &a)) == STORE_NOTFOUND)
 		return req_fail(r, 400, "invalid_field", "no agent account %s", agent);
 	if (rc != STORE_OK)

@@ -147,9 +147,27 @@ static const char *nz(const char *s)
 	return s && *s ? s : NULL;
 }
 
+/* The target of r's event: what the handler recorded, or else the
+ * account a route about an account names in its path (with the token id
+ * of a single-token route). License routes never fall back to their path:
+ * it holds the license key, a bearer proof. */
+static const char *target_of(const struct req *r, char buf[REQ_TARGET_MAX])
+{
+	if (r->a_target[0] != '\0')
+		return r->a_target;
+	if (r->route->p0 != P_ACCOUNT || r->nparams < 1)
+		return NULL;
+	if (r->route->p1 == P_TOKEN_ID && r->nparams > 1)
+		snprintf(buf, REQ_TARGET_MAX, "%s#%s", r->params[0], r->params[1]);
+	else
+		snprintf(buf, REQ_TARGET_MAX, "%s", r->params[0]);
+	return buf;
+}
+
 int audit_record(struct store_txn *t, const struct req *r, int allow)
 {
 	struct audit_event ev;
+	char tbuf[REQ_TARGET_MAX];
 	int authed = r->who.id[0] != '\0';
 
 	memset(&ev, 0, sizeof ev);
@@ -164,6 +182,9 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	ev.reason = allow ? NULL : r->err_code;
 	ev.ip = nz(r->ip);
 	ev.request_id = r->request_id;
+	ev.target = target_of(r, tbuf);
+	ev.token = authed ? nz(r->token_id) : NULL;
+	ev.cert = NULL; /* client certificates: a later issue */
 	return append(t, &ev, r->now);
 }
 
@@ -196,6 +217,18 @@ int audit_limited(struct store_txn *t, const char *ip, uint64_t refused)
 	ev.reason = "rate_limited";
 	ev.ip = ip;
 	ev.target = n;
+	return append(t, &ev, util_now_ms());
+}
+
+int audit_system_target(struct store_txn *t, const char *action, const char *target)
+{
+	struct audit_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.form = AUDIT_FORM_CURRENT;
+	ev.action = action;
+	ev.target = target;
+	ev.outcome = "allow";
 	return append(t, &ev, util_now_ms());
 }
 

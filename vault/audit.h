@@ -8,7 +8,10 @@
 #include "store.h"
 
 /* Append the event for request r with outcome "allow" or "deny" in txn t
- * (same transaction as the change it records). Signs a checkpoint when the
+ * (same transaction as the change it records). The event's token is the
+ * id of the token the request authenticated with; its target is
+ * r->a_target, or for a route about an account that did not set one (a
+ * denial before the handler ran), the account named in the path. Signs a checkpoint when the
  * new seq is a multiple of AUDIT_CHECKPOINT_EVERY. Returns 0 or a
  * store_err (the caller then fails the request with 503). */
 int audit_record(struct store_txn *t, const struct req *r, int allow);
@@ -21,6 +24,10 @@ int audit_system(struct store_txn *t, const char *action, const char *ticket,
  * outcome deny, reason rate_limited, ip the address group (NULL for the
  * limit on all addresses), target the refused count in decimal. */
 int audit_limited(struct store_txn *t, const char *ip, uint64_t refused);
+
+/* Append a system event that names what it acted on in target (and
+ * nothing else): store.admin_token, the bootstrap account.create, ... */
+int audit_system_target(struct store_txn *t, const char *action, const char *target);
 
 /* Sign a checkpoint for the newest event if the oldest unsigned event is
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */

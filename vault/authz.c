@@ -14,6 +14,7 @@
 #include "log.h"
 #include "records.h"
 #include "route.h"
+#include "tokens.h"
 #include "util.h"
 #include "vault.h"
 
@@ -338,11 +339,13 @@ static int unauthenticated(struct req *r, const char *why)
 	return req_fail(r, 401, "unauthenticated", "%s", why);
 }
 
+/* The bearer token: known, not revoked, not expired, of an existing
+ * account. Sets r->who and r->token_id (the token's public id, for the
+ * audit event) only when all of that holds. */
 static int authenticate(struct req *r, struct store_txn *t)
 {
-	unsigned char h[CRYPTO_TOKEN_HASH_LEN];
-	const void *v;
-	size_t vl, toklen;
+	struct token_rec rec;
+	size_t toklen;
 	const char *tok;
 	json_t *acct;
 	int rc;
@@ -354,23 +357,20 @@ static int authenticate(struct req *r, struct store_txn *t)
 	tok = r->auth + 7;
 	toklen = strlen(tok);
 	if (toklen == 0 || toklen >= CRYPTO_TOKEN_STR_MAX)
-		return unauthenticated(r, "unknown or revoked token");
-	crypto_token_hash(tok, toklen, h);
-	rc = store_get(t, DB_TOKENS, h, CRYPTO_TOKEN_LOOKUP_LEN, &v, &vl);
-	if (rc == STORE_OK && (vl <= sizeof h || vl - sizeof h >= sizeof r->who.id ||
-	                       sodium_memcmp(v, h, sizeof h) != 0))
-		rc = STORE_NOTFOUND;
-	sodium_memzero(h, sizeof h);
+		return unauthenticated(r, "unknown, revoked or expired token");
+	rc = tokens_lookup(t, tok, toklen, &rec);
+	if (rc == STORE_OK && tokens_expired(&rec, r->now))
+		rc = STORE_NOTFOUND; /* alike to the client: no oracle */
 	if (rc == STORE_NOTFOUND)
-		return unauthenticated(r, "unknown or revoked token");
+		return unauthenticated(r, "unknown, revoked or expired token");
 	if (rc != STORE_OK)
 		return rc;
-	memcpy(r->who.id, (const unsigned char *)v + sizeof h, vl - sizeof h);
-	r->who.id[vl - sizeof h] = '\0';
-	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &acct)) != STORE_OK) {
-		r->who.id[0] = '\0';
-		return rc == STORE_NOTFOUND ? unauthenticated(r, "unknown or revoked token") : rc;
-	}
+	if ((rc = rec_get(t, DB_ACCOUNTS, rec.account, &acct)) != STORE_OK)
+		return rc == STORE_NOTFOUND
+		           ? unauthenticated(r, "unknown, revoked or expired token")
+		           : rc;
+	snprintf(r->who.id, sizeof r->who.id, "%s", rec.account);
+	memcpy(r->token_id, rec.id, sizeof r->token_id);
 	r->who.role = role_parse(js(acct, "role"));
 	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
 	json_decref(acct);

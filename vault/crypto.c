@@ -19,6 +19,7 @@ struct keys {
 	unsigned char master[32];
 	unsigned char kek[32];
 	unsigned char tokkey[32];
+	unsigned char tokidkey[32];
 	unsigned char audit_sk[64];
 	unsigned char audit_pk[32];
 	uint32_t mk_version;
@@ -47,7 +48,10 @@ int crypto_init(const char *keys_dir)
 	}
 	crypto_sign_ed25519_sk_to_pk(K->audit_pk, K->audit_sk);
 	if (crypto_kdf_derive_from_key(K->kek, sizeof K->kek, 1, "rsvwrap1", K->master) != 0 ||
-	    crypto_kdf_derive_from_key(K->tokkey, sizeof K->tokkey, 2, "rsvtokn1", K->master) != 0)
+	    crypto_kdf_derive_from_key(K->tokkey, sizeof K->tokkey, 2, "rsvtokn1", K->master) !=
+	        0 ||
+	    crypto_kdf_derive_from_key(K->tokidkey, sizeof K->tokidkey, 3, "rsvtkid1", K->master) !=
+	        0)
 		goto fail;
 	sodium_mprotect_readonly(K);
 	return 0;
@@ -78,6 +82,26 @@ void crypto_token_hash(const char *tok, size_t len, unsigned char hash[CRYPTO_TO
 {
 	crypto_generichash(hash, CRYPTO_TOKEN_HASH_LEN, (const unsigned char *)tok, len, K->tokkey,
 	                   sizeof K->tokkey);
+}
+
+void crypto_token_id(const unsigned char hash[CRYPTO_TOKEN_HASH_LEN], char out[CRYPTO_TOKEN_ID_LEN])
+{
+	/* crypto_generichash's shortest output is 16 bytes; the id keeps 8 */
+	unsigned char h[crypto_generichash_BYTES_MIN];
+
+	crypto_generichash(h, sizeof h, hash, CRYPTO_TOKEN_HASH_LEN, K->tokidkey,
+	                   sizeof K->tokidkey);
+	sodium_bin2hex(out, CRYPTO_TOKEN_ID_LEN, h, 8);
+}
+
+int crypto_valid_token_id(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= 16 || !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return 0;
+	return n == 16;
 }
 
 void crypto_token_new(char out[CRYPTO_TOKEN_STR_MAX], unsigned char hash[CRYPTO_TOKEN_HASH_LEN])

@@ -3,7 +3,8 @@
  * Key hierarchy: the master key (keys/master.key) never encrypts data
  * itself. Two subkeys are derived from it with crypto_kdf:
  *   id 1, context "rsvwrap1": KEK that wraps per-ticket keys;
- *   id 2, context "rsvtokn1": key for the keyed BLAKE2b hash of API tokens.
+ *   id 2, context "rsvtokn1": key for the keyed BLAKE2b hash of API tokens;
+ *   id 3, context "rsvtkid1": key for the public token id (below).
  * All of them live in sodium_malloc memory (locked, guarded, not dumped),
  * read-only after start-up.
  *
@@ -48,6 +49,19 @@ void crypto_token_new(char out[CRYPTO_TOKEN_STR_MAX], unsigned char hash[CRYPTO_
 
 /* Keyed BLAKE2b hash of a presented token string. */
 void crypto_token_hash(const char *tok, size_t len, unsigned char hash[CRYPTO_TOKEN_HASH_LEN]);
+
+/* The public id of a token (SPEC 8.1): 16 lowercase hex characters, the
+ * first 8 bytes of BLAKE2b keyed with the token-id key over the token's
+ * keyed hash. A keyed one-way function of the token: it names a token in
+ * audit events and revocations without revealing or verifying it, and it
+ * can be computed from the stored hash, so tokens made before ids existed
+ * have one too. */
+#define CRYPTO_TOKEN_ID_LEN 17 /* 16 hex + NUL */
+void crypto_token_id(const unsigned char hash[CRYPTO_TOKEN_HASH_LEN],
+                     char out[CRYPTO_TOKEN_ID_LEN]);
+
+/* Is s a well-formed token id (16 lowercase hex characters)? */
+int crypto_valid_token_id(const char *s);
 
 /* Make a fresh ticket key (caller's buffer; caller wipes) and wrap it.
  * Returns 0 or -1. */

@@ -1,9 +1,14 @@
 /* license.c - license types, validity, eligibility and priority. */
 #include "license.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "records.h"
+#include "req.h"
 #include "util.h"
 
 static const struct {
@@ -42,10 +47,90 @@ json_t *license_view(const json_t *lic)
 	int commercial = 0, priority = NOT_ELIGIBLE_PRIORITY;
 
 	license_type(js(lic, "type"), &commercial, &priority);
-	return json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "key", js(lic, "key"), "type",
-	                 js(lic, "type"), "email", js(lic, "email"), "valid_until",
-	                 jtime(ji(lic, "valid_until", -1)), "commercial", commercial, "priority",
-	                 priority);
+	return json_pack("{s:s?, s:s, s:s, s:s, s:o, s:b, s:i}", "id", js(lic, "id"), "key",
+	                 js(lic, "key"), "type", js(lic, "type"), "email", js(lic, "email"),
+	                 "valid_until", jtime(ji(lic, "valid_until", -1)), "commercial", commercial,
+	                 "priority", priority);
+}
+
+void license_new_id(char out[LICENSE_ID_LEN])
+{
+	unsigned char b[8];
+
+	randombytes_buf(b, sizeof b);
+	sodium_bin2hex(out, LICENSE_ID_LEN, b, sizeof b);
+}
+
+void license_target(struct req *r, const json_t *lic)
+{
+	const char *id = js(lic, "id");
+
+	if (id != NULL)
+		snprintf(r->a_target, sizeof r->a_target, "%s", id);
+}
+
+#define MIGRATE_BATCH 256
+#define KEY_MAX 160
+
+/* Up to MIGRATE_BATCH license keys after `after` ("" for the first). */
+static int key_batch(struct store_txn *t, const char *after, char (*keys)[KEY_MAX], size_t *nk)
+{
+	struct store_cursor *c;
+	const void *k;
+	size_t kl, al = strlen(after);
+	int rc;
+
+	*nk = 0;
+	if ((rc = store_cursor_open(t, DB_LICENSES, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, after, al, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK && *nk < MIGRATE_BATCH) {
+		if (kl >= KEY_MAX) {
+			rc = STORE_ERROR;
+			break;
+		}
+		if (!(kl == al && memcmp(k, after, al) == 0)) {
+			memcpy(keys[*nk], k, kl);
+			keys[(*nk)++][kl] = '\0';
+		}
+		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int license_migrate_ids(struct store_txn *t, int *n)
+{
+	char(*keys)[KEY_MAX], after[KEY_MAX] = "";
+	size_t nk;
+	int rc;
+
+	*n = 0;
+	if ((keys = malloc(MIGRATE_BATCH * sizeof *keys)) == NULL)
+		return STORE_ERROR;
+	do {
+		if ((rc = key_batch(t, after, keys, &nk)) != STORE_OK)
+			break;
+		for (size_t i = 0; i < nk && rc == STORE_OK; i++) {
+			char lid[LICENSE_ID_LEN];
+			json_t *lic;
+			if ((rc = rec_get(t, DB_LICENSES, keys[i], &lic)) != STORE_OK)
+				break;
+			if (js(lic, "id") == NULL) {
+				license_new_id(lid);
+				if (json_object_set_new(lic, "id", json_string(lid)) != 0)
+					rc = STORE_ERROR;
+				else if ((rc = rec_put(t, DB_LICENSES, keys[i], lic, 0)) ==
+				         STORE_OK)
+					(*n)++;
+			}
+			json_decref(lic);
+		}
+		if (nk > 0)
+			memcpy(after, keys[nk - 1], KEY_MAX);
+	} while (rc == STORE_OK && nk == MIGRATE_BATCH);
+	free(keys);
+	return rc;
 }
 
 struct best {

@@ -12,9 +12,24 @@ int license_type(const char *type, int *commercial, int *priority);
 /* Is a license record valid at time now (valid_until absent or later)? */
 int license_valid(const json_t *lic, int64_t now);
 
-/* Public view of a license: key, type, email, valid_until, commercial,
- * priority. New reference. */
+/* Public view of a license: id, key, type, email, valid_until,
+ * commercial, priority. New reference. */
 json_t *license_view(const json_t *lic);
+
+/* A license's id (SPEC 8.1): 16 lowercase hex characters of 8 random
+ * bytes, made when the license is registered. Events name a license by it,
+ * never by its key (a bearer proof that binds the license to an account). */
+#define LICENSE_ID_LEN 17
+void license_new_id(char out[LICENSE_ID_LEN]);
+
+struct req;
+/* Make license record lic the target of r's audit event (its id). */
+void license_target(struct req *r, const json_t *lic);
+
+/* Give every license record stored before licenses had ids an id (start-up
+ * migration, in the caller's transaction). *n counts the records changed.
+ * Returns 0 or a store_err. */
+int license_migrate_ids(struct store_txn *t, int *n);
 
 struct standing {
 	json_t *license; /* the license that counts (owned), or NULL */

@@ -6,6 +6,13 @@
 
 #include "util.h"
 
+static const char *log_name = "rsvaultd";
+
+void log_set_name(const char *name)
+{
+	log_name = name;
+}
+
 void log_msg(const char *fmt, ...)
 {
 	char ts[UTIL_TIME_LEN], line[1024];
@@ -17,5 +24,5 @@ void log_msg(const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	/* one fprintf call: stdio locks the stream, lines do not interleave */
-	fprintf(stderr, "%s rsvaultd: %s\n", ts, line);
+	fprintf(stderr, "%s %s: %s\n", ts, log_name, line);
 }

@@ -15,13 +15,16 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "audit.h"
 #include "authz.h"
 #include "crypto.h"
 #include "dispatch.h"
 #include "http.h"
 #include "keyfile.h"
+#include "license.h"
 #include "log.h"
 #include "store.h"
+#include "tokens.h"
 #include "util.h"
 #include "vault.h"
 
@@ -163,22 +166,45 @@ struct boot {
 	int made;
 };
 
-/* First start: create the admin account and write its token, 0600, to
- * DATA/admin.token. The file is made with O_EXCL first, so an existing
- * token is never overwritten; it is removed again if the commit fails. */
+/* A note left by `rsvault-keys admin-token` becomes a system event. */
+static int announce_note(struct store_txn *t, const char *action, const char *target,
+                         int64_t time_ms, void *arg)
+{
+	char when[UTIL_TIME_LEN] = "?";
+
+	(void)arg;
+	if (strcmp(action, "store.admin_token") != 0 && strcmp(action, "account.revoke") != 0)
+		return STORE_ERROR; /* not a note the key tool writes */
+	util_format_time(time_ms, when);
+	log_msg("recording %s %s (made offline at %s)", action, target, when);
+	return audit_system_target(t, action, target);
+}
+
+/* Every start, in one write transaction:
+ * - first start: create the admin account and write its token, 0600, to
+ *   DATA/admin.token. The token expires 24 h after it is written (an
+ *   operator makes a new one with `rsvault-keys admin-token`). The file is
+ *   made with O_EXCL first, so an existing token is never overwritten; it
+ *   is removed again if the commit fails. The event account.create names
+ *   admin#{token id}, so every later admin event's token traces back to it;
+ * - give licenses stored by an earlier version their ids;
+ * - record the events of admin tokens made offline since the last start. */
 static int boot_op(struct store_txn *t, void *arg)
 {
 	struct boot *b = arg;
-	char tok[CRYPTO_TOKEN_STR_MAX + 1];
+	char tok[CRYPTO_TOKEN_STR_MAX + 1], tid[CRYPTO_TOKEN_ID_LEN], target[96];
 	const void *v;
 	size_t vl;
-	int rc;
+	int rc, n;
 
 	if (store_get(t, DB_META, "bootstrapped", 12, &v, &vl) == STORE_OK)
-		return STORE_OK;
-	if ((rc = api_bootstrap_admin(t, tok, sizeof tok)) != STORE_OK)
+		goto migrate;
+	if ((rc = api_bootstrap_admin(t, util_now_ms(), tok, sizeof tok, tid)) != STORE_OK)
 		goto out;
 	if ((rc = store_put(t, DB_META, "bootstrapped", 12, "1", 1, 0)) != STORE_OK)
+		goto out;
+	snprintf(target, sizeof target, "admin#%s", tid);
+	if ((rc = audit_system_target(t, "account.create", target)) != STORE_OK)
 		goto out;
 	strcat(tok, "\n");
 	if (keyfile_write_new(b->path, tok, strlen(tok), 0600) != 0) {
@@ -187,6 +213,12 @@ static int boot_op(struct store_txn *t, void *arg)
 		goto out;
 	}
 	b->made = 1;
+migrate:
+	if ((rc = license_migrate_ids(t, &n)) != STORE_OK)
+		goto out;
+	if (n > 0)
+		log_msg("gave %d license(s) of an earlier version an id", n);
+	rc = tokens_notes_take(t, announce_note, NULL);
 out:
 	sodium_memzero(tok, sizeof tok);
 	return rc;
@@ -204,11 +236,11 @@ static int bootstrap(struct vault *v)
 	if (rc != STORE_OK) {
 		if (b.made)
 			unlink(path);
-		log_msg("cannot create the admin account");
+		log_msg("cannot start the store (admin account, migration or start-up events)");
 		return -1;
 	}
 	if (b.made)
-		log_msg("first start: admin token written to %s", path);
+		log_msg("first start: admin token written to %s (valid for 24 h)", path);
 	return 0;
 }
 

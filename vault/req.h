@@ -9,12 +9,14 @@
 
 #include <jansson.h>
 
+#include "crypto.h"
 #include "store.h"
 
 #define REQ_BODY_MAX (64 * 1024)
 #define REQ_PARAM_MAX 130
 #define REQ_URI_MAX 4096
 #define REQ_ID_LEN 33 /* 32 hex + NUL */
+#define REQ_TARGET_MAX (2 * REQ_PARAM_MAX + 8)
 
 enum role {
 	ROLE_NONE = 0,
@@ -68,13 +70,18 @@ struct req {
 
 	/* Set by the gauntlet. */
 	struct principal who;
-	json_t *ticket;  /* the ticket the request is about (owned) */
-	json_t *session; /* the session (secret read, session end) (owned) */
+	char token_id[CRYPTO_TOKEN_ID_LEN]; /* public id of the token used, once authenticated */
+	json_t *ticket;                     /* the ticket the request is about (owned) */
+	json_t *session;                    /* the session (secret read, session end) (owned) */
 
 	/* Audit subject (pointers into params or the loaded records). */
 	char a_ticket[REQ_PARAM_MAX];
 	char a_cred[REQ_PARAM_MAX];
 	char a_session[REQ_PARAM_MAX];
+	/* What the action was done to where that is not the ticket, credential
+	 * or session: an account id, "account#token id", a license id, an
+	 * agent (SPEC 8.1). Never a license key or anything secret. */
+	char a_target[REQ_TARGET_MAX];
 
 	/* Result. */
 	int status;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "crypto.h"
 #include "util.h"
 
 #define CUST (ROLE_CUSTOMER | ROLE_RESELLER)
@@ -13,10 +14,12 @@ static const struct route routes[] = {
 
     {"POST", "/v1/accounts", P_NONE, P_NONE, R_BODY, ROLE_ADMIN, 0, "account.create",
      api_account_create},
-    {"POST", "/v1/accounts/{}/tokens", P_ACCOUNT, P_NONE, 0, ROLE_ADMIN, 0, "account.token",
+    {"POST", "/v1/accounts/{}/tokens", P_ACCOUNT, P_NONE, R_BODY, ROLE_ADMIN, 0, "account.token",
      api_account_token},
     {"DELETE", "/v1/accounts/{}/tokens", P_ACCOUNT, P_NONE, 0, ROLE_ADMIN, 0, "account.revoke",
      api_account_revoke},
+    {"DELETE", "/v1/accounts/{}/tokens/{}", P_ACCOUNT, P_TOKEN_ID, 0, ROLE_ADMIN, 0,
+     "account.revoke", api_account_revoke_token},
     {"POST", "/v1/accounts/{}/suspend", P_ACCOUNT, P_NONE, 0, ROLE_ADMIN, 0, "account.suspend",
      api_account_suspend},
     {"POST", "/v1/accounts/{}/reactivate", P_ACCOUNT, P_NONE, 0, ROLE_ADMIN, 0,
@@ -86,6 +89,8 @@ static int valid_param(enum param_kind k, const char *s)
 		return util_valid_account_id(s);
 	case P_LICENSE:
 		return valid_license_key(s);
+	case P_TOKEN_ID:
+		return crypto_valid_token_id(s);
 	default:
 		return 0;
 	}

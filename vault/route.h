@@ -7,7 +7,7 @@
 #include "req.h"
 #include "store.h"
 
-enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE };
+enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 
 /* flags */
 #define R_PUBLIC 0x01u   /* no authentication, not audited (health) */

@@ -99,9 +99,11 @@ with Vault() as v:
     t.eq(evs[0]["prev"], "0" * 64, "prev of seq 1 is 64 zeros")
     t.ok(all(evs[i]["prev"] == evs[i - 1]["hash"] for i in range(1, len(evs))),
          "every prev links to the previous hash")
-    fields = ["seq", "time", "actor", "role", "action", "ticket", "credential", "session",
-              "outcome", "reason", "ip", "request_id", "prev", "hash"]
-    t.eq(list(evs[0].keys()), fields, "event fields in SPEC order")
+    fields = ["seq", "form", "time", "actor", "role", "action", "ticket", "credential",
+              "session", "outcome", "reason", "ip", "request_id", "target", "token", "cert",
+              "prev", "hash"]
+    t.ok(all(list(e.keys()) == fields for e in evs), "event fields in SPEC order (form 2)")
+    t.ok(all(e["form"] == 2 for e in evs), "every new event is of form 2")
     t.ok(all(len(e["time"]) == 24 and e["time"].endswith("Z") for e in evs),
          "times are RFC 3339 UTC with milliseconds")
     fails = [e for e in evs if e["reason"] == "unauthenticated"]

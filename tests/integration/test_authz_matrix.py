@@ -68,6 +68,15 @@ def fresh_account(ctx):
     return ctx.c.customer("pro").id
 
 
+def fresh_token_path(ctx):
+    """/v1/accounts/{id}/tokens/{token_id} of a further token of a fresh account."""
+    aid = fresh_account(ctx)
+    r = ctx.c.v.post("/v1/accounts/%s/tokens" % aid, ctx.c.v.admin)
+    if r.status != 201:
+        raise RuntimeError("fixture: token for %s: %r" % (aid, r))
+    return "/v1/accounts/%s/tokens/%s" % (aid, r.json["token_id"])
+
+
 ROUTES = [
     # name, world kind (None: no ticket), builder, expected row
     ("POST /v1/accounts", None,
@@ -79,6 +88,9 @@ ROUTES = [
      admin_only(201)),
     ("DELETE /v1/accounts/{id}/tokens", None,
      lambda ctx, w: ("DELETE", "/v1/accounts/%s/tokens" % fresh_account(ctx), None, None),
+     admin_only(204)),
+    ("DELETE /v1/accounts/{id}/tokens/{token_id}", None,
+     lambda ctx, w: ("DELETE", fresh_token_path(ctx), None, None),
      admin_only(204)),
     ("POST /v1/accounts/{id}/suspend", None,
      lambda ctx, w: ("POST", "/v1/accounts/%s/suspend" % fresh_account(ctx), None, None),

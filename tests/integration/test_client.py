@@ -35,8 +35,10 @@ def tmpdir(prefix):
 
 SECRET1 = "pässwörd – 日本語 🔑 with  spaces\tand tab"
 SECRET2 = "line one\nline two\n"  # keeps its own last newline: only one is removed
-EVENT_KEYS = ["type", "seq", "time", "actor", "role", "action", "ticket", "credential",
-              "session", "outcome", "reason", "ip", "request_id", "prev", "hash"]
+# canonical form 2 (SPEC 8.1): form, and target, token, cert after request_id
+EVENT_KEYS = ["type", "seq", "form", "time", "actor", "role", "action", "ticket", "credential",
+              "session", "outcome", "reason", "ip", "request_id", "target", "token", "cert",
+              "prev", "hash"]
 CHECKPOINT_KEYS = ["type", "seq", "hash", "signature", "public_key"]
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

@@ -5,6 +5,7 @@ only), assignment, sessions (open, exclusive, read, end by agent / owner /
 admin, end by reassignment and by closing), closing with crypto-shredding,
 ticket ordering, /v1/me, tokens, suspension. TAP on stdout."""
 import os
+import re
 import sys
 import time
 
@@ -33,9 +34,13 @@ def setup_and_me(v, c, st):
     r = v.post("/v1/licenses", v.admin, {"key": key, "type": "pro",
                                          "email": "alice.cust@example.test"})
     expect(t, r, 201, name="admin creates a pro license")
-    want = {"key": key, "type": "pro", "email": "alice.cust@example.test",
+    lid = r.json.get("id") if isinstance(r.json, dict) else None
+    t.ok(isinstance(lid, str) and re.fullmatch(r"[0-9a-f]{16}", lid) is not None,
+         "the license has an id of 16 lowercase hex characters")
+    want = {"id": lid, "key": key, "type": "pro", "email": "alice.cust@example.test",
             "valid_until": None, "commercial": True, "priority": 2}
-    t.eq(r.json, want, "license body: key, type, email, valid_until null, commercial, priority")
+    t.eq(r.json, want,
+         "license body: id, key, type, email, valid_until null, commercial, priority")
     r = v.get("/v1/licenses/" + key, v.admin)
     expect(t, r, 200, name="GET /v1/licenses/{key}")
     t.eq(r.json, want, "license read back unchanged")
@@ -45,8 +50,9 @@ def setup_and_me(v, c, st):
     r = v.post("/v1/accounts", v.admin, {"id": "lc-reseller", "role": "reseller",
                                          "email": "partner@resell.example"})
     expect(t, r, 201, name="admin creates a reseller")
-    t.eq(sorted(r.json.keys()), ["email", "id", "role", "token"],
-         "account creation answers id, role, email, token")
+    t.eq(sorted(r.json.keys()), ["email", "expires_at", "id", "role", "token", "token_id"],
+         "account creation answers id, role, email, token, token_id, expires_at")
+    t.eq(r.json.get("expires_at", "absent"), None, "a token made without ttl_s never expires")
     t.ok(isinstance(r.json.get("token"), str) and len(r.json["token"]) >= 32,
          "the token is a string of at least 32 characters")
     from rsvcore import Principal
@@ -363,7 +369,8 @@ def tokens(v, c, st):
     p = c.customer("plus")
     r = v.post("/v1/accounts/%s/tokens" % p.id, v.admin)
     expect(t, r, 201, name="admin issues a further token")
-    t.eq(sorted(r.json.keys()), ["token"], "token response is {\"token\"}")
+    t.eq(sorted(r.json.keys()), ["expires_at", "token", "token_id"],
+         "token response is {\"token\", \"token_id\", \"expires_at\"}")
     tok2 = r.json["token"]
     t.ok(tok2 != p.token, "the further token differs from the first")
     expect(t, v.get("/v1/me", p.token), 200, name="first token still works")

@@ -1,0 +1,14 @@
+/* admin_token.h - `rsvault-keys admin-token`: a new admin token, made
+ * offline (server stopped) in the vault's own store. */
+#ifndef RSVAULT_KEYS_ADMIN_TOKEN_H
+#define RSVAULT_KEYS_ADMIN_TOKEN_H
+
+/* Run the verb with argv[1] == "admin-token". Returns the exit status:
+ * 0 done, 1 failure, 2 usage error (already reported). */
+int keys_admin_token(int argc, char **argv);
+
+/* One line of usage and the help paragraph, for the tool's --help. */
+extern const char keys_admin_token_usage[];
+extern const char keys_admin_token_help[];
+
+#endif
