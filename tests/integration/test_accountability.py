@@ -178,10 +178,11 @@ def targets(v, c, aud, agent, w):
              "%s (%s) has target %r" % (action, outcome, target))
         if e is not None and (e["action"] != action or e["target"] != target):
             t.diag("event: %s" % json.dumps(e))
-    for r, what in ((bind, "license.bind"), (bind404, "license.bind (unknown key)")):
+    for r, what, want in ((bind, "license.bind", lid),
+                          (bind404, "license.bind (unknown key)", None)):
         e = by_rid(evs, r)
-        t.ok(e is not None and e["action"] == "license.bind" and
-             e["target"] in (None, lid), "%s names no key" % what)
+        t.ok(e is not None and e["action"] == "license.bind" and e["target"] == want,
+             "%s has target %r (the license id, never the key)" % (what, want))
     t.ok(not any(key in json.dumps(e) for e in evs),
          "no event anywhere holds the license key (%d events scanned)" % len(evs))
     t.ok(not any(key.lower() in json.dumps(e).lower() for e in evs),
