@@ -213,10 +213,32 @@ static int sb_verify_switched(const struct sandbox *sb)
 	return 0;
 }
 
+/* Threads of this process, from /proc/self/status; -1 if unknown. */
+static long sb_threads(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 int sandbox_drop(const struct sandbox *sb)
 {
 	uint64_t eff, perm, keep;
+	long threads;
 
+	/* A thread made before this point would keep every capability. */
+	if ((threads = sb_threads()) > 1) {
+		log_msg("internal error: %ld threads exist before the privilege drop", threads);
+		return -1;
+	}
 	if (sb_caps_get(&eff, &perm) != 0) {
 		log_msg("cannot read capabilities: %s", strerror(errno));
 		return -1;
@@ -465,16 +487,23 @@ int sandbox_seccomp(const struct sandbox *sb)
 			goto done;
 		}
 	{
-		/* Memory, but never executable: no new code after start-up. */
-		struct scmp_arg_cmp noexec = SCMP_A2_32(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0);
+		/* Memory, but never executable: no new code after start-up.
+		 * (Written out: libseccomp's SCMP_A* macros leave fields to the
+		 * compiler's zeroing, which clang -Wextra reports.) */
+		struct scmp_arg_cmp noexec = {
+		    .arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = PROT_EXEC, .datum_b = 0};
 		/* Threads (a pthread_create), never a new process. */
-		struct scmp_arg_cmp thread =
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+		struct scmp_arg_cmp thread = {.arg = 0,
+		                              .op = SCMP_CMP_MASKED_EQ,
+		                              .datum_a = CLONE_THREAD,
+		                              .datum_b = CLONE_THREAD};
 		/* Signals only to ourselves (abort, raise). */
-		struct scmp_arg_cmp self = SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)getpid());
+		struct scmp_arg_cmp self = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
 		/* libmicrohttpd's threads name themselves as they start, which
 		 * may be after the filter is on. */
-		struct scmp_arg_cmp name = SCMP_A0_32(SCMP_CMP_EQ, PR_SET_NAME);
+		struct scmp_arg_cmp name = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = PR_SET_NAME, .datum_b = 0};
 		if (sb_rule(ctx, SCMP_ACT_ALLOW, "mmap", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "mprotect", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "tgkill", 1, &self) != 0)
