@@ -50,9 +50,9 @@ static int sb_number(const char *s, uint32_t *out)
 	return 0;
 }
 
-static int sb_resolve(struct sandbox *sb, uid_t *uid, gid_t *gid)
+static int sb_resolve(const struct sandbox *sb, uid_t *uid, gid_t *gid)
 {
-	const struct passwd *pw = NULL;
+	const struct passwd *pw;
 	const struct group *gr;
 	uint32_t n;
 	int have_gid = 0;
