@@ -8,7 +8,7 @@ BIN     ?= bin
 SAN     ?= 0
 TESTING ?= 0
 
-PKGS    := libmicrohttpd lmdb libsodium jansson gnutls libcrypto libcurl
+PKGS    := libmicrohttpd lmdb libsodium jansson gnutls libcrypto libcurl libseccomp
 
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \
            -Wmissing-prototypes -Werror

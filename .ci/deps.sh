@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
 libssl-dev openssl libgnutls28-dev gnutls-bin libjansson-dev libcurl4-openssl-dev
-libcmocka-dev perl python3 curl lmdb-utils"
+libcmocka-dev libseccomp-dev perl python3 curl lmdb-utils"
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

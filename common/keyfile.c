@@ -3,9 +3,10 @@
  * Writers never overwrite: files are created O_EXCL|O_NOFOLLOW, so an
  * existing file or a planted symlink is an error, not a target.
  * Readers open O_NOFOLLOW|O_NONBLOCK (a FIFO cannot block us), insist on a
- * regular file whose size is within the format's bounds, read it whole,
- * check that nothing follows, and only then look at magic, type and format.
- * Every buffer that held key bytes is wiped before return, on every path.
+ * regular file (a secret one also private to its owner, in a directory
+ * nobody else can write: keyfile_open_secret) whose size is within the format's bounds, read it
+ * whole, check that nothing follows, and only then look at magic, type and format. Every buffer
+ * that held key bytes is wiped before return, on every path.
  *
  * Stricter than the bare layout, on purpose:
  *  - a master key with version 0 is refused (versions start at 1);
@@ -13,6 +14,8 @@
  *    from its seed is refused (a corrupt or spliced file). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +33,25 @@
 
 /* Largest file any reader accepts (the buffer size). */
 #define KF_READ_MAX KF_PUB_MAX
+#define KF_ERR_MAX 640
+#define KF_DIR_MAX 4096
+
+/* The reason for the last failure of this thread (keyfile_error). */
+static _Thread_local char kf_err[KF_ERR_MAX];
+
+__attribute__((format(printf, 1, 2))) static void kf_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(kf_err, sizeof kf_err, fmt, ap);
+	va_end(ap);
+}
+
+const char *keyfile_error(void)
+{
+	return kf_err;
+}
 
 static void kf_be32_put(unsigned char out[4], uint32_t v)
 {
@@ -117,11 +139,132 @@ fail:
 	return -1;
 }
 
+/* Split path into its directory (copied to dir) and its last component
+ * (returned, pointing into path). NULL if there is no usable last
+ * component or the directory does not fit. */
+static const char *kf_split(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/'), *base = path;
+	size_t n;
+
+	if (slash == NULL) {
+		if (cap < 2)
+			return NULL;
+		memcpy(dir, ".", 2);
+	} else {
+		base = slash + 1;
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= cap)
+			return NULL;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return NULL;
+	return base;
+}
+
+/* Who may own a secret file or its directory: this user, or root (a server
+ * started as root reads root's keys before it drops to --user). */
+static int kf_owner_ok(uid_t owner)
+{
+	return owner == geteuid() || owner == 0;
+}
+
+int keyfile_open_secret(const char *path)
+{
+	char dir[KF_DIR_MAX];
+	const char *base;
+	struct stat st;
+	int dfd, fd = -1, saved;
+
+	kf_err[0] = '\0';
+	if ((base = kf_split(path, dir, sizeof dir)) == NULL) {
+		kf_fail("%s: not a file name", path);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		saved = errno;
+		kf_fail("%s: cannot open its directory %s: %s", path, dir, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	if (fstat(dfd, &st) != 0) {
+		saved = errno;
+		kf_fail("%s: cannot stat its directory %s: %s", path, dir, strerror(saved));
+		errno = saved;
+		goto done;
+	}
+	if (!kf_owner_ok(st.st_uid)) {
+		kf_fail("%s: its directory %s is owned by uid %u, not by this user (uid %u) or "
+		        "root; fix: chown %u %s",
+		        path, dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(),
+		        dir);
+		errno = EPERM;
+		goto done;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		kf_fail("%s: its directory %s is writable by group or others (mode %04o); fix: "
+		        "chmod 700 %s",
+		        path, dir, (unsigned)(st.st_mode & 07777), dir);
+		errno = EPERM;
+		goto done;
+	}
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		saved = errno;
+		if (saved == ELOOP)
+			kf_fail("%s: is a symbolic link (refused: name the file itself)", path);
+		else
+			kf_fail("%s: %s", path, strerror(saved));
+		errno = saved;
+		goto done;
+	}
+	if (fstat(fd, &st) != 0) {
+		saved = errno;
+		kf_fail("%s: cannot stat: %s", path, strerror(saved));
+		errno = saved;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		kf_fail("%s: not a regular file", path);
+		errno = EINVAL;
+		goto fail;
+	}
+	if (!kf_owner_ok(st.st_uid)) {
+		kf_fail("%s: owned by uid %u, not by this user (uid %u) or root; fix: chown %u %s",
+		        path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+		errno = EPERM;
+		goto fail;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		kf_fail("%s: group or others may access this secret key (mode %04o); fix: chmod "
+		        "600 %s",
+		        path, (unsigned)(st.st_mode & 07777), path);
+		errno = EPERM;
+		goto fail;
+	}
+	goto done;
+fail:
+	saved = errno;
+	close(fd);
+	fd = -1;
+	errno = saved;
+done:
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return fd;
+}
+
 /* Read the whole of path into buf (capacity cap) if it is a regular file of
- * min..max bytes (max <= cap). *lenp gets the size. Returns 0 or -1.
- * On -1 the caller still wipes buf: part of it may have been filled. */
-static int kf_read_file(const char *path, unsigned char *buf, size_t cap, size_t min, size_t max,
-                        size_t *lenp)
+ * min..max bytes (max <= cap); a secret file is opened with
+ * keyfile_open_secret. *lenp gets the size. Returns 0 or -1 (the reason in
+ * kf_err). On -1 the caller still wipes buf: part of it may have been
+ * filled. */
+static int kf_read_file(const char *path, int secret, unsigned char *buf, size_t cap, size_t min,
+                        size_t max, size_t *lenp)
 {
 	struct stat st;
 	unsigned char extra;
@@ -129,25 +272,39 @@ static int kf_read_file(const char *path, unsigned char *buf, size_t cap, size_t
 	ssize_t n;
 	int fd, rc = -1;
 
+	kf_err[0] = '\0';
 	if (max > cap)
 		return -1;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
+	if (secret) {
+		if ((fd = keyfile_open_secret(path)) < 0)
+			return -1;
+	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) <
+	           0) {
+		kf_fail("%s: %s", path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
 		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		kf_fail("%s: not a regular file", path);
 		goto done;
-	if (st.st_size < 0 || (uintmax_t)st.st_size < min || (uintmax_t)st.st_size > max)
+	}
+	if (st.st_size < 0 || (uintmax_t)st.st_size < min || (uintmax_t)st.st_size > max) {
+		kf_fail("%s: wrong size (%lld bytes) for this kind of key file", path,
+		        (long long)st.st_size);
 		goto done;
+	}
 	want = (size_t)st.st_size;
 	while (got < want) {
 		n = read(fd, buf + got, want - got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			kf_fail("%s: %s", path, strerror(errno));
 			goto done;
 		}
-		if (n == 0)
+		if (n == 0) {
+			kf_fail("%s: shrank while being read", path);
 			goto done; /* shrank under us */
+		}
 		got += (size_t)n;
 	}
 	/* The file must end where fstat said it does. */
@@ -158,8 +315,10 @@ static int kf_read_file(const char *path, unsigned char *buf, size_t cap, size_t
 		break;
 	}
 	sodium_memzero(&extra, sizeof extra);
-	if (n != 0)
+	if (n != 0) {
+		kf_fail("%s: grew while being read", path);
 		goto done;
+	}
 	*lenp = got;
 	rc = 0;
 done:
@@ -188,13 +347,17 @@ int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *versi
 	uint32_t v;
 	int rc = -1;
 
-	if (kf_read_file(path, buf, sizeof buf, KEYFILE_MASTER_LEN, KEYFILE_MASTER_LEN, &len))
+	if (kf_read_file(path, 1, buf, sizeof buf, KEYFILE_MASTER_LEN, KEYFILE_MASTER_LEN, &len))
 		goto done;
-	if (len != KEYFILE_MASTER_LEN || kf_check_header(buf, KEYFILE_TYPE_MASTER))
+	if (len != KEYFILE_MASTER_LEN || kf_check_header(buf, KEYFILE_TYPE_MASTER)) {
+		kf_fail("%s: not a master key file (magic, type or format)", path);
 		goto done;
+	}
 	v = kf_be32_get(buf + KF_HDR_LEN);
-	if (v == 0)
+	if (v == 0) {
+		kf_fail("%s: master key version 0 is not valid", path);
 		goto done;
+	}
 	memcpy(key, buf + KF_HDR_LEN + 4, KF_MASTER_KEY_LEN);
 	*version = v;
 	rc = 0;
@@ -212,10 +375,13 @@ int keyfile_read_audit_sk(const char *path, unsigned char sk[64])
 	size_t len = 0;
 	int rc = -1;
 
-	if (kf_read_file(path, buf, sizeof buf, KEYFILE_AUDIT_LEN, KEYFILE_AUDIT_LEN, &len))
+	if (kf_read_file(path, 1, buf, sizeof buf, KEYFILE_AUDIT_LEN, KEYFILE_AUDIT_LEN, &len))
 		goto done;
-	if (len != KEYFILE_AUDIT_LEN || kf_check_header(buf, KEYFILE_TYPE_AUDIT))
+	if (len != KEYFILE_AUDIT_LEN || kf_check_header(buf, KEYFILE_TYPE_AUDIT)) {
+		kf_fail("%s: not an audit key file (magic, type or format)", path);
 		goto done;
+	}
+	kf_fail("%s: the two halves of the audit key do not match", path);
 	/* libsodium's secret key is seed | public key: both halves must agree. */
 	if (crypto_sign_ed25519_sk_to_seed(seed, buf + KF_HDR_LEN) != 0)
 		goto done;
@@ -224,6 +390,7 @@ int keyfile_read_audit_sk(const char *path, unsigned char sk[64])
 	if (sodium_memcmp(sk2, buf + KF_HDR_LEN, sizeof sk2) != 0)
 		goto done;
 	memcpy(sk, buf + KF_HDR_LEN, KF_AUDIT_SK_LEN);
+	kf_err[0] = '\0';
 	rc = 0;
 done:
 	sodium_memzero(buf, sizeof buf);
@@ -251,8 +418,9 @@ int keyfile_read_pub(const char *path, unsigned char pk[32])
 	const char *end = NULL;
 	int rc = -1;
 
-	if (kf_read_file(path, buf, sizeof buf, KF_PUB_HEX_LEN, KF_PUB_MAX, &len))
+	if (kf_read_file(path, 0, buf, sizeof buf, KF_PUB_HEX_LEN, KF_PUB_MAX, &len))
 		goto done;
+	kf_fail("%s: not a public key (64 hex digits)", path);
 	for (i = 0; i < KF_PUB_HEX_LEN; i++)
 		if (!kf_is_hex(buf[i]))
 			goto done;
@@ -265,6 +433,7 @@ int keyfile_read_pub(const char *path, unsigned char pk[32])
 	if (binlen != sizeof out || end != (const char *)buf + KF_PUB_HEX_LEN)
 		goto done;
 	memcpy(pk, out, sizeof out);
+	kf_err[0] = '\0';
 	rc = 0;
 done:
 	sodium_memzero(buf, sizeof buf);

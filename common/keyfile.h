@@ -8,7 +8,11 @@
  * audit.pub (text, mode 0644):
  *   64 lowercase hex characters of the Ed25519 public key, then "\n"
  *
- * Readers check length, magic, type and format before using any byte. */
+ * Readers check length, magic, type and format before using any byte.
+ *
+ * Secret files (master.key, audit.key, server.key, ca.key) are opened only
+ * through keyfile_open_secret(), which refuses a file that others could
+ * read or replace: see its contract below and docs/keys.md. */
 #ifndef RSVAULT_KEYFILE_H
 #define RSVAULT_KEYFILE_H
 
@@ -29,13 +33,32 @@
  * the partial file is removed. */
 int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode);
 
-/* Read a master key file. key is written only on success (caller should
- * pass locked memory); the internal read buffer is wiped on every path.
- * Returns 0, or -1 (missing, unreadable, wrong size, magic, type, format). */
+/* Open a SECRET key file for reading, refusing it unless it is safe:
+ *  - its directory (opened first; fstat on that descriptor) is owned by the
+ *    effective user or root and is not writable by group or others;
+ *  - the file is opened inside that directory with O_NOFOLLOW|O_NONBLOCK
+ *    (a symlink or FIFO is refused without blocking), and fstat on the
+ *    opened descriptor (no check-then-open race) shows a regular file owned
+ *    by the effective user or root with no permission bit for group or
+ *    others (0600 or 0400).
+ * Returns the descriptor (O_RDONLY|O_NONBLOCK|O_CLOEXEC; caller closes), or -1 with
+ * errno set and keyfile_error() naming the file, the reason and the fix. */
+int keyfile_open_secret(const char *path);
+
+/* Why the last keyfile_* call of this thread failed: one line that names
+ * the file and, where there is one, the fix ("chmod 600 PATH"). Never any
+ * key byte. "" when nothing failed yet. */
+const char *keyfile_error(void);
+
+/* Read a master key file (opened with keyfile_open_secret). key is written
+ * only on success (caller should pass locked memory); the internal read
+ * buffer is wiped on every path. Returns 0, or -1 (unsafe permissions or
+ * owner, missing, unreadable, wrong size, magic, type, format; the reason
+ * is in keyfile_error()). */
 int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *version);
 
 /* Read an audit signing key file into sk (64 bytes, libsodium Ed25519 secret
- * key). Same rules as keyfile_read_master. Returns 0 or -1. */
+ * key), opened with keyfile_open_secret. Same rules as keyfile_read_master. Returns 0 or -1. */
 int keyfile_read_audit_sk(const char *path, unsigned char sk[64]);
 
 /* Read audit.pub (64 hex chars, optional trailing newline/whitespace).

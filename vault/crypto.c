@@ -38,12 +38,12 @@ int crypto_init(const char *keys_dir)
 	sodium_memzero(K, sizeof *K);
 	if (snprintf(path, sizeof path, "%s/master.key", keys_dir) >= (int)sizeof path ||
 	    keyfile_read_master(path, K->master, &K->mk_version) != 0) {
-		log_msg("crypto: cannot load master key %s/master.key", keys_dir);
+		log_msg("crypto: cannot load the master key: %s", keyfile_error());
 		goto fail;
 	}
 	if (snprintf(path, sizeof path, "%s/audit.key", keys_dir) >= (int)sizeof path ||
 	    keyfile_read_audit_sk(path, K->audit_sk) != 0) {
-		log_msg("crypto: cannot load audit signing key %s/audit.key", keys_dir);
+		log_msg("crypto: cannot load the audit signing key: %s", keyfile_error());
 		goto fail;
 	}
 	crypto_sign_ed25519_sk_to_pk(K->audit_pk, K->audit_sk);

@@ -22,6 +22,7 @@
 
 #include "conns.h"
 #include "dispatch.h"
+#include "keyfile.h"
 #include "log.h"
 #include "records.h"
 #include "req.h"
@@ -62,6 +63,9 @@ struct http {
 	char *cert;
 	char *key; /* sodium_malloc'd */
 	size_t keylen;
+	int listen_fd; /* bound by http_prepare, handed to libmicrohttpd by http_start */
+	int ipv6;
+	uint16_t port;
 };
 
 /* Per-connection request state; lives from the URI callback to the
@@ -513,7 +517,9 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	log_msg("http: %s", buf);
 }
 
-/* Read a PEM file into a NUL-terminated buffer (sodium_malloc for keys). */
+/* Read a PEM file into a NUL-terminated buffer (sodium_malloc for keys).
+ * A secret one (server.key) goes through keyfile_open_secret: private to
+ * its owner, in a directory nobody else can write. */
 static char *read_pem(const char *dir, const char *name, int secret, size_t *lenp)
 {
 	char path[4096], *buf;
@@ -523,7 +529,12 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 
 	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
 		return NULL;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+	if (secret) {
+		if ((fd = keyfile_open_secret(path)) < 0) {
+			log_msg("cannot use %s", keyfile_error());
+			return NULL;
+		}
+	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		log_msg("cannot open %s: %s", path, strerror(errno));
 		return NULL;
 	}
@@ -638,36 +649,84 @@ static void limits(const struct vault *v, struct conns_config *cc)
 #endif
 }
 
-int http_start(struct vault *v, struct http **out, uint16_t *port)
+
+/* Bind and listen on ss (non-blocking, close-on-exec, as libmicrohttpd
+ * would), and note the port actually bound. */
+static int listen_socket(struct http *h, const struct sockaddr_storage *ss, socklen_t sl)
 {
-	struct conns_config cc;
+	struct sockaddr_storage got;
+	socklen_t gl = sizeof got;
+	int fd, one = 1;
+
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		log_msg("cannot create the listening socket: %s", strerror(errno));
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    (ss->ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+	    bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&got, &gl) != 0) {
+		log_msg("cannot listen on %s: %s", h->v->listen, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	h->port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+	                                          : ((struct sockaddr_in *)&got)->sin_port);
+	h->listen_fd = fd;
+	return 0;
+}
+
+int http_prepare(struct vault *v, struct http **out)
+{
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct http *h;
 	size_t certlen;
-	const union MHD_DaemonInfo *di;
-	unsigned int flags =
-	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
+	*out = NULL;
 	if (parse_listen(v->listen, &ss, &sl) != 0) {
 		log_msg("bad --listen address %s (want ADDR:PORT)", v->listen);
 		return -1;
 	}
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	if ((h = calloc(1, sizeof *h)) == NULL)
 		return -1;
 	h->v = v;
-	limits(v, &cc);
-	if (conns_start(&cc, &h->conns) != 0) {
-		log_msg("cannot start the connection reaper");
-		free(h);
-		return -1;
-	}
+	h->listen_fd = -1;
+	h->ipv6 = ss.ss_family == AF_INET6;
 	if ((h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen)) == NULL ||
 	    (h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen)) == NULL) {
 		log_msg("cannot load the TLS certificate and key from %s", v->keys_dir);
 		http_stop(h);
+		return -1;
+	}
+	if (listen_socket(h, &ss, sl) != 0) {
+		http_stop(h);
+		return -1;
+	}
+	*out = h;
+	return 0;
+}
+
+int http_start(struct vault *v, struct http **out, uint16_t *port)
+{
+	struct conns_config cc;
+	struct http *h;
+	unsigned int flags =
+	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+
+	if (*out == NULL && http_prepare(v, out) != 0)
+		return -1;
+	h = *out;
+	if (h->ipv6)
+		flags |= MHD_USE_IPv6;
+	/* the reaper thread starts here, after the switch to --user (no
+	 * thread may exist before it) */
+	limits(v, &cc);
+	if (conns_start(&cc, &h->conns) != 0) {
+		log_msg("cannot start the connection reaper");
+		http_stop(h);
+		*out = NULL;
 		return -1;
 	}
 	/* The limits are ours (conns.c), enforced in the accept policy: per
@@ -679,7 +738,7 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	 * before ours refuses (and closes) the connection. */
 	h->d = MHD_start_daemon(
 	    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd, MHD_OPTION_HTTPS_MEM_KEY,
 	    (const char *)h->key, MHD_OPTION_HTTPS_MEM_CERT, (const char *)h->cert,
 	    MHD_OPTION_HTTPS_PRIORITIES, (const char *)TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
 	    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)h,
@@ -687,17 +746,17 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	    notify_cb, (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+	h->listen_fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
 	if (h->d == NULL) {
 		log_msg("cannot start the HTTPS listener on %s", v->listen);
 		http_stop(h);
+		*out = NULL;
 		return -1;
 	}
 	log_msg("connections: at most %u, %u per address; handshake and request head within "
 	        "%lld ms, body and response within %lld ms each",
 	        cc.max_total, cc.max_per_addr, (long long)cc.head_ms, (long long)cc.body_ms);
-	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-	*port = di ? di->port : 0;
-	*out = h;
+	*port = h->port;
 	return 0;
 }
 
@@ -719,6 +778,8 @@ void http_stop(struct http *h)
 		        (unsigned long long)st.lingered);
 	}
 	conns_free(h->conns);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
 	free(h->cert);
 	if (h->key != NULL)
 		sodium_free(h->key); /* wipes */

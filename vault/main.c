@@ -23,6 +23,7 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "sandbox.h"
 #include "store.h"
 #include "tokens.h"
 #include "util.h"
@@ -41,20 +42,27 @@ void audit_test_fault_dir(const char *dir);
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
-	           "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
-	           "                [--max-per-address N]\n"
-	           "\n"
-	           "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
-	           "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
-	           "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
-	           "  --session-max-ttl S    longest session in seconds (default 14400)\n"
-	           "  --threads N            HTTP worker threads (default 4)\n"
-	           "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
-	           "  --max-per-address N    connections at once from one IPv4 address or\n"
-	           "                         IPv6 /64 (default 32)\n"
-	           "\n"
-	           "example: rsvaultd --data ./var/data --keys ./var/keys\n");
+	fprintf(f,
+	        "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
+	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
+	        "                [--no-seccomp]\n"
+	        "\n"
+	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
+	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
+	        "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
+	        "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	        "  --threads N            HTTP worker threads (default 4)\n"
+	        "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	        "  --max-per-address N    connections at once from one IPv4 address or\n"
+	        "                         IPv6 /64 (default 32)\n"
+	        "  --user NAME            required when started as root: the account to switch\n"
+	        "                         to once keys are read and the port is bound; it must\n"
+	        "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
+	        "  --group NAME           its group (default: the user's primary group)\n"
+	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
+	        "\n"
+	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
 
 /* Wiping allocator for jansson: every JSON string or buffer that held a
@@ -101,7 +109,7 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct vault *v)
+static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
 {
 	int64_t n;
 
@@ -110,6 +118,11 @@ static int parse_args(int argc, char **argv, struct vault *v)
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			usage(stdout);
 			exit(0);
+		}
+		if (strcmp(a, "--no-seccomp") == 0) { /* the one option without a value */
+			sb->sb_no_seccomp = 1;
+			i--; /* the loop steps by two */
+			continue;
 		}
 		if (val == NULL) {
 			fprintf(stderr, "rsvaultd: %s needs a value\n", a);
@@ -139,6 +152,12 @@ static int parse_args(int argc, char **argv, struct vault *v)
 			if (opt_i64(a, val, 1, 1024 * 1024, &n))
 				return -1;
 			v->mapsize = (size_t)n * 1024 * 1024;
+		} else if (strcmp(a, "--user") == 0) {
+			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
+				return -1;
+		} else if (strcmp(a, "--group") == 0) {
+			if (opt_str(a, val, sb->sb_group, sizeof sb->sb_group))
+				return -1;
 		} else {
 			fprintf(stderr, "rsvaultd: unknown option %s\n", a);
 			return -1;
@@ -264,6 +283,23 @@ static void test_overrides(struct vault *v)
 }
 #endif
 
+/* Wait for a signal: SIGHUP is logged and waited past (a later version
+ * reloads on it), SIGINT and SIGTERM end the wait. */
+static void wait_for_stop(const sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			return;
+		if (sig != SIGHUP) {
+			log_msg("signal %d: shutting down", sig);
+			return;
+		}
+		log_msg("SIGHUP: nothing to reload yet; still running");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct vault v = {
@@ -274,23 +310,30 @@ int main(int argc, char **argv)
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
 	};
+	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
 	sigset_t set;
 	uint16_t port;
-	int created, sig, status = 1;
+	dev_t map_dev = 0;
+	ino_t map_ino = 0;
+	int created, have_map, status = 1;
 
 	harden_process();
-	/* Block the stop signals before any thread exists: every thread (the
-	 * store's writer, libmicrohttpd's pool) inherits the mask, and only
-	 * main takes them, in sigwait. */
+	/* Block the stop signals (and SIGHUP, whose default would stop us
+	 * too) before any thread exists: every thread (the store's writer,
+	 * libmicrohttpd's pool) inherits the mask, and only main takes them,
+	 * in sigwait. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (parse_args(argc, argv, &v) != 0) {
+	if (parse_args(argc, argv, &v, &sb) != 0) {
 		usage(stderr);
 		return 1;
 	}
+	if (sandbox_init(&sb) != 0)
+		return 1;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
 		return 1;
@@ -299,8 +342,14 @@ int main(int argc, char **argv)
 #ifdef RSVAULT_TESTING
 	test_overrides(&v);
 #endif
+	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	if (http_prepare(&v, &h) != 0)
+		goto out;
+	/* Then give them up, before any thread exists. */
+	if (sandbox_drop(&sb) != 0 || sandbox_check_data_dir(&sb, v.data_dir) != 0)
+		goto out;
 	if (store_open(v.data_dir, v.mapsize, v.queue_timeout_ms, &v.store, &created) != 0) {
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
@@ -311,6 +360,11 @@ int main(int argc, char **argv)
 
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
+	/* Every thread and library is up: lock memory, then the filter. */
+	have_map = store_map_file(v.store, &map_dev, &map_ino) == STORE_OK;
+	sandbox_lock_memory(have_map, map_dev, map_ino);
+	if (sandbox_seccomp(&sb) != 0)
+		goto out;
 	{
 		char host[128];
 		snprintf(host, sizeof host, "%s", v.listen);
@@ -320,8 +374,7 @@ int main(int argc, char **argv)
 		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, host,
 		        (unsigned)port);
 	}
-	if (sigwait(&set, &sig) == 0)
-		log_msg("signal %d: shutting down", sig);
+	wait_for_stop(&set);
 	status = 0;
 out:
 	http_stop(h);

@@ -503,6 +503,18 @@ fail:
 	return STORE_ERROR;
 }
 
+int store_map_file(struct store *s, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+	mdb_filehandle_t fd;
+
+	if (mdb_env_get_fd(s->env, &fd) != MDB_SUCCESS || fstat(fd, &st) != 0)
+		return STORE_ERROR;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return STORE_OK;
+}
+
 void store_set_tick(struct store *s, store_tick_fn fn, void *arg)
 {
 	pthread_mutex_lock(&s->mu);

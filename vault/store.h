@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum store_db {
 	DB_META,            /* name -> value */
@@ -89,6 +90,11 @@ typedef int (*store_tick_fn)(struct store_txn *txn, void *arg);
  * empty. Returns 0 or a store_err. */
 int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct store **out,
                int *created);
+
+/* Device and inode of the file LMDB maps (data.mdb; LMDB does not say
+ * where it maps it), so main can find that mapping and keep the ciphertext
+ * out of mlockall. Returns 0 or STORE_ERROR. */
+int store_map_file(struct store *s, dev_t *dev, ino_t *ino);
 
 /* Install the periodic job (call before traffic). */
 void store_set_tick(struct store *s, store_tick_fn fn, void *arg);

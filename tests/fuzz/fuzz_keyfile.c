@@ -11,7 +11,9 @@
  *   audit.pub:  64 hex digits (either case) then only ' ', \t, \r, \n,
  *               128 bytes at most.
  * Outputs are written only on success. */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,7 +24,10 @@
 #include "keyfile.h"
 #include "util.h"
 
-static char path[] = "/tmp/rsvault-fuzz-keyfile-XXXXXX";
+/* A private directory: secret key files in a world-writable one such as
+ * /tmp are refused (keyfile_open_secret). */
+static char dir[] = "/tmp/rsvault-fuzz-keyfile-XXXXXX";
+static char path[sizeof dir + 8];
 static int fd = -1;
 
 static void cleanup(void)
@@ -30,6 +35,7 @@ static void cleanup(void)
 	if (fd >= 0) {
 		close(fd);
 		unlink(path);
+		rmdir(dir);
 	}
 }
 
@@ -92,8 +98,10 @@ static void check_pub(const uint8_t *d, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (fd < 0) {
-		if (sodium_init() < 0 || (fd = mkstemp(path)) < 0)
-			fuzz_fail("set-up: sodium_init or mkstemp");
+		if (sodium_init() < 0 || mkdtemp(dir) == NULL ||
+		    snprintf(path, sizeof path, "%s/key", dir) >= (int)sizeof path ||
+		    (fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+			fuzz_fail("set-up: sodium_init, mkdtemp or open");
 		atexit(cleanup);
 	}
 	if (size > 4096)

@@ -16,7 +16,7 @@ import warnings
 warnings.simplefilter("ignore", DeprecationWarning)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import TAP, Vault, binpath, tmpdir, make_keys  # noqa: E402
+from rsvtest import TAP, Vault, binpath, tmpdir, make_keys, server_user_args  # noqa: E402
 
 t = TAP()
 
@@ -223,7 +223,7 @@ with Vault(extra_args=["--map-size", "1"]) as v:
 d = tmpdir("nokeys")
 os.makedirs(os.path.join(d, "keys"))
 p = subprocess.run([binpath("rsvaultd"), "--data", os.path.join(d, "data"), "--keys",
-                    os.path.join(d, "keys"), "--listen", "127.0.0.1:0"],
+                    os.path.join(d, "keys"), "--listen", "127.0.0.1:0"] + server_user_args(),
                    capture_output=True, text=True, timeout=30)
 t.ok(p.returncode != 0, "refuses to start without keys")
 t.ok("master" in p.stderr, "says which key is missing")

@@ -4,14 +4,22 @@ Every test is a real program run: keys are made with bin/rsvault-keys, a real
 rsvaultd listens over TLS on an ephemeral loopback port with a fresh LMDB
 store, and requests go over real TLS connections. Output is TAP, read by
 prove. The binaries come from $RSVAULT_BIN (default ./bin).
+
+rsvaultd refuses to run as root without --user. When the tests run as root
+(as in CI), every server is started with --user RUN_AS (nobody, or
+$RSVAULT_TEST_USER), its data directory is made that user's, and the
+scratch directories are made searchable (0711) so that user can reach its
+data directory; keys stay root's and are read before the switch.
 """
 import http.client
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -20,9 +28,41 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("RSVAULT_BIN", os.path.join(ROOT, "bin"))
 
+# (name, uid, gid) of the account servers run as when the tests run as root.
+RUN_AS = None
+if os.geteuid() == 0:
+    _pw = pwd.getpwnam(os.environ.get("RSVAULT_TEST_USER", "nobody"))
+    RUN_AS = (_pw.pw_name, _pw.pw_uid, _pw.pw_gid)
+
 
 def binpath(name):
     return os.path.join(BIN, name)
+
+
+def server_user_args():
+    """The --user option rsvaultd needs when the tests run as root."""
+    return ["--user", RUN_AS[0]] if RUN_AS else []
+
+
+def give_to_server(path):
+    """Make path (a data directory, created 0700 if missing) belong to the
+    account the server runs as."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if RUN_AS:
+        os.chown(path, RUN_AS[1], RUN_AS[2])
+
+
+def _reachable(path):
+    """Whether RUN_AS can search every directory on the way to path."""
+    p = os.path.abspath(path)
+    while True:
+        st = os.stat(p)
+        if not (st.st_mode & stat.S_IXOTH or
+                (RUN_AS and st.st_uid == RUN_AS[1] and st.st_mode & stat.S_IXUSR)):
+            return False
+        if p == "/":
+            return True
+        p = os.path.dirname(p)
 
 
 class TAP:
@@ -57,7 +97,14 @@ class TAP:
 def tmpdir(prefix="rsv"):
     base = os.path.join(ROOT, "tests", "tmp")
     os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix + "-", dir=base)
+    if RUN_AS and not _reachable(base):
+        # A checkout the server's user cannot reach (under /root, say).
+        base = os.path.join(tempfile.gettempdir(), "rsvault-tests")
+        os.makedirs(base, mode=0o711, exist_ok=True)
+    d = tempfile.mkdtemp(prefix=prefix + "-", dir=base)
+    if RUN_AS:
+        os.chmod(d, 0o711)  # searchable, not listable: the server's user reaches data/
+    return d
 
 
 def make_keys(dirpath, sans=()):
@@ -116,6 +163,8 @@ class Vault:
             r = make_keys(self.keys)
             if r.returncode != 0:
                 raise RuntimeError("rsvault-keys init failed: " + r.stderr)
+        if not os.path.exists(self.data):
+            give_to_server(self.data)
         self.ca = os.path.join(self.keys, "ca.pem")
         self.ctx = ssl.create_default_context(cafile=self.ca)
 
@@ -138,6 +187,8 @@ class Vault:
     def start(self, listen="127.0.0.1:0"):
         args = [binpath("rsvaultd"), "--data", self.data, "--keys", self.keys,
                 "--listen", listen] + self.extra_args
+        if "--user" not in self.extra_args:
+            args += server_user_args()
         self.log = open(self.log_path, "ab")
         offset = self.log.tell()
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,

@@ -1,5 +1,6 @@
-/* test_keyfile.c - unit tests for common/keyfile.c: encoders, readers and
- * the no-overwrite writer, against real files in a private temp dir. */
+/* test_keyfile.c - unit tests for common/keyfile.c: encoders, readers, the
+ * no-overwrite writer and the secret-file checks (mode, owner, directory),
+ * against real files in a private temp dir. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +25,8 @@ static char t_dir[T_PATH_MAX];
 
 /* Every name a test may create; teardown removes them all. */
 static const char *const t_names[] = {
-    "master",   "audit", "pub",    "exists", "target",  "link",
-    "dangling", "fifo",  "subdir", "bad",    "mode600", "mode644",
+    "master", "audit",      "pub",    "exists", "target",  "link",    "dangling",
+    "fifo",   "subdir/key", "subdir", "bad",    "mode600", "mode644",
 };
 
 /* Path of name in the test dir. Rotates over a few static buffers, so two
@@ -42,7 +43,8 @@ static const char *t_path(const char *name)
 	return buf;
 }
 
-/* Write raw bytes to name (plain create/truncate: test set-up only). */
+/* Write raw bytes to name (plain create/truncate: test set-up only), mode
+ * 0600 so that a secret reader judges the content, not the mode. */
 static void t_put(const char *name, const void *buf, size_t len)
 {
 	FILE *fp = fopen(t_path(name), "wb");
@@ -51,6 +53,7 @@ static void t_put(const char *name, const void *buf, size_t len)
 	if (len > 0)
 		assert_int_equal(fwrite(buf, 1, len, fp), len);
 	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(t_path(name), 0600), 0);
 }
 
 static size_t t_get(const char *name, unsigned char *buf, size_t cap)
@@ -499,6 +502,173 @@ static void test_pub_rejects_bad(void **state)
 	t_pub_refused(buf, sizeof buf);
 }
 
+/* --- secret files: mode, owner and directory ------------------------------ */
+
+/* Read name as a master key; 0 or -1. */
+static int t_read_master(const char *name)
+{
+	unsigned char out[32];
+	uint32_t v;
+	int rc = keyfile_read_master(t_path(name), out, &v);
+
+	sodium_memzero(out, sizeof out);
+	return rc;
+}
+
+static int t_read_audit(const char *name)
+{
+	unsigned char sk[64];
+	int rc = keyfile_read_audit_sk(t_path(name), sk);
+
+	sodium_memzero(sk, sizeof sk);
+	return rc;
+}
+
+/* The last error names the file and contains want (the fix). */
+static void t_error_says(const char *name, const char *want)
+{
+	const char *e = keyfile_error();
+
+	if (strstr(e, t_path(name)) == NULL || strstr(e, want) == NULL)
+		fail_msg("keyfile_error() = \"%s\", wanted the path and \"%s\"", e, want);
+}
+
+static void test_secret_mode(void **state)
+{
+	static const mode_t refused[] = {0644, 0640, 0604, 0620, 0602, 0610, 0601, 0660, 0666};
+	unsigned char img[KEYFILE_MASTER_LEN], key[32], aimg[KEYFILE_AUDIT_LEN], pk[32], sk[64];
+
+	(void)state;
+	t_master_image(img, key, 1);
+	t_put("master", img, sizeof img);
+	t_audit_image(aimg, pk, sk);
+	t_put("audit", aimg, sizeof aimg);
+	assert_int_equal(t_read_master("master"), 0);
+	assert_int_equal(t_read_audit("audit"), 0);
+	assert_string_equal(keyfile_error(), "");
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		assert_int_equal(chmod(t_path("master"), refused[i]), 0);
+		assert_int_equal(t_read_master("master"), -1);
+		t_error_says("master", "chmod 600");
+		assert_int_equal(chmod(t_path("audit"), refused[i]), 0);
+		assert_int_equal(t_read_audit("audit"), -1);
+		t_error_says("audit", "chmod 600");
+	}
+	/* Read-only for the owner is fine too. */
+	assert_int_equal(chmod(t_path("master"), 0400), 0);
+	assert_int_equal(t_read_master("master"), 0);
+	/* The public key file is not a secret: 0644 is its normal mode. */
+	{
+		char hex[65];
+		sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
+		t_put("pub", hex, 64);
+		assert_int_equal(chmod(t_path("pub"), 0644), 0);
+		assert_int_equal(keyfile_read_pub(t_path("pub"), pk), 0);
+	}
+}
+
+static void test_secret_directory(void **state)
+{
+	static const mode_t refused[] = {0770, 0777, 0730, 0703, 01777};
+	static const mode_t fine[] = {0700, 0755, 0711, 0500};
+	unsigned char img[KEYFILE_MASTER_LEN], key[32];
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkdir(t_path("subdir"), 0700), 0);
+	t_master_image(img, key, 1);
+	t_put("subdir/key", img, sizeof img);
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		assert_int_equal(chmod(t_path("subdir"), refused[i]), 0);
+		assert_int_equal(t_read_master("subdir/key"), -1);
+		t_error_says("subdir/key", "chmod 700");
+		errno = 0;
+		assert_int_equal(keyfile_open_secret(t_path("subdir/key")), -1);
+		assert_int_equal(errno, EPERM);
+	}
+	for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+		assert_int_equal(chmod(t_path("subdir"), fine[i]), 0);
+		assert_int_equal(t_read_master("subdir/key"), 0);
+	}
+	assert_int_equal(chmod(t_path("subdir"), 0700), 0);
+
+	/* A bare name is looked up in the current directory, with the same
+	 * checks on ".". */
+	{
+		char cwd[T_PATH_MAX];
+		assert_non_null(getcwd(cwd, sizeof cwd));
+		assert_int_equal(chdir(t_path("subdir")), 0);
+		fd = keyfile_open_secret("key");
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(chmod(".", 0777), 0);
+		assert_int_equal(keyfile_open_secret("key"), -1);
+		assert_non_null(strstr(keyfile_error(), "chmod 700 ."));
+		assert_int_equal(chmod(".", 0700), 0);
+		assert_int_equal(chdir(cwd), 0);
+	}
+	/* No file name at all. */
+	assert_int_equal(keyfile_open_secret(""), -1);
+	assert_int_equal(keyfile_open_secret("/"), -1);
+	assert_int_equal(keyfile_open_secret(t_path("subdir/")), -1);
+	assert_int_equal(keyfile_open_secret(t_path("subdir/..")), -1);
+}
+
+/* Owned by someone else (needs root to set up; skipped otherwise). */
+static void test_secret_owner(void **state)
+{
+	unsigned char img[KEYFILE_MASTER_LEN], key[32];
+	const uid_t other = 65534; /* nobody */
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(mkdir(t_path("subdir"), 0700), 0);
+	t_master_image(img, key, 1);
+	t_put("subdir/key", img, sizeof img);
+	assert_int_equal(t_read_master("subdir/key"), 0);
+
+	assert_int_equal(chown(t_path("subdir/key"), other, (gid_t)-1), 0);
+	assert_int_equal(t_read_master("subdir/key"), -1);
+	t_error_says("subdir/key", "owned by uid 65534");
+	t_error_says("subdir/key", "chown 0 ");
+
+	assert_int_equal(chown(t_path("subdir/key"), 0, (gid_t)-1), 0);
+	assert_int_equal(chown(t_path("subdir"), other, (gid_t)-1), 0);
+	assert_int_equal(t_read_master("subdir/key"), -1);
+	assert_non_null(strstr(keyfile_error(), "its directory"));
+	assert_non_null(strstr(keyfile_error(), "owned by uid 65534"));
+
+	/* The group owning it does not matter while the mode keeps it out. */
+	assert_int_equal(chown(t_path("subdir"), 0, other), 0);
+	assert_int_equal(chown(t_path("subdir/key"), 0, other), 0);
+	assert_int_equal(t_read_master("subdir/key"), 0);
+}
+
+/* The check is on the opened file, never on a name that can be swapped:
+ * a symlink in place of the key is refused even when it points at a good
+ * key, and a FIFO does not block. */
+static void test_secret_no_follow(void **state)
+{
+	unsigned char img[KEYFILE_MASTER_LEN], key[32];
+
+	(void)state;
+	t_master_image(img, key, 1);
+	t_put("target", img, sizeof img);
+	assert_int_equal(symlink(t_path("target"), t_path("link")), 0);
+	assert_int_equal(keyfile_open_secret(t_path("link")), -1);
+	assert_int_equal(errno, ELOOP);
+	t_error_says("link", "symbolic link");
+	assert_int_equal(mkfifo(t_path("fifo"), 0600), 0);
+	alarm(10);
+	assert_int_equal(keyfile_open_secret(t_path("fifo")), -1);
+	alarm(0);
+	t_error_says("fifo", "not a regular file");
+	assert_int_equal(keyfile_open_secret(t_path("master")), -1);
+	assert_int_equal(errno, ENOENT);
+	t_error_says("master", "No such file");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +689,10 @@ int main(void)
 	    cmocka_unit_test_setup(test_write_missing_dir, t_clean),
 	    cmocka_unit_test_setup(test_read_refuses_non_regular, t_clean),
 	    cmocka_unit_test_setup(test_pub_rejects_bad, t_clean),
+	    cmocka_unit_test_setup(test_secret_mode, t_clean),
+	    cmocka_unit_test_setup(test_secret_directory, t_clean),
+	    cmocka_unit_test_setup(test_secret_owner, t_clean),
+	    cmocka_unit_test_setup(test_secret_no_follow, t_clean),
 	};
 
 	return cmocka_run_group_tests(tests, t_setup, t_teardown);
