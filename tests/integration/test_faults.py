@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, TAP, Vault, binpath, tmpdir  # noqa: E402
+from rsvtest import BIN, TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
 from rsvcore import Core  # noqa: E402
 
 t = TAP()
@@ -35,7 +35,7 @@ if not os.path.exists(SO):
 def faulty_vault(extra_args=()):
     d = tmpdir("faults")
     data = os.path.join(d, "data")
-    os.mkdir(data, 0o700)
+    give_to_server(data)
     asan = os.environ.get("ASAN_OPTIONS", "")
     env = {"LD_PRELOAD": SO, "RSVAULT_FAULT_DIR": data,
            # the shim is loaded before the sanitizer runtime

@@ -13,8 +13,15 @@
  *                     pages were written and synced
  *
  * Otherwise, and for every other file, the real function runs (found with
- * dlsym(RTLD_NEXT, ...)). For tests only: never part of a program. */
+ * dlsym(RTLD_NEXT, ...)). For tests only: never part of a program.
+ *
+ * Which descriptors refer to files under the directory is noted when they
+ * are opened (open, open64, openat are interposed too), not looked up in
+ * /proc at each call: the server's seccomp filter, installed after the
+ * store is open, does not allow readlink. */
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -39,6 +46,14 @@ static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
 static int (*real_fdatasync)(int);
 static int (*real_fsync)(int);
 static int (*real_msync)(void *, size_t, int);
+static int (*real_open)(const char *, int, ...);
+static int (*real_open64)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_close)(int);
+
+/* Descriptors opened on a path under the directory. */
+#define FD_TRACK 4096
+static volatile unsigned char fd_marked[FD_TRACK];
 
 __attribute__((constructor)) static void fault_init(void)
 {
@@ -55,7 +70,11 @@ __attribute__((constructor)) static void fault_init(void)
 	real_fdatasync = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
 	real_fsync = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
 	real_msync = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
-	if (!real_write || !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev ||
+	real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	real_open64 = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
+	real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
+	real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
+	if (!real_open || !real_open64 || !real_openat || !real_close || !real_write || !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev ||
 	    !real_fdatasync || !real_fsync || !real_msync) {
 		fprintf(stderr, "fault_preload: cannot find the real functions\n");
 		abort();
@@ -82,17 +101,71 @@ static int under_dir(const char *path)
 
 static int fd_under_dir(int fd)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t n;
+	return fault_dir_len > 0 && fd >= 0 && fd < FD_TRACK && fd_marked[fd];
+}
 
-	if (fault_dir_len == 0 || fd < 0)
-		return 0;
-	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-	n = readlink(link, path, sizeof path - 1);
-	if (n <= 0)
-		return 0;
-	path[n] = '\0';
-	return under_dir(path);
+/* After an open: note whether fd is a file under the directory. An
+ * absolute path is compared as given (libraries open files such as
+ * /dev/urandom lazily, after the server's filter is on, and realpath would
+ * call readlink); a relative one is made absolute with realpath, as LMDB
+ * opens its files before the filter goes on. */
+static int noted(int fd, const char *path)
+{
+	char abs[PATH_MAX];
+
+	if (fd >= 0 && fd < FD_TRACK)
+		fd_marked[fd] =
+		    fault_dir_len > 0 && path != NULL &&
+		    (path[0] == '/' ? under_dir(path)
+		                    : realpath(path, abs) != NULL && under_dir(abs));
+	return fd;
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = open_mode(flags, ap);
+	va_end(ap);
+	return noted(real_open(path, flags, m), path);
+}
+
+int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = open_mode(flags, ap);
+	va_end(ap);
+	return noted(real_open64(path, flags, m), path);
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t m;
+
+	va_start(ap, flags);
+	m = open_mode(flags, ap);
+	va_end(ap);
+	/* relative names under another directory fd are not followed */
+	return noted(real_openat(dirfd, path, flags, m),
+	             dirfd == AT_FDCWD || path[0] == '/' ? path : NULL);
+}
+
+int close(int fd)
+{
+	if (fd >= 0 && fd < FD_TRACK)
+		fd_marked[fd] = 0;
+	return real_close(fd);
 }
 
 /* Is addr inside a mapping of a file under the directory? */
