@@ -184,6 +184,22 @@ static int read_old(struct at_run *run)
 	return 0;
 }
 
+/* Run as root (the usual case for an operator), the new file is given to
+ * the owner of the data directory, the account the server runs as: the
+ * server refuses a data directory holding files of another user. */
+static int give_to_data_owner(struct at_run *run)
+{
+	struct stat st;
+
+	if (geteuid() != 0)
+		return 0;
+	if (stat(run->o->data, &st) != 0 || chown(run->tmp_path, st.st_uid, st.st_gid) != 0) {
+		warn("cannot give %s to the owner of %s", run->tmp_path, run->o->data);
+		return -1;
+	}
+	return 0;
+}
+
 static int write_tmp(struct at_run *run, const char *tok)
 {
 	unsigned char rnd[8];
@@ -200,6 +216,8 @@ static int write_tmp(struct at_run *run, const char *tok)
 	sodium_memzero(line, sizeof line);
 	if (rc == 0)
 		run->tmp_made = 1;
+	if (rc == 0 && give_to_data_owner(run) != 0)
+		rc = -1;
 	return rc;
 }
 

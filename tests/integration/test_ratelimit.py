@@ -161,33 +161,7 @@ class Vault6(Vault):
     """A vault listening on [::1] (its certificate names ::1)."""
 
     def start(self, listen="[::1]:0"):
-        args = [binpath("rsvaultd"), "--data", self.data, "--keys", self.keys,
-                "--listen", listen] + self.extra_args
-        self.log = open(self.log_path, "ab")
-        offset = self.log.tell()
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.env, stdin=subprocess.DEVNULL)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                m = re.findall(rb"listening on https://\[::1\]:(\d+)", f.read())
-            if m:
-                self.port = int(m[-1])
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError("rsvaultd exited %d: %s" % (self.proc.returncode,
-                                                               self.logtext()))
-            time.sleep(0.02)
-        else:
-            raise RuntimeError("rsvaultd did not start: " + self.logtext())
-        self.addr = "https://[::1]:%d" % self.port
-        with open(os.path.join(self.data, "admin.token")) as f:
-            self.admin = f.read().strip()
-        return self
-
-    def conn(self, timeout=30):
-        return http.client.HTTPSConnection("::1", self.port, context=self.ctx, timeout=timeout)
+        return Vault.start(self, listen)
 
 
 def ipv6_shutdown():

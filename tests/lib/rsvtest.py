@@ -185,6 +185,8 @@ class Vault:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def start(self, listen="127.0.0.1:0"):
+        # the host part of ADDR:PORT, "[::1]" style for IPv6
+        self.host = listen.rsplit(":", 1)[0]
         args = [binpath("rsvaultd"), "--data", self.data, "--keys", self.keys,
                 "--listen", listen] + self.extra_args
         if "--user" not in self.extra_args:
@@ -197,7 +199,8 @@ class Vault:
         while time.time() < deadline:
             with open(self.log_path, "rb") as f:
                 f.seek(offset)
-                m = re.findall(rb"listening on https://127\.0\.0\.1:(\d+)", f.read())
+                m = re.findall(rb"listening on https://" + re.escape(self.host.encode()) +
+                               rb":(\d+)", f.read())
             if m:
                 self.port = int(m[-1])
                 break
@@ -206,7 +209,7 @@ class Vault:
             time.sleep(0.02)
         else:
             raise RuntimeError("rsvaultd did not start: " + self.logtext())
-        self.addr = "https://127.0.0.1:%d" % self.port
+        self.addr = "https://%s:%d" % (self.host, self.port)
         with open(os.path.join(self.data, "admin.token")) as f:
             self.admin = f.read().strip()
         return self
@@ -234,7 +237,7 @@ class Vault:
             return f.read().decode("utf-8", "replace")
 
     def conn(self, timeout=30):
-        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx,
+        return http.client.HTTPSConnection(self.host.strip("[]"), self.port, context=self.ctx,
                                            timeout=timeout)
 
     def request(self, method, path, token=None, body=None, raw=None, headers=None,
