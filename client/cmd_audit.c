@@ -508,31 +508,52 @@ int cli_cmd_audit_export(struct cli_ctx *c)
 
 /* ---- audit verify ------------------------------------------------------- */
 
-static void report_verify(const struct cli_ctx *c, const struct audit_verify *v, int ok)
+/* Exit statuses (SPEC 8.1, common/auditlog.h): 0 verified with at least
+ * one checkpoint; 5 the chain verified but nothing is signed; 6 a
+ * verification failure; 1 a usage error or a file that cannot be read. */
+static const char *result_name(int result)
 {
-	char line[512];
-
-	if (c->json) {
-		json_t *j = json_pack("{sbsIsIsIsIsI}", "ok", ok, "events", (json_int_t)v->events,
-		                      "checkpoints", (json_int_t)v->checkpoints, "last_seq",
-		                      (json_int_t)v->last_seq, "last_checkpoint_seq",
-		                      (json_int_t)v->last_cp_seq, "unsigned_events",
-		                      (json_int_t)v->unsigned_tail);
-
-		if (j != NULL && !ok) {
-			json_object_set_new(j, "bad_seq", json_integer((json_int_t)v->bad_seq));
-			json_object_set_new(j, "line", json_integer((json_int_t)v->bad_line));
-			json_object_set_new(j, "error", json_string(v->error));
-		}
-		if (j != NULL) {
-			json_dumpf(j, stdout, 0);
-			fputc('\n', stdout);
-		}
-		json_decref(j);
-		return;
+	switch (result) {
+	case AUDIT_VERIFY_OK:
+		return "ok";
+	case AUDIT_VERIFY_UNSIGNED:
+		return "unsigned";
+	case AUDIT_VERIFY_FAILED:
+		return "failed";
+	default:
+		return "error";
 	}
-	audit_verify_summary(v, ok, line, sizeof line);
-	printf("%s\n", line);
+}
+
+static int report_verify(const struct cli_ctx *c, const struct audit_verify *v, int result)
+{
+	char pin[AUDIT_PIN_LEN];
+	json_t *j;
+	int rc = 0;
+
+	if (!c->json)
+		return audit_verify_print(v, result, stdout);
+	j = json_pack("{sssbsIsIsIsIsI}", "result", result_name(result), "ok",
+	              result == AUDIT_VERIFY_OK, "events", (json_int_t)v->events, "checkpoints",
+	              (json_int_t)v->checkpoints, "last_seq", (json_int_t)v->last_seq,
+	              "last_checkpoint_seq", (json_int_t)v->last_cp_seq, "unsigned_events",
+	              (json_int_t)v->unsigned_tail);
+	if (j == NULL)
+		return -1;
+	if (result == AUDIT_VERIFY_OK && audit_verify_pin(v, pin, sizeof pin) == 0)
+		rc |= json_object_set_new(j, "pin", json_string(pin));
+	else
+		rc |= json_object_set_new(j, "pin", json_null());
+	if (result == AUDIT_VERIFY_FAILED) {
+		rc |= json_object_set_new(j, "bad_seq", json_integer((json_int_t)v->bad_seq));
+		rc |= json_object_set_new(j, "line", json_integer((json_int_t)v->bad_line));
+	}
+	if (result < AUDIT_VERIFY_OK)
+		rc |= json_object_set_new(j, "error", json_string(v->error));
+	if (rc != 0 || json_dumpf(j, stdout, JSON_ENSURE_ASCII) != 0 || fputc('\n', stdout) == EOF)
+		rc = -1;
+	json_decref(j);
+	return rc;
 }
 
 int cli_cmd_audit_verify(struct cli_ctx *c)
@@ -540,28 +561,24 @@ int cli_cmd_audit_verify(struct cli_ctx *c)
 	const char *file = c->args[0], *pub = cli_opt(c, "--pubkey"), *pin = cli_opt(c, "--pin");
 	struct audit_verify v;
 	FILE *f;
-	int ok;
+	int result;
 
 	memset(&v, 0, sizeof v);
 	if (pin != NULL && audit_parse_pin(pin, &v) != 0)
 		return cli_usage(c, "--pin: %s", v.error);
 	if (keyfile_read_pub(pub, v.pk) != 0) {
 		cli_warnx("cannot read the audit public key %s (64 hex characters expected)", pub);
-		return CLI_ERR;
+		return AUDIT_EXIT_USAGE;
 	}
 	f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
 	if (f == NULL) {
 		cli_warnx("cannot open %s: %s", file, strerror(errno));
-		return CLI_ERR;
+		return AUDIT_EXIT_USAGE;
 	}
-	ok = audit_verify_stream(f, &v) == 0;
+	result = audit_verify_stream(f, &v);
 	if (f != stdin)
 		fclose(f);
-	report_verify(c, &v, ok);
-	if (ok && v.unsigned_tail > 0 && !c->json)
-		fprintf(stderr,
-		        "note: the last %" PRIu64 " events are covered by the hash chain only; "
-		        "a later export can sign them\n",
-		        v.unsigned_tail);
-	return ok ? CLI_OK : CLI_ERR;
+	if (report_verify(c, &v, result) != 0)
+		return cli_write_failed();
+	return audit_verify_exit_status(result);
 }

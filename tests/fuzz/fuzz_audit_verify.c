@@ -1,6 +1,6 @@
 /* fuzz_audit_verify.c - the offline export verifier, audit_verify_stream
- * (common/auditlog.c), fed through fmemopen, with audit_parse_pin and
- * audit_verify_summary.
+ * (common/auditlog.c), fed through fmemopen, with audit_parse_pin,
+ * audit_verify_describe, audit_verify_pin and audit_verify_print.
  *
  * Input: an export (JSON lines), optionally preceded by one line
  * "#pin SEQ:HASH" that is given to audit_parse_pin first. The trusted key
@@ -19,8 +19,13 @@
  * Lines without such nulls reach the verifier byte for byte. So the
  * fuzzer explores the verifier's ordering, linking, checkpoint and pin
  * logic with real hashes and signatures, and still every malformed-input
- * path. The result is checked for consistency (counters, error report,
- * a one-line printable summary). */
+ * path, including the rules of SPEC 8.1: due checkpoints at every 100th
+ * event (the corpus has valid exports of 100+ events to mutate), forms
+ * that never go down, mixed form-1/form-2 chains. The result is checked
+ * for consistency: counters, error report, printable output, the result
+ * code against the counters (OK needs a checkpoint and a tail under 100,
+ * UNSIGNED means no checkpoint and under 100 events), and the pin that
+ * is printed verifies the same export again. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -166,26 +171,79 @@ static void resolve_pin(const char *pin, size_t len, const struct fix *fx, char 
 	snprintf(out, outlen, "%.*s:%s", (int)(colon - pin), pin, hex);
 }
 
+/* What audit_verify_print writes: lines of printable ASCII. */
+static void check_print(const struct audit_verify *v, int rc)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (m == NULL)
+		return;
+	fuzz_check(audit_verify_print(v, rc, m) == 0);
+	fuzz_check(fclose(m) == 0);
+	fuzz_check(len > 0 && buf[len - 1] == '\n');
+	for (size_t i = 0; i < len; i++)
+		fuzz_check(buf[i] == '\n' || (buf[i] >= 0x20 && buf[i] < 0x7f));
+	fuzz_check((strstr(buf, "\npin: ") != NULL) == (rc == AUDIT_VERIFY_OK));
+	free(buf);
+}
+
+/* The pin printed for an OK export verifies that export again. */
+static void check_pin_again(const char *export, size_t len, const struct audit_verify *v)
+{
+	struct audit_verify again;
+	char pin[AUDIT_PIN_LEN];
+	FILE *in;
+
+	fuzz_check(audit_verify_pin(v, pin, sizeof pin) == 0);
+	memset(&again, 0, sizeof again);
+	memcpy(again.pk, v->pk, sizeof again.pk);
+	fuzz_check(audit_parse_pin(pin, &again) == 0);
+	fuzz_check(again.pin_seq == v->last_cp_seq &&
+	           memcmp(again.pin_hash, v->last_cp_hash, 32) == 0);
+	if ((in = fmemopen((void *)export, len, "r")) == NULL)
+		return;
+	fuzz_check(audit_verify_stream(in, &again) == AUDIT_VERIFY_OK);
+	fuzz_check(again.events == v->events && again.last_cp_seq == v->last_cp_seq);
+	fclose(in);
+}
+
 static void check_result(int rc, const struct audit_verify *v, unsigned long lines)
 {
-	char summary[512];
+	char summary[512], pin[AUDIT_PIN_LEN];
 
 	fuzz_check(memchr(v->error, '\0', sizeof v->error) != NULL);
-	audit_verify_summary(v, rc == 0, summary, sizeof summary);
+	/* a memory stream never fails to read */
+	fuzz_check(rc == AUDIT_VERIFY_OK || rc == AUDIT_VERIFY_UNSIGNED ||
+	           rc == AUDIT_VERIFY_FAILED);
+	audit_verify_describe(v, rc, summary, sizeof summary);
 	fuzz_check(memchr(summary, '\0', sizeof summary) != NULL && summary[0] != '\0');
 	/* shown to an auditor's terminal: one line of printable ASCII, nothing
 	 * copied from the export that could carry escape sequences */
 	for (const char *c = summary; *c; c++)
 		fuzz_check(*c >= 0x20 && *c < 0x7f);
+	check_print(v, rc);
 	fuzz_check(v->last_seq == v->events);
 	fuzz_check(v->checkpoints <= v->events && v->last_cp_seq <= v->last_seq);
 	fuzz_check(v->unsigned_tail == v->last_seq - v->last_cp_seq);
-	if (rc == 0) {
+	fuzz_check((v->checkpoints == 0) == (v->last_cp_seq == 0));
+	fuzz_check(v->last_form == 0 ? v->events == 0 : v->last_form == 1 || v->last_form == 2);
+	if (rc == AUDIT_VERIFY_OK || rc == AUDIT_VERIFY_UNSIGNED) {
 		fuzz_check(v->events >= 1 && v->error[0] == '\0');
 		fuzz_check(v->bad_line == 0 && v->bad_seq == 0);
 		fuzz_check(!v->have_pin || v->pin_seq <= v->last_seq);
+		/* the due rule: never 100 unsigned events in a passing export */
+		fuzz_check(v->unsigned_tail < AUDIT_CP_EVERY);
+	}
+	if (rc == AUDIT_VERIFY_OK) {
+		fuzz_check(v->checkpoints >= 1);
+		fuzz_check(audit_verify_pin(v, pin, sizeof pin) == 0);
+	} else if (rc == AUDIT_VERIFY_UNSIGNED) {
+		fuzz_check(v->checkpoints == 0 && v->events < AUDIT_CP_EVERY);
+		fuzz_check(audit_verify_pin(v, pin, sizeof pin) == -1 && pin[0] == '\0');
 	} else {
-		fuzz_check(rc == -1 && v->error[0] != '\0');
+		fuzz_check(v->error[0] != '\0');
 		fuzz_check(v->bad_line >= 1 && v->bad_line <= lines + 1);
 		fuzz_check(v->bad_seq >= 1);
 	}
@@ -256,8 +314,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (in != NULL) {
 		check_result(rc, &v, lines);
 		fclose(in);
+		if (rc == AUDIT_VERIFY_OK && buflen > 0)
+			check_pin_again(buf, buflen, &v);
 	} else {
-		fuzz_check(rc == -1 && v.error[0] != '\0');
+		fuzz_check(rc == AUDIT_VERIFY_ERROR && v.error[0] != '\0');
 	}
 	free(buf);
 	return 0;
