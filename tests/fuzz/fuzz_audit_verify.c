@@ -15,8 +15,11 @@
  *   checkpoint: "hash": null -> hash of the previous event line;
  *               "public_key": null -> the trusted key;
  *               "signature": null -> a valid signature over (seq, hash);
- *   "#pin SEQ:=" -> SEQ and the hash computed for that event.
- * Lines without such nulls reach the verifier byte for byte. So the
+ *   "#pin SEQ:=" -> SEQ and the hash computed for that event;
+ *   a line "#gen N F" -> N valid events of form F continuing the chain
+ *               (so that exports past the 100th event, where a checkpoint
+ *               is due, fit in a short input); at most MAX_GEN in all.
+ * Other lines reach the verifier byte for byte. So the
  * fuzzer explores the verifier's ordering, linking, checkpoint and pin
  * logic with real hashes and signatures, and still every malformed-input
  * path, including the rules of SPEC 8.1: due checkpoints at every 100th
@@ -28,6 +31,7 @@
  * is printed verifies the same export again. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -36,16 +40,27 @@
 #include "auditlog.h"
 #include "fuzz.h"
 
-#define MAX_PINNED 64 /* events whose hashes "#pin N:=" can name */
+#define MAX_GEN 400 /* events one "#gen" line may make */
 
 static unsigned char pk[32], sk[64];
 
 struct fix {
-	unsigned char last[32]; /* hash of the last event line seen */
-	uint64_t seqs[MAX_PINNED];
-	unsigned char hashes[MAX_PINNED][32];
-	size_t n;
+	unsigned char last[32];      /* hash of the last event line seen */
+	uint64_t next_seq;           /* seq after the last event line seen */
+	uint64_t want_seq;           /* the SEQ of "#pin SEQ:=", 0 if none */
+	unsigned char want_hash[32]; /* the hash of the first event with it */
+	int have_want;
+	unsigned long generated; /* events made by "#gen" so far */
 };
+
+/* Remember the hash of the event "#pin SEQ:=" names (the first one). */
+static void note_event(struct fix *fx, uint64_t seq, const unsigned char hash[32])
+{
+	if (!fx->have_want && fx->want_seq != 0 && seq == fx->want_seq) {
+		memcpy(fx->want_hash, hash, 32);
+		fx->have_want = 1;
+	}
+}
 
 static int is_null(json_t *o, const char *key)
 {
@@ -89,11 +104,8 @@ static int fix_event(json_t *obj, struct fix *fx)
 		if (want_hash)
 			set_hex(obj, "hash", h, 32);
 		memcpy(fx->last, h, 32);
-		if (fx->n < MAX_PINNED) {
-			fx->seqs[fx->n] = ev.seq;
-			memcpy(fx->hashes[fx->n], h, 32);
-			fx->n++;
-		}
+		fx->next_seq = ev.seq < (uint64_t)INT64_MAX ? ev.seq + 1 : ev.seq;
+		note_event(fx, ev.seq, h);
 	}
 	return changed;
 }
@@ -125,13 +137,73 @@ static int fix_checkpoint(json_t *obj, struct fix *fx)
 	return changed;
 }
 
-/* Write one line (fixed up if it asks for it) to out, without '\n'. */
-static void emit_line(FILE *out, const char *line, size_t len, struct fix *fx)
+/* "#gen N F": N (1..MAX_GEN) events of form F (1 or 2) continuing the
+ * chain from the last event line, each correctly linked and hashed, as
+ * lines separated by '\n'. Returns the number of lines written, or 0 if
+ * the directive is malformed (then nothing is written). */
+static unsigned long gen_events(FILE *out, const char *line, size_t len, struct fix *fx)
 {
-	json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	const char *type = json_string_value(json_object_get(obj, "type"));
+	char arg[16], prev[65], hash[65];
+	unsigned long n = 0;
+	int form = 0;
+	char *end;
+
+	if (len < 6 || len - 5 >= sizeof arg)
+		return 0;
+	memcpy(arg, line + 5, len - 5);
+	arg[len - 5] = '\0';
+	n = strtoul(arg, &end, 10);
+	if (end == arg || *end != ' ' || (end[1] != '1' && end[1] != '2') || end[2] != '\0' ||
+	    n < 1 || n > MAX_GEN - fx->generated)
+		return 0;
+	form = end[1] - '0';
+	fx->generated += n;
+	for (unsigned long i = 0; i < n; i++) {
+		struct audit_event ev;
+		const char *outcome = i % 3 ? "allow" : "deny";
+
+		memset(&ev, 0, sizeof ev);
+		ev.form = form;
+		ev.seq = fx->next_seq;
+		strcpy(ev.time, "2026-11-22T10:00:00.000Z");
+		ev.action = "audit.list";
+		ev.outcome = outcome;
+		memcpy(ev.prev, fx->last, 32);
+		fuzz_check(audit_event_hash(&ev, ev.hash) == 0);
+		sodium_bin2hex(prev, sizeof prev, ev.prev, 32);
+		sodium_bin2hex(hash, sizeof hash, ev.hash, 32);
+		/* written directly (cheaper than through jansson): the fields
+		 * audit_event_to_json would write, in its order */
+		fprintf(out,
+		        "%s{\"type\":\"event\",\"seq\":%llu,\"form\":%d,\"time\":\"%s\","
+		        "\"actor\":null,\"role\":null,\"action\":\"audit.list\",\"ticket\":null,"
+		        "\"credential\":null,\"session\":null,\"outcome\":\"%s\",\"reason\":null,"
+		        "\"ip\":null,\"request_id\":null,%s\"prev\":\"%s\",\"hash\":\"%s\"}",
+		        i > 0 ? "\n" : "", (unsigned long long)ev.seq, form, ev.time, outcome,
+		        form == 2 ? "\"target\":null,\"token\":null,\"cert\":null," : "", prev,
+		        hash);
+		memcpy(fx->last, ev.hash, 32);
+		note_event(fx, ev.seq, ev.hash);
+		if (fx->next_seq < (uint64_t)INT64_MAX)
+			fx->next_seq++;
+	}
+	return n;
+}
+
+/* Write one line (fixed up if it asks for it, or the events "#gen"
+ * makes) to out, without '\n'. Returns the number of lines written. */
+static unsigned long emit_line(FILE *out, const char *line, size_t len, struct fix *fx)
+{
+	unsigned long generated;
+	json_t *obj;
+	const char *type;
 	int changed = 0;
 
+	if (len >= 5 && memcmp(line, "#gen ", 5) == 0 &&
+	    (generated = gen_events(out, line, len, fx)))
+		return generated;
+	obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	type = json_string_value(json_object_get(obj, "type"));
 	if (json_is_object(obj) && type != NULL) {
 		if (strcmp(type, "event") == 0)
 			changed = fix_event(obj, fx);
@@ -147,9 +219,31 @@ static void emit_line(FILE *out, const char *line, size_t len, struct fix *fx)
 		fwrite(line, 1, len, out);
 	}
 	json_decref(obj);
+	return 1;
 }
 
-/* "#pin SEQ:=": SEQ with the hash the fix-up computed for that event. */
+/* If pin is "SEQ:=" with SEQ in canonical decimal, the SEQ; else 0. */
+static uint64_t pin_want(const char *pin, size_t len)
+{
+	const char *colon = memchr(pin, ':', len);
+	char digits[24], again[24];
+	unsigned long long n;
+	size_t dl;
+
+	if (colon == NULL || len - (size_t)(colon - pin) != 2 || colon[1] != '=')
+		return 0;
+	dl = (size_t)(colon - pin);
+	if (dl == 0 || dl >= sizeof digits || strspn(pin, "0123456789") < dl)
+		return 0;
+	memcpy(digits, pin, dl);
+	digits[dl] = '\0';
+	n = strtoull(digits, NULL, 10);
+	snprintf(again, sizeof again, "%llu", n);
+	return strcmp(again, digits) == 0 ? (uint64_t)n : 0;
+}
+
+/* "#pin SEQ:=": SEQ with the hash the fix-up computed for that event
+ * (zeros if there was none); any other pin text as it is. */
 static void resolve_pin(const char *pin, size_t len, const struct fix *fx, char *out, size_t outlen)
 {
 	const char *colon = memchr(pin, ':', len);
@@ -160,14 +254,8 @@ static void resolve_pin(const char *pin, size_t len, const struct fix *fx, char 
 		snprintf(out, outlen, "%.*s", (int)len, pin);
 		return;
 	}
-	for (size_t i = 0; i < fx->n; i++) {
-		char num[24];
-		snprintf(num, sizeof num, "%llu", (unsigned long long)fx->seqs[i]);
-		if (strlen(num) == (size_t)(colon - pin) && memcmp(num, pin, strlen(num)) == 0) {
-			sodium_bin2hex(hex, sizeof hex, fx->hashes[i], 32);
-			break;
-		}
-	}
+	if (fx->have_want)
+		sodium_bin2hex(hex, sizeof hex, fx->want_hash, 32);
 	snprintf(out, outlen, "%.*s:%s", (int)(colon - pin), pin, hex);
 }
 
@@ -272,12 +360,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memset(&v, 0, sizeof v);
 	memset(&fx, 0, sizeof fx);
+	fx.next_seq = 1;
 	memcpy(v.pk, pk, sizeof pk);
 
 	if (size >= 5 && memcmp(p, "#pin ", 5) == 0) {
 		const char *nl = memchr(p, '\n', size);
 		pinsrc = p + 5;
 		pinlen = (size_t)((nl ? nl : end) - pinsrc);
+		fx.want_seq = pin_want(pinsrc, pinlen);
 		p = nl ? nl + 1 : end;
 	}
 
@@ -286,10 +376,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t len = (size_t)((nl ? nl : end) - p);
-		emit_line(out, p, len, &fx);
+		lines += emit_line(out, p, len, &fx);
 		if (nl)
 			fputc('\n', out);
-		lines++;
 		p = nl ? nl + 1 : end;
 	}
 	fuzz_check(fclose(out) == 0);
