@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Audit log: every decision recorded with its reason, the chain and the
 checkpoints verify offline with the real client, every kind of tampering is
-detected, the auditor routes and their permissions, fail-closed writes."""
+detected, the auditor routes and their permissions, paging (oldest first,
+newest first, a ticket's trail), fail-closed writes."""
 import json
 import os
 import subprocess
@@ -99,8 +100,9 @@ with Vault() as v:
     t.eq(evs[0]["prev"], "0" * 64, "prev of seq 1 is 64 zeros")
     t.ok(all(evs[i]["prev"] == evs[i - 1]["hash"] for i in range(1, len(evs))),
          "every prev links to the previous hash")
-    fields = ["seq", "time", "actor", "role", "action", "ticket", "credential", "session",
-              "outcome", "reason", "ip", "request_id", "prev", "hash"]
+    fields = ["seq", "form", "time", "actor", "role", "action", "ticket", "credential",
+              "session", "outcome", "reason", "ip", "request_id", "target", "token", "cert",
+              "prev", "hash"]
     t.eq(list(evs[0].keys()), fields, "event fields in SPEC order")
     t.ok(all(len(e["time"]) == 24 and e["time"].endswith("Z") for e in evs),
          "times are RFC 3339 UTC with milliseconds")
@@ -130,6 +132,120 @@ with Vault() as v:
     p2 = v.get("/v1/audit?limit=10&after_seq=%d" % p1["next_seq"], AU).json
     t.eq([e["seq"] for e in p1["events"] + p2["events"]], list(range(1, 21)),
          "paging by next_seq")
+
+    # --- newest first: order=desc&before_seq= ---------------------------------
+    asc = all_events(v, AU)
+    head = asc[-1]["seq"]
+    d1 = v.get("/v1/audit?order=desc&limit=10&before_seq=%d" % (head + 1), AU).json
+    t.eq([e["seq"] for e in d1["events"]], list(range(head, head - 10, -1)),
+         "order=desc: newest first from before_seq - 1")
+    t.eq(d1["next_seq"], head - 9, "order=desc: next_seq is the before_seq of the next page")
+    d2 = v.get("/v1/audit?order=desc&limit=10&before_seq=%d" % d1["next_seq"], AU).json
+    t.eq([e["seq"] for e in d2["events"]], list(range(head - 10, head - 20, -1)),
+         "order=desc: the next page continues below")
+    walk, before, pages = [], head + 1, 0
+    while pages < 50:
+        r = v.get("/v1/audit?order=desc&limit=37&before_seq=%d" % before, AU)
+        if r.status != 200 or r.json["next_seq"] == before:
+            break
+        walk += r.json["events"]
+        before, pages = r.json["next_seq"], pages + 1
+    t.eq([(e["seq"], e["hash"]) for e in walk], [(e["seq"], e["hash"]) for e in reversed(asc)],
+         "walking newest first to next_seq == before_seq gives the whole log reversed")
+    r = v.get("/v1/audit?order=desc&before_seq=1", AU)
+    t.ok(r.status == 200 and r.json["events"] == [] and r.json["next_seq"] == 1,
+         "order=desc&before_seq=1: nothing older, next_seq 1")
+    r = v.get("/v1/audit?order=desc&limit=1", AU)
+    t.ok(r.status == 200 and r.json["events"][0]["seq"] > head,
+         "order=desc without before_seq starts at the newest event")
+    r = v.get("/v1/audit?order=desc&before_seq=%d&limit=1" % (head + 10 ** 9), AU)
+    t.ok(r.status == 200 and len(r.json["events"]) == 1 and r.json["events"][0]["seq"] > head,
+         "a before_seq past the end starts at the newest event")
+    r = v.get("/v1/audit?order=desc&actor=cust2&outcome=deny", AU)
+    sq = [e["seq"] for e in r.json["events"]] if r.status == 200 else []
+    t.ok(sq and sq == sorted(sq, reverse=True) and
+         all(e["actor"] == "cust2" and e["outcome"] == "deny" for e in r.json["events"]),
+         "order=desc with filters")
+    r = v.get("/v1/audit?order=asc&limit=3", AU)
+    t.eq([e["seq"] for e in r.json["events"]] if r.status == 200 else None, [1, 2, 3],
+         "order=asc is the default order")
+    for q, why in (("order=sideways", "unknown order"), ("order=", "empty order"),
+                   ("order=DESC", "order is case-sensitive"),
+                   ("before_seq=5", "before_seq without order=desc"),
+                   ("order=asc&before_seq=5", "before_seq with order=asc"),
+                   ("order=desc&after_seq=5", "after_seq with order=desc"),
+                   ("order=desc&before_seq=0", "before_seq 0"),
+                   ("order=desc&before_seq=-1", "negative before_seq"),
+                   ("order=desc&before_seq=x", "before_seq not a number"),
+                   ("order=desc&limit=1001", "limit over 1000 with order=desc"),
+                   ("order=desc&order=asc", "order repeated")):
+        r = v.get("/v1/audit?" + q, AU)
+        t.eq((r.status, r.code), (400, "invalid_field"), "%s: 400 invalid_field" % why)
+    p = client(v, AU, "audit", "list", "--newest", "--limit", "5")
+    rows = p.stdout.decode().splitlines()[1:]
+    sq = [int(x.split()[0]) for x in rows if x.split() and x.split()[0].isdigit()]
+    t.ok(p.returncode == 0 and len(sq) == 5 and sq == sorted(sq, reverse=True) and sq[0] > head,
+         "rsvault audit list --newest --limit 5: the five newest, newest first")
+    p = client(v, AU, "--json", "audit", "list", "--newest", "--before", "11", "--limit", "3")
+    j = json.loads(p.stdout or b"{}")
+    t.ok(p.returncode == 0 and [e["seq"] for e in j.get("events", [])] == [10, 9, 8],
+         "rsvault audit list --newest --before 11 --limit 3")
+    p = client(v, AU, "audit", "list", "--before", "11")
+    t.eq(p.returncode, 1, "--before without --newest is a usage error")
+
+    # --- a ticket's trail, paged like /v1/audit ----------------------------------
+    c = v.conn()
+    try:
+        for _ in range(130):
+            v.get("/v1/tickets/" + tid, C1, conn=c)
+    finally:
+        c.close()
+    want = [e["seq"] for e in all_events(v, AU) if e["ticket"] == tid]
+    t.ok(len(want) > 130, "the ticket has %d events" % len(want))
+    q1 = v.get("/v1/tickets/%s/audit" % tid, C1)
+    t.ok(q1.status == 200 and len(q1.json["events"]) == 100,
+         "ticket audit: 100 events by default")
+    t.eq(sorted(q1.json.keys()) if q1.status == 200 else None, ["events", "next_seq"],
+         "ticket audit answers {events, next_seq}")
+    got = [e["seq"] for e in q1.json["events"]]
+    t.eq(got, want[:100], "the oldest 100 of the ticket's events, oldest first")
+    t.eq(q1.json["next_seq"], got[-1], "next_seq is the last seq returned")
+    q2 = v.get("/v1/tickets/%s/audit?after_seq=%d&limit=1000" % (tid, q1.json["next_seq"]), C1)
+    got2 = [e["seq"] for e in q2.json["events"]] if q2.status == 200 else []
+    t.eq(got2[:len(want) - 100], want[100:], "the next page continues after next_seq")
+    t.ok(all(e["ticket"] == tid for e in q1.json["events"] + q2.json["events"]),
+         "every event names the ticket")
+    t.ok(all(e["seq"] > want[-1] and e["action"] == "audit.ticket" for e in
+             q2.json["events"][len(want) - 100:]),
+         "... and after them only the trail reads made since")
+    q3 = v.get("/v1/tickets/%s/audit?after_seq=%d" % (tid, 10 ** 12), C1)
+    t.ok(q3.status == 200 and q3.json["events"] == [] and q3.json["next_seq"] == 10 ** 12,
+         "past the end: no events, next_seq equals the after_seq sent")
+    q4 = v.get("/v1/tickets/%s/audit?limit=7&after_seq=%d" % (tid, want[3]), AU)
+    t.eq([e["seq"] for e in q4.json["events"]] if q4.status == 200 else None, want[4:11],
+         "auditor: limit and after_seq")
+    for q, why in (("limit=1001", "limit over 1000"), ("limit=0", "limit 0"),
+                   ("after_seq=-1", "negative after_seq"), ("bogus=1", "unknown parameter"),
+                   ("order=desc", "order (not offered here)"), ("limit=5&limit=6", "repeated")):
+        r = v.get("/v1/tickets/%s/audit?%s" % (tid, q), C1)
+        t.eq((r.status, r.code), (400, "invalid_field"), "ticket audit %s: 400 invalid_field" % why)
+    r = v.get("/v1/tickets/%s/audit?bogus=1" % tid, C2)
+    t.eq((r.status, r.code), (404, "not_found"), "another customer still gets 404 first")
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid)
+    j = json.loads(p.stdout or b"{}")
+    sq = [e["seq"] for e in j.get("events", [])]
+    t.ok(p.returncode == 0 and sq[:len(want)] == want and len(sq) >= len(want),
+         "rsvault audit list --ticket follows the pages to the end (%d events)" % len(sq))
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid, "--newest", "--limit", "4")
+    j = json.loads(p.stdout or b"{}")
+    sq = [e["seq"] for e in j.get("events", [])]
+    t.ok(p.returncode == 0 and len(sq) == 4 and sq == sorted(sq, reverse=True)
+         and sq[-1] > want[-1], "--ticket --newest --limit 4: the four newest")
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid, "--after", str(want[120]),
+               "--limit", "5", "--action", "ticket.read")
+    j = json.loads(p.stdout or b"{}")
+    t.eq([e["seq"] for e in j.get("events", [])], want[121:126],
+         "--ticket --after N --limit 5 --action ticket.read")
 
     r = v.get("/v1/audit/checkpoint", AU)
     t.ok(r.status == 200 and r.json["seq"] >= 100, "a checkpoint exists by seq 100")
@@ -170,7 +286,8 @@ with Vault() as v:
             f.write("\n".join(new_lines) + "\n")
         p = verify(v, path, *extra)
         msg = (p.stdout + p.stderr).decode()
-        t.ok(p.returncode != 0 and "seq" in msg, "%s is detected (%s)" % (name, msg.strip()[:90]))
+        t.ok(p.returncode == 6 and "seq" in msg,
+             "%s is detected, exit 6 (%s)" % (name, msg.strip()[:90]))
         return msg
 
     ev_idx = [i for i, r_ in enumerate(recs) if r_["type"] == "event"]
@@ -215,8 +332,8 @@ with Vault() as v:
     path = os.path.join(v.dir, "t-forged_checkpoint_signature.jsonl")
     p = subprocess.run([binpath("rsvault-keys"), "verify-audit", path, "--pubkey",
                         os.path.join(v.keys, "audit.pub")], capture_output=True)
-    t.ok(p.returncode == 1 and p.stdout.startswith(b"FAILED at seq"),
-         "rsvault-keys verify-audit rejects it too")
+    t.ok(p.returncode == 6 and p.stdout.startswith(b"FAILED at seq"),
+         "rsvault-keys verify-audit rejects it too, exit 6")
 
     # --- fail closed ----------------------------------------------------------
     open(os.path.join(v.data, "fault-audit"), "w").close()
