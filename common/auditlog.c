@@ -20,6 +20,7 @@
 
 #define AUDIT_FIELD_MAX 65535u         /* longest string field, bytes */
 #define AUDIT_LINE_MAX (1024u * 1024u) /* longest export line, bytes (no \n) */
+#define AUDIT_LINE_START 4096u         /* first size of the line buffer */
 #define AUDIT_TIME_CHARS 24            /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
 #define AUDIT_HASH_HEX 64
 #define AUDIT_SEQ_MAX ((uint64_t)INT64_MAX) /* largest seq JSON can carry */
@@ -587,7 +588,8 @@ struct vstate {
 	int prev_was_event;          /* the previous line was an event */
 	uint64_t due;                /* seq whose checkpoint must come next, 0 if none */
 	int io_error;                /* the input could not be read */
-	char *buf;                   /* line buffer, AUDIT_LINE_MAX + 1 bytes */
+	char *buf;                   /* line buffer of cap bytes, grown as needed */
+	size_t cap;                  /* AUDIT_LINE_START .. AUDIT_LINE_MAX */
 };
 
 /* Record the first problem: seq, line and a message. */
@@ -610,9 +612,10 @@ static uint64_t expected_seq(const struct vstate *vs)
 	return vs->v->last_seq + 1;
 }
 
-/* Read one line (without its '\n') into vs->buf. Returns 1 with *len set,
- * 0 at end of file, -1 on a read error or a line longer than
- * AUDIT_LINE_MAX (the rest of an overlong line is not read). */
+/* Read one line (without its '\n') into vs->buf, doubling the buffer up
+ * to AUDIT_LINE_MAX as needed. Returns 1 with *len set, 0 at end of file,
+ * -1 on a read error, no memory, or a line longer than AUDIT_LINE_MAX (the
+ * rest of an overlong line is not read). */
 static int read_line(FILE *f, struct vstate *vs, size_t *len)
 {
 	size_t n = 0;
@@ -620,10 +623,22 @@ static int read_line(FILE *f, struct vstate *vs, size_t *len)
 
 	flockfile(f);
 	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-		if (n == AUDIT_LINE_MAX) {
-			funlockfile(f);
-			return fail(vs, expected_seq(vs), vs->line + 1, "line longer than %u bytes",
-			            AUDIT_LINE_MAX);
+		if (n == vs->cap) {
+			size_t ncap = vs->cap * 2 > AUDIT_LINE_MAX ? AUDIT_LINE_MAX : vs->cap * 2;
+			char *nbuf;
+
+			if (vs->cap >= AUDIT_LINE_MAX) {
+				funlockfile(f);
+				return fail(vs, expected_seq(vs), vs->line + 1,
+				            "line longer than %u bytes", AUDIT_LINE_MAX);
+			}
+			if ((nbuf = realloc(vs->buf, ncap)) == NULL) {
+				funlockfile(f);
+				vs->io_error = 1;
+				return fail(vs, expected_seq(vs), vs->line + 1, "out of memory");
+			}
+			vs->buf = nbuf;
+			vs->cap = ncap;
 		}
 		vs->buf[n++] = (char)c;
 	}
@@ -843,10 +858,11 @@ int audit_verify_stream(FILE *f, struct audit_verify *v)
 		fail(&vs, 0, 0, "no input");
 		return AUDIT_VERIFY_ERROR;
 	}
-	if ((vs.buf = malloc(AUDIT_LINE_MAX + 1)) == NULL) {
+	if ((vs.buf = malloc(AUDIT_LINE_START)) == NULL) {
 		fail(&vs, 0, 0, "out of memory");
 		return AUDIT_VERIFY_ERROR;
 	}
+	vs.cap = AUDIT_LINE_START;
 	while ((r = read_line(f, &vs, &len)) == 1)
 		if (verify_line(&vs, len) != 0)
 			goto done;

@@ -1817,6 +1817,41 @@ static void test_verify_line_cap(void **state)
 	buf[LINE_MAX_BYTES + 1] = '\n';
 	assert_fail(verify_text(buf, LINE_MAX_BYTES + 2, &v), &v, 1, 1, "longer than");
 	free(buf);
+
+	/* the line buffer grows: long valid lines between short ones */
+	{
+		struct exp *e = calloc(1, sizeof(*e));
+		struct audit_event ev;
+		char *big = malloc(65536);
+		json_t *obj, *line;
+
+		assert_non_null(e);
+		assert_non_null(big);
+		cp_keys(e->pk, e->sk);
+		memset(big, 'r', 65535);
+		big[65535] = '\0';
+		for (uint64_t seq = 1; seq <= 3; seq++) {
+			fill_full2(&ev);
+			ev.seq = seq;
+			ev.reason = seq == 2 ? big : "short";
+			memcpy(ev.prev, e->hash[seq - 1], 32);
+			assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+			memcpy(e->hash[seq], ev.hash, 32);
+			line = json_pack("{s:s}", "type", "event");
+			obj = audit_event_to_json(&ev);
+			assert_non_null(line);
+			assert_non_null(obj);
+			assert_int_equal(json_object_update(line, obj), 0);
+			json_decref(obj);
+			e->line[e->n++] = dump_line(line);
+		}
+		assert_true(strlen(e->line[1]) > 65535);
+		e->line[e->n++] = cp_line(3, e->hash[3], e->sk, e->pk);
+		assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+		assert_int_equal(v.events, 3);
+		free(big);
+		free_chain(e);
+	}
 }
 
 int main(void)
