@@ -187,7 +187,8 @@ static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t af
  * rows. Seqs have no gaps, so each is fetched by its key. Answers
  * {"events": [...], "next_seq": the lowest seq looked at}, which is the
  * before_seq of the next page; with nothing left to look at, next_seq is
- * the before_seq sent (1 at the start of the log). */
+ * the before_seq sent (1 once event 1 was listed), or the newest seq + 1
+ * for a before_seq past the end. */
 static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t limit,
                      int64_t scan, const struct filter *f)
 {
