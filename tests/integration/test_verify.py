@@ -21,13 +21,14 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from rsvtest import TAP, Vault, binpath  # noqa: E402
+from rsvtest import TAP, Vault, binpath, tmpdir  # noqa: E402
 from rsvcore import Core, mdb_dump, mdb_put  # noqa: E402
 
 t = TAP()
@@ -349,8 +350,7 @@ doc = open(os.path.join(HERE, "..", "..", "docs", "audit.md"), encoding="utf-8")
 m = re.search(r"A complete, valid export of the two events.*?```json\n(.*?)```", doc, re.S)
 t.ok(m is not None, "docs/audit.md has the example export")
 if m:
-    d = os.path.join(os.environ.get("TMPDIR", "/tmp"), "rsv-docex-%d" % os.getpid())
-    os.makedirs(d, exist_ok=True)
+    d = tmpdir("rsvdoc")
     ex, expub = os.path.join(d, "example.jsonl"), os.path.join(d, "unit.pub")
     with open(ex, "w") as f:
         f.write(m.group(1))
@@ -358,15 +358,14 @@ if m:
         f.write("29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd7\n")
     runs = expect_both(ex, expub, 0, "the docs' example export", grep=r"^OK: 2 events, 1 "
                        r"checkpoints verified; last checkpoint seq 2; 0 events")
-    t.ok(all(printed_pin(p_) == (2, "748ab036889a621b986e616ce59b1c2acb931d365eb389f5680ec94479"
-                                    "524467") for _, p_ in runs), "... and prints pin: 2:748ab036…")
+    DOC2_HASH = "748ab036889a621b986e616ce59b1c2acb931d365eb389f5680ec94479524467"
+    t.ok(all(printed_pin(p_) == (2, DOC2_HASH) for _, p_ in runs),
+         "... and prints pin: 2:748ab036…")
     with open(ex, "w") as f:
         f.write("".join(m.group(1).splitlines(True)[:2]))
     expect_both(ex, expub, 5, "the docs' example without its checkpoint",
                 grep=r"^UNSIGNED: 2 events")
-    for fn in (ex, expub):
-        os.unlink(fn)
-    os.rmdir(d)
+    shutil.rmtree(d, ignore_errors=True)
 
 # ============================================================================
 # 5. the unit tests' fixed vectors equal the independent Python computation
