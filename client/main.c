@@ -80,7 +80,7 @@ static const struct cli_opt o_audit_export[] = {
 
 static const struct cli_opt o_audit_verify[] = {
     {"--pubkey", "PATH", 1, "the vault's audit.pub"},
-    {"--pin", "SEQ:HASH", 0, "a checkpoint noted from an earlier export; detects truncation"},
+    {"--pin", "SEQ:HASH", 0, "the pin printed by an earlier verify; detects truncation"},
     {NULL, NULL, 0, NULL}};
 
 /* ---- the command table --------------------------------------------------- */
