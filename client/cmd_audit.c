@@ -1,10 +1,12 @@
 /* cmd_audit.c - `rsvault audit list | export | verify`.
  *
+ * list shows one page of GET /v1/audit (oldest first, or newest first with
+ * --newest), or with --ticket the whole trail of one ticket, page by page.
  * export pages through GET /v1/audit and GET /v1/audit/checkpoints and
  * writes JSON lines in log order: every event as {"type":"event", ...},
  * and right after event S the checkpoint for S, if the vault has one.
  * verify is offline: it needs the export and audit.pub, no vault and no
- * token. */
+ * token; its exit statuses are those of common/auditlog.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,194 +32,7 @@
 
 static const char *const outcomes[] = {"allow", "deny", NULL};
 
-/* ---- audit list --------------------------------------------------------- */
-
-/* Append "&name=escaped(value)" (or "?name=..." first) to path. */
-static int add_query(struct cli_ctx *c, char *path, size_t n, const char *name, const char *value)
-{
-	char enc[CLI_PATH_MAX / 4];
-	size_t used = strlen(path);
-
-	if (value == NULL)
-		return 0;
-	if (cli_escape(c, value, enc, sizeof enc) != 0)
-		return -1;
-	return cli_path(path + used, n - used, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, enc);
-}
-
-/* Does event e pass the filters applied on the client side? */
-static int event_matches(const struct cli_ctx *c, json_t *e, int64_t after)
-{
-	static const char *const fields[][2] = {
-	    {"--actor", "actor"}, {"--action", "action"}, {"--outcome", "outcome"}};
-	json_t *seq = json_object_get(e, "seq");
-
-	if (!json_is_integer(seq) || json_integer_value(seq) <= after)
-		return 0;
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-		const char *want = cli_opt(c, fields[i][0]), *got;
-
-		if (want == NULL)
-			continue;
-		got = cli_jstr(e, fields[i][1]);
-		if (got == NULL || strcmp(got, want) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-static int event_table(const struct cli_ctx *c, json_t *events, int local_filter, int64_t after,
-                       int64_t limit)
-{
-	static const char *const head[] = {"SEQ",    "TIME",    "ACTOR", "ACTION",
-	                                   "TICKET", "OUTCOME", "REASON"};
-	struct cli_table t;
-	int64_t shown = 0;
-	size_t i;
-	json_t *e;
-	int rc = CLI_OK;
-
-	cli_table_init(&t, 7, head, CLI_CELL_MAXCOLS);
-	json_array_foreach(events, i, e)
-	{
-		char seq[32], tm[64];
-		const char *row[7];
-
-		if (!json_is_object(e)) {
-			rc = cli_malformed("events");
-			goto done;
-		}
-		if (local_filter && (!event_matches(c, e, after) || shown >= limit))
-			continue;
-		shown++;
-		cli_time_local(cli_jstr(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
-		row[0] = cli_jtext(e, "seq", seq, sizeof seq);
-		row[1] = tm;
-		row[2] = cli_jstr(e, "actor");
-		row[3] = cli_jstr(e, "action");
-		row[4] = cli_jstr(e, "ticket");
-		row[5] = cli_jstr(e, "outcome");
-		row[6] = cli_jstr(e, "reason");
-		if (cli_table_add(&t, row) != 0) {
-			cli_warnx("out of memory");
-			rc = CLI_ERR;
-			goto done;
-		}
-	}
-	cli_table_print(&t, stdout);
-done:
-	cli_table_free(&t);
-	return rc;
-}
-
-/* With --ticket: GET /v1/tickets/T/audit, which owners may read too; the
- * other filters are applied here. With --json the body is printed as is
- * unless a filter had to be applied here. */
-static int list_ticket(struct cli_ctx *c, int64_t after, int64_t limit, int filtered)
-{
-	struct cli_resp r;
-	char path[CLI_PATH_MAX];
-	json_t *events, *keep = NULL, *e;
-	size_t i;
-	int rc;
-
-	if (cli_path(path, sizeof path, "/v1/tickets/%s/audit", cli_opt(c, "--ticket")) != 0)
-		return CLI_ERR;
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
-	if (rc != CLI_OK)
-		goto done;
-	if (c->json && !filtered) {
-		rc = cli_show_object(c, &r);
-		goto done;
-	}
-	events = cli_resp_array(&r, "events");
-	if (events == NULL) {
-		rc = CLI_ERR;
-		goto done;
-	}
-	if (!c->json) {
-		rc = event_table(c, events, 1, after, limit);
-		goto done;
-	}
-	keep = json_pack("{s[]}", "events");
-	if (keep == NULL) {
-		cli_warnx("out of memory");
-		rc = CLI_ERR;
-		goto done;
-	}
-	json_array_foreach(events, i, e)
-	{
-		json_t *arr = json_object_get(keep, "events");
-
-		if ((int64_t)json_array_size(arr) < limit && json_is_object(e) &&
-		    event_matches(c, e, after) && json_array_append(arr, e) != 0) {
-			cli_warnx("out of memory");
-			rc = CLI_ERR;
-			goto done;
-		}
-	}
-	if (json_dumpf(keep, stdout, JSON_COMPACT) != 0 || fputc('\n', stdout) == EOF)
-		rc = cli_write_failed();
-done:
-	json_decref(keep);
-	cli_resp_free(&r);
-	return rc;
-}
-
-int cli_cmd_audit_list(struct cli_ctx *c)
-{
-	const char *outcome = cli_opt(c, "--outcome"), *ticket = cli_opt(c, "--ticket");
-	struct cli_resp r = {0};
-	char path[CLI_PATH_MAX] = "/v1/audit";
-	int64_t after = 0, limit = LIST_LIMIT_DEFAULT;
-	json_t *events, *next;
-	int rc;
-
-	if (outcome != NULL && !cli_one_of(outcome, outcomes))
-		return cli_usage(c, "--outcome must be allow or deny");
-	if (cli_opt_int(c, "--after", 0, INT64_MAX, &after) != 0 ||
-	    cli_opt_int(c, "--limit", 1, PAGE_LIMIT, &limit) != 0)
-		return CLI_ERR;
-	if (ticket != NULL) {
-		int filtered = cli_opt(c, "--actor") || cli_opt(c, "--action") || outcome ||
-		               cli_opt(c, "--after") || cli_opt(c, "--limit");
-
-		if (cli_check_id(c, "--ticket", ticket) != 0)
-			return CLI_ERR;
-		if (cli_opt(c, "--limit") == NULL)
-			limit = INT64_MAX;
-		return list_ticket(c, after, limit, filtered);
-	}
-	if (add_query(c, path, sizeof path, "actor", cli_opt(c, "--actor")) != 0 ||
-	    add_query(c, path, sizeof path, "action", cli_opt(c, "--action")) != 0 ||
-	    add_query(c, path, sizeof path, "outcome", outcome) != 0 ||
-	    add_query(c, path, sizeof path, "after_seq", cli_opt(c, "--after")) != 0 ||
-	    add_query(c, path, sizeof path, "limit", cli_opt(c, "--limit")) != 0)
-		return CLI_ERR;
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
-	if (rc != CLI_OK)
-		goto done;
-	if (c->json) {
-		rc = cli_show_object(c, &r);
-		goto done;
-	}
-	events = cli_resp_array(&r, "events");
-	if (events == NULL) {
-		rc = CLI_ERR;
-		goto done;
-	}
-	rc = event_table(c, events, 0, 0, 0);
-	next = json_object_get(r.json, "next_seq");
-	if (rc == CLI_OK && (int64_t)json_array_size(events) >= limit && json_is_integer(next))
-		fprintf(stderr,
-		        "(more events: rsvault audit list --after %" JSON_INTEGER_FORMAT " ...)\n",
-		        json_integer_value(next));
-done:
-	cli_resp_free(&r);
-	return rc;
-}
-
-/* ---- audit export ------------------------------------------------------- */
+/* ---- paging --------------------------------------------------------------- */
 
 /* One paged listing (events or checkpoints). */
 struct pager {
@@ -286,6 +101,224 @@ static int pager_peek(struct pager *p, json_t **item)
 		*item = json_array_get(p->items, p->idx);
 	return CLI_OK;
 }
+
+/* ---- audit list --------------------------------------------------------- */
+
+/* Append "&name=escaped(value)" (or "?name=..." first) to path. */
+static int add_query(struct cli_ctx *c, char *path, size_t n, const char *name, const char *value)
+{
+	char enc[CLI_PATH_MAX / 4];
+	size_t used = strlen(path);
+
+	if (value == NULL)
+		return 0;
+	if (cli_escape(c, value, enc, sizeof enc) != 0)
+		return -1;
+	return cli_path(path + used, n - used, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, enc);
+}
+
+/* Does event e pass the filters applied on the client side? */
+static int event_matches(const struct cli_ctx *c, json_t *e, int64_t after)
+{
+	static const char *const fields[][2] = {
+	    {"--actor", "actor"}, {"--action", "action"}, {"--outcome", "outcome"}};
+	json_t *seq = json_object_get(e, "seq");
+
+	if (!json_is_integer(seq) || json_integer_value(seq) <= after)
+		return 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const char *want = cli_opt(c, fields[i][0]), *got;
+
+		if (want == NULL)
+			continue;
+		got = cli_jstr(e, fields[i][1]);
+		if (got == NULL || strcmp(got, want) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static int event_table(json_t *events)
+{
+	static const char *const head[] = {"SEQ",    "TIME",    "ACTOR", "ACTION",
+	                                   "TICKET", "OUTCOME", "REASON"};
+	struct cli_table t;
+	size_t i;
+	json_t *e;
+	int rc = CLI_OK;
+
+	cli_table_init(&t, 7, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(events, i, e)
+	{
+		char seq[32], tm[64];
+		const char *row[7];
+
+		if (!json_is_object(e)) {
+			rc = cli_malformed("events");
+			goto done;
+		}
+		cli_time_local(cli_jstr(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
+		row[0] = cli_jtext(e, "seq", seq, sizeof seq);
+		row[1] = tm;
+		row[2] = cli_jstr(e, "actor");
+		row[3] = cli_jstr(e, "action");
+		row[4] = cli_jstr(e, "ticket");
+		row[5] = cli_jstr(e, "outcome");
+		row[6] = cli_jstr(e, "reason");
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+/* Reverse a JSON array in place. */
+static void reverse_array(json_t *arr)
+{
+	size_t n = json_array_size(arr);
+
+	for (size_t i = 0; i < n / 2; i++) {
+		json_t *a = json_incref(json_array_get(arr, i));
+		json_t *b = json_incref(json_array_get(arr, n - 1 - i));
+
+		json_array_set_new(arr, i, b);
+		json_array_set_new(arr, n - 1 - i, a);
+	}
+}
+
+/* With --ticket: GET /v1/tickets/T/audit, which owners may read too, page
+ * by page from --after to the end (a short page: every read of the trail
+ * is itself an event of the ticket, so an empty page would never come).
+ * The other filters are applied here; --newest reverses the order, so it
+ * reads the whole trail first. --limit caps what is shown. */
+static int list_ticket(struct cli_ctx *c, int64_t after, int64_t limit, int newest)
+{
+	char route[CLI_PATH_MAX];
+	struct pager p;
+	json_t *keep, *e;
+	int rc;
+
+	if (cli_path(route, sizeof route, "/v1/tickets/%s/audit", cli_opt(c, "--ticket")) != 0)
+		return CLI_ERR;
+	memset(&p, 0, sizeof p);
+	p = (struct pager){.c = c, .route = route, .key = "events", .after = (uint64_t)after};
+	if ((keep = json_array()) == NULL) {
+		cli_warnx("out of memory");
+		return CLI_ERR;
+	}
+	for (;;) {
+		if ((rc = pager_peek(&p, &e)) != CLI_OK || e == NULL)
+			break;
+		p.idx++;
+		if (!json_is_object(e)) {
+			rc = cli_malformed("events");
+			break;
+		}
+		if (!event_matches(c, e, after))
+			continue;
+		if (json_array_append(keep, e) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			break;
+		}
+		if (!newest && (int64_t)json_array_size(keep) >= limit)
+			break;
+	}
+	cli_resp_free(&p.resp);
+	if (rc == CLI_OK && newest) {
+		reverse_array(keep);
+		while ((int64_t)json_array_size(keep) > limit)
+			json_array_remove(keep, json_array_size(keep) - 1);
+	}
+	if (rc == CLI_OK && c->json) {
+		json_t *out = json_pack("{sO}", "events", keep);
+
+		if (out == NULL) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+		} else if (json_dumpf(out, stdout, JSON_COMPACT) != 0 ||
+		           fputc('\n', stdout) == EOF) {
+			rc = cli_write_failed();
+		}
+		json_decref(out);
+	} else if (rc == CLI_OK) {
+		rc = event_table(keep);
+	}
+	json_decref(keep);
+	return rc;
+}
+
+int cli_cmd_audit_list(struct cli_ctx *c)
+{
+	const char *outcome = cli_opt(c, "--outcome"), *ticket = cli_opt(c, "--ticket");
+	int newest = cli_opt(c, "--newest") != NULL;
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX] = "/v1/audit";
+	int64_t after = 0, before = 0, limit = LIST_LIMIT_DEFAULT;
+	json_t *events, *next;
+	int rc;
+
+	if (outcome != NULL && !cli_one_of(outcome, outcomes))
+		return cli_usage(c, "--outcome must be allow or deny");
+	if (cli_opt_int(c, "--after", 0, INT64_MAX, &after) != 0 ||
+	    cli_opt_int(c, "--before", 1, INT64_MAX, &before) != 0 ||
+	    cli_opt_int(c, "--limit", 1, PAGE_LIMIT, &limit) != 0)
+		return CLI_ERR;
+	if (cli_opt(c, "--before") != NULL && !newest)
+		return cli_usage(c, "--before goes with --newest (use --after for oldest first)");
+	if (cli_opt(c, "--after") != NULL && newest)
+		return cli_usage(c, "--after goes without --newest (use --before with --newest)");
+	if (ticket != NULL) {
+		if (cli_check_id(c, "--ticket", ticket) != 0)
+			return CLI_ERR;
+		if (cli_opt(c, "--before") != NULL)
+			return cli_usage(c, "--before is not available with --ticket");
+		if (cli_opt(c, "--limit") == NULL)
+			limit = INT64_MAX;
+		return list_ticket(c, after, limit, newest);
+	}
+	if (add_query(c, path, sizeof path, "actor", cli_opt(c, "--actor")) != 0 ||
+	    add_query(c, path, sizeof path, "action", cli_opt(c, "--action")) != 0 ||
+	    add_query(c, path, sizeof path, "outcome", outcome) != 0 ||
+	    add_query(c, path, sizeof path, "order", newest ? "desc" : NULL) != 0 ||
+	    add_query(c, path, sizeof path, "before_seq", cli_opt(c, "--before")) != 0 ||
+	    add_query(c, path, sizeof path, "after_seq", cli_opt(c, "--after")) != 0 ||
+	    add_query(c, path, sizeof path, "limit", cli_opt(c, "--limit")) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc != CLI_OK)
+		goto done;
+	if (c->json) {
+		rc = cli_show_object(c, &r);
+		goto done;
+	}
+	events = cli_resp_array(&r, "events");
+	if (events == NULL) {
+		rc = CLI_ERR;
+		goto done;
+	}
+	rc = event_table(events);
+	next = json_object_get(r.json, "next_seq");
+	if (rc == CLI_OK && (int64_t)json_array_size(events) >= limit && json_is_integer(next))
+		fprintf(
+		    stderr,
+		    newest
+		        ? "(more events: rsvault audit list --newest --before %" JSON_INTEGER_FORMAT
+		          " ...)\n"
+		        : "(more events: rsvault audit list --after %" JSON_INTEGER_FORMAT
+		          " ...)\n",
+		    json_integer_value(next));
+done:
+	cli_resp_free(&r);
+	return rc;
+}
+
+/* ---- audit export ------------------------------------------------------- */
 
 /* The state of one export. */
 struct export
@@ -508,31 +541,52 @@ int cli_cmd_audit_export(struct cli_ctx *c)
 
 /* ---- audit verify ------------------------------------------------------- */
 
-static void report_verify(const struct cli_ctx *c, const struct audit_verify *v, int ok)
+/* Exit statuses (SPEC 8.1, common/auditlog.h): 0 verified with at least
+ * one checkpoint; 5 the chain verified but nothing is signed; 6 a
+ * verification failure; 1 a usage error or a file that cannot be read. */
+static const char *result_name(int result)
 {
-	char line[512];
-
-	if (c->json) {
-		json_t *j = json_pack("{sbsIsIsIsIsI}", "ok", ok, "events", (json_int_t)v->events,
-		                      "checkpoints", (json_int_t)v->checkpoints, "last_seq",
-		                      (json_int_t)v->last_seq, "last_checkpoint_seq",
-		                      (json_int_t)v->last_cp_seq, "unsigned_events",
-		                      (json_int_t)v->unsigned_tail);
-
-		if (j != NULL && !ok) {
-			json_object_set_new(j, "bad_seq", json_integer((json_int_t)v->bad_seq));
-			json_object_set_new(j, "line", json_integer((json_int_t)v->bad_line));
-			json_object_set_new(j, "error", json_string(v->error));
-		}
-		if (j != NULL) {
-			json_dumpf(j, stdout, 0);
-			fputc('\n', stdout);
-		}
-		json_decref(j);
-		return;
+	switch (result) {
+	case AUDIT_VERIFY_OK:
+		return "ok";
+	case AUDIT_VERIFY_UNSIGNED:
+		return "unsigned";
+	case AUDIT_VERIFY_FAILED:
+		return "failed";
+	default:
+		return "error";
 	}
-	audit_verify_summary(v, ok, line, sizeof line);
-	printf("%s\n", line);
+}
+
+static int report_verify(const struct cli_ctx *c, const struct audit_verify *v, int result)
+{
+	char pin[AUDIT_PIN_LEN];
+	json_t *j;
+	int rc = 0;
+
+	if (!c->json)
+		return audit_verify_print(v, result, stdout);
+	j = json_pack("{sssbsIsIsIsIsI}", "result", result_name(result), "ok",
+	              result == AUDIT_VERIFY_OK, "events", (json_int_t)v->events, "checkpoints",
+	              (json_int_t)v->checkpoints, "last_seq", (json_int_t)v->last_seq,
+	              "last_checkpoint_seq", (json_int_t)v->last_cp_seq, "unsigned_events",
+	              (json_int_t)v->unsigned_tail);
+	if (j == NULL)
+		return -1;
+	if (result == AUDIT_VERIFY_OK && audit_verify_pin(v, pin, sizeof pin) == 0)
+		rc |= json_object_set_new(j, "pin", json_string(pin));
+	else
+		rc |= json_object_set_new(j, "pin", json_null());
+	if (result == AUDIT_VERIFY_FAILED) {
+		rc |= json_object_set_new(j, "bad_seq", json_integer((json_int_t)v->bad_seq));
+		rc |= json_object_set_new(j, "line", json_integer((json_int_t)v->bad_line));
+	}
+	if (result < AUDIT_VERIFY_OK)
+		rc |= json_object_set_new(j, "error", json_string(v->error));
+	if (rc != 0 || json_dumpf(j, stdout, JSON_ENSURE_ASCII) != 0 || fputc('\n', stdout) == EOF)
+		rc = -1;
+	json_decref(j);
+	return rc;
 }
 
 int cli_cmd_audit_verify(struct cli_ctx *c)
@@ -540,28 +594,24 @@ int cli_cmd_audit_verify(struct cli_ctx *c)
 	const char *file = c->args[0], *pub = cli_opt(c, "--pubkey"), *pin = cli_opt(c, "--pin");
 	struct audit_verify v;
 	FILE *f;
-	int ok;
+	int result;
 
 	memset(&v, 0, sizeof v);
 	if (pin != NULL && audit_parse_pin(pin, &v) != 0)
 		return cli_usage(c, "--pin: %s", v.error);
 	if (keyfile_read_pub(pub, v.pk) != 0) {
 		cli_warnx("cannot read the audit public key %s (64 hex characters expected)", pub);
-		return CLI_ERR;
+		return AUDIT_EXIT_USAGE;
 	}
 	f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
 	if (f == NULL) {
 		cli_warnx("cannot open %s: %s", file, strerror(errno));
-		return CLI_ERR;
+		return AUDIT_EXIT_USAGE;
 	}
-	ok = audit_verify_stream(f, &v) == 0;
+	result = audit_verify_stream(f, &v);
 	if (f != stdin)
 		fclose(f);
-	report_verify(c, &v, ok);
-	if (ok && v.unsigned_tail > 0 && !c->json)
-		fprintf(stderr,
-		        "note: the last %" PRIu64 " events are covered by the hash chain only; "
-		        "a later export can sign them\n",
-		        v.unsigned_tail);
-	return ok ? CLI_OK : CLI_ERR;
+	if (report_verify(c, &v, result) != 0)
+		return cli_write_failed();
+	return audit_verify_exit_status(result);
 }

@@ -79,6 +79,8 @@ static const struct cli_opt o_audit_list[] = {
     {"--action", "X", 0, "only this action, e.g. cred.read"},
     {"--outcome", "O", 0, "allow or deny"},
     {"--after", "N", 0, "only events with a sequence number above N"},
+    {"--newest", NULL, 0, "newest first"},
+    {"--before", "N", 0, "with --newest: only events with a sequence number below N"},
     {"--limit", "N", 0, "at most N events (1 to 1000, default 100)"},
     {NULL, NULL, 0, NULL}};
 
@@ -88,7 +90,7 @@ static const struct cli_opt o_audit_export[] = {
 
 static const struct cli_opt o_audit_verify[] = {
     {"--pubkey", "PATH", 1, "the vault's audit.pub"},
-    {"--pin", "SEQ:HASH", 0, "a checkpoint noted from an earlier export; detects truncation"},
+    {"--pin", "SEQ:HASH", 0, "the pin printed by an earlier verify; detects truncation"},
     {NULL, NULL, 0, NULL}};
 
 /* ---- the command table --------------------------------------------------- */
@@ -174,16 +176,19 @@ static const struct cli_cmd commands[] = {
     {"account", "reactivate", "ID", 1, 1, o_none, cli_cmd_account_reactivate,
      "Lift a suspension (admin).", "rsvault account reactivate acme-it"},
     {"audit", "list", "", 0, 0, o_audit_list, cli_cmd_audit_list,
-     "List audit events, oldest first (auditor; with --ticket also the ticket's owner "
-     "and admins).",
+     "List audit events, oldest first or with --newest newest first (auditor; with "
+     "--ticket also the ticket's owner and admins, the whole trail).",
      "rsvault audit list --outcome deny --limit 20\n"
+     "rsvault audit list --newest --action credential.read\n"
      "rsvault audit list --ticket " TID},
     {"audit", "export", "", 0, 0, o_audit_export, cli_cmd_audit_export,
      "Export the whole audit log with its signed checkpoints as JSON lines (auditor).",
      "rsvault audit export -o audit-2026-11.jsonl"},
     {"audit", "verify", "FILE", 1, 1, o_audit_verify, cli_cmd_audit_verify,
-     "Verify an export offline: hash chain, checkpoint signatures and, with --pin, that "
-     "nothing was cut off. Needs no vault and no token. FILE - reads standard input.",
+     "Verify an export offline: hash chain, checkpoint signatures, a checkpoint at every "
+     "100th event and, with --pin, that nothing was cut off; prints the pin to keep. "
+     "Needs no vault and no token. FILE - reads standard input. Exit status 0 verified "
+     "and signed, 5 nothing signed, 6 failed, 1 usage or unreadable file.",
      "rsvault audit verify audit-2026-11.jsonl --pubkey audit.pub \\\n"
      "    --pin 1200:3f5a9c0e1d2b4a6f8e7d9c0b1a2f3e4d5c6b7a8f9e0d1c2b3a4f5e6d7c8b9a0f"},
 };

@@ -20,6 +20,7 @@
 
 #define AUDIT_FIELD_MAX 65535u         /* longest string field, bytes */
 #define AUDIT_LINE_MAX (1024u * 1024u) /* longest export line, bytes (no \n) */
+#define AUDIT_LINE_START 4096u         /* first size of the line buffer */
 #define AUDIT_TIME_CHARS 24            /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
 #define AUDIT_HASH_HEX 64
 #define AUDIT_SEQ_MAX ((uint64_t)INT64_MAX) /* largest seq JSON can carry */
@@ -31,9 +32,9 @@ _Static_assert(UTIL_TIME_LEN == AUDIT_TIME_CHARS + 1, "time buffer size");
 
 /* The keys of an event object, in SPEC order. */
 static const char *const event_keys[] = {
-    "seq",     "form",    "time",   "actor", "role",       "action", "ticket",
-    "credential", "session", "outcome", "reason", "ip", "request_id", "target",
-    "token",   "cert",    "prev",   "hash",
+    "seq",        "form",       "time",    "actor",   "role",   "action",
+    "ticket",     "credential", "session", "outcome", "reason", "ip",
+    "request_id", "target",     "token",   "cert",    "prev",   "hash",
 };
 #define EVENT_NKEYS (sizeof(event_keys) / sizeof(event_keys[0]))
 
@@ -75,8 +76,8 @@ static void event_set_strs(struct audit_event *ev, const char *const in[AUDIT_NS
 
 /* Names of the same fields, same order (for JSON and messages). */
 static const char *const str_field_names[AUDIT_NSTR] = {
-    "actor",   "role",    "action", "ticket", "credential", "session", "outcome",
-    "reason",  "ip",      "request_id", "target", "token", "cert",
+    "actor",  "role", "action",     "ticket", "credential", "session", "outcome",
+    "reason", "ip",   "request_id", "target", "token",      "cert",
 };
 
 /* Number of string fields hashed by a form, or 0 for an unknown form. */
@@ -192,10 +193,9 @@ int audit_event_hash(const struct audit_event *ev, unsigned char out[32])
 
 	if (crypto_generichash_init(&st, NULL, 0, sizeof(digest)) != 0 ||
 	    crypto_generichash_update(&st, ev->prev, sizeof(ev->prev)) != 0 ||
-	    crypto_generichash_update(&st,
-	                              (const unsigned char *)(ev->form == 1 ? AUDIT_EVENT_TAG
-	                                                                    : AUDIT_EVENT_TAG_V2),
-	                              sizeof(AUDIT_EVENT_TAG)) != 0 ||
+	    crypto_generichash_update(
+	        &st, (const unsigned char *)(ev->form == 1 ? AUDIT_EVENT_TAG : AUDIT_EVENT_TAG_V2),
+	        sizeof(AUDIT_EVENT_TAG)) != 0 ||
 	    crypto_generichash_update(&st, seq_be, sizeof(seq_be)) != 0 ||
 	    hash_present(&st, ev->time, strlen(ev->time)) != 0)
 		goto done;
@@ -362,7 +362,8 @@ static int is_event_key(const char *key)
 	return 0;
 }
 
-/* Only the 14 event keys and an optional "type": "event". */
+/* Only the event keys (seq, form, time, the string fields, prev, hash) and
+ * an optional "type": "event". */
 static int check_event_keys(json_t *obj, char *err, size_t errlen)
 {
 	const char *key;
@@ -494,8 +495,7 @@ static int event_from_json(json_t *obj, struct audit_event *ev, char *err, size_
 		seterr(err, errlen, "event: not a JSON object");
 		return -1;
 	}
-	if (check_event_keys(obj, err, errlen) != 0 ||
-	    get_form(obj, &tmp.form, err, errlen) != 0 ||
+	if (check_event_keys(obj, err, errlen) != 0 || get_form(obj, &tmp.form, err, errlen) != 0 ||
 	    get_seq(obj, &tmp.seq, "event", err, errlen) != 0 ||
 	    get_time(obj, tmp.time, err, errlen) != 0)
 		return -1;
@@ -586,7 +586,10 @@ struct vstate {
 	unsigned long line;          /* current line, 1-based */
 	unsigned char last_hash[32]; /* hash of the last event (zeros before seq 1) */
 	int prev_was_event;          /* the previous line was an event */
-	char *buf;                   /* line buffer, AUDIT_LINE_MAX + 1 bytes */
+	uint64_t due;                /* seq whose checkpoint must come next, 0 if none */
+	int io_error;                /* the input could not be read */
+	char *buf;                   /* line buffer of cap bytes, grown as needed */
+	size_t cap;                  /* AUDIT_LINE_START .. AUDIT_LINE_MAX */
 };
 
 /* Record the first problem: seq, line and a message. */
@@ -609,9 +612,10 @@ static uint64_t expected_seq(const struct vstate *vs)
 	return vs->v->last_seq + 1;
 }
 
-/* Read one line (without its '\n') into vs->buf. Returns 1 with *len set,
- * 0 at end of file, -1 on a read error or a line longer than
- * AUDIT_LINE_MAX (the rest of an overlong line is not read). */
+/* Read one line (without its '\n') into vs->buf, doubling the buffer up
+ * to AUDIT_LINE_MAX as needed. Returns 1 with *len set, 0 at end of file,
+ * -1 on a read error, no memory, or a line longer than AUDIT_LINE_MAX (the
+ * rest of an overlong line is not read). */
 static int read_line(FILE *f, struct vstate *vs, size_t *len)
 {
 	size_t n = 0;
@@ -619,16 +623,30 @@ static int read_line(FILE *f, struct vstate *vs, size_t *len)
 
 	flockfile(f);
 	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-		if (n == AUDIT_LINE_MAX) {
-			funlockfile(f);
-			return fail(vs, expected_seq(vs), vs->line + 1, "line longer than %u bytes",
-			            AUDIT_LINE_MAX);
+		if (n == vs->cap) {
+			size_t ncap = vs->cap * 2 > AUDIT_LINE_MAX ? AUDIT_LINE_MAX : vs->cap * 2;
+			char *nbuf;
+
+			if (vs->cap >= AUDIT_LINE_MAX) {
+				funlockfile(f);
+				return fail(vs, expected_seq(vs), vs->line + 1,
+				            "line longer than %u bytes", AUDIT_LINE_MAX);
+			}
+			if ((nbuf = realloc(vs->buf, ncap)) == NULL) {
+				funlockfile(f);
+				vs->io_error = 1;
+				return fail(vs, expected_seq(vs), vs->line + 1, "out of memory");
+			}
+			vs->buf = nbuf;
+			vs->cap = ncap;
 		}
 		vs->buf[n++] = (char)c;
 	}
 	funlockfile(f);
-	if (ferror(f))
+	if (ferror(f)) {
+		vs->io_error = 1;
 		return fail(vs, expected_seq(vs), vs->line + 1, "read error");
+	}
 	if (c == EOF && n == 0)
 		return 0;
 	vs->line++;
@@ -657,6 +675,11 @@ static int verify_event(struct vstate *vs, json_t *obj)
 
 	if (event_from_json(obj, &ev, why, sizeof(why)) != 0)
 		return fail(vs, expected_seq(vs), vs->line, "%s", why);
+	if (vs->due != 0)
+		return fail(vs, vs->due, vs->line,
+		            "the checkpoint due after event %llu is missing (every %dth event is "
+		            "signed; were checkpoint lines removed?)",
+		            (unsigned long long)vs->due, AUDIT_CP_EVERY);
 	if (ev.seq != expected_seq(vs)) {
 		if (v->events == 0)
 			return fail(vs, 1, vs->line, "first event has seq %llu, expected 1",
@@ -666,6 +689,11 @@ static int verify_event(struct vstate *vs, json_t *obj)
 		            "inserted event)",
 		            (unsigned long long)ev.seq, (unsigned long long)expected_seq(vs));
 	}
+	if (ev.form < v->last_form)
+		return fail(vs, ev.seq, vs->line,
+		            "event %llu has form %d after an event of form %d (the form never goes "
+		            "down)",
+		            (unsigned long long)ev.seq, ev.form, v->last_form);
 	if (sodium_memcmp(ev.prev, vs->last_hash, 32) != 0)
 		return fail(vs, ev.seq, vs->line, "event %llu: prev does not match the hash of %s",
 		            (unsigned long long)ev.seq,
@@ -679,8 +707,11 @@ static int verify_event(struct vstate *vs, json_t *obj)
 		            (unsigned long long)ev.seq);
 	memcpy(vs->last_hash, h, 32);
 	v->last_seq = ev.seq;
+	v->last_form = ev.form;
 	v->events++;
 	vs->prev_was_event = 1;
+	if (ev.seq % AUDIT_CP_EVERY == 0)
+		vs->due = ev.seq;
 	return 0;
 }
 
@@ -745,7 +776,9 @@ static int verify_checkpoint(struct vstate *vs, json_t *obj)
 		            (unsigned long long)seq);
 	v->checkpoints++;
 	v->last_cp_seq = seq;
+	memcpy(v->last_cp_hash, hash, 32);
 	vs->prev_was_event = 0;
+	vs->due = 0;
 	return 0;
 }
 
@@ -780,13 +813,19 @@ static int verify_line(struct vstate *vs, size_t len)
 	return rc;
 }
 
-/* End-of-file checks: at least one event, the pin reached. */
+/* End-of-file checks: at least one event, no due checkpoint missing, the
+ * pin reached. */
 static int verify_end(struct vstate *vs)
 {
 	struct audit_verify *v = vs->v;
 
 	if (v->events == 0)
 		return fail(vs, 1, vs->line + 1, "no events");
+	if (vs->due != 0)
+		return fail(vs, vs->due, vs->line + 1,
+		            "the export ends without the checkpoint due after event %llu (every "
+		            "%dth event is signed)",
+		            (unsigned long long)vs->due, AUDIT_CP_EVERY);
 	if (v->have_pin && v->last_seq < v->pin_seq)
 		return fail(vs, expected_seq(vs), vs->line + 1,
 		            "export does not reach pinned checkpoint %llu (last event is %llu: "
@@ -796,51 +835,131 @@ static int verify_end(struct vstate *vs)
 }
 
 /* On failure bad_line is the line of the problem; for problems found at
- * end of file (no events, pin not reached) it is one past the last line.
- * The counters always describe the part verified before any problem. */
+ * end of file (no events, a due checkpoint or the pin not reached) it is
+ * one past the last line. The counters always describe the part verified
+ * before any problem. */
 int audit_verify_stream(FILE *f, struct audit_verify *v)
 {
 	struct vstate vs;
 	size_t len = 0;
-	int rc = -1, r;
+	int rc = AUDIT_VERIFY_FAILED, r;
 
 	if (v == NULL)
-		return -1;
+		return AUDIT_VERIFY_ERROR;
 	v->events = v->checkpoints = v->last_seq = v->last_cp_seq = 0;
+	memset(v->last_cp_hash, 0, sizeof(v->last_cp_hash));
 	v->unsigned_tail = v->bad_seq = 0;
+	v->last_form = 0;
 	v->bad_line = 0;
 	v->error[0] = '\0';
 	memset(&vs, 0, sizeof(vs));
 	vs.v = v;
 	if (f == NULL) {
 		fail(&vs, 0, 0, "no input");
-		return -1;
+		return AUDIT_VERIFY_ERROR;
 	}
-	if ((vs.buf = malloc(AUDIT_LINE_MAX + 1)) == NULL) {
+	if ((vs.buf = malloc(AUDIT_LINE_START)) == NULL) {
 		fail(&vs, 0, 0, "out of memory");
-		return -1;
+		return AUDIT_VERIFY_ERROR;
 	}
+	vs.cap = AUDIT_LINE_START;
 	while ((r = read_line(f, &vs, &len)) == 1)
 		if (verify_line(&vs, len) != 0)
 			goto done;
 	if (r < 0 || verify_end(&vs) != 0)
 		goto done;
-	rc = 0;
+	/* By the due rule the unsigned tail is below AUDIT_CP_EVERY, and an
+	 * export without any checkpoint has fewer events than that. */
+	rc = v->checkpoints > 0 ? AUDIT_VERIFY_OK : AUDIT_VERIFY_UNSIGNED;
 done:
+	if (vs.io_error)
+		rc = AUDIT_VERIFY_ERROR;
 	v->unsigned_tail = v->last_seq - v->last_cp_seq;
 	free(vs.buf);
 	return rc;
 }
 
-void audit_verify_summary(const struct audit_verify *v, int ok, char *out, size_t len)
+int audit_verify_exit_status(int result)
 {
-	if (!ok)
-		snprintf(out, len, "FAILED at seq %" PRIu64 " (line %lu): %s", v->bad_seq,
-		         v->bad_line, v->error);
-	else
+	switch (result) {
+	case AUDIT_VERIFY_OK:
+		return AUDIT_EXIT_OK;
+	case AUDIT_VERIFY_UNSIGNED:
+		return AUDIT_EXIT_UNSIGNED;
+	case AUDIT_VERIFY_FAILED:
+		return AUDIT_EXIT_FAILED;
+	default:
+		return AUDIT_EXIT_USAGE;
+	}
+}
+
+void audit_verify_describe(const struct audit_verify *v, int result, char *out, size_t len)
+{
+	if (out == NULL || len == 0)
+		return;
+	switch (result) {
+	case AUDIT_VERIFY_OK:
 		snprintf(out, len,
 		         "OK: %" PRIu64 " events, %" PRIu64 " checkpoints verified; last "
 		         "checkpoint seq %" PRIu64 "; %" PRIu64
 		         " events after it are not yet signed",
 		         v->events, v->checkpoints, v->last_cp_seq, v->unsigned_tail);
+		break;
+	case AUDIT_VERIFY_UNSIGNED:
+		snprintf(out, len,
+		         "UNSIGNED: %" PRIu64 " events, hash chain verified, but no checkpoint: "
+		         "nothing in the export is signed",
+		         v->events);
+		break;
+	case AUDIT_VERIFY_FAILED:
+		snprintf(out, len, "FAILED at seq %" PRIu64 " (line %lu): %s", v->bad_seq,
+		         v->bad_line, v->error);
+		break;
+	default:
+		snprintf(out, len, "ERROR: %s", v->error[0] ? v->error : "cannot verify");
+		break;
+	}
+}
+
+int audit_verify_pin(const struct audit_verify *v, char *out, size_t len)
+{
+	char hex[AUDIT_HASH_HEX + 1];
+	int n;
+
+	if (out == NULL || len == 0)
+		return -1;
+	out[0] = '\0';
+	if (v == NULL || v->checkpoints == 0 || v->last_cp_seq == 0)
+		return -1;
+	hex_encode(hex, sizeof(hex), v->last_cp_hash, 32);
+	n = snprintf(out, len, "%" PRIu64 ":%s", v->last_cp_seq, hex);
+	if (n < 0 || (size_t)n >= len) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int audit_verify_print(const struct audit_verify *v, int result, FILE *out)
+{
+	char line[512], pin[AUDIT_PIN_LEN];
+
+	audit_verify_describe(v, result, line, sizeof(line));
+	if (fprintf(out, "%s\n", line) < 0)
+		return -1;
+	if (result == AUDIT_VERIFY_OK && audit_verify_pin(v, pin, sizeof(pin)) == 0) {
+		if (fprintf(out, "pin: %s\n", pin) < 0)
+			return -1;
+		if (v->unsigned_tail > 0 &&
+		    fprintf(out,
+		            "note: the last %" PRIu64 " events are covered by the hash chain only, "
+		            "not yet by a signature; a later export signs them\n",
+		            v->unsigned_tail) < 0)
+			return -1;
+	} else if (result == AUDIT_VERIFY_UNSIGNED &&
+	           fprintf(out, "note: without a checkpoint anyone can rewrite these events and "
+	                        "recompute the chain; verify a later export\n") < 0) {
+		return -1;
+	}
+	return fflush(out) == 0 ? 0 : -1;
 }

@@ -64,7 +64,8 @@ struct audit_event {
 };
 
 /* Compute hash = BLAKE2b-256(prev || canonical(ev)) into out (may be
- * ev->hash). Returns 0, or -1 if a field is too long (> 65535 bytes). */
+ * ev->hash). Returns 0, or -1 if a field is too long (> 65535 bytes), the
+ * form is neither 1 nor 2, or a form-1 event has a target, token or cert. */
 int audit_event_hash(const struct audit_event *ev, unsigned char out[32]);
 
 /* Build the checkpoint message for (seq, hash). */
@@ -87,13 +88,53 @@ __attribute__((warn_unused_result)) int audit_checkpoint_verify(uint64_t seq,
 json_t *audit_event_to_json(const struct audit_event *ev);
 
 /* Fill ev from a JSON object (which may also hold "type"). Strings are
- * borrowed from obj and live as long as it does. Every field must be
- * present with the right type (string or null; seq a positive integer;
- * time, prev and hash well formed); any other key is an error.
+ * borrowed from obj and live as long as it does. Every field of the
+ * event's form must be present with the right type (string or null; seq a
+ * positive integer; time, prev and hash well formed); any other key is an
+ * error. "form" absent means 1; a form-1 event may leave out target,
+ * token and cert, and where it has them they must be null.
  * Returns 0 or -1. */
 int audit_event_from_json(json_t *obj, struct audit_event *ev);
 
-/* Offline verification of an export (JSON lines). */
+/* Offline verification of an export (JSON lines).
+ *
+ * The rules (docs/audit.md section 6, SPEC sections 5 and 8.1), checked
+ * line by line, stopping at the first problem:
+ *  - events: seq 1, 2, 3, ... without gaps; prev of seq 1 is all zeros,
+ *    every other prev is the previous event's hash; every hash recomputes
+ *    from the event's fields in its own form; form (1 or 2) never goes
+ *    down from one event to the next;
+ *  - checkpoints: each directly follows its event (same seq, same hash),
+ *    carries the trusted key and has a valid signature over (seq, hash);
+ *    two checkpoints in a row are refused;
+ *  - due checkpoints: the vault signs every event whose seq is a multiple
+ *    of AUDIT_CP_EVERY, so that event must be followed by its checkpoint;
+ *    an export without it fails, whether the line was dropped or the file
+ *    ends there. Extra checkpoints in between (the timed ones) are fine.
+ *    Hence the events after the newest checkpoint (the unsigned tail) are
+ *    always fewer than AUDIT_CP_EVERY;
+ *  - a pin (--pin SEQ:HASH) must be reached with the pinned hash;
+ *  - at least one event.
+ */
+#define AUDIT_CP_EVERY 100 /* a checkpoint is due at every seq that is a multiple */
+
+/* What audit_verify_stream concluded. */
+enum audit_verify_result {
+	AUDIT_VERIFY_ERROR = -2,   /* the input could not be read (I/O, memory) */
+	AUDIT_VERIFY_FAILED = -1,  /* something did not verify: see bad_seq, bad_line, error */
+	AUDIT_VERIFY_OK = 0,       /* everything verified and >= 1 checkpoint signs it */
+	AUDIT_VERIFY_UNSIGNED = 1, /* the chain verified, but the export holds no
+	                            * checkpoint (so fewer than AUDIT_CP_EVERY
+	                            * events): nothing in it is signed */
+};
+
+/* Exit statuses of both verifiers, `rsvault audit verify` and
+ * `rsvault-keys verify-audit` (SPEC 8.1). */
+#define AUDIT_EXIT_OK 0       /* AUDIT_VERIFY_OK */
+#define AUDIT_EXIT_USAGE 1    /* usage error; missing or unreadable file or key */
+#define AUDIT_EXIT_UNSIGNED 5 /* AUDIT_VERIFY_UNSIGNED */
+#define AUDIT_EXIT_FAILED 6   /* AUDIT_VERIFY_FAILED */
+
 struct audit_verify {
 	/* inputs */
 	unsigned char pk[32]; /* trusted public key (audit.pub) */
@@ -101,30 +142,51 @@ struct audit_verify {
 	uint64_t pin_seq;
 	unsigned char pin_hash[32];
 	/* results */
-	uint64_t events;        /* events read */
-	uint64_t checkpoints;   /* checkpoints verified */
-	uint64_t last_seq;      /* seq of the last event */
-	uint64_t last_cp_seq;   /* seq of the newest valid checkpoint, 0 if none */
-	uint64_t unsigned_tail; /* events after the newest checkpoint */
-	uint64_t bad_seq;       /* first bad seq, 0 if unknown or none */
-	unsigned long bad_line; /* 1-based line of the first problem, 0 if none */
-	char error[256];        /* what went wrong, for the user */
+	uint64_t events;                /* events read */
+	uint64_t checkpoints;           /* checkpoints verified */
+	uint64_t last_seq;              /* seq of the last event */
+	uint64_t last_cp_seq;           /* seq of the newest valid checkpoint, 0 if none */
+	unsigned char last_cp_hash[32]; /* its hash (zeros if none) */
+	uint64_t unsigned_tail;         /* events after the newest checkpoint */
+	int last_form;                  /* form of the last event, 0 before any */
+	uint64_t bad_seq;               /* first bad seq, 0 if unknown or none */
+	unsigned long bad_line;         /* 1-based line of the first problem, 0 if none */
+	char error[256];                /* what went wrong, printable ASCII only */
 };
 
 /* Parse "SEQ:HASH" (decimal seq >= 1, 64 hex) into v's pin. 0 or -1. */
 int audit_parse_pin(const char *s, struct audit_verify *v);
 
-/* Verify every line of f against v->pk (and v->pin if set): seq starts at
- * 1 and has no gaps, every prev links, every hash recomputes, every
- * checkpoint follows its event, matches its hash, carries v->pk and has a
- * valid signature, the pin's seq is reached with the pinned hash. Stops at
- * the first problem. Returns 0 if everything verifies, -1 otherwise (with
- * bad_seq/bad_line/error set). Reads f to the end or the first error. */
+/* Verify every line of f against v->pk (and v->pin if set) by the rules
+ * above. Returns an enum audit_verify_result: AUDIT_VERIFY_OK only if
+ * everything verified and at least one checkpoint did; the counters always
+ * describe the part verified before any problem. Reads f to the end or the
+ * first problem. */
 __attribute__((warn_unused_result)) int audit_verify_stream(FILE *f, struct audit_verify *v);
 
+/* The AUDIT_EXIT_* status for a result of audit_verify_stream. */
+int audit_verify_exit_status(int result);
+
 /* One line (no newline) telling the result of audit_verify_stream:
- * "OK: N events, M checkpoints verified; last checkpoint seq S; U events
- * after it are not yet signed" or "FAILED at seq S (line L): why". */
-void audit_verify_summary(const struct audit_verify *v, int ok, char *out, size_t len);
+ *   "OK: N events, M checkpoints verified; last checkpoint seq S; U events
+ *    after it are not yet signed"
+ *   "UNSIGNED: N events, hash chain verified, but no checkpoint: nothing
+ *    in the export is signed"
+ *   "FAILED at seq S (line L): why"
+ *   "ERROR: why" (the input could not be read). */
+void audit_verify_describe(const struct audit_verify *v, int result, char *out, size_t len);
+
+/* "SEQ:HASH" of the newest checkpoint verified, the value to keep and pass
+ * as --pin next time, into out (AUDIT_PIN_LEN bytes suffice). Returns 0,
+ * or -1 (out set to "" if len > 0) if no checkpoint verified or out is too
+ * small. */
+#define AUDIT_PIN_LEN (19 + 1 + 64 + 1)
+int audit_verify_pin(const struct audit_verify *v, char *out, size_t len);
+
+/* What both verifiers print to out after a run: the describe line, then
+ * for AUDIT_VERIFY_OK "pin: SEQ:HASH" (the pin to keep), and a "note:"
+ * line on what is not covered (an unsigned tail, an unsigned export).
+ * Every line is printable ASCII. Returns 0 or -1 on a write error. */
+int audit_verify_print(const struct audit_verify *v, int result, FILE *out);
 
 #endif

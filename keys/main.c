@@ -112,8 +112,12 @@ static void usage(FILE *fp, int full)
 	    "\n"
 	    "verify-audit checks an audit export (JSON lines from `rsvault audit\n"
 	    "export`) offline against audit.pub: the hash chain, every checkpoint\n"
-	    "signature and, with --pin, that the export still reaches a checkpoint\n"
-	    "pinned earlier. Exit status 0 only if everything verifies.\n"
+	    "signature, that every 100th event has its checkpoint and, with --pin,\n"
+	    "that the export still reaches a checkpoint pinned earlier; it prints\n"
+	    "the pin to keep (pin: SEQ:HASH). FILE - reads standard input.\n"
+	    "Exit status: 0 everything verified and signed; 5 the chain verified\n"
+	    "but no checkpoint signs it; 6 verification failed; 1 usage error or\n"
+	    "unreadable file.\n"
 	    "\n"
 	    "%s"
 	    "\n"
@@ -461,22 +465,23 @@ done:
 }
 
 /* verify-audit FILE --pubkey PATH [--pin SEQ:HASH]: the same offline
- * verifier as `rsvault audit verify` (common/auditlog.c). */
+ * verifier, output and exit statuses as `rsvault audit verify`
+ * (common/auditlog.c): 0 verified with a checkpoint, 5 nothing signed, 6
+ * failed, 1 usage or unreadable input. Returns -1 for a usage error. */
 static int keys_verify_audit(int argc, char **argv)
 {
 	const char *file = NULL, *pub = NULL, *pin = NULL;
 	struct audit_verify v;
-	char line[512];
 	FILE *f;
-	int i, ok;
+	int i, result;
 
 	memset(&v, 0, sizeof v);
 	for (i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
+		if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc && pub == NULL)
 			pub = argv[++i];
-		else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc && pin == NULL)
 			pin = argv[++i];
-		else if (argv[i][0] != '-' && file == NULL)
+		else if ((argv[i][0] != '-' || strcmp(argv[i], "-") == 0) && file == NULL)
 			file = argv[i];
 		else
 			return -1;
@@ -485,21 +490,25 @@ static int keys_verify_audit(int argc, char **argv)
 		return -1;
 	if (pin != NULL && audit_parse_pin(pin, &v) != 0) {
 		warnx("--pin: %s", v.error);
-		return 1;
+		return AUDIT_EXIT_USAGE;
 	}
 	if (keyfile_read_pub(pub, v.pk) != 0) {
 		warnx("cannot read the audit public key %s", pub);
-		return 1;
+		return AUDIT_EXIT_USAGE;
 	}
-	if ((f = fopen(file, "re")) == NULL) {
+	f = strcmp(file, "-") == 0 ? stdin : fopen(file, "re");
+	if (f == NULL) {
 		warn("cannot open %s", file);
-		return 1;
+		return AUDIT_EXIT_USAGE;
 	}
-	ok = audit_verify_stream(f, &v) == 0;
-	fclose(f);
-	audit_verify_summary(&v, ok, line, sizeof line);
-	printf("%s\n", line);
-	return ok ? 0 : 1;
+	result = audit_verify_stream(f, &v);
+	if (f != stdin)
+		fclose(f);
+	if (audit_verify_print(&v, result, stdout) != 0) {
+		warnx("cannot write the result");
+		return AUDIT_EXIT_USAGE;
+	}
+	return audit_verify_exit_status(result);
 }
 
 int main(int argc, char **argv)
@@ -520,9 +529,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "verify-audit") == 0) {
-		if ((r = keys_verify_audit(argc, argv)) < 0)
+		if ((r = keys_verify_audit(argc, argv)) < 0) {
 			usage(stderr, 0);
-		return r == 0 ? 0 : 1;
+			return AUDIT_EXIT_USAGE;
+		}
+		return r;
 	}
 	if (strcmp(argv[1], "admin-token") == 0) {
 		if ((r = keys_admin_token(argc, argv)) == 2)

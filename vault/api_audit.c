@@ -1,22 +1,45 @@
-/* api_audit.c - reading the audit log (auditor; owner for own ticket). */
+/* api_audit.c - reading the audit log (auditor; owner for own ticket).
+ *
+ * Every listing is paged: GET /v1/audit oldest first by after_seq, or
+ * newest first (order=desc) by before_seq; GET /v1/tickets/{tid}/audit
+ * oldest first by after_seq; GET /v1/audit/checkpoints by after_seq.
+ * limit is 1..1000 (default 100); an unknown or repeated query parameter
+ * is 400 invalid_field. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "audit.h"
+#include "auditlog.h"
 #include "records.h"
 #include "util.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
+#define SCAN_PAGES 50 /* a filtered listing looks at most at limit * this rows */
 #define ROW_HDR 40
+#define TICKET_KEY_MAX 512 /* ticket id \0 be64(seq) of DB_AUDIT_TICKET */
 
-/* Parse the stored row into its event JSON. */
+/* The verifier requires a checkpoint wherever the server signs one. */
+_Static_assert(AUDIT_CHECKPOINT_EVERY == AUDIT_CP_EVERY, "checkpoint spacing");
+
+/* Parse the stored row into its event JSON, in the shape of its form:
+ * every event comes out with all the keys (seq, form, ..., target,
+ * token, cert, prev, hash), also rows written before form 2 existed
+ * (which lack "form" and the later fields, and read as form 1). A row
+ * that does not parse as an event is an error (NULL). */
 static json_t *row_event(const void *v, size_t vl)
 {
+	struct audit_event ev;
+	json_t *stored, *out = NULL;
+
 	if (vl <= ROW_HDR)
 		return NULL;
-	return json_loadb((const char *)v + ROW_HDR, vl - ROW_HDR, 0, NULL);
+	stored = json_loadb((const char *)v + ROW_HDR, vl - ROW_HDR, 0, NULL);
+	if (stored != NULL && audit_event_from_json(stored, &ev) == 0)
+		out = audit_event_to_json(&ev);
+	json_decref(stored);
+	return out;
 }
 
 struct filter {
@@ -83,17 +106,34 @@ static json_t *checkpoint_view(const void *v, size_t vl)
 	return cp;
 }
 
+/* limit (default 100, 1..1000). */
+static int limit_param(struct req *r, int64_t *limit)
+{
+	int rc;
+
+	if ((rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, limit)))
+		return rc;
+	if (*limit < 1 || *limit > PAGE_MAX)
+		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
+	return 0;
+}
+
 /* after_seq (default 0) and limit (default 100, 1..1000). */
 static int page_params(struct req *r, int64_t *after, int64_t *limit)
 {
 	int rc;
 
-	if ((rc = query_u64(r, "after_seq", INT64_MAX - 1, 0, after)) ||
-	    (rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, limit)))
+	if ((rc = query_u64(r, "after_seq", INT64_MAX - 1, 0, after)))
 		return rc;
-	if (*limit < 1 || *limit > PAGE_MAX)
-		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
-	return 0;
+	return limit_param(r, limit);
+}
+
+/* Is the query parameter name given (with any value)? */
+static int query_has(struct req *r, const char *name)
+{
+	char buf[32];
+
+	return req_query(r, name, buf, sizeof buf) != 0;
 }
 
 typedef json_t *(*row_fn)(const void *v, size_t vl);
@@ -142,13 +182,74 @@ static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t af
 	return req_ok(r, 200, json_pack("{s:o, s:I}", name, arr, "next_seq", (json_int_t)next));
 }
 
+/* Newest first: events with seq < before (before 0: from the newest),
+ * kept when f matches, at most limit of them, looking at most at scan
+ * rows. Seqs have no gaps, so each is fetched by its key. Answers
+ * {"events": [...], "next_seq": the lowest seq looked at}, which is the
+ * before_seq of the next page; with nothing left to look at, next_seq is
+ * the before_seq sent (1 once event 1 was listed), or the newest seq + 1
+ * for a before_seq past the end. */
+static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t limit,
+                     int64_t scan, const struct filter *f)
+{
+	struct store_cursor *c;
+	unsigned char key[8];
+	const void *k, *v;
+	size_t kl, vl;
+	uint64_t head = 0, s, next;
+	json_t *arr;
+	int rc;
+
+	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_last(c, &k, &kl, NULL, NULL);
+	if (rc == STORE_OK && kl == 8)
+		head = util_be64_get(k);
+	else if (rc == STORE_OK)
+		rc = STORE_ERROR;
+	store_cursor_close(c);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
+	s = before > 0 && (uint64_t)before <= head ? (uint64_t)before - 1 : head;
+	next = before > 0 && (uint64_t)before <= head + 1 ? (uint64_t)before : head + 1;
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
+	rc = STORE_OK;
+	for (int64_t n = 0; s >= 1 && (int64_t)json_array_size(arr) < limit && n < scan; n++, s--) {
+		json_t *item;
+
+		util_be64_put(key, s);
+		if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK) {
+			rc = rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* a gap: corruption */
+			break;
+		}
+		if ((item = row_event(v, vl)) == NULL) {
+			rc = STORE_ERROR;
+			break;
+		}
+		next = s;
+		if (matches(f, item) && json_array_append(arr, item) != 0)
+			rc = STORE_ERROR;
+		json_decref(item);
+		if (rc != STORE_OK)
+			break;
+	}
+	if (rc != STORE_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
+}
+
 int api_audit_list(struct req *r, struct store_txn *t)
 {
-	static const char *const allowed[] = {"ticket",    "actor", "action", "outcome",
+	static const char *const allowed[] = {"ticket",    "actor", "action",
+	                                      "outcome",   "order", "before_seq",
 	                                      "after_seq", "limit", NULL};
 	struct filter f;
-	int64_t after, limit;
-	int rc;
+	char order[8] = "asc";
+	int64_t after = 0, before = 0, limit;
+	int rc, has_order = 0, desc;
 
 	memset(&f, 0, sizeof f);
 	if ((rc = check_query(r, allowed)) ||
@@ -156,39 +257,78 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	    (rc = query_str(r, "actor", f.actor, sizeof f.actor, &f.has_actor)) ||
 	    (rc = query_str(r, "action", f.action, sizeof f.action, &f.has_action)) ||
 	    (rc = query_str(r, "outcome", f.outcome, sizeof f.outcome, &f.has_outcome)) ||
-	    (rc = page_params(r, &after, &limit)))
+	    (rc = query_str(r, "order", order, sizeof order, &has_order)))
 		return rc;
-	/* at most 50 pages' worth of rows per request */
-	return page(r, t, DB_AUDIT, after, limit, limit * 50, row_event, &f, "events");
+	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
+		return req_fail(r, 400, "invalid_field", "order must be asc or desc");
+	desc = strcmp(order, "desc") == 0;
+	/* each direction has its own cursor: after_seq up, before_seq down */
+	if (desc && query_has(r, "after_seq"))
+		return req_fail(r, 400, "invalid_field",
+		                "after_seq is for order=asc; use before_seq");
+	if (!desc && query_has(r, "before_seq"))
+		return req_fail(r, 400, "invalid_field", "before_seq needs order=desc");
+	if (desc) {
+		if ((rc = query_u64(r, "before_seq", INT64_MAX, 0, &before)) ||
+		    (rc = limit_param(r, &limit)))
+			return rc;
+		if (query_has(r, "before_seq") && before < 1)
+			return req_fail(
+			    r, 400, "invalid_field",
+			    "query parameter \"before_seq\" must be an integer from 1 to "
+			    "%lld",
+			    (long long)INT64_MAX);
+		return page_desc(r, t, before, limit, limit * SCAN_PAGES, &f);
+	}
+	if ((rc = page_params(r, &after, &limit)))
+		return rc;
+	return page(r, t, DB_AUDIT, after, limit, limit * SCAN_PAGES, row_event, &f, "events");
 }
 
+/* A ticket's events (every event that names it), oldest first, paged like
+ * GET /v1/audit: seq > after_seq, at most limit, next_seq the last seq
+ * returned (the after_seq sent when there is nothing more). */
 int api_audit_ticket(struct req *r, struct store_txn *t)
 {
-	unsigned char pre[80];
+	static const char *const allowed[] = {"after_seq", "limit", NULL};
+	unsigned char key[TICKET_KEY_MAX];
 	size_t pl = strlen(r->a_ticket) + 1;
 	struct store_cursor *c;
 	const void *k, *v;
 	size_t kl, vl;
-	json_t *arr = json_array();
+	int64_t after, limit;
+	uint64_t next;
+	json_t *arr;
 	int rc;
 
-	if (arr == NULL)
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
+		return rc;
+	if (pl + 8 > sizeof key)
 		return STORE_ERROR;
-	memcpy(pre, r->a_ticket, pl);
+	next = (uint64_t)after;
+	memcpy(key, r->a_ticket, pl);
+	util_be64_put(key + pl, (uint64_t)after + 1);
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
 	if ((rc = store_cursor_open(t, DB_AUDIT_TICKET, &c)) != STORE_OK) {
 		json_decref(arr);
 		return rc;
 	}
-	rc = store_cursor_seek(c, pre, pl, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, pre, pl) == 0 &&
-	       json_array_size(arr) < 10000) {
+	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 &&
+	       (int64_t)json_array_size(arr) < limit) {
 		json_t *ev;
+
 		if ((rc = store_get(t, DB_AUDIT, (const char *)k + pl, 8, &v, &vl)) != STORE_OK ||
 		    (ev = row_event(v, vl)) == NULL) {
-			rc = rc == STORE_OK ? STORE_ERROR : rc;
+			rc = rc == STORE_OK || rc == STORE_NOTFOUND ? STORE_ERROR : rc;
 			break;
 		}
-		json_array_append_new(arr, ev);
+		next = util_be64_get((const unsigned char *)k + pl);
+		if (json_array_append_new(arr, ev) != 0) {
+			rc = STORE_ERROR;
+			break;
+		}
 		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
 	}
 	store_cursor_close(c);
@@ -196,7 +336,7 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 		json_decref(arr);
 		return rc;
 	}
-	return req_ok(r, 200, json_pack("{s:o}", "events", arr));
+	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
 }
 
 int api_audit_checkpoint(struct req *r, struct store_txn *t)

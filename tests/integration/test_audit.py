@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Audit log: every decision recorded with its reason, the chain and the
 checkpoints verify offline with the real client, every kind of tampering is
-detected, the auditor routes and their permissions, fail-closed writes."""
+detected, the auditor routes and their permissions, paging (oldest first,
+newest first, a ticket's trail), fail-closed writes."""
 import json
 import os
 import subprocess
@@ -133,6 +134,120 @@ with Vault() as v:
     t.eq([e["seq"] for e in p1["events"] + p2["events"]], list(range(1, 21)),
          "paging by next_seq")
 
+    # --- newest first: order=desc&before_seq= ---------------------------------
+    asc = all_events(v, AU)
+    head = asc[-1]["seq"]
+    d1 = v.get("/v1/audit?order=desc&limit=10&before_seq=%d" % (head + 1), AU).json or {}
+    t.eq([e["seq"] for e in d1.get("events", [])], list(range(head, head - 10, -1)),
+         "order=desc: newest first from before_seq - 1")
+    t.eq(d1.get("next_seq"), head - 9, "order=desc: next_seq is the before_seq of the next page")
+    d2 = v.get("/v1/audit?order=desc&limit=10&before_seq=%s" % d1.get("next_seq"), AU).json or {}
+    t.eq([e["seq"] for e in d2.get("events", [])], list(range(head - 10, head - 20, -1)),
+         "order=desc: the next page continues below")
+    walk, before, pages = [], head + 1, 0
+    while pages < 50:
+        r = v.get("/v1/audit?order=desc&limit=37&before_seq=%d" % before, AU)
+        if r.status != 200 or r.json["next_seq"] == before:
+            break
+        walk += r.json["events"]
+        before, pages = r.json["next_seq"], pages + 1
+    t.eq([(e["seq"], e["hash"]) for e in walk], [(e["seq"], e["hash"]) for e in reversed(asc)],
+         "walking newest first to next_seq == before_seq gives the whole log reversed")
+    r = v.get("/v1/audit?order=desc&before_seq=1", AU)
+    t.ok(r.status == 200 and r.json["events"] == [] and r.json["next_seq"] == 1,
+         "order=desc&before_seq=1: nothing older, next_seq 1")
+    r = v.get("/v1/audit?order=desc&limit=1", AU)
+    t.ok(r.status == 200 and r.json["events"] and r.json["events"][0]["seq"] > head,
+         "order=desc without before_seq starts at the newest event")
+    r = v.get("/v1/audit?order=desc&before_seq=%d&limit=1" % (head + 10 ** 9), AU)
+    t.ok(r.status == 200 and len(r.json["events"]) == 1 and r.json["events"][0]["seq"] > head,
+         "a before_seq past the end starts at the newest event")
+    r = v.get("/v1/audit?order=desc&actor=cust2&outcome=deny", AU)
+    sq = [e["seq"] for e in r.json["events"]] if r.status == 200 else []
+    t.ok(sq and sq == sorted(sq, reverse=True) and
+         all(e["actor"] == "cust2" and e["outcome"] == "deny" for e in r.json["events"]),
+         "order=desc with filters")
+    r = v.get("/v1/audit?order=asc&limit=3", AU)
+    t.eq([e["seq"] for e in r.json["events"]] if r.status == 200 else None, [1, 2, 3],
+         "order=asc is the default order")
+    for q, why in (("order=sideways", "unknown order"), ("order=", "empty order"),
+                   ("order=DESC", "order is case-sensitive"),
+                   ("before_seq=5", "before_seq without order=desc"),
+                   ("order=asc&before_seq=5", "before_seq with order=asc"),
+                   ("order=desc&after_seq=5", "after_seq with order=desc"),
+                   ("order=desc&before_seq=0", "before_seq 0"),
+                   ("order=desc&before_seq=-1", "negative before_seq"),
+                   ("order=desc&before_seq=x", "before_seq not a number"),
+                   ("order=desc&limit=1001", "limit over 1000 with order=desc"),
+                   ("order=desc&order=asc", "order repeated")):
+        r = v.get("/v1/audit?" + q, AU)
+        t.eq((r.status, r.code), (400, "invalid_field"), "%s: 400 invalid_field" % why)
+    p = client(v, AU, "audit", "list", "--newest", "--limit", "5")
+    rows = p.stdout.decode().splitlines()[1:]
+    sq = [int(x.split()[0]) for x in rows if x.split() and x.split()[0].isdigit()]
+    t.ok(p.returncode == 0 and len(sq) == 5 and sq == sorted(sq, reverse=True) and sq[0] > head,
+         "rsvault audit list --newest --limit 5: the five newest, newest first")
+    p = client(v, AU, "--json", "audit", "list", "--newest", "--before", "11", "--limit", "3")
+    j = json.loads(p.stdout or b"{}")
+    t.ok(p.returncode == 0 and [e["seq"] for e in j.get("events", [])] == [10, 9, 8],
+         "rsvault audit list --newest --before 11 --limit 3")
+    p = client(v, AU, "audit", "list", "--before", "11")
+    t.eq(p.returncode, 1, "--before without --newest is a usage error")
+
+    # --- a ticket's trail, paged like /v1/audit ----------------------------------
+    c = v.conn()
+    try:
+        for _ in range(130):
+            v.get("/v1/tickets/" + tid, C1, conn=c)
+    finally:
+        c.close()
+    want = [e["seq"] for e in all_events(v, AU) if e["ticket"] == tid]
+    t.ok(len(want) > 130, "the ticket has %d events" % len(want))
+    q1 = v.get("/v1/tickets/%s/audit" % tid, C1)
+    j1 = q1.json if q1.status == 200 else {}
+    e1 = j1.get("events", [])
+    t.ok(len(e1) == 100, "ticket audit: 100 events by default")
+    t.eq(sorted(j1.keys()), ["events", "next_seq"], "ticket audit answers {events, next_seq}")
+    got = [e["seq"] for e in e1]
+    t.eq(got, want[:100], "the oldest 100 of the ticket's events, oldest first")
+    t.eq(j1.get("next_seq"), got[-1] if got else None, "next_seq is the last seq returned")
+    q2 = v.get("/v1/tickets/%s/audit?after_seq=%s&limit=1000" % (tid, j1.get("next_seq")), C1)
+    e2 = q2.json.get("events", []) if q2.status == 200 else []
+    got2 = [e["seq"] for e in e2]
+    t.eq(got2[:len(want) - 100], want[100:], "the next page continues after next_seq")
+    t.ok(e1 and e2 and all(e["ticket"] == tid for e in e1 + e2), "every event names the ticket")
+    t.ok(all(e["seq"] > want[-1] and e["action"] == "audit.ticket" for e in
+             e2[len(want) - 100:]),
+         "... and after them only the trail reads made since")
+    q3 = v.get("/v1/tickets/%s/audit?after_seq=%d" % (tid, 10 ** 12), C1)
+    t.ok(q3.status == 200 and q3.json["events"] == [] and q3.json.get("next_seq") == 10 ** 12,
+         "past the end: no events, next_seq equals the after_seq sent")
+    q4 = v.get("/v1/tickets/%s/audit?limit=7&after_seq=%d" % (tid, want[3]), AU)
+    t.eq([e["seq"] for e in q4.json["events"]] if q4.status == 200 else None, want[4:11],
+         "auditor: limit and after_seq")
+    for q, why in (("limit=1001", "limit over 1000"), ("limit=0", "limit 0"),
+                   ("after_seq=-1", "negative after_seq"), ("bogus=1", "unknown parameter"),
+                   ("order=desc", "order (not offered here)"), ("limit=5&limit=6", "repeated")):
+        r = v.get("/v1/tickets/%s/audit?%s" % (tid, q), C1)
+        t.eq((r.status, r.code), (400, "invalid_field"), "ticket audit %s: 400 invalid_field" % why)
+    r = v.get("/v1/tickets/%s/audit?bogus=1" % tid, C2)
+    t.eq((r.status, r.code), (404, "not_found"), "another customer still gets 404 first")
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid)
+    j = json.loads(p.stdout or b"{}")
+    sq = [e["seq"] for e in j.get("events", [])]
+    t.ok(p.returncode == 0 and sq[:len(want)] == want and len(sq) >= len(want),
+         "rsvault audit list --ticket follows the pages to the end (%d events)" % len(sq))
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid, "--newest", "--limit", "4")
+    j = json.loads(p.stdout or b"{}")
+    sq = [e["seq"] for e in j.get("events", [])]
+    t.ok(p.returncode == 0 and len(sq) == 4 and sq == sorted(sq, reverse=True)
+         and sq[-1] > want[-1], "--ticket --newest --limit 4: the four newest")
+    p = client(v, C1, "--json", "audit", "list", "--ticket", tid, "--after", str(want[120]),
+               "--limit", "5", "--action", "ticket.read")
+    j = json.loads(p.stdout or b"{}")
+    t.eq([e["seq"] for e in j.get("events", [])], want[121:126],
+         "--ticket --after N --limit 5 --action ticket.read")
+
     r = v.get("/v1/audit/checkpoint", AU)
     t.ok(r.status == 200 and r.json["seq"] >= 100, "a checkpoint exists by seq 100")
     t.eq(sorted(r.json.keys()), ["hash", "public_key", "seq", "signature"], "checkpoint fields")
@@ -172,7 +287,8 @@ with Vault() as v:
             f.write("\n".join(new_lines) + "\n")
         p = verify(v, path, *extra)
         msg = (p.stdout + p.stderr).decode()
-        t.ok(p.returncode != 0 and "seq" in msg, "%s is detected (%s)" % (name, msg.strip()[:90]))
+        t.ok(p.returncode == 6 and "seq" in msg,
+             "%s is detected, exit 6 (%s)" % (name, msg.strip()[:90]))
         return msg
 
     ev_idx = [i for i, r_ in enumerate(recs) if r_["type"] == "event"]
@@ -217,8 +333,8 @@ with Vault() as v:
     path = os.path.join(v.dir, "t-forged_checkpoint_signature.jsonl")
     p = subprocess.run([binpath("rsvault-keys"), "verify-audit", path, "--pubkey",
                         os.path.join(v.keys, "audit.pub")], capture_output=True)
-    t.ok(p.returncode == 1 and p.stdout.startswith(b"FAILED at seq"),
-         "rsvault-keys verify-audit rejects it too")
+    t.ok(p.returncode == 6 and p.stdout.startswith(b"FAILED at seq"),
+         "rsvault-keys verify-audit rejects it too, exit 6")
 
     # --- fail closed ----------------------------------------------------------
     open(os.path.join(v.data, "fault-audit"), "w").close()

@@ -508,7 +508,7 @@ def auditor_day(cli, v, tok, tid):
     with open(cut, "w") as f:
         f.write("\n".join(keep) + "\n")
     r = cli.run(["audit", "verify", cut, "--pubkey", pub, "--pin", pin], env=noenv)
-    status_is(r, 1, "truncated export with --pin: exit 1")
+    status_is(r, 6, "truncated export with --pin: exit 6")
     t.ok(out(r).startswith("FAILED at seq "), "... FAILED at seq S (line L): message")
 
     # edit one event in the middle
@@ -521,7 +521,7 @@ def auditor_day(cli, v, tok, tid):
     with open(bad, "w") as f:
         f.write("\n".join(edited) + "\n")
     r = cli.run(["audit", "verify", bad, "--pubkey", pub], env=noenv)
-    status_is(r, 1, "edited export: exit 1")
+    status_is(r, 6, "edited export: exit 6")
     t.ok(re.match(r"FAILED at seq 5 \(line \d+\): ", out(r)) is not None,
          "... FAILED at seq 5")
     r = cli.run(["audit", "verify", path, "--pubkey", pub, "--pin", "nonsense"], env=noenv)

@@ -1,9 +1,13 @@
-/* test_auditlog.c - canonical form vectors, checkpoint signatures, strict
- * event JSON, pin parsing and the offline export verifier.
+/* test_auditlog.c - canonical form vectors (forms 1 and 2), checkpoint
+ * signatures, strict event JSON, pin parsing and the offline export
+ * verifier with its rules (due checkpoints, forms that never go down,
+ * result codes and exit statuses).
  *
- * The hex constants below were produced once, independently of this C
- * code, by tests/unit/vectors_auditlog.py (hashlib.blake2b and a small
- * RFC 8032 Ed25519 that checks itself against RFC 8032 test 1). */
+ * The hex constants below were produced independently of this C code by
+ * tests/unit/vectors_auditlog.py (hashlib.blake2b and a small RFC 8032
+ * Ed25519 that checks itself against RFC 8032 test 1);
+ * `vectors_auditlog.py --check tests/unit/test_auditlog.c` compares them
+ * (tests/integration/test_verify.py runs it). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +28,13 @@
 #define FULL_HASH "768701d283142c2cfedb2effb83b65fda9114573fc31e609981c94a24c72f099"
 #define NULLS_HASH "7d96a62c70312c0d7fd0c4f0fe941d7de833b07a897d155ac8eff7e20709f3a2"
 #define DOC_HASH "e2bbfa602a6c216d5142f2a09bef5666591779a07db873d75ab9c871fdfe8784"
+#define FULL2_HASH "51cde793f103524ab1667a09a2b852308b1bca5220c973a0cc00c30a5c10d280"
+#define NULLS2_HASH "e5a3b6a322facc12a5aa67554df7900a4f48005819564e22d5b1d7d6be355c08"
+#define FULL_AS2_HASH "7a2f027c7af739553e2638b4598486d8f80190ff4db2845f796911e3702b3262"
+#define DOC2_HASH "748ab036889a621b986e616ce59b1c2acb931d365eb389f5680ec94479524467"
+#define DOC2_CP_SIG                                                                                \
+	"d533652a9dc92379debc80bf3f59c074df536fed9139d5e88be3cc32658c892a"                         \
+	"bdfd87c8ab9cf42ce5773aae723767298ab9f1e7ba0bc08a6c60e116a35e5204"
 #define CP_MSG                                                                                     \
 	"72737661756c742d61756469742d636865636b706f696e742d7631000000000000000064"                 \
 	"768701d283142c2cfedb2effb83b65fda9114573fc31e609981c94a24c72f099"
@@ -35,6 +46,7 @@
 #define LINE_MAX_BYTES (1024u * 1024u)
 #define CHAIN_EVENTS 250
 #define CHAIN_LINES (CHAIN_EVENTS + 2) /* checkpoints after 100 and 200 */
+#define CHAIN_FORM2 121                /* events from here on are form 2 */
 #define MAX_LINES (CHAIN_LINES + 8)
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -126,6 +138,49 @@ static void fill_doc(struct audit_event *ev)
 	ev->request_id = "req-1";
 }
 
+/* The FULL2 vector: FULL in form 2 with target, token and cert. */
+static void fill_full2(struct audit_event *ev)
+{
+	fill_full(ev);
+	ev->form = 2;
+	ev->target = "acme-it#0123456789abcdef";
+	ev->token = "fedcba9876543210";
+	ev->cert = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+}
+
+/* The NULLS2 vector: form 2, every field that may be null is null. */
+static void fill_nulls2(struct audit_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->form = 2;
+	ev->seq = UINT64_C(0x7fffffffffffffff);
+	strcpy(ev->time, "2000-02-29T00:00:00.000Z");
+	ev->outcome = "allow";
+	memset(ev->prev, 0x5a, sizeof(ev->prev));
+}
+
+/* The form-2 worked example of docs/audit.md: event 2 after DOC. */
+static void fill_doc2(struct audit_event *ev)
+{
+	struct audit_event first;
+
+	fill_doc(&first);
+	assert_int_equal(audit_event_hash(&first, first.hash), 0);
+	memset(ev, 0, sizeof(*ev));
+	ev->form = 2;
+	ev->seq = 2;
+	strcpy(ev->time, "2026-11-22T10:00:01.456Z");
+	ev->actor = "admin";
+	ev->role = "admin";
+	ev->action = "account.token";
+	ev->outcome = "allow";
+	ev->ip = "127.0.0.1";
+	ev->request_id = "req-2";
+	ev->target = "agent1#8f14e45fceea167a";
+	ev->token = "c4ca4238a0b92382";
+	memcpy(ev->prev, first.hash, 32);
+}
+
 /* ---- canonical form vectors ---------------------------------------------- */
 
 static void test_vector_full(void **state)
@@ -162,6 +217,84 @@ static void test_vector_doc(void **state)
 	fill_doc(&ev);
 	assert_int_equal(audit_event_hash(&ev, h), 0);
 	assert_hex(h, 32, DOC_HASH);
+}
+
+static void test_vector_form2(void **state)
+{
+	struct audit_event ev;
+	unsigned char h[32], sig[64], pk[32], sk[64];
+
+	(void)state;
+	fill_full2(&ev);
+	assert_int_equal(audit_event_hash(&ev, h), 0);
+	assert_hex(h, 32, FULL2_HASH);
+	fill_nulls2(&ev);
+	assert_int_equal(audit_event_hash(&ev, h), 0);
+	assert_hex(h, 32, NULLS2_HASH);
+	fill_doc2(&ev);
+	assert_int_equal(audit_event_hash(&ev, h), 0);
+	assert_hex(h, 32, DOC2_HASH);
+	/* the docs' checkpoint over the mixed two-event log */
+	cp_keys(pk, sk);
+	assert_int_equal(audit_checkpoint_sign(2, h, sk, sig), 0);
+	assert_hex(sig, 64, DOC2_CP_SIG);
+	sodium_memzero(sk, sizeof(sk));
+}
+
+/* The form is bound into the hash: the same fields in the other form hash
+ * differently, and form 1 has no place for target, token or cert. */
+static void test_form_binding(void **state)
+{
+	struct audit_event ev;
+	unsigned char h1[32], h2[32];
+
+	(void)state;
+	fill_full(&ev);
+	assert_int_equal(audit_event_hash(&ev, h1), 0);
+	ev.form = 2; /* target, token, cert stay null */
+	assert_int_equal(audit_event_hash(&ev, h2), 0);
+	assert_hex(h2, 32, FULL_AS2_HASH);
+	assert_memory_not_equal(h1, h2, 32);
+
+	/* a form-1 event with any of the later fields does not hash or write */
+	for (int i = 0; i < 3; i++) {
+		fill_full(&ev);
+		if (i == 0)
+			ev.target = "acme-it";
+		else if (i == 1)
+			ev.token = "fedcba9876543210";
+		else
+			ev.cert = "";
+		assert_int_equal(audit_event_hash(&ev, h1), -1);
+		assert_null(audit_event_to_json(&ev));
+	}
+	/* a form-2 event relabelled as form 1 is refused, not silently cut */
+	fill_full2(&ev);
+	ev.form = 1;
+	assert_int_equal(audit_event_hash(&ev, h1), -1);
+	/* unknown forms */
+	for (int form = -1; form <= 4; form++) {
+		if (form == 1 || form == 2)
+			continue;
+		fill_nulls2(&ev);
+		ev.form = form;
+		assert_int_equal(audit_event_hash(&ev, h1), -1);
+		assert_null(audit_event_to_json(&ev));
+	}
+	/* in form 2 each later field counts: null, empty and a value differ */
+	fill_nulls2(&ev);
+	assert_int_equal(audit_event_hash(&ev, h1), 0);
+	ev.cert = "";
+	assert_int_equal(audit_event_hash(&ev, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	fill_nulls2(&ev);
+	ev.token = "x";
+	assert_int_equal(audit_event_hash(&ev, h2), 0);
+	assert_memory_not_equal(h1, h2, 32);
+	fill_nulls2(&ev);
+	ev.target = "x"; /* the same value one field earlier */
+	assert_int_equal(audit_event_hash(&ev, h1), 0);
+	assert_memory_not_equal(h1, h2, 32);
 }
 
 /* Null and empty differ; moving a value to the next field changes it. */
@@ -275,19 +408,46 @@ static void test_checkpoint_sign_verify(void **state)
 /* ---- event JSON ------------------------------------------------------------ */
 
 static const char *const spec_order[] = {
-    "seq",     "time",    "actor",  "role", "action",     "ticket", "credential",
-    "session", "outcome", "reason", "ip",   "request_id", "prev",   "hash",
+    "seq",        "form",       "time",    "actor",   "role",   "action",
+    "ticket",     "credential", "session", "outcome", "reason", "ip",
+    "request_id", "target",     "token",   "cert",    "prev",   "hash",
 };
+#define NSPEC (sizeof(spec_order) / sizeof(spec_order[0]))
+
+/* obj's keys are exactly spec_order, in that order. */
+static void assert_spec_order(json_t *obj)
+{
+	const char *key;
+	json_t *val;
+	size_t i = 0;
+
+	json_object_foreach(obj, key, val)
+	{
+		assert_true(i < NSPEC);
+		assert_string_equal(key, spec_order[i]);
+		i++;
+	}
+	assert_int_equal(i, NSPEC);
+}
+
+/* Dump obj as compact text and parse it again, as the verifier does. */
+static json_t *reload(json_t *obj)
+{
+	json_error_t jerr;
+	char *text = json_dumps(obj, JSON_COMPACT);
+	json_t *back;
+
+	assert_non_null(text);
+	back = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(back);
+	free(text);
+	return back;
+}
 
 static void test_json_roundtrip(void **state)
 {
 	struct audit_event ev, back;
 	json_t *obj, *loaded;
-	json_error_t jerr;
-	const char *key;
-	json_t *val;
-	char *text;
-	size_t i = 0;
 
 	(void)state;
 	fill_nulls(&ev);
@@ -295,23 +455,20 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
 	obj = audit_event_to_json(&ev);
 	assert_non_null(obj);
-	json_object_foreach(obj, key, val)
-	{
-		assert_true(i < 14);
-		assert_string_equal(key, spec_order[i]);
-		i++;
-	}
-	assert_int_equal(i, 14);
+	assert_spec_order(obj);
+	/* a form-1 event is written with "form": 1 and null later fields */
+	assert_int_equal(json_integer_value(json_object_get(obj, "form")), 1);
+	assert_true(json_is_null(json_object_get(obj, "target")));
+	assert_true(json_is_null(json_object_get(obj, "token")));
+	assert_true(json_is_null(json_object_get(obj, "cert")));
 	assert_true(json_is_null(json_object_get(obj, "actor")));
 	assert_string_equal(json_string_value(json_object_get(obj, "ip")), "");
 	assert_string_equal(json_string_value(json_object_get(obj, "prev")),
 	                    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff");
 
-	text = json_dumps(obj, JSON_COMPACT);
-	assert_non_null(text);
-	loaded = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	assert_non_null(loaded);
+	loaded = reload(obj);
 	assert_int_equal(audit_event_from_json(loaded, &back), 0);
+	assert_int_equal(back.form, 1);
 	assert_int_equal(back.seq, 7);
 	assert_string_equal(back.time, ev.time);
 	assert_null(back.actor);
@@ -325,16 +482,76 @@ static void test_json_roundtrip(void **state)
 	/* "type": "event" is allowed */
 	assert_int_equal(json_object_set_new(loaded, "type", json_string("event")), 0);
 	assert_int_equal(audit_event_from_json(loaded, &back), 0);
+	/* an event written before forms were numbered: no "form", no later
+	 * fields; it reads as form 1 and hashes the same */
+	assert_int_equal(json_object_del(loaded, "form"), 0);
+	assert_int_equal(json_object_del(loaded, "target"), 0);
+	assert_int_equal(json_object_del(loaded, "token"), 0);
+	assert_int_equal(json_object_del(loaded, "cert"), 0);
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(audit_event_from_json(loaded, &back), 0);
+	assert_int_equal(back.form, 1);
+	assert_null(back.target);
+	assert_int_equal(audit_event_hash(&back, back.hash), 0);
+	assert_memory_equal(back.hash, ev.hash, 32);
 
 	json_decref(loaded);
 	json_decref(obj);
-	free(text);
 
 	/* to_json refuses what could never verify */
 	ev.seq = 0;
 	assert_null(audit_event_to_json(&ev));
 	ev.seq = UINT64_C(1) << 63;
 	assert_null(audit_event_to_json(&ev));
+}
+
+static void test_json_roundtrip_form2(void **state)
+{
+	struct audit_event ev, back;
+	json_t *obj, *loaded;
+	unsigned char h[32];
+
+	(void)state;
+	fill_full2(&ev);
+	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+	obj = audit_event_to_json(&ev);
+	assert_non_null(obj);
+	assert_spec_order(obj);
+	assert_int_equal(json_integer_value(json_object_get(obj, "form")), 2);
+	assert_string_equal(json_string_value(json_object_get(obj, "target")), ev.target);
+	assert_string_equal(json_string_value(json_object_get(obj, "token")), ev.token);
+	assert_string_equal(json_string_value(json_object_get(obj, "cert")), ev.cert);
+	loaded = reload(obj);
+	assert_int_equal(audit_event_from_json(loaded, &back), 0);
+	assert_int_equal(back.form, 2);
+	assert_int_equal(back.seq, ev.seq);
+	assert_string_equal(back.target, ev.target);
+	assert_string_equal(back.token, ev.token);
+	assert_string_equal(back.cert, ev.cert);
+	assert_string_equal(back.request_id, ev.request_id);
+	assert_memory_equal(back.hash, ev.hash, 32);
+	assert_int_equal(audit_event_hash(&back, h), 0);
+	assert_hex(h, 32, FULL2_HASH);
+	json_decref(loaded);
+	json_decref(obj);
+
+	/* all-null form 2 */
+	fill_nulls2(&ev);
+	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+	obj = audit_event_to_json(&ev);
+	assert_non_null(obj);
+	loaded = reload(obj);
+	assert_int_equal(audit_event_from_json(loaded, &back), 0);
+	assert_int_equal(back.form, 2);
+	assert_int_equal(back.seq, UINT64_C(0x7fffffffffffffff));
+	assert_null(back.target);
+	assert_null(back.token);
+	assert_null(back.cert);
+	assert_null(back.action);
+	assert_int_equal(audit_event_hash(&back, h), 0);
+	assert_hex(h, 32, NULLS2_HASH);
+	json_decref(loaded);
+	json_decref(obj);
 }
 
 /* A mutation of a good event JSON text that must be rejected. */
@@ -411,6 +628,78 @@ static json_t *good_event_json(void)
 	obj = audit_event_to_json(&ev);
 	assert_non_null(obj);
 	return obj;
+}
+
+/* Form-specific rules of the reader. */
+static void test_from_json_forms(void **state)
+{
+	static const char *const bad_form[] = {"0",   "3",    "-1",   "\"2\"",
+	                                       "2.0", "null", "true", "9223372036854775807"};
+	static const char *const later[] = {"target", "token", "cert"};
+	struct audit_event ev, e2;
+	json_t *obj, *val;
+	json_error_t jerr;
+
+	(void)state;
+	/* "form" must be the integer 1 or 2 */
+	for (size_t i = 0; i < sizeof(bad_form) / sizeof(bad_form[0]); i++) {
+		obj = good_event_json();
+		val = json_loads(bad_form[i], JSON_DECODE_ANY, &jerr);
+		assert_non_null(val);
+		assert_int_equal(json_object_set_new(obj, "form", val), 0);
+		if (audit_event_from_json(obj, &ev) != -1)
+			fail_msg("accepted form %s", bad_form[i]);
+		json_decref(obj);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		/* form 1 (stated or implied) with a later field set: refused */
+		obj = good_event_json();
+		assert_int_equal(json_object_set_new(obj, later[i], json_string("x")), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), -1);
+		assert_int_equal(json_object_del(obj, "form"), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), -1);
+		/* ... and with it a wrong type too */
+		assert_int_equal(json_object_set_new(obj, later[i], json_integer(1)), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), -1);
+		/* absent in form 1: fine */
+		assert_int_equal(json_object_del(obj, later[i]), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), 0);
+		json_decref(obj);
+
+		/* form 2 needs every later field, as a string or null */
+		fill_full2(&e2);
+		assert_int_equal(audit_event_hash(&e2, e2.hash), 0);
+		obj = audit_event_to_json(&e2);
+		assert_non_null(obj);
+		assert_int_equal(audit_event_from_json(obj, &ev), 0);
+		assert_int_equal(json_object_set_new(obj, later[i], json_null()), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), 0);
+		assert_int_equal(json_object_set_new(obj, later[i], json_true()), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), -1);
+		assert_int_equal(json_object_del(obj, later[i]), 0);
+		assert_int_equal(audit_event_from_json(obj, &ev), -1);
+		json_decref(obj);
+	}
+	/* a form-2 event without "form" is read as form 1: refused for its
+	 * later fields, and with them null it is a different event (hash) */
+	fill_full2(&e2);
+	assert_int_equal(audit_event_hash(&e2, e2.hash), 0);
+	obj = audit_event_to_json(&e2);
+	assert_non_null(obj);
+	assert_int_equal(json_object_del(obj, "form"), 0);
+	assert_int_equal(audit_event_from_json(obj, &ev), -1);
+	json_decref(obj);
+	fill_full(&e2);
+	e2.form = 2;
+	assert_int_equal(audit_event_hash(&e2, e2.hash), 0);
+	obj = audit_event_to_json(&e2);
+	assert_non_null(obj);
+	assert_int_equal(json_object_set_new(obj, "form", json_integer(1)), 0);
+	assert_int_equal(audit_event_from_json(obj, &ev), 0);
+	assert_int_equal(ev.form, 1);
+	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+	assert_memory_not_equal(ev.hash, e2.hash, 32);
+	json_decref(obj);
 }
 
 static void test_from_json_strict(void **state)
@@ -554,34 +843,47 @@ static char *dump_line(json_t *obj)
 	return s;
 }
 
-/* An export line for event seq linking to prev, with a correct hash; the
- * fields vary with seq and with forged (a different actor). */
-static char *event_line(uint64_t seq, const unsigned char prev[32], int forged,
-                        unsigned char hash_out[32])
+/* An export line for event seq of the given form linking to prev, with a
+ * correct hash; the other fields vary with content (normally seq) and
+ * with forged (a different actor). Form-2 events name a target, a token
+ * and sometimes a certificate. */
+static char *event_line_as(uint64_t seq, uint64_t content, int form, const unsigned char prev[32],
+                           int forged, unsigned char hash_out[32])
 {
 	static const char *const actions[] = {"ticket.create", "credential.add", "session.open",
 	                                      "credential.read", "ticket.close"};
 	struct audit_event ev;
-	char actor[32], rid[32];
+	char actor[32], rid[32], target[48];
+	const uint64_t c = content;
 	json_t *obj, *line;
 
 	memset(&ev, 0, sizeof(ev));
+	ev.form = form;
 	ev.seq = seq;
 	snprintf(ev.time, sizeof(ev.time), "2026-11-22T1%01u:%02u:%02u.%03uZ",
-	         (unsigned)(seq / 3600 % 10), (unsigned)(seq / 60 % 60), (unsigned)(seq % 60),
-	         (unsigned)(seq * 7 % 1000));
-	snprintf(actor, sizeof(actor), "%s%03u", forged ? "mallory" : "user", (unsigned)seq);
-	snprintf(rid, sizeof(rid), "req-%06u", (unsigned)seq);
+	         (unsigned)(c / 3600 % 10), (unsigned)(c / 60 % 60), (unsigned)(c % 60),
+	         (unsigned)(c * 7 % 1000));
+	snprintf(actor, sizeof(actor), "%s%03u", forged ? "mallory" : "user", (unsigned)c);
+	snprintf(rid, sizeof(rid), "req-%06u", (unsigned)c);
 	ev.actor = actor;
-	ev.role = seq % 2 ? "agent" : "customer";
-	ev.action = actions[seq % 5];
+	ev.role = c % 2 ? "agent" : "customer";
+	ev.action = actions[c % 5];
 	ev.ticket = "Xq3v9Lk2Rt8Yb1Np4Wz7Hc";
-	ev.credential = seq % 3 ? "Cd5Fg6Hj7Kl8Mn9Pq0Rs1T" : NULL;
-	ev.session = seq % 4 ? NULL : "Se2Ss3Io4Nn5Id6Ab7Cd8E";
-	ev.outcome = seq % 7 ? "allow" : "deny";
-	ev.reason = seq % 7 ? NULL : "forbidden";
+	ev.credential = c % 3 ? "Cd5Fg6Hj7Kl8Mn9Pq0Rs1T" : NULL;
+	ev.session = c % 4 ? NULL : "Se2Ss3Io4Nn5Id6Ab7Cd8E";
+	ev.outcome = c % 7 ? "allow" : "deny";
+	ev.reason = c % 7 ? NULL : "forbidden";
 	ev.ip = "198.51.100.7";
 	ev.request_id = rid;
+	if (form >= 2) {
+		snprintf(target, sizeof(target), "agent%03u#%08x", (unsigned)(c % 1000),
+		         (unsigned)(c * 2654435761u));
+		ev.target = c % 3 ? target : NULL;
+		ev.token = c % 2 ? "0123456789abcdef" : NULL;
+		ev.cert = c % 5
+		              ? NULL
+		              : "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	}
 	memcpy(ev.prev, prev, 32);
 	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
 	memcpy(hash_out, ev.hash, 32);
@@ -593,6 +895,18 @@ static char *event_line(uint64_t seq, const unsigned char prev[32], int forged,
 	assert_int_equal(json_object_update(line, obj), 0);
 	json_decref(obj);
 	return dump_line(line);
+}
+
+/* The form event seq has in the test chains: 1 before CHAIN_FORM2, then 2. */
+static int chain_form(uint64_t seq)
+{
+	return seq < CHAIN_FORM2 ? 1 : 2;
+}
+
+static char *event_line(uint64_t seq, const unsigned char prev[32], int forged,
+                        unsigned char hash_out[32])
+{
+	return event_line_as(seq, seq, chain_form(seq), prev, forged, hash_out);
 }
 
 /* A checkpoint line signed with sk, carrying pk. */
@@ -626,6 +940,43 @@ static struct exp *build_chain(void)
 	assert_int_equal(e->n, CHAIN_LINES);
 	assert_int_equal(ev_idx(150), 150);
 	return e;
+}
+
+/* An export of events 1..n (n <= CHAIN_EVENTS + 1) in the chain's forms,
+ * with a checkpoint after every seq for which cp_at says so. */
+static struct exp *build_events(uint64_t n, int (*cp_at)(uint64_t seq))
+{
+	struct exp *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	assert_true(n <= CHAIN_EVENTS + 1);
+	cp_keys(e->pk, e->sk);
+	for (uint64_t seq = 1; seq <= n; seq++) {
+		assert_true(e->n < MAX_LINES);
+		e->line[e->n++] = event_line(seq, e->hash[seq - 1], 0, e->hash[seq]);
+		if (cp_at(seq)) {
+			assert_true(e->n < MAX_LINES);
+			e->line[e->n++] = cp_line(seq, e->hash[seq], e->sk, e->pk);
+		}
+	}
+	return e;
+}
+
+static int cp_none(uint64_t seq)
+{
+	(void)seq;
+	return 0;
+}
+
+static int cp_due(uint64_t seq)
+{
+	return seq % 100 == 0;
+}
+
+/* The due ones plus timed extras in between. */
+static int cp_due_and_extra(uint64_t seq)
+{
+	return seq % 100 == 0 || seq == 1 || seq == 37 || seq == 150 || seq == 199 || seq == 250;
 }
 
 static void free_chain(struct exp *e)
@@ -694,7 +1045,7 @@ static int verify_with(const struct exp *e, const unsigned char pk[32], const ch
 		assert_int_equal(audit_parse_pin(pin, v), 0);
 	rc = audit_verify_stream(f, v);
 	fclose(f);
-	if (rc == 0) {
+	if (rc == AUDIT_VERIFY_OK || rc == AUDIT_VERIFY_UNSIGNED) {
 		assert_int_equal(v->bad_seq, 0);
 		assert_int_equal(v->bad_line, 0);
 		assert_string_equal(v->error, "");
@@ -735,12 +1086,18 @@ static void test_verify_good(void **state)
 	char pin[96];
 
 	(void)state;
-	assert_int_equal(verify(e, NULL, &v), 0);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
 	assert_int_equal(v.events, 250);
 	assert_int_equal(v.checkpoints, 2);
 	assert_int_equal(v.last_seq, 250);
 	assert_int_equal(v.last_cp_seq, 200);
+	assert_memory_equal(v.last_cp_hash, e->hash[200], 32);
 	assert_int_equal(v.unsigned_tail, 50);
+	/* a mixed log: form-1 events, then form-2 events, both checked */
+	assert_int_equal(v.last_form, 2);
+	assert_non_null(strstr(e->line[ev_idx(CHAIN_FORM2 - 1)], "\"form\":1,"));
+	assert_non_null(strstr(e->line[ev_idx(CHAIN_FORM2)], "\"form\":2,"));
+	assert_non_null(strstr(e->line[ev_idx(CHAIN_FORM2 + 1)], "\"target\":\"agent"));
 
 	/* pinned at either checkpoint, or at an event in the unsigned tail */
 	pin_of(e, 200, pin);
@@ -769,7 +1126,8 @@ static void test_verify_good(void **state)
 		rewind(f);
 		memset(&v, 0, sizeof(v));
 		memcpy(v.pk, e->pk, 32);
-		assert_int_equal(audit_verify_stream(f, &v), 0);
+		/* the chain verifies, but nothing signs it */
+		assert_int_equal(audit_verify_stream(f, &v), AUDIT_VERIFY_UNSIGNED);
 		assert_int_equal(v.events, 1);
 		assert_int_equal(v.unsigned_tail, 1);
 		assert_int_equal(v.last_cp_seq, 0);
@@ -855,12 +1213,11 @@ static void test_verify_deleted_line(void **state)
 	assert_fail(verify(e, NULL, &v), &v, 100, 100, "checkpoint for seq 100 follows event 99");
 	free_chain(e);
 
-	/* removing a checkpoint line leaves a valid (less attested) export */
+	/* removing a due checkpoint line is a failure, not a weaker pass */
 	e = build_chain();
 	del_line(e, ev_idx(100) + 1);
-	assert_int_equal(verify(e, NULL, &v), 0);
-	assert_int_equal(v.checkpoints, 1);
-	assert_int_equal(v.last_cp_seq, 200);
+	assert_fail(verify(e, NULL, &v), &v, 100, 101, "checkpoint due after event 100 is missing");
+	assert_int_equal(v.checkpoints, 0);
 	free_chain(e);
 }
 
@@ -1035,6 +1392,279 @@ static void test_verify_pin(void **state)
 	free_chain(e);
 }
 
+/* SPEC 8.1: a checkpoint is due at every 100th event; the timed ones in
+ * between are extra. */
+static void test_verify_due_checkpoints(void **state)
+{
+	struct exp *e;
+	struct audit_verify v;
+	char pin[96];
+
+	(void)state;
+	/* extra checkpoints anywhere after their event are fine */
+	e = build_events(250, cp_due_and_extra);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.checkpoints, 7);
+	assert_int_equal(v.last_cp_seq, 250);
+	assert_int_equal(v.unsigned_tail, 0);
+	free_chain(e);
+
+	/* ... but an extra one never replaces a due one */
+	e = build_events(250, cp_due_and_extra);
+	/* line 206: 200 events and 5 checkpoints (after 1, 37, 100, 150, 199) before it */
+	assert_non_null(strstr(e->line[205], "{\"type\":\"checkpoint\",\"seq\":200,"));
+	del_line(e, 205);
+	assert_fail(verify(e, NULL, &v), &v, 200, 206, "checkpoint due after event 200 is missing");
+	free_chain(e);
+
+	/* 99 events and no checkpoint: the chain verifies, nothing is signed */
+	e = build_events(99, cp_none);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_UNSIGNED);
+	assert_int_equal(v.events, 99);
+	assert_int_equal(v.checkpoints, 0);
+	assert_int_equal(v.unsigned_tail, 99);
+	assert_int_equal(audit_verify_pin(&v, pin, sizeof(pin)), -1);
+	assert_string_equal(pin, "");
+	free_chain(e);
+
+	/* 99 events with a timed checkpoint: signed */
+	e = build_events(99, cp_due_and_extra);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.last_cp_seq, 37);
+	assert_int_equal(v.unsigned_tail, 62);
+	free_chain(e);
+
+	/* event 100 is the last line and its checkpoint is missing */
+	e = build_events(100, cp_none);
+	assert_fail(verify(e, NULL, &v), &v, 100, 101,
+	            "ends without the checkpoint due after event 100");
+	free_chain(e);
+	e = build_events(100, cp_due);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.unsigned_tail, 0);
+	free_chain(e);
+
+	/* an unsigned tail of 100 or more cannot pass: 101 events, no
+	 * checkpoint, fails at the due one */
+	e = build_events(101, cp_none);
+	assert_fail(verify(e, NULL, &v), &v, 100, 101, "checkpoint due after event 100 is missing");
+	assert_int_equal(v.events, 100); /* what was verified before the problem */
+	free_chain(e);
+	/* signed at 100, then 150 unsigned events: fails at 200 */
+	e = build_chain();
+	del_line(e, ev_idx(200) + 1);
+	assert_fail(verify(e, NULL, &v), &v, 200, 202, "checkpoint due after event 200 is missing");
+	assert_int_equal(v.checkpoints, 1);
+	free_chain(e);
+
+	/* a cut right after a due event's checkpoint still verifies */
+	e = build_chain();
+	while (e->n > ev_idx(200) + 2)
+		del_line(e, e->n - 1);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.unsigned_tail, 0);
+	/* ... and a cut between event 200 and its checkpoint fails */
+	del_line(e, e->n - 1);
+	assert_fail(verify(e, NULL, &v), &v, 200, 202,
+	            "ends without the checkpoint due after event 200");
+	free_chain(e);
+
+	/* a checkpoint line that fails to verify where one is due */
+	e = build_chain();
+	edit_after(e->line[ev_idx(100) + 1], "\"signature\":\"");
+	assert_fail(verify(e, NULL, &v), &v, 100, 101, "bad signature");
+	free_chain(e);
+}
+
+/* The forgery of issue 9: delete one event (say a credential.read), renumber
+ * the rest, recompute the chain (no key needed) and drop the checkpoint
+ * lines. Before the due rule this verified "OK". */
+static void test_verify_forged_renumbered(void **state)
+{
+	struct exp *good = build_chain(), *f = calloc(1, sizeof(*f));
+	struct audit_verify v;
+	uint64_t deleted = 153, seq = 0;
+
+	(void)state;
+	assert_non_null(f);
+	memcpy(f->pk, good->pk, 32);
+	assert_non_null(strstr(good->line[ev_idx(deleted)], "\"credential.read\""));
+	for (uint64_t orig = 1; orig <= CHAIN_EVENTS; orig++) {
+		if (orig == deleted)
+			continue;
+		seq++;
+		f->line[f->n++] =
+		    event_line_as(seq, orig, chain_form(orig), f->hash[seq - 1], 0, f->hash[seq]);
+	}
+	assert_int_equal(f->n, CHAIN_EVENTS - 1);
+	/* internally consistent: every prev links and every hash recomputes */
+	assert_fail(verify(f, NULL, &v), &v, 100, 101, "checkpoint due after event 100 is missing");
+	assert_int_equal(v.events, 100);
+
+	/* keeping the genuine checkpoint at 100 (it still matches: the
+	 * deletion is later) moves the failure to 200 */
+	ins_line(f, ev_idx(100) + 1, strdup(good->line[ev_idx(100) + 1]));
+	assert_fail(verify(f, NULL, &v), &v, 200, 202, "checkpoint due after event 200 is missing");
+	/* and the genuine one at 200 does not match the renumbered event 200 */
+	ins_line(f, ev_idx(200) + 1, strdup(good->line[ev_idx(200) + 1]));
+	assert_fail(verify(f, NULL, &v), &v, 200, 202, "differs from its signed checkpoint");
+	free_chain(f);
+
+	/* cut short of the next due checkpoint it passes: the unsigned tail
+	 * (under 100 events) is exactly what a signature does not cover yet */
+	f = build_chain();
+	while (f->n > ev_idx(199) + 1)
+		del_line(f, f->n - 1);
+	assert_int_equal(verify(f, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.unsigned_tail, 99);
+	free_chain(f);
+	free_chain(good);
+}
+
+/* Forms never go down; a mixed log (1 then 2) verifies. */
+static void test_verify_forms(void **state)
+{
+	static const int ok_forms[] = {1, 1, 1, 2, 2, 2};
+	static const int bad_forms[] = {1, 2, 2, 1, 2, 2};
+	struct exp *e;
+	struct audit_verify v;
+
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		const int *forms = pass == 0 ? ok_forms : bad_forms;
+		e = calloc(1, sizeof(*e));
+		assert_non_null(e);
+		cp_keys(e->pk, e->sk);
+		for (uint64_t seq = 1; seq <= 6; seq++)
+			e->line[e->n++] = event_line_as(seq, seq, forms[seq - 1], e->hash[seq - 1],
+			                                0, e->hash[seq]);
+		e->line[e->n++] = cp_line(6, e->hash[6], e->sk, e->pk);
+		if (pass == 0) {
+			assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+			assert_int_equal(v.last_form, 2);
+		} else {
+			/* event 4 is form 1 after form 2, correctly hashed */
+			assert_fail(verify(e, NULL, &v), &v, 4, 4,
+			            "form 1 after an event of form 2");
+			assert_int_equal(v.events, 3);
+		}
+		free_chain(e);
+	}
+	/* only form 2: fine too; the first event may have any form */
+	e = calloc(1, sizeof(*e));
+	assert_non_null(e);
+	cp_keys(e->pk, e->sk);
+	for (uint64_t seq = 1; seq <= 3; seq++)
+		e->line[e->n++] =
+		    event_line_as(seq, seq + 200, 2, e->hash[seq - 1], 0, e->hash[seq]);
+	e->line[e->n++] = cp_line(3, e->hash[3], e->sk, e->pk);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	free_chain(e);
+
+	/* the chain's form-1 event relabelled as form 2 (hash not redone) */
+	e = build_chain();
+	{
+		json_error_t jerr;
+		json_t *o = json_loads(e->line[ev_idx(50)], 0, &jerr);
+		assert_non_null(o);
+		assert_int_equal(json_object_set_new(o, "form", json_integer(2)), 0);
+		free(e->line[ev_idx(50)]);
+		e->line[ev_idx(50)] = dump_line(o);
+	}
+	assert_fail(verify(e, NULL, &v), &v, 50, 50, "hash does not match");
+	free_chain(e);
+}
+
+/* Result codes, exit statuses, messages and the pin to keep. */
+static void test_verify_results(void **state)
+{
+	struct exp *e;
+	struct audit_verify v;
+	char line[512], pin[AUDIT_PIN_LEN], want[96], out[1024];
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(audit_verify_exit_status(AUDIT_VERIFY_OK), 0);
+	assert_int_equal(audit_verify_exit_status(AUDIT_VERIFY_UNSIGNED), 5);
+	assert_int_equal(audit_verify_exit_status(AUDIT_VERIFY_FAILED), 6);
+	assert_int_equal(audit_verify_exit_status(AUDIT_VERIFY_ERROR), 1);
+	assert_int_equal(audit_verify_exit_status(42), 1);
+
+	e = build_chain();
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	audit_verify_describe(&v, AUDIT_VERIFY_OK, line, sizeof(line));
+	assert_string_equal(line,
+	                    "OK: 250 events, 2 checkpoints verified; last checkpoint seq 200; "
+	                    "50 events after it are not yet signed");
+	pin_of(e, 200, want);
+	assert_int_equal(audit_verify_pin(&v, pin, sizeof(pin)), 0);
+	assert_string_equal(pin, want);
+	assert_int_equal(audit_verify_pin(&v, pin, 10), -1); /* too small */
+	assert_string_equal(pin, "");
+	/* the pin it prints verifies the same export */
+	assert_int_equal(audit_verify_pin(&v, pin, sizeof(pin)), 0);
+	assert_int_equal(verify(e, pin, &v), AUDIT_VERIFY_OK);
+
+	f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(audit_verify_print(&v, AUDIT_VERIFY_OK, f), 0);
+	rewind(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	snprintf(line, sizeof(line), "\npin: %s\nnote: the last 50 events", want);
+	assert_non_null(strstr(out, line));
+	assert_true(strncmp(out, "OK: 250 events", 14) == 0);
+	free_chain(e);
+
+	/* unsigned: no pin line */
+	e = build_events(5, cp_none);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_UNSIGNED);
+	audit_verify_describe(&v, AUDIT_VERIFY_UNSIGNED, line, sizeof(line));
+	assert_true(strncmp(line, "UNSIGNED: 5 events", 18) == 0);
+	f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(audit_verify_print(&v, AUDIT_VERIFY_UNSIGNED, f), 0);
+	rewind(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	assert_null(strstr(out, "pin:"));
+	assert_non_null(strstr(out, "\nnote: "));
+	free_chain(e);
+
+	/* failed: no pin line, even though a checkpoint verified before */
+	e = build_chain();
+	edit_after(e->line[ev_idx(150)], "\"actor\":\"");
+	assert_fail(verify(e, NULL, &v), &v, 150, 151, "hash does not match");
+	assert_int_equal(v.checkpoints, 1);
+	audit_verify_describe(&v, AUDIT_VERIFY_FAILED, line, sizeof(line));
+	assert_true(strncmp(line, "FAILED at seq 150 (line 151): ", 30) == 0);
+	f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(audit_verify_print(&v, AUDIT_VERIFY_FAILED, f), 0);
+	rewind(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	assert_null(strstr(out, "pin:"));
+	free_chain(e);
+
+	/* unreadable input: a directory opens but does not read */
+	memset(&v, 0, sizeof(v));
+	f = fopen("/", "r");
+	if (f != NULL) {
+		assert_int_equal(audit_verify_stream(f, &v), AUDIT_VERIFY_ERROR);
+		assert_string_equal(v.error, "read error");
+		audit_verify_describe(&v, AUDIT_VERIFY_ERROR, line, sizeof(line));
+		assert_string_equal(line, "ERROR: read error");
+		fclose(f);
+	}
+	assert_int_equal(audit_verify_stream(NULL, &v), AUDIT_VERIFY_ERROR);
+	assert_int_equal(audit_verify_stream(stdin, NULL), AUDIT_VERIFY_ERROR);
+}
+
 /* Verify raw text; returns the verifier result. */
 static int verify_text(const char *text, size_t len, struct audit_verify *v)
 {
@@ -1187,6 +1817,41 @@ static void test_verify_line_cap(void **state)
 	buf[LINE_MAX_BYTES + 1] = '\n';
 	assert_fail(verify_text(buf, LINE_MAX_BYTES + 2, &v), &v, 1, 1, "longer than");
 	free(buf);
+
+	/* the line buffer grows: long valid lines between short ones */
+	{
+		struct exp *e = calloc(1, sizeof(*e));
+		struct audit_event ev;
+		char *big = malloc(65536);
+		json_t *obj, *line;
+
+		assert_non_null(e);
+		assert_non_null(big);
+		cp_keys(e->pk, e->sk);
+		memset(big, 'r', 65535);
+		big[65535] = '\0';
+		for (uint64_t seq = 1; seq <= 3; seq++) {
+			fill_full2(&ev);
+			ev.seq = seq;
+			ev.reason = seq == 2 ? big : "short";
+			memcpy(ev.prev, e->hash[seq - 1], 32);
+			assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+			memcpy(e->hash[seq], ev.hash, 32);
+			line = json_pack("{s:s}", "type", "event");
+			obj = audit_event_to_json(&ev);
+			assert_non_null(line);
+			assert_non_null(obj);
+			assert_int_equal(json_object_update(line, obj), 0);
+			json_decref(obj);
+			e->line[e->n++] = dump_line(line);
+		}
+		assert_true(strlen(e->line[1]) > 65535);
+		e->line[e->n++] = cp_line(3, e->hash[3], e->sk, e->pk);
+		assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+		assert_int_equal(v.events, 3);
+		free(big);
+		free_chain(e);
+	}
 }
 
 int main(void)
@@ -1195,12 +1860,16 @@ int main(void)
 	    cmocka_unit_test(test_vector_full),
 	    cmocka_unit_test(test_vector_nulls),
 	    cmocka_unit_test(test_vector_doc),
+	    cmocka_unit_test(test_vector_form2),
+	    cmocka_unit_test(test_form_binding),
 	    cmocka_unit_test(test_hash_null_empty_and_shift),
 	    cmocka_unit_test(test_hash_field_limits),
 	    cmocka_unit_test(test_checkpoint_msg_vector),
 	    cmocka_unit_test(test_checkpoint_sign_verify),
 	    cmocka_unit_test(test_json_roundtrip),
+	    cmocka_unit_test(test_json_roundtrip_form2),
 	    cmocka_unit_test(test_from_json_strict),
+	    cmocka_unit_test(test_from_json_forms),
 	    cmocka_unit_test(test_parse_pin),
 	    cmocka_unit_test(test_verify_good),
 	    cmocka_unit_test(test_verify_edited_field),
@@ -1215,6 +1884,10 @@ int main(void)
 	    cmocka_unit_test(test_verify_stream_format),
 	    cmocka_unit_test(test_verify_checkpoint_format),
 	    cmocka_unit_test(test_verify_line_cap),
+	    cmocka_unit_test(test_verify_due_checkpoints),
+	    cmocka_unit_test(test_verify_forged_renumbered),
+	    cmocka_unit_test(test_verify_forms),
+	    cmocka_unit_test(test_verify_results),
 	};
 
 	if (sodium_init() < 0)

@@ -2,29 +2,44 @@
 """Independent test vectors for common/auditlog.c (tests/unit/test_auditlog.c).
 
 Re-implements, from the description in common/auditlog.h and docs/audit.md,
-the audit event canonical form, the chain hash and the checkpoint message,
+the audit event canonical form (forms 1 and 2), the chain hash and the
+checkpoint message,
 using only the Python standard library (hashlib.blake2b). Ed25519 is not in
 the standard library, so a small RFC 8032 implementation follows; it checks
 itself against RFC 8032 section 7.1 test 1 before it is used.
 
 Run:  python3 tests/unit/vectors_auditlog.py
-and compare the printed hex with the constants in test_auditlog.c.
+and compare the printed hex with the constants in test_auditlog.c, or let
+the script compare them:
+      python3 tests/unit/vectors_auditlog.py --check tests/unit/test_auditlog.c
+(exit 0 only if every constant there equals the value computed here).
 """
 import hashlib
+import re
 import struct
 import sys
 
-EVENT_TAG = b"rsvault-audit-event-v1\x00"
+EVENT_TAGS = {1: b"rsvault-audit-event-v1\x00", 2: b"rsvault-audit-event-v2\x00"}
 CHECKPOINT_TAG = b"rsvault-audit-checkpoint-v1\x00"
-STR_FIELDS = ("time", "actor", "role", "action", "ticket", "credential",
-              "session", "outcome", "reason", "ip", "request_id")
+STR_FIELDS_V1 = ("time", "actor", "role", "action", "ticket", "credential",
+                 "session", "outcome", "reason", "ip", "request_id")
+STR_FIELDS = {1: STR_FIELDS_V1, 2: STR_FIELDS_V1 + ("target", "token", "cert")}
+
+
+def form_of(ev):
+    """An event without "form" is form 1 (written before forms were numbered)."""
+    return ev.get("form", 1)
 
 
 def canonical(ev):
     """The bytes that are hashed after prev."""
-    out = bytearray(EVENT_TAG)
+    form = form_of(ev)
+    if form == 1:
+        # form 1 has no place for the later fields
+        assert all(ev.get(k) is None for k in ("target", "token", "cert"))
+    out = bytearray(EVENT_TAGS[form])
     out += struct.pack(">Q", ev["seq"])
-    for name in STR_FIELDS:
+    for name in STR_FIELDS[form]:
         val = ev[name]
         if val is None:
             out += b"\x00"
@@ -183,15 +198,57 @@ DOC = {
     "prev": bytes(32),
 }
 
+# Form 2: FULL with the three later fields present.
+FULL2 = dict(FULL, form=2, target="acme-it#0123456789abcdef", token="fedcba9876543210",
+             cert="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+
+# Form 2, every field that may be null is null (time and outcome never are);
+# prev = 5a * 32.
+NULLS2 = {
+    "form": 2,
+    "seq": 0x7FFFFFFFFFFFFFFF,  # the largest seq JSON can carry
+    "time": "2000-02-29T00:00:00.000Z",
+    "actor": None, "role": None, "action": None, "ticket": None, "credential": None,
+    "session": None, "outcome": "allow", "reason": None, "ip": None, "request_id": None,
+    "target": None, "token": None, "cert": None,
+    "prev": b"\x5a" * 32,
+}
+
+# FULL's fields in form 2 (target, token and cert null): the form is part of
+# the hash, so this must differ from FULL.
+FULL_AS2 = dict(FULL, form=2, target=None, token=None, cert=None)
+
+# The form-2 worked example of docs/audit.md: event 2 of the log that DOC
+# starts, an admin minting a token for agent1 (target "account#token id").
+DOC2 = {
+    "form": 2,
+    "seq": 2,
+    "time": "2026-11-22T10:00:01.456Z",
+    "actor": "admin",
+    "role": "admin",
+    "action": "account.token",
+    "ticket": None,
+    "credential": None,
+    "session": None,
+    "outcome": "allow",
+    "reason": None,
+    "ip": "127.0.0.1",
+    "request_id": "req-2",
+    "target": "agent1#8f14e45fceea167a",
+    "token": "c4ca4238a0b92382",
+    "cert": None,
+    "prev": None,  # filled in below: the hash of DOC
+}
+
 CP_SEED = bytes(range(0x20, 0x40))  # 20 21 ... 3f
 CP_SEQ = 100
 
 
 def explain(ev):
     """The canonical form of ev field by field, as in docs/audit.md."""
-    print(f"  {EVENT_TAG.hex()}  tag + 00")
+    print(f"  {EVENT_TAGS[form_of(ev)].hex()}  tag + 00")
     print(f"  {struct.pack('>Q', ev['seq']).hex()}  seq {ev['seq']}")
-    for name in STR_FIELDS:
+    for name in STR_FIELDS[form_of(ev)]:
         val = ev[name]
         if val is None:
             print(f"  00  {name}: null")
@@ -211,6 +268,12 @@ def main():
     _dump("FULL", FULL)
     _dump("NULLS", NULLS)
     _dump("DOC", DOC)
+    DOC2["prev"] = event_hash(DOC)
+    _dump("FULL2", FULL2)
+    _dump("NULLS2", NULLS2)
+    _dump("FULL_AS2", FULL_AS2)
+    _dump("DOC2", DOC2)
+    assert event_hash(FULL_AS2) != event_hash(FULL)
     msg = checkpoint_msg(CP_SEQ, event_hash(FULL))
     pk, sig = ed25519_sign(CP_SEED, msg)
     print(f"CP.msg       = {msg.hex()}  (seq {CP_SEQ}, hash = FULL.hash)")
@@ -229,8 +292,59 @@ def main():
     pk, sig = ed25519_sign(CP_SEED, msg)
     print(f"DOC.cp.msg       = {msg.hex()}")
     print(f"DOC.cp.signature = {sig.hex()}")
+    print("# docs/audit.md form-2 worked example (DOC2, event 2 after DOC), field by field:")
+    explain(DOC2)
+    msg = checkpoint_msg(DOC2["seq"], event_hash(DOC2))
+    pk, sig = ed25519_sign(CP_SEED, msg)
+    print(f"DOC2.cp.msg       = {msg.hex()}")
+    print(f"DOC2.cp.signature = {sig.hex()}")
     return 0
 
 
+def expected():
+    """The constants of test_auditlog.c, computed here."""
+    DOC2["prev"] = event_hash(DOC)
+    cp_msg = checkpoint_msg(CP_SEQ, event_hash(FULL))
+    cp_pk, cp_sig = ed25519_sign(CP_SEED, cp_msg)
+    _, doc2_sig = ed25519_sign(CP_SEED, checkpoint_msg(DOC2["seq"], event_hash(DOC2)))
+    return {
+        "FULL_HASH": event_hash(FULL).hex(),
+        "NULLS_HASH": event_hash(NULLS).hex(),
+        "DOC_HASH": event_hash(DOC).hex(),
+        "FULL2_HASH": event_hash(FULL2).hex(),
+        "NULLS2_HASH": event_hash(NULLS2).hex(),
+        "FULL_AS2_HASH": event_hash(FULL_AS2).hex(),
+        "DOC2_HASH": event_hash(DOC2).hex(),
+        "DOC2_CP_SIG": doc2_sig.hex(),
+        "CP_MSG": cp_msg.hex(),
+        "CP_PK": cp_pk.hex(),
+        "CP_SIG": cp_sig.hex(),
+    }
+
+
+def c_defines(path):
+    """#define NAME "..." "..." (with line continuations) -> {NAME: text}."""
+    text = open(path, encoding="utf-8").read().replace("\\\n", " ")
+    out = {}
+    for m in re.finditer(r'^#define (\w+)\s+((?:"[0-9a-f]*"\s*)+)$', text, re.M):
+        out[m.group(1)] = "".join(re.findall(r'"([0-9a-f]*)"', m.group(2)))
+    return out
+
+
+def check(path):
+    _selftest()
+    got = c_defines(path)
+    bad = 0
+    for name, want in expected().items():
+        if got.get(name) != want:
+            print(f"MISMATCH {name}: C has {got.get(name)!r}, Python computes {want}")
+            bad += 1
+        else:
+            print(f"ok {name}")
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        sys.exit(check(sys.argv[2]))
     sys.exit(main())
