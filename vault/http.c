@@ -649,7 +649,6 @@ static void limits(const struct vault *v, struct conns_config *cc)
 #endif
 }
 
-
 /* Bind and listen on ss (non-blocking, close-on-exec, as libmicrohttpd
  * would), and note the port actually bound. */
 static int listen_socket(struct http *h, const struct sockaddr_storage *ss, socklen_t sl)

@@ -74,8 +74,9 @@ __attribute__((constructor)) static void fault_init(void)
 	real_open64 = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
 	real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
 	real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
-	if (!real_open || !real_open64 || !real_openat || !real_close || !real_write || !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev ||
-	    !real_fdatasync || !real_fsync || !real_msync) {
+	if (!real_open || !real_open64 || !real_openat || !real_close || !real_write ||
+	    !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev || !real_fdatasync ||
+	    !real_fsync || !real_msync) {
 		fprintf(stderr, "fault_preload: cannot find the real functions\n");
 		abort();
 	}
@@ -114,10 +115,9 @@ static int noted(int fd, const char *path)
 	char abs[PATH_MAX];
 
 	if (fd >= 0 && fd < FD_TRACK)
-		fd_marked[fd] =
-		    fault_dir_len > 0 && path != NULL &&
-		    (path[0] == '/' ? under_dir(path)
-		                    : realpath(path, abs) != NULL && under_dir(abs));
+		fd_marked[fd] = fault_dir_len > 0 && path != NULL &&
+		                (path[0] == '/' ? under_dir(path)
+		                                : realpath(path, abs) != NULL && under_dir(abs));
 	return fd;
 }
 

@@ -163,7 +163,7 @@ int main(void)
 	    cmocka_unit_test(test_format_time), cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_parse_i64),
 	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_be),
-	    cmocka_unit_test(test_hexval), cmocka_unit_test(test_ip_group),
+	    cmocka_unit_test(test_hexval),      cmocka_unit_test(test_ip_group),
 	};
 
 	if (sodium_init() < 0)
