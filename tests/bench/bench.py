@@ -192,6 +192,24 @@ def proc_cpu(pids):
     return u / HZ, s / HZ
 
 
+def thread_run_ns(pids):
+    """{tid: nanoseconds on a CPU} of every thread of the processes
+    (/proc/PID/task/TID/schedstat), empty where the kernel lacks it."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    out[int(tid)] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
 def cpu_busy(cpus):
     """Busy seconds (all but idle and iowait) of the given CPUs since boot."""
     busy = 0
@@ -486,6 +504,7 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
         e.pop(k, None)
     e.update(env)
     tx0 = lmdb_txnid(datadir) if datadir else None
+    th0 = thread_run_ns(server_pids)
     cu0, cs0 = proc_cpu(server_pids)
     busy0 = cpu_busy(server_cpus)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -495,6 +514,7 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy1 = cpu_busy(server_cpus)
     cu1, cs1 = proc_cpu(server_pids)
+    th1 = thread_run_ns(server_pids)
     tx1 = lmdb_txnid(datadir) if datadir else None
     m = re.search(r"^BENCH_RESULT (\{.*\})$", r.stdout, re.M)
     if r.returncode != 0 or not m:
@@ -508,6 +528,8 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     res["server_sys_share"] = (cs1 - cs0) / srv if srv > 0 else float("nan")
     res["server_cores"] = srv / wall
     res["other_cores"] = max(0.0, (busy1 - busy0) - srv) / wall if server_cpus else float("nan")
+    # threads that ran at least 1 ms during the point: how the load spread
+    res["threads_used"] = sum(1 for t, ns in th1.items() if ns - th0.get(t, 0) >= 1000000)
     res["commits"] = (tx1 - tx0) if tx0 is not None and tx1 is not None else float("nan")
     res["req_per_commit"] = res["requests"] / res["commits"] if res["commits"] else float("nan")
     res["client_cores"] = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall
@@ -726,12 +748,14 @@ def report(cfg, meta, points, sync, idle, starts, baseline):
     L.append("| reference | value |")
     L.append("|---|---|")
     L.append("| 512-byte write + fdatasync in the data directory | %s /s (median of %d × %.1f s) |"
-             % (fmt_int(sync), cfg.reps, cfg.sync_seconds))
+             % (fmt_int(sync), cfg.reps * len(cfg.conns), cfg.sync_seconds))
     if idle:
         L.append("| rsvaultd resident memory, %d idle TLS connections | %.1f MiB "
-                 "(%.1f MiB before they opened; %.1f KiB per connection) |"
+                 "(%.1f MiB before they opened; %.1f KiB per connection; opened from %d "
+                 "addresses in %.1f s) |"
                  % (idle["n"], idle["rss_kib"] / 1024, idle["rss0_kib"] / 1024,
-                    (idle["rss_kib"] - idle["rss0_kib"]) / max(1, idle["n"])))
+                    (idle["rss_kib"] - idle["rss0_kib"]) / max(1, idle["n"]),
+                    idle["sources"], idle["open_s"]))
     if starts:
         L.append("| start-up to the first answered request | %.1f ms (median of %d: %s; "
                  "a new connection and request to a running server take %.1f ms of it) |"
@@ -920,8 +944,8 @@ def main():
         total = cfg.reps * len(cfg.conns) * len(cfg.workloads)
         done = 0
         for rep in range(cfg.reps):
-            syncs.append(fdatasync_rate(vault.data, cfg.sync_seconds))
             for c in cfg.conns:
+                syncs.append(fdatasync_rate(vault.data, cfg.sync_seconds))
                 for wl in cfg.workloads:
                     srv, path, env = loads[wl]
                     pids = nginx.pids if srv is nginx else [vault.proc.pid]
@@ -930,10 +954,10 @@ def main():
                     runs.setdefault((wl, c), []).append(res)
                     done += 1
                     line = ("[%d/%d] rep %d %-8s c=%-3d %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  "
-                            "%6.0f µs CPU/req  %5.1f req/commit  errors %d"
+                            "%6.0f µs CPU/req  %5.1f req/commit  %2d threads  errors %d"
                             % (done, total, rep + 1, wl, c, res["rps"], res["p50_us"] / 1000,
                                res["p99_us"] / 1000, res["cpu_us_per_req"],
-                               res["req_per_commit"], res["errors"]))
+                               res["req_per_commit"], res["threads_used"], res["errors"]))
                     if smoke:
                         chk.ok(res["requests"] > 0 and res["errors"] == 0, line, json.dumps(res))
                     else:
