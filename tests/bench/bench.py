@@ -697,12 +697,16 @@ def perf_profile(cfg, vault, path, env):
         rows = [re.sub(r"(\s+-)+\s*$", "", line) for line in text.splitlines()]
         return "\n".join(r for r in rows if r.strip() and not r.startswith("#"))
     dso = table("dso", "0.1")
+    # libmicrohttpd names its threads MHD-worker; the writer and the other
+    # threads of rsvaultd keep the program's name
+    threads = table("comm,dso", "1")
     flat = table("dso,symbol", "0.7")
     graph = run_text([perf, "report", "-i", data, "--stdio", "--no-children", "--percent-limit",
                       "2", "--sort", "dso,symbol", "-g", "caller,0.5,callee,function,percent"])
     with open(os.path.join(OUTDIR, "perf-secret32.txt"), "w") as f:
-        f.write("by binary:\n" + dso + "\n\nby symbol:\n" + flat + "\n\ncall chains:\n" + graph + "\n")
-    return dso, flat
+        f.write("by binary:\n" + dso + "\n\nby thread and binary:\n" + threads +
+                "\n\nby symbol:\n" + flat + "\n\ncall chains:\n" + graph + "\n")
+    return dso, threads, flat
 
 
 # --- the report -----------------------------------------------------------------------
@@ -1070,11 +1074,12 @@ def run(cfg, chk):
             if cfg.perf and not prof:
                 print("no perf profile: perf is not installed (apt-get install linux-perf)")
             if prof:
-                dso, flat = prof
+                dso, threads, flat = prof
                 print("perf profile of rsvaultd, secret reads at 32 connections "
                       "(build/bench/perf-secret32.txt):")
-                print(dso[:3000])
-                print(flat[:6000])
+                print("by binary:\n" + dso[:3000])
+                print("by thread and binary:\n" + threads[:3000])
+                print("by symbol:\n" + flat[:6000])
             results = {"meta": meta, "fdatasync_rate": sync, "idle": idle, "starts_ms": starts,
                        "points": {"%s/%d" % k: v for k, v in points.items()},
                        "runs": {"%s/%d" % k: v for k, v in runs.items()}}
