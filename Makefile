@@ -1,6 +1,7 @@
 # rsvault build. `make` builds bin/; `make run` starts a vault under ./var;
 # `make test` installs what it needs, then runs every test twice: once with
-# the hardened build and once under AddressSanitizer + UBSan.
+# the hardened build and once under AddressSanitizer + UBSan; and once the
+# smoke of `make bench`.
 
 CC      ?= gcc
 BUILD   ?= build/release
@@ -49,7 +50,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 PROGS := $(BIN)/rsvaultd $(BIN)/rsvault $(BIN)/rsvault-keys
 
-.PHONY: all deps run test check unit-tests bench lint clean stress
+.PHONY: all deps run test check unit-tests bench bench-smoke bench-deps lint clean stress
 all: deps
 	@$(MAKE) --no-print-directory programs
 
@@ -105,8 +106,9 @@ check: programs unit-tests
 run: all
 	@bash tests/lib/run-local.sh
 
-test: deps
+test: deps bench-deps
 	@$(MAKE) --no-print-directory BUILD=build/test BIN=build/test/bin TESTING=1 check
+	@$(MAKE) --no-print-directory BUILD=build/test BIN=build/test/bin TESTING=1 bench-smoke
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin TESTING=1 SAN=1 check
 
 # Long drills, not part of `make test` (which runs a short form of each).
@@ -116,12 +118,20 @@ stress: all
 	RSVAULT_BIN=$(abspath $(BIN)) RSVAULT_CRASH_ROUNDS=$(STRESS_ROUNDS) \
 		prove -v tests/integration/test_crash.py
 
-bench: all $(BUILD)/tests/bench_store
-	@bash tests/bench/run.sh
+# `make bench` (docs/benchmarks.md): the release rsvaultd against nginx with
+# wrk, in one run; prints the table and writes it into docs/benchmarks.md.
+# Not part of `make test`, which runs `bench-smoke`: every part of the
+# harness for a second or so, judged only on working, never on figures.
+# BENCH_SECONDS, BENCH_REPS, BENCH_CONNS, BENCH_PERF, ...: tests/bench/bench.py.
+bench: all bench-deps
+	RSVAULT_BIN=$(abspath $(BIN)) python3 tests/bench/bench.py
 
-$(BUILD)/tests/bench_store: tests/bench/bench_store.c $(VAULT_OBJ) $(COMMON_OBJ)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ivault $(LDFLAGS) $< $(VAULT_OBJ) $(COMMON_OBJ) $(LDLIBS) -o $@
+bench-smoke: programs
+	RSVAULT_BIN=$(abspath $(BIN)) prove -v tests/bench/bench.py :: --smoke
+
+# wrk and nginx-light, installed (as root) only if missing.
+bench-deps:
+	@bash .ci/deps.sh bench
 
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')

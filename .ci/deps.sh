@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages rsvault needs to build and test, only those
 # that are missing, so a machine that has everything does no network work.
+# `deps.sh bench` installs instead what `make bench` and its smoke need.
 set -eu
 PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
 libssl-dev openssl libgnutls28-dev gnutls-bin libjansson-dev libcurl4-openssl-dev
 libcmocka-dev libseccomp-dev perl python3 curl lmdb-utils"
+if [ "${1:-}" = bench ]; then
+	PKGS="wrk nginx-light python3"
+fi
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -1,0 +1,1123 @@
+#!/usr/bin/env python3
+"""`make bench`: rsvaultd against nginx, in one run on one machine.
+
+Both servers get the same arrangement: TLS 1.3 on loopback, the same ECDSA
+P-256 certificate and cipher suite, keep-alive, a response body of the
+same size, pinned to the same CPU (the load generator, wrk, gets the other
+one). For each point (a workload at a number of connections) it records
+req/s, p50 and p99 latency (wrk's histogram, printed by tests/bench/wrk.lua),
+the server's CPU time per request and how busy the cores were. Besides:
+the raw rate of 512-byte write + fdatasync in the data directory, resident
+memory with many idle TLS connections, and start-up to the first answer.
+
+It prints one table with the targets of issue 10 and, unless BENCH_DOC is
+empty, writes the same block into docs/benchmarks.md between its markers.
+With --smoke it runs a seconds-long pass over every part and prints TAP
+(`make bench-smoke`, run by `make test`), judging only that each part
+worked, never the figures.
+
+Settings (environment): BENCH_SECONDS (5) per point, BENCH_REPS (3), BENCH_WORKLOADS (all),
+BENCH_CONNS ("1 32 128"), BENCH_THREADS (32, rsvaultd --threads),
+BENCH_MAX_PER_ADDR (256), BENCH_IDLE (1000), BENCH_STARTS (5),
+BENCH_SYNC_SECONDS (2), BENCH_PIN (1; 0 lets the kernel place everything),
+BENCH_NICE (0; a negative value, as root, runs the driver, wrk and both
+servers ahead of other work on a shared machine),
+BENCH_PERF (0; N records N s of `perf record -g` on rsvaultd under secret
+reads at 32 connections), BENCH_DOC (docs/benchmarks.md), BENCH_KEEP (0),
+BENCH_SAVE_BASELINE (0; 1 stores this run's one-connection figures in
+tests/bench/baseline.json as the reference for "no slower than today").
+The binaries come from $RSVAULT_BIN (default ./bin).
+"""
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from rsvtest import Vault, binpath, make_keys  # noqa: E402
+from rsvcore import Core  # noqa: E402
+
+LUA = os.path.join(HERE, "wrk.lua")
+BASELINE = os.path.join(HERE, "baseline.json")
+OUTDIR = os.path.join(ROOT, "build", "bench")
+HZ = os.sysconf("SC_CLK_TCK")
+IDLE_REFRESH_S = 4.0  # the server's head deadline is 10 s
+BEGIN_MARK = "<!-- BEGIN make bench results -->"
+END_MARK = "<!-- END make bench results -->"
+
+# Issue 10's targets.
+T_SECRET_VS_NGINX = 0.50
+T_P99_MS = 5.0
+T_P99_VS_NGINX = 1.5
+T_UPLOAD_VS_SYNC = 10.0
+T_RSS_MIB = 32.0
+T_START_MS = 100.0
+
+WORKLOADS = ["nginx", "health", "secret", "upload", "tickets"]
+LABELS = {
+    "nginx": "nginx, static JSON",
+    "health": "rsvaultd `GET /v1/health`",
+    "secret": "secret read in a session",
+    "upload": "credential upload",
+    "tickets": "ticket list (agent)",
+}
+
+# A realistic credential upload: a labelled RDP login with a note.
+UPLOAD_BODY = {
+    "label": "File server FS-02, local admin",
+    "kind": "rdp",
+    "host": "fs-02.customer.example.test",
+    "username": "Administrator",
+    "secret": "T4k!nq-83#vRw2pLx9&Hc0zEa",
+    "notes": "Local administrator of the file server. The share D:\\Projects is "
+             "mapped for the support session; please do not reboot during office "
+             "hours (8-18 CET). Call Anna on +49 30 1234567 if the VPN drops.",
+    "ttl_s": 86400,
+}
+
+
+def env_int(name, default, lo, hi):
+    s = os.environ.get(name, "")
+    if s == "":
+        return default
+    v = int(s)
+    if not lo <= v <= hi:
+        raise SystemExit("bench: %s=%d out of range %d..%d" % (name, v, lo, hi))
+    return v
+
+
+def env_float(name, default, lo, hi):
+    s = os.environ.get(name, "")
+    if s == "":
+        return default
+    v = float(s)
+    if not lo <= v <= hi:
+        raise SystemExit("bench: %s=%g out of range %g..%g" % (name, v, lo, hi))
+    return v
+
+
+class Config:
+    def __init__(self, smoke):
+        self.smoke = smoke
+        if smoke:
+            # Every part once, briefly; figures are not judged.
+            self.seconds, self.reps, self.conns = 1, 1, [4]
+            self.workloads = list(WORKLOADS)
+            self.threads, self.per_addr, self.idle = 8, 64, 40
+            self.starts, self.sync_seconds, self.perf = 1, 0.2, 0
+            self.doc, self.keep, self.save_baseline = "", False, False
+            self.pin = True
+            self.nice = 0
+            return
+        self.seconds = env_int("BENCH_SECONDS", 5, 1, 3600)
+        self.reps = env_int("BENCH_REPS", 3, 1, 100)
+        wls = (os.environ.get("BENCH_WORKLOADS", "") or " ".join(WORKLOADS)).split()
+        if not wls or any(x not in WORKLOADS for x in wls):
+            raise SystemExit("bench: BENCH_WORKLOADS must be some of: " + " ".join(WORKLOADS))
+        self.workloads = [x for x in WORKLOADS if x in wls]
+        conns = os.environ.get("BENCH_CONNS", "") or "1 32 128"
+        self.conns = [int(x) for x in conns.split()]
+        if not self.conns or any(c < 1 or c > 1000 for c in self.conns):
+            raise SystemExit("bench: BENCH_CONNS must be numbers 1..1000")
+        self.threads = env_int("BENCH_THREADS", 32, 1, 64)
+        self.per_addr = env_int("BENCH_MAX_PER_ADDR", 256, 1, 65535)
+        if self.per_addr < 2 * max(self.conns):
+            # a run's closing connections may still count when the next opens
+            raise SystemExit("bench: BENCH_MAX_PER_ADDR must be at least twice the "
+                             "largest BENCH_CONNS")
+        self.idle = env_int("BENCH_IDLE", 1000, 0, 1900)
+        self.starts = env_int("BENCH_STARTS", 5, 0, 100)
+        self.sync_seconds = env_float("BENCH_SYNC_SECONDS", 2.0, 0.1, 60)
+        self.perf = env_int("BENCH_PERF", 0, 0, 120)
+        self.doc = os.environ.get("BENCH_DOC", os.path.join(ROOT, "docs", "benchmarks.md"))
+        self.keep = os.environ.get("BENCH_KEEP", "0") == "1"
+        self.save_baseline = os.environ.get("BENCH_SAVE_BASELINE", "0") == "1"
+        self.pin = os.environ.get("BENCH_PIN", "1") != "0"
+        self.nice = env_int("BENCH_NICE", 0, -20, 19)
+
+
+class Checks:
+    """Smoke mode: TAP. Full mode: only failures are printed. Either way a
+    failure makes the exit status non-zero."""
+
+    def __init__(self, tap):
+        self.tap = tap
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, diag=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        if self.tap:
+            print(("ok" if cond else "not ok") + " %d - %s" % (self.n, name), flush=True)
+            if not cond and diag:
+                for line in str(diag).splitlines():
+                    print("# " + line, flush=True)
+        elif not cond:
+            print("bench: FAILED: %s%s" % (name, (": " + str(diag)) if diag else ""),
+                  file=sys.stderr, flush=True)
+        return bool(cond)
+
+    def note(self, msg):
+        if self.tap:
+            for line in str(msg).splitlines():
+                print("# " + line, flush=True)
+        else:
+            print(msg, flush=True)
+
+
+# --- processes and /proc ------------------------------------------------------
+
+def proc_cpu(pids):
+    """(user, system) CPU seconds of the processes, all their threads."""
+    u = s = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        u += int(rest[11])
+        s += int(rest[12])
+    return u / HZ, s / HZ
+
+
+def thread_run_ns(pids):
+    """{tid: nanoseconds on a CPU} of every thread of the processes
+    (/proc/PID/task/TID/schedstat), empty where the kernel lacks it."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    out[int(tid)] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def cpu_busy(cpus):
+    """Busy seconds (all but idle and iowait) of the given CPUs since boot."""
+    busy = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            m = re.match(r"cpu(\d+) (.*)", line)
+            if m and int(m.group(1)) in cpus:
+                v = [int(x) for x in m.group(2).split()]
+                busy += v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / HZ
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def socket_fds(pid):
+    n = 0
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            if os.readlink(os.path.join(d, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def children(pid):
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    rest = f.read().rsplit(")", 1)[1].split()
+                if int(rest[1]) == pid:
+                    out.append(int(e))
+            except OSError:
+                pass
+    return out
+
+
+def lmdb_txnid(datadir):
+    """The last committed transaction id of the LMDB environment in datadir
+    (the larger txnid of its two meta pages), or None. It grows by one per
+    commit, so its change over a point counts the durable commits."""
+    try:
+        with open(os.path.join(datadir, "data.mdb"), "rb") as f:
+            p0 = f.read(4096)
+            # mm_dbs[FREE_DBI].md_pad holds the page size (lmdb's mdb.c)
+            psize = int.from_bytes(p0[40:44], "little")
+            if psize < 512 or psize > 65536:
+                return None
+            f.seek(psize)
+            p1 = f.read(psize)
+    except OSError:
+        return None
+    # page header 16 bytes; MDB_meta: magic, version, address, mapsize,
+    # two MDB_db of 48 bytes, last_pg, then txnid
+    return max(int.from_bytes(p[144:152], "little") for p in (p0, p1))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def run_text(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+class Pinned:
+    """Run a block (a fork) with this process's CPU affinity set to cpus, so
+    that a child started in it inherits them."""
+
+    def __init__(self, cpus):
+        self.cpus = cpus
+
+    def __enter__(self):
+        self.old = os.sched_getaffinity(0)
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
+
+    def __exit__(self, *exc):
+        os.sched_setaffinity(0, self.old)
+
+
+# --- plain HTTPS over one socket ------------------------------------------------
+
+def read_response(s):
+    """Read one HTTP/1.1 response with a Content-Length from socket s:
+    (status, head bytes, body bytes)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before the response head")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    n = int(m.group(1)) if m else 0
+    while len(body) < n:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed in the body")
+        body += chunk
+    status = int(head.split(b" ", 2)[1])
+    return status, head + b"\r\n\r\n", body
+
+
+def connect(port, src=None, timeout=10):
+    """A TCP connection to 127.0.0.1:port with Nagle off, as wrk's: else a
+    small request written right after the TLS Finished message waits for
+    the server's delayed ACK (40 ms)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(src, 0) if src else None)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def https_get(ctx, port, path, headers=None, src=None):
+    """One request on a new TLS connection; returns (status, head, body, cipher)."""
+    s = connect(port, src)
+    with ctx.wrap_socket(s, server_hostname="127.0.0.1") as ss:
+        req = "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % path
+        for k, v in (headers or {}).items():
+            req += "%s: %s\r\n" % (k, v)
+        ss.sendall((req + "Connection: close\r\n\r\n").encode())
+        st, head, body = read_response(ss)
+        return st, head, body, ss.cipher(), ss.version()
+
+
+# --- the servers -----------------------------------------------------------------
+
+class Nginx:
+    def __init__(self, workdir, keys, body, cpus, ciphersuite, workers):
+        self.dir = os.path.join(workdir, "nginx")
+        os.makedirs(os.path.join(self.dir, "www"), exist_ok=True)
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        with open(os.path.join(self.dir, "www", "secret.json"), "wb") as f:
+            f.write(body)
+        self.port = free_port()
+        self.cpus = cpus
+        user = ""
+        if os.geteuid() == 0:
+            # nginx started by root would run its workers as "nobody"; run
+            # them as the user who runs the bench instead.
+            import grp
+            import pwd
+            user = "user %s %s;" % (pwd.getpwuid(os.getuid()).pw_name,
+                                    grp.getgrgid(os.getgid()).gr_name)
+        d = self.dir
+        conf = """
+%(user)s
+worker_processes %(workers)d;
+daemon off;
+master_process on;
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log %(d)s/access.log;
+    client_body_temp_path %(d)s/tmp/body;
+    proxy_temp_path %(d)s/tmp/proxy;
+    fastcgi_temp_path %(d)s/tmp/fastcgi;
+    uwsgi_temp_path %(d)s/tmp/uwsgi;
+    scgi_temp_path %(d)s/tmp/scgi;
+    server_tokens off;
+    etag off;
+    max_ranges 0;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:%(port)d ssl;
+        ssl_certificate %(keys)s/server.pem;
+        ssl_certificate_key %(keys)s/server.key;
+        ssl_protocols TLSv1.3;
+        ssl_conf_command Ciphersuites %(suite)s;
+        ssl_session_cache off;
+        root %(d)s/www;
+        location = /secret.json {
+            default_type application/json;
+            add_header Cache-Control no-store;
+            add_header X-Content-Type-Options nosniff;
+            add_header X-Request-Id $request_id;
+            add_header Last-Modified "";
+        }
+    }
+}
+""" % {"user": user, "workers": workers, "d": d, "port": self.port, "keys": keys,
+            "suite": ciphersuite}
+        self.conf = os.path.join(d, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.proc = None
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+
+    def start(self):
+        log = open(os.path.join(self.dir, "stderr.log"), "ab")
+        with Pinned(self.cpus):
+            self.proc = subprocess.Popen(
+                [self.binary, "-p", self.dir, "-c", self.conf, "-e", os.path.join(self.dir, "error.log")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nginx exited %d: %s" % (self.proc.returncode, self.log()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            raise RuntimeError("nginx did not start: " + self.log())
+        # workers are forked after the listener opens: wait for them
+        while time.time() < deadline and not children(self.proc.pid):
+            time.sleep(0.02)
+        self.pids = [self.proc.pid] + children(self.proc.pid)
+
+    def log(self):
+        out = ""
+        for n in ("stderr.log", "error.log"):
+            p = os.path.join(self.dir, n)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    out += f.read()[-2000:]
+        return out
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+
+def start_vault(vault, cpus):
+    with Pinned(cpus):
+        vault.start()
+    return vault
+
+
+# --- measurements -------------------------------------------------------------------
+
+def fdatasync_rate(dirpath, seconds):
+    """512-byte appends, each followed by fdatasync, for `seconds`: per second."""
+    path = os.path.join(dirpath, "bench-fdatasync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    buf = os.urandom(512)
+    n = 0
+    try:
+        t0 = time.perf_counter()
+        end = t0 + seconds
+        while True:
+            os.write(fd, buf)
+            os.fdatasync(fd)
+            n += 1
+            t = time.perf_counter()
+            if t >= end:
+                break
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return n / (t - t0)
+
+
+def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None):
+    url = "https://127.0.0.1:%d%s" % (port, path)
+    cmd = [shutil.which("wrk") or "wrk", "-t1", "-c%d" % conns, "-d%ds" % cfg.seconds,
+           "--timeout", "10s", "--latency", "-s", LUA, url]
+    e = dict(os.environ)
+    for k in ("BENCH_METHOD", "BENCH_TOKEN", "BENCH_SESSION", "BENCH_BODY"):
+        e.pop(k, None)
+    e.update(env)
+    tx0 = lmdb_txnid(datadir) if datadir else None
+    th0 = thread_run_ns(server_pids)
+    cu0, cs0 = proc_cpu(server_pids)
+    busy0 = cpu_busy(server_cpus)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=cfg.seconds + 120)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy1 = cpu_busy(server_cpus)
+    cu1, cs1 = proc_cpu(server_pids)
+    th1 = thread_run_ns(server_pids)
+    tx1 = lmdb_txnid(datadir) if datadir else None
+    m = re.search(r"^BENCH_RESULT (\{.*\})$", r.stdout, re.M)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("wrk failed (%d): %s %s" % (r.returncode, r.stdout[-1500:], r.stderr[-1500:]))
+    res = json.loads(m.group(1))
+    srv = (cu1 - cu0) + (cs1 - cs0)
+    res["rps"] = res["requests"] / (res["duration_us"] / 1e6) if res["duration_us"] else 0.0
+    res["errors"] = sum(res[k] for k in ("err_connect", "err_read", "err_write", "err_status",
+                                         "err_timeout"))
+    res["cpu_us_per_req"] = srv * 1e6 / res["requests"] if res["requests"] else float("nan")
+    res["server_sys_share"] = (cs1 - cs0) / srv if srv > 0 else float("nan")
+    res["server_cores"] = srv / wall
+    res["other_cores"] = max(0.0, (busy1 - busy0) - srv) / wall if server_cpus else float("nan")
+    # threads that ran at least 1 ms during the point: how the load spread
+    res["threads_used"] = sum(1 for t, ns in th1.items() if ns - th0.get(t, 0) >= 1000000)
+    res["commits"] = (tx1 - tx0) if tx0 is not None and tx1 is not None else float("nan")
+    res["req_per_commit"] = res["requests"] / res["commits"] if res["commits"] else float("nan")
+    res["client_cores"] = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall
+    return res
+
+
+def idle_connections(cfg, vault, ctx):
+    """Open cfg.idle TLS connections to vault, each answered once and then
+    kept idle, from several 127.0.0.x source addresses (each below the
+    per-address limit). Returns a dict of the figures.
+
+    The server closes a kept-alive connection whose next request has not
+    come 10 s after its last answer. Opening a thousand
+    takes seconds on a busy machine, so while opening, any connection last
+    answered more than IDLE_REFRESH_S ago gets one more request; the
+    reading is taken right after a last such pass, when every connection
+    was answered within IDLE_REFRESH_S (plus one pass)."""
+    pid = vault.proc.pid
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < cfg.idle + 100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, cfg.idle + 1000), hard))
+    per_src = max(1, cfg.per_addr // 2)
+    nsrc = max(1, math.ceil(cfg.idle / per_src))
+    if nsrc > 250:
+        raise RuntimeError("BENCH_MAX_PER_ADDR too small for BENCH_IDLE")
+    srcs = ["127.0.0.%d" % (i + 1) for i in range(nsrc)]
+    time.sleep(0.3)
+    rss0 = vm_kib(pid, "VmRSS")
+    fds0 = socket_fds(pid)
+    socks = []   # [socket, time of its last answer], oldest first
+    req = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    refreshed = 0
+
+    def ask(entry):
+        entry[0].sendall(req)
+        st, _, _ = read_response(entry[0])
+        if st != 200:
+            raise RuntimeError("idle connection: status %d" % st)
+        entry[1] = time.perf_counter()
+
+    def refresh():
+        nonlocal refreshed
+        now = time.perf_counter()
+        for e in socks:
+            if now - e[1] > IDLE_REFRESH_S:
+                ask(e)
+                refreshed += 1
+
+    t0 = time.perf_counter()
+    try:
+        for i in range(cfg.idle):
+            s = connect(vault.port, srcs[i % nsrc])
+            e = [ctx.wrap_socket(s, server_hostname="127.0.0.1"), 0.0]
+            socks.append(e)
+            ask(e)
+            if socks and time.perf_counter() - socks[0][1] > IDLE_REFRESH_S:
+                refresh()
+        opened = time.perf_counter() - t0
+        refresh()
+        oldest = time.perf_counter() - min((e[1] for e in socks), default=time.perf_counter())
+        rss1 = vm_kib(pid, "VmRSS")
+        fds1 = socket_fds(pid)
+        # Still open? One more request on every connection must be answered.
+        alive = True
+        for e in socks:
+            ask(e)
+    except (OSError, ConnectionError) as ex:
+        raise RuntimeError("idle connections: %d open after %.1f s: %s"
+                           % (len(socks), time.perf_counter() - t0, ex))
+    finally:
+        for e in socks:
+            try:
+                e[0].close()
+            except OSError:
+                pass
+    return {"n": cfg.idle, "sources": nsrc, "rss0_kib": rss0, "rss_kib": rss1,
+            "server_sockets": fds1 - fds0, "open_s": opened, "oldest_idle_s": oldest,
+            "refreshed": refreshed, "all_alive": alive}
+
+
+def startup(cfg, vault, ctx, cpus):
+    """Start rsvaultd on vault's existing store and time the first answered
+    GET /v1/health, polled as fast as the client can. Returns ms."""
+    port = free_port()
+    args = [binpath("rsvaultd"), "--data", vault.data, "--keys", vault.keys,
+            "--listen", "127.0.0.1:%d" % port] + vault.extra_args
+    log = open(os.path.join(vault.dir, "startup.log"), "ab")
+    req = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with Pinned(cpus):
+        t0 = time.perf_counter()
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    ms = conn_ms = None
+    try:
+        deadline = t0 + 30
+        while time.perf_counter() < deadline:
+            if p.poll() is not None:
+                raise RuntimeError("rsvaultd exited %d at start-up" % p.returncode)
+            try:
+                s = connect(port, timeout=5)
+            except OSError:
+                continue
+            try:
+                with ctx.wrap_socket(s, server_hostname="127.0.0.1") as ss:
+                    ss.sendall(req)
+                    st, _, _ = read_response(ss)
+                if st == 200:
+                    ms = (time.perf_counter() - t0) * 1000
+                    break
+            except (OSError, ConnectionError):
+                continue
+        # For comparison: what a fresh connection, handshake and request
+        # take against the server just started (median of three).
+        if ms is not None:
+            each = []
+            for _ in range(3):
+                t1 = time.perf_counter()
+                if https_get(ctx, port, "/v1/health")[0] == 200:
+                    each.append((time.perf_counter() - t1) * 1000)
+            conn_ms = med(each)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if p.returncode != 0:
+        raise RuntimeError("rsvaultd exited %d after the start-up probe" % p.returncode)
+    if ms is None:
+        raise RuntimeError("rsvaultd did not answer within 30 s")
+    return ms, conn_ms
+
+
+def perf_profile(cfg, vault, path, env):
+    """perf record -g on rsvaultd for cfg.perf seconds under the load;
+    returns the report's text (flat, by symbol) and the share by DSO."""
+    perf = shutil.which("perf")
+    if not perf:
+        return None
+    os.makedirs(OUTDIR, exist_ok=True)
+    data = os.path.join(OUTDIR, "perf-secret32.data")
+    url = "https://127.0.0.1:%d%s" % (vault.port, path)
+    e = dict(os.environ)
+    e.update(env)
+    load = subprocess.Popen([shutil.which("wrk") or "wrk", "-t1", "-c32", "-d%ds" % (cfg.perf + 3),
+                             "--timeout", "10s", "-s", LUA, url], env=e,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        subprocess.run([perf, "record", "-g", "-F", "999", "-o", data, "-p", str(vault.proc.pid),
+                        "--", "sleep", str(cfg.perf)],
+                       capture_output=True, timeout=cfg.perf + 60)
+    finally:
+        load.wait(timeout=cfg.perf + 60)
+    def table(sort, limit):
+        text = run_text([perf, "report", "-i", data, "--stdio", "--no-children", "--percent-limit",
+                         limit, "--sort", sort, "-g", "none"])
+        rows = [re.sub(r"(\s+-)+\s*$", "", line) for line in text.splitlines()]
+        return "\n".join(r for r in rows if r.strip() and not r.startswith("#"))
+    dso = table("dso", "0.1")
+    # libmicrohttpd names its threads MHD-worker; the writer and the other
+    # threads of rsvaultd keep the program's name
+    threads = table("comm,dso", "1")
+    flat = table("dso,symbol", "0.7")
+    graph = run_text([perf, "report", "-i", data, "--stdio", "--no-children", "--percent-limit",
+                      "2", "--sort", "dso,symbol", "-g", "caller,0.5,callee,function,percent"])
+    with open(os.path.join(OUTDIR, "perf-secret32.txt"), "w") as f:
+        f.write("by binary:\n" + dso + "\n\nby thread and binary:\n" + threads +
+                "\n\nby symbol:\n" + flat + "\n\ncall chains:\n" + graph + "\n")
+    return dso, threads, flat
+
+
+# --- the report -----------------------------------------------------------------------
+
+def med(vals):
+    vals = [v for v in vals if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt_int(v):
+    return "–" if v is None or math.isnan(v) else "{:,.0f}".format(v)
+
+
+def fmt_ms(us):
+    return "–" if us is None or math.isnan(us) else "%.2f ms" % (us / 1000.0)
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("**met**" if ok else "not met")
+
+
+def machine_info():
+    cpu = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024 // 1024
+    deb = ""
+    if os.path.exists("/etc/debian_version"):
+        with open("/etc/debian_version") as f:
+            deb = "Debian " + f.read().strip()
+    return "%s, %d cores, %d GiB, %s, Linux %s" % (cpu, os.cpu_count(), mem, deb,
+                                                    platform.release())
+
+
+def git_rev():
+    rev = run_text(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = run_text(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
+    return rev + (" (with uncommitted changes)" if dirty else "")
+
+
+def report(cfg, meta, points, sync, idle, starts, baseline):
+    """The Markdown block: settings, table, references, targets."""
+    L = []
+    L.append("Run of %s, commit %s." % (meta["date"], meta["commit"]))
+    L.append("Machine: %s. Load average (1 min) %.2f at the start, %.2f at the end."
+             % (meta["machine"], meta["load0"], meta["load1"]))
+    L.append("%s; %s; rsvaultd --threads %d --max-per-address %d; %s; %d s per point, "
+             "median of %d." % (meta["nginx"], meta["wrk"], cfg.threads, cfg.per_addr,
+                                meta["pinning"], cfg.seconds, cfg.reps))
+    L.append("TLS: %s, %s on both servers. Response bodies: %s."
+             % (meta["tls"], meta["suite"], meta["sizes"]))
+    L.append("")
+    L.append("| load | conns | req/s | p50 | p99 | server CPU/req | server sys | "
+             "server cores | other load on its core | wrk cores | req/commit | errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in cfg.conns:
+        for w in WORKLOADS:
+            r = points.get((w, c))
+            if not r:
+                continue
+            L.append("| %s | %d | %s | %s | %s | %s µs | %s | %.2f | %.2f | %.2f | %s | %d |" % (
+                LABELS[w], c, fmt_int(r["rps"]), fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
+                fmt_int(r["cpu_us_per_req"]),
+                "–" if math.isnan(r["server_sys_share"]) else "%.0f %%" % (100 * r["server_sys_share"]),
+                r["server_cores"], r["other_cores"], r["client_cores"],
+                "–" if math.isnan(r["req_per_commit"]) else "%.1f" % r["req_per_commit"],
+                r["errors"]))
+    L.append("")
+    L.append("| reference | value |")
+    L.append("|---|---|")
+    L.append("| 512-byte write + fdatasync in the data directory | %s /s (median of %d × %.1f s) |"
+             % (fmt_int(sync), cfg.reps * len(cfg.conns), cfg.sync_seconds))
+    if idle:
+        L.append("| rsvaultd resident memory, %d idle TLS connections | %.1f MiB "
+                 "(%.1f MiB before they opened; %.1f KiB per connection; opened from %d "
+                 "addresses in %.1f s; each answered within the last %.1f s) |"
+                 % (idle["n"], idle["rss_kib"] / 1024, idle["rss0_kib"] / 1024,
+                    (idle["rss_kib"] - idle["rss0_kib"]) / max(1, idle["n"]),
+                    idle["sources"], idle["open_s"], idle["oldest_idle_s"]))
+    if starts:
+        L.append("| start-up to the first answered request | %.1f ms (median of %d: %s; "
+                 "for comparison, a new connection and request right after: %.1f ms) |"
+                 % (med(starts), len(starts), ", ".join("%.1f" % s for s in starts),
+                    meta.get("conn_ms", float("nan"))))
+    L.append("")
+
+    def get(w, c, k):
+        r = points.get((w, c))
+        return r[k] if r else None
+
+    targets = []
+    n32 = get("nginx", 32, "rps")
+    s32 = get("secret", 32, "rps")
+    if n32 and s32 is not None:
+        ratio = s32 / n32
+        targets.append(("secret reads at 32 conns vs nginx req/s", "%.1f %% (%s / %s)"
+                        % (100 * ratio, fmt_int(s32), fmt_int(n32)),
+                        "≥ 50 %", ratio >= T_SECRET_VS_NGINX))
+    p99 = get("secret", 32, "p99_us")
+    np99 = get("nginx", 32, "p99_us")
+    if p99 is not None and np99:
+        lim = max(T_P99_MS * 1000, T_P99_VS_NGINX * np99)
+        targets.append(("p99 of secret reads at 32 conns", "%s (%.1f × nginx's %s)"
+                        % (fmt_ms(p99), p99 / np99, fmt_ms(np99)),
+                        "≤ 5 ms, or ≤ 1.5 × nginx's p99", p99 <= lim))
+    u32 = get("upload", 32, "rps")
+    if u32 is not None and sync:
+        targets.append(("uploads at 32 conns vs fdatasync rate", "%.2f × (%s / %s)"
+                        % (u32 / sync, fmt_int(u32), fmt_int(sync)),
+                        "≥ 10 ×", u32 / sync >= T_UPLOAD_VS_SYNC))
+    if idle:
+        mib = idle["rss_kib"] / 1024
+        targets.append(("resident memory with %d idle TLS conns" % idle["n"], "%.1f MiB" % mib,
+                        "≤ 32 MiB", mib <= T_RSS_MIB if idle["n"] >= 1000 else None))
+    if starts:
+        targets.append(("start-up to the first answer", "%.1f ms" % med(starts), "≤ 100 ms",
+                        med(starts) <= T_START_MS))
+    s1 = get("secret", 1, "rps")
+    if s1 is not None:
+        p50 = get("secret", 1, "p50_us")
+        if baseline and sync:
+            now_n = s1 / sync
+            then_n = baseline["secret_1_rps"] / baseline["fdatasync_rate"]
+            targets.append(("secret reads at 1 conn vs today (%s)" % baseline["commit"],
+                            "%s req/s, p50 %s; %.2f per fdatasync (then %s req/s, p50 %s; "
+                            "%.2f per fdatasync)" % (fmt_int(s1), fmt_ms(p50), now_n,
+                                                     fmt_int(baseline["secret_1_rps"]),
+                                                     fmt_ms(baseline["secret_1_p50_us"]), then_n),
+                            "no slower, per fdatasync", now_n >= then_n))
+        else:
+            targets.append(("secret reads at 1 conn", "%s req/s, p50 %s; %.2f per fdatasync%s"
+                            % (fmt_int(s1), fmt_ms(p50), s1 / sync if sync else float("nan"),
+                               " (this run is the reference, tests/bench/baseline.json)"
+                               if cfg.save_baseline else ""),
+                            "no slower than today", None))
+    L.append("| target | measured | goal | |")
+    L.append("|---|---|---|---|")
+    for name, val, goal, ok in targets:
+        L.append("| %s | %s | %s | %s |" % (name, val, goal, verdict(ok)))
+    return "\n".join(L) + "\n"
+
+
+def write_doc(path, block):
+    with open(path) as f:
+        text = f.read()
+    a = text.find(BEGIN_MARK)
+    b = text.find(END_MARK)
+    if a < 0 or b < a:
+        raise RuntimeError("%s lacks the markers %s ... %s" % (path, BEGIN_MARK, END_MARK))
+    text = text[:a + len(BEGIN_MARK)] + "\n" + block + text[b:]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# --- the run ------------------------------------------------------------------------------
+
+def main():
+    smoke = "--smoke" in sys.argv[1:]
+    cfg = Config(smoke)
+    chk = Checks(tap=smoke)
+    rc = run(cfg, chk)
+    if smoke:
+        print("1..%d" % chk.n, flush=True)
+    return rc
+
+
+def run(cfg, chk):
+    smoke = cfg.smoke
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git_rev(), "machine": machine_info(),
+            "load0": os.getloadavg()[0]}
+
+    for tool in ("wrk", "nginx"):
+        found = shutil.which(tool) or (tool == "nginx" and os.path.exists("/usr/sbin/nginx"))
+        if not chk.ok(found, "%s is installed" % tool,
+                      "run `make bench-deps` (as root) to install wrk and nginx-light"):
+            return 1
+    if not chk.ok(os.access(binpath("rsvaultd"), os.X_OK), "rsvaultd is built (%s)" % binpath("rsvaultd")):
+        return 1
+    meta["nginx"] = run_text(["nginx", "-v"]).replace("nginx version: ", "") or "nginx"
+    meta["wrk"] = (run_text(["wrk", "-v"]).splitlines() or ["wrk"])[0].split(" Copyright")[0].strip()
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if cfg.pin and len(cpus) >= 2:
+        client_cpus, server_cpus = {cpus[0]}, set(cpus[1:])
+        meta["pinning"] = "wrk and the driver pinned to CPU %d, each server to CPU %s" % (
+            cpus[0], ",".join(str(c) for c in sorted(server_cpus)))
+        os.sched_setaffinity(0, client_cpus)
+    else:
+        client_cpus, server_cpus = None, set(cpus)
+        meta["pinning"] = "no CPU pinning"
+
+    if cfg.nice:
+        # the driver, wrk and both servers alike (children inherit it)
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, cfg.nice)
+        except OSError as e:
+            chk.ok(False, "BENCH_NICE=%d" % cfg.nice, e)
+            return 1
+        meta["pinning"] += "; everything at nice %d" % cfg.nice
+
+    os.makedirs(OUTDIR, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="run-", dir=OUTDIR)
+    vault = nginx = None
+    rc = 1
+    try:
+        r = make_keys(os.path.join(work, "keys"))
+        if not chk.ok(r.returncode == 0, "rsvault-keys init", r.stderr):
+            return 1
+        vault = Vault(extra_args=["--threads", str(cfg.threads), "--max-per-address",
+                                  str(cfg.per_addr), "--session-max-ttl", "86400"],
+                      workdir=work)
+        start_vault(vault, server_cpus)
+        chk.ok(True, "rsvaultd started on port %d" % vault.port)
+
+        # Seed: a customer with a commercial license, an agent, a ticket
+        # assigned to the agent with a few credentials, and an open session
+        # as long as the server allows.
+        core = Core(vault)
+        cust = core.customer("pro")
+        agent = core.agent()
+        w = core.ticket(cust, subject="Printer queue stuck on FS-02")
+        for i in range(4):
+            core.cred(w, label="login %d" % (i + 1), kind="rdp", host="fs-02.example.test",
+                      username="support%d" % i)
+        core.assign(w, agent)
+        core.session(w, ttl=86400)
+        chk.ok(True, "seeded: customer with a pro license, agent, ticket, 4 credentials, session")
+
+        ctx = ssl.create_default_context(cafile=vault.ca)
+        secret_path = "%s/credentials/%s/secret" % (w.path, w.cid)
+        st, head, body, cipher, version = https_get(ctx, vault.port, secret_path, {
+            "Authorization": "Bearer " + agent.token, "X-Session-Id": w.sid})
+        chk.ok(st == 200 and json.loads(body).get("secret") == w.secret,
+               "secret read answers 200 with the secret", "%d %r" % (st, body[:200]))
+        meta["tls"] = version
+        meta["suite"] = cipher[0]
+        # nginx serves a file of the same size and shape: the response with
+        # the secret's characters replaced.
+        doc = json.loads(body)
+        doc["secret"] = "x" * len(doc["secret"])
+        nbody = json.dumps(doc, separators=(",", ":")).encode()
+        nbody += b" " * max(0, len(body) - len(nbody))
+        heads = {"secret": (len(head), len(body))}
+        for name, path, hdrs in (("health", "/v1/health", {}),
+                                 ("tickets", "/v1/tickets", {"Authorization": "Bearer " + agent.token})):
+            st, head, b2, _, _ = https_get(ctx, vault.port, path, hdrs)
+            chk.ok(st == 200, "%s answers 200" % path, "%d %r" % (st, b2[:200]))
+            heads[name] = (len(head), len(b2))
+        upload_body = os.path.join(work, "upload.json")
+        with open(upload_body, "w") as f:
+            json.dump(UPLOAD_BODY, f)
+        ru = vault.post(w.path + "/credentials", cust.token, UPLOAD_BODY)
+        chk.ok(ru.status == 201, "credential upload answers 201", repr(ru))
+        heads["upload"] = (None, len(ru.body))
+
+        nginx = Nginx(work, vault.keys, nbody, server_cpus, meta["suite"],
+                      workers=len(server_cpus))
+        nginx.start()
+        st, nhead, nb, ncipher, nversion = https_get(ctx, nginx.port, "/secret.json")
+        chk.ok(st == 200 and len(nb) == len(body) and ncipher[0] == meta["suite"]
+               and nversion == "TLSv1.3",
+               "nginx serves the same body size over %s %s" % (nversion, ncipher[0]),
+               "%d %d bytes %r" % (st, len(nb), ncipher))
+        heads["nginx"] = (len(nhead), len(nb))
+        meta["sizes"] = ("secret read %d B (head %d B), nginx %d B (head %d B), health %d B, "
+                         "ticket list %d B, upload request %d B → answer %d B"
+                         % (heads["secret"][1], heads["secret"][0], heads["nginx"][1],
+                            heads["nginx"][0], heads["health"][1], heads["tickets"][1],
+                            os.path.getsize(upload_body), heads["upload"][1]))
+
+        loads = {
+            "nginx": (nginx, "/secret.json", {}),
+            "health": (vault, "/v1/health", {}),
+            "secret": (vault, secret_path, {"BENCH_TOKEN": agent.token, "BENCH_SESSION": w.sid}),
+            "upload": (vault, w.path + "/credentials",
+                       {"BENCH_METHOD": "POST", "BENCH_TOKEN": cust.token, "BENCH_BODY": upload_body}),
+            "tickets": (vault, "/v1/tickets", {"BENCH_TOKEN": agent.token}),
+        }
+        runs = {}
+        syncs = []
+        total = cfg.reps * len(cfg.conns) * len(cfg.workloads)
+        done = 0
+        for rep in range(cfg.reps):
+            for c in cfg.conns:
+                syncs.append(fdatasync_rate(vault.data, cfg.sync_seconds))
+                for wl in cfg.workloads:
+                    srv, path, env = loads[wl]
+                    pids = nginx.pids if srv is nginx else [vault.proc.pid]
+                    res = run_wrk(cfg, srv.port, path, c, env, pids, server_cpus,
+                                  None if srv is nginx else vault.data)
+                    runs.setdefault((wl, c), []).append(res)
+                    done += 1
+                    line = ("[%d/%d] rep %d %-8s c=%-3d %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  "
+                            "%6.0f µs CPU/req  %5.1f req/commit  %2d threads  errors %d"
+                            % (done, total, rep + 1, wl, c, res["rps"], res["p50_us"] / 1000,
+                               res["p99_us"] / 1000, res["cpu_us_per_req"],
+                               res["req_per_commit"], res["threads_used"], res["errors"]))
+                    if smoke:
+                        chk.ok(res["requests"] > 0 and res["errors"] == 0, line, json.dumps(res))
+                    else:
+                        print(line, flush=True)
+                        chk.ok(res["errors"] == 0 and res["requests"] > 0,
+                               "%s at %d connections: requests answered, no errors" % (wl, c),
+                               json.dumps(res))
+                    time.sleep(0.3)
+            chk.ok(vault.proc.poll() is None and nginx.proc.poll() is None,
+                   "both servers still running after rep %d" % (rep + 1))
+        sync = med(syncs)
+        chk.ok(sync > 0, "fdatasync rate measured: %.0f/s" % sync)
+        points = {}
+        for key, rs in runs.items():
+            points[key] = {k: med([r[k] for r in rs]) for k in rs[0]}
+
+        prof = None
+        if cfg.perf:
+            prof = perf_profile(cfg, vault, secret_path, loads["secret"][2])
+
+        rc_v = vault.stop()
+        chk.ok(rc_v == 0, "rsvaultd exits 0 after the load", vault.logtext()[-2000:])
+
+        idle = None
+        if cfg.idle:
+            start_vault(vault, server_cpus)
+            idle = idle_connections(cfg, vault, ctx)
+            chk.ok(idle["server_sockets"] >= cfg.idle and idle["all_alive"],
+                   "%d idle TLS connections held (%d sockets, from %d addresses, opened in %.1f s, "
+                   "RSS %.1f MiB)" % (cfg.idle, idle["server_sockets"], idle["sources"],
+                                      idle["open_s"], idle["rss_kib"] / 1024), json.dumps(idle))
+            rc_v = vault.stop()
+            chk.ok(rc_v == 0, "rsvaultd exits 0 after the idle connections", vault.logtext()[-2000:])
+
+        starts = []
+        conn_ms = []
+        for _ in range(cfg.starts):
+            a, b = startup(cfg, vault, ctx, server_cpus)
+            starts.append(a)
+            conn_ms.append(b)
+        meta["conn_ms"] = med(conn_ms)
+        if cfg.starts:
+            chk.ok(True, "start-up to the first answer: %s ms" % ", ".join("%.1f" % s for s in starts))
+
+        rc_n = nginx.stop()
+        chk.ok(rc_n == 0, "nginx exits 0", nginx.log())
+        nginx = None
+        meta["load1"] = os.getloadavg()[0]
+
+        baseline = None
+        if os.path.exists(BASELINE):
+            with open(BASELINE) as f:
+                baseline = json.load(f)
+        block = report(cfg, meta, points, sync, idle, starts,
+                       None if cfg.save_baseline else baseline)
+        chk.ok("| target |" in block, "report rendered")
+        if smoke:
+            chk.note(block)
+        else:
+            print()
+            print(block, flush=True)
+            if cfg.perf and not prof:
+                print("no perf profile: perf is not installed (apt-get install linux-perf)")
+            if prof:
+                dso, threads, flat = prof
+                print("perf profile of rsvaultd, secret reads at 32 connections "
+                      "(build/bench/perf-secret32.txt):")
+                print("by binary:\n" + dso[:3000])
+                print("by thread and binary:\n" + threads[:3000])
+                print("by symbol:\n" + flat[:6000])
+            results = {"meta": meta, "fdatasync_rate": sync, "idle": idle, "starts_ms": starts,
+                       "points": {"%s/%d" % k: v for k, v in points.items()},
+                       "runs": {"%s/%d" % k: v for k, v in runs.items()}}
+            with open(os.path.join(OUTDIR, "results.json"), "w") as f:
+                json.dump(results, f, indent=1)
+            if cfg.doc:
+                write_doc(cfg.doc, block)
+                print("wrote the results into %s" % os.path.relpath(cfg.doc, ROOT))
+            if cfg.save_baseline and (("secret", 1) in points):
+                with open(BASELINE, "w") as f:
+                    json.dump({"commit": meta["commit"].split()[0], "date": meta["date"],
+                               "secret_1_rps": round(points[("secret", 1)]["rps"], 1),
+                               "secret_1_p50_us": points[("secret", 1)]["p50_us"],
+                               "fdatasync_rate": round(sync, 1)}, f, indent=1)
+                    f.write("\n")
+                print("wrote %s" % os.path.relpath(BASELINE, ROOT))
+        rc = 0 if chk.failed == 0 else 1
+    except Exception:  # noqa: BLE001 - reported as a failure
+        import traceback
+        chk.ok(False, "bench ran to the end", traceback.format_exc())
+        if vault is not None and vault.proc is not None:
+            chk.note("rsvaultd log tail:\n" + vault.logtext()[-3000:])
+        rc = 1
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        if vault is not None and vault.proc is not None:
+            vault.stop()
+        if not cfg.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept %s" % work)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
