@@ -187,8 +187,9 @@ static int set_suspended(struct req *r, struct store_txn *t, int suspended)
 	json_object_set_new(a, "suspended", json_boolean(suspended));
 	if ((st = rec_put(t, DB_ACCOUNTS, r->params[0], a, 0)) == STORE_OK && suspended) {
 		/* a suspended agent or owner ends every session at once */
-		if ((st = sessions_end_agent(t, r->params[0], r->now, NULL)) == STORE_OK)
-			st = sessions_end_owner(t, r->params[0], r->now, NULL);
+		if ((st = sessions_end_agent(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED)) ==
+		    STORE_OK)
+			st = sessions_end_owner(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED);
 	}
 	if (st == STORE_OK)
 		st = req_ok(r, 200, account_view(a));
@@ -257,7 +258,7 @@ int api_me_license(struct req *r, struct store_txn *t)
 	if (rc == STORE_OK && (rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
 		/* a downgrade stops remote support at once */
 		if (!st.eligible)
-			rc = sessions_end_owner(t, r->who.id, r->now, NULL);
+			rc = sessions_end_owner(t, r->who.id, r->now, r, END_LICENSE_REQUIRED);
 		standing_free(&st);
 	}
 	json_decref(a);
