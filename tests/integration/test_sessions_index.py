@@ -11,7 +11,8 @@ server is stopped (4,100 ended sessions whose ids sort before any id the
 server makes); everything after that goes through the API. Also: a
 session whose time ran out but that the sweeper has not reached blocks
 nothing; a store written before the index (its active sessions listed
-only in the old "active_sessions" table) is moved to the index at start.
+only in the old "active_sessions" table) is moved to the index at start;
+suspending an agent or an owner reaches tickets beyond the first batch.
 TAP on stdout."""
 import json
 import os
@@ -150,6 +151,46 @@ def legacy_store(v, c, st):
     v.start()
 
 
+def long_walks(v, c, st):
+    """Suspending an agent or an owner ends the sessions on all their
+    tickets, read in batches (256), not only the first ones: 300 tickets
+    that sort first are put in the agent's and the owner's index while the
+    server is stopped (they name no ticket, like the deleted ones of an old
+    store), so the real ticket is in a later batch."""
+    owner, ag = c.customer("pro"), c.agent()
+    w_ag = c.world(owner, ag, session=True)
+    owner2, ag2 = c.customer("pro"), c.agent()
+    w_own = c.world(owner2, ag2, session=True)
+    v.stop()
+    mdb_put(v.data, "tickets_agent",
+            [(ag.id.encode() + b"\0" + fake_id(i, "-").encode(), b"") for i in range(300)])
+    mdb_put(v.data, "tickets_owner",
+            [(owner2.id.encode() + b"\0" + fake_id(i, "-").encode(), b"") for i in range(300)])
+    v.start()
+    aud = c.auditor()
+
+    def ended_by_admin(w):
+        # the suspension itself ended it (actor admin), not the periodic
+        # job a second later (actor null)
+        r = v.get("/v1/audit?action=session.end&ticket=%s&limit=1000" % w.tid, aud.token)
+        return [(e["actor"], e["reason"]) for e in (r.json or {}).get("events", [])
+                if e.get("session") == w.sid]
+
+    expect(t, c.read_secret(w_ag), 200, name="the agent reads before the suspension")
+    c.suspend(ag)
+    t.eq(c.session_state(w_ag), "ended",
+         "suspending an agent with 300 tickets ahead of this one ended its session")
+    t.eq(ended_by_admin(w_ag), [("admin", "account_suspended")],
+         "in the suspension's own transaction")
+    c.reactivate(ag)
+    expect(t, c.read_secret(w_own), 200, name="the other agent reads before the owner is suspended")
+    c.suspend(owner2)
+    t.eq(c.session_state(w_own), "ended",
+         "suspending an owner with 300 tickets ahead of this one ended its session")
+    t.eq(ended_by_admin(w_own), [("admin", "account_suspended")],
+         "in the suspension's own transaction")
+
+
 def main():
     with Vault() as v:
         c = Core(v)
@@ -157,6 +198,7 @@ def main():
         guarded(t, "many ended sessions", many_ended, v, c, st)
         guarded(t, "expired, not swept", expired_not_swept, v, c, st)
         guarded(t, "legacy store", legacy_store, v, c, st)
+        guarded(t, "long walks", long_walks, v, c, st)
     t.done()
 
 
