@@ -204,8 +204,9 @@ static int set_suspended(struct req *r, struct store_txn *t, int suspended)
 	json_object_set_new(a, "suspended", json_boolean(suspended));
 	if ((st = rec_put(t, DB_ACCOUNTS, r->params[0], a, 0)) == STORE_OK && suspended) {
 		/* a suspended agent or owner ends every session at once */
-		if ((st = sessions_end_agent(t, r->params[0], r->now, NULL)) == STORE_OK)
-			st = sessions_end_owner(t, r->params[0], r->now, NULL);
+		if ((st = sessions_end_agent(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED)) ==
+		    STORE_OK)
+			st = sessions_end_owner(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED);
 	}
 	if (st == STORE_OK)
 		st = req_ok(r, 200, account_view(a));
@@ -234,8 +235,9 @@ static int me_view(struct req *r, struct store_txn *t, json_t **out)
 	if ((rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
 		*out = json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "id", js(a, "id"), "role",
 		                 js(a, "role"), "email", js(a, "email"), "license",
-		                 st.license ? license_view(st.license) : json_null(), "eligible",
-		                 st.eligible, "priority", st.priority);
+		                 st.license ? license_view_for(st.license, js(a, "email"))
+		                            : json_null(),
+		                 "eligible", st.eligible, "priority", st.priority);
 		standing_free(&st);
 	}
 	json_decref(a);
@@ -260,12 +262,21 @@ int api_me_license(struct req *r, struct store_txn *t)
 	const char *key;
 	json_t *lic, *a, *me = NULL;
 	struct standing st;
+	int64_t wait;
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = v_str(r, "key", 1, 1, 128, 128, 0, &key)))
 		return rc;
-	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) == STORE_NOTFOUND)
+	/* throttled before the key is looked at, so a good key gets the same 429 */
+	if ((wait = license_bind_wait_ms(r->who.id, r->now)) > 0) {
+		r->retry_after_s = (wait + 999) / 1000;
+		return req_fail(r, 429, "rate_limited",
+		                "too many unknown license keys from this account; retry later");
+	}
+	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) == STORE_NOTFOUND) {
+		license_bind_failed(r->who.id, r->now);
 		return req_fail(r, 404, "not_found", "no such license key");
+	}
 	if (rc != STORE_OK)
 		return rc;
 	license_target(r, lic);
@@ -277,7 +288,7 @@ int api_me_license(struct req *r, struct store_txn *t)
 	if (rc == STORE_OK && (rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
 		/* a downgrade stops remote support at once */
 		if (!st.eligible)
-			rc = sessions_end_owner(t, r->who.id, r->now, NULL);
+			rc = sessions_end_owner(t, r->who.id, r->now, r, END_LICENSE_REQUIRED);
 		standing_free(&st);
 	}
 	json_decref(a);

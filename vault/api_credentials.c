@@ -78,11 +78,10 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = v_str(r, "label", 1, 1, 128, 512, 0, &label)) ||
-	    (rc = v_enum(r, "kind", kind_words, &kind)) ||
-	    (rc = v_str(r, "host", 0, 1, 255, 1020, 0, &host)) ||
+	    (rc = v_enum(r, "kind", kind_words, &kind)) || (rc = v_host(r, "host", &host)) ||
 	    (rc = v_str(r, "username", 0, 1, 256, 1024, 0, &user)) ||
 	    (rc = v_str(r, "secret", 1, 1, 8192, 8192, 1, &secret)) ||
-	    (rc = v_str(r, "notes", 0, 0, 4096, 16384, 1, &notes)) ||
+	    (rc = v_str(r, "notes", 0, 0, 4096, 16384, V_LINES, &notes)) ||
 	    (rc = v_int(r, "ttl_s", 0, 1, CRED_TTL_MAX, CRED_TTL_DEFAULT, &ttl)))
 		return rc;
 	crypto_new_id(cid);

@@ -39,7 +39,7 @@ int api_session_open(struct req *r, struct store_txn *t)
 		return STORE_ERROR;
 	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
 	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
-	    (rc = store_put(t, DB_ACTIVE_SESSIONS, sid, strlen(sid), "", 0, 0)) == STORE_OK)
+	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sid, "ticket", r->a_ticket,
 		                      "agent", r->who.id, "opened_at", jtime(r->now), "expires_at",

@@ -212,7 +212,7 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 	old = js(r->ticket, "agent");
 	if (!streq(old, agent)) {
 		/* a reassignment ends the previous agent's session */
-		if ((rc = sessions_end_ticket(t, tid, r->now, NULL)) != STORE_OK)
+		if ((rc = sessions_end_ticket(t, tid, r->now, r, END_REASSIGNED)) != STORE_OK)
 			return rc;
 		if (old != NULL &&
 		    (rc = idx_del(t, DB_TICKETS_AGENT, old, tid, strlen(tid))) != 0 &&
@@ -275,7 +275,7 @@ int api_ticket_close(struct req *r, struct store_txn *t)
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
 	if ((rc = tickets_shred(t, tid)) != STORE_OK ||
-	    (rc = sessions_end_ticket(t, tid, r->now, NULL)) != STORE_OK)
+	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;
 	json_object_set_new(r->ticket, "status", json_string("closed"));
 	json_object_set_new(r->ticket, "closed_at", json_integer(r->now));

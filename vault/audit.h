@@ -29,6 +29,13 @@ int audit_limited(struct store_txn *t, const char *ip, uint64_t refused);
  * nothing else): store.admin_token, the bootstrap account.create, ... */
 int audit_system_target(struct store_txn *t, const char *action, const char *target);
 
+/* Append an event that request r caused besides its own (a session that
+ * its change ended): actor, role, ip and request_id are r's, outcome
+ * "allow", with the reason given. In r's transaction, before r's own
+ * event. */
+int audit_caused(struct store_txn *t, const struct req *r, const char *action, const char *ticket,
+                 const char *session, const char *reason);
+
 /* Sign a checkpoint for the newest event if the oldest unsigned event is
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);

@@ -133,6 +133,97 @@ int license_migrate_ids(struct store_txn *t, int *n)
 	return rc;
 }
 
+json_t *license_view_for(const json_t *lic, const char *account_email)
+{
+	json_t *v = license_view(lic);
+
+	if (v != NULL && !streq(js(lic, "email"), account_email))
+		json_object_set_new(v, "email", json_null());
+	return v;
+}
+
+/* Unknown keys per account: the times of the last LICENSE_BIND_FAIL_LIMIT,
+ * in a ring (a sliding window, as authz.c does per address). A slot whose
+ * newest failure left the window is free; when none is, the stalest is
+ * reused, which can only shorten the wait of the account that had it. */
+#define BIND_SLOTS 1024
+
+struct bind_slot {
+	char account[72];
+	int64_t at[LICENSE_BIND_FAIL_LIMIT]; /* 0: unused */
+	int next;                            /* index of the oldest entry */
+};
+
+static struct bind_slot bind_rl[BIND_SLOTS];
+
+static int64_t bind_window_ms(void)
+{
+#ifdef RSVAULT_TESTING
+	/* test builds: RSVAULT_TEST_BIND_WINDOW_MS shortens the window */
+	static int64_t w = -1;
+	const char *s;
+	int64_t n;
+
+	if (w < 0) {
+		w = LICENSE_BIND_WINDOW_MS;
+		if ((s = getenv("RSVAULT_TEST_BIND_WINDOW_MS")) != NULL &&
+		    util_parse_i64(s, 1, LICENSE_BIND_WINDOW_MS, &n) == 0)
+			w = n;
+	}
+	return w;
+#else
+	return LICENSE_BIND_WINDOW_MS;
+#endif
+}
+
+static int64_t bind_newest(const struct bind_slot *s)
+{
+	return s->at[(s->next + LICENSE_BIND_FAIL_LIMIT - 1) % LICENSE_BIND_FAIL_LIMIT];
+}
+
+static struct bind_slot *bind_find(const char *account, int64_t now, int create)
+{
+	struct bind_slot *free_slot = NULL, *stalest = &bind_rl[0];
+	int64_t win = bind_window_ms();
+
+	for (int i = 0; i < BIND_SLOTS; i++) {
+		struct bind_slot *s = &bind_rl[i];
+		if (s->account[0] != '\0' && strcmp(s->account, account) == 0)
+			return s;
+		if (s->account[0] == '\0' || now - bind_newest(s) >= win) {
+			if (free_slot == NULL)
+				free_slot = s;
+		} else if (bind_newest(s) < bind_newest(stalest)) {
+			stalest = s;
+		}
+	}
+	if (!create)
+		return NULL;
+	if (free_slot == NULL)
+		free_slot = stalest;
+	memset(free_slot, 0, sizeof *free_slot);
+	snprintf(free_slot->account, sizeof free_slot->account, "%s", account);
+	return free_slot;
+}
+
+int64_t license_bind_wait_ms(const char *account, int64_t now)
+{
+	struct bind_slot *s = bind_find(account, now, 0);
+	int64_t win = bind_window_ms();
+
+	if (s == NULL || s->at[s->next] == 0 || now - s->at[s->next] >= win)
+		return 0;
+	return s->at[s->next] + win - now;
+}
+
+void license_bind_failed(const char *account, int64_t now)
+{
+	struct bind_slot *s = bind_find(account, now, 1);
+
+	s->at[s->next] = now;
+	s->next = (s->next + 1) % LICENSE_BIND_FAIL_LIMIT;
+}
+
 struct best {
 	struct store_txn *t;
 	int64_t now;

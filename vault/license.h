@@ -31,6 +31,26 @@ void license_target(struct req *r, const json_t *lic);
  * Returns 0 or a store_err. */
 int license_migrate_ids(struct store_txn *t, int *n);
 
+/* The license view as its holder sees it (GET /v1/me and the answer of
+ * POST /v1/me/license): "email" is the delivery e-mail only when it is
+ * account_email, the caller's own address, and null otherwise, since a
+ * key bound by hand may have been delivered to somebody else. */
+json_t *license_view_for(const json_t *lic, const char *account_email);
+
+/* Binding a key (POST /v1/me/license) is throttled per account: after
+ * LICENSE_BIND_FAIL_LIMIT unknown keys within LICENSE_BIND_WINDOW_MS every
+ * bind of that account gets 429 until the oldest of them leaves the window
+ * (also with a good key, so the limit answers nothing about keys). The
+ * table is in memory and touched only by the writer thread. */
+#define LICENSE_BIND_FAIL_LIMIT 10
+#define LICENSE_BIND_WINDOW_MS (10 * 60 * 1000)
+
+/* Milliseconds until account may try a key again, or 0 if it may now. */
+int64_t license_bind_wait_ms(const char *account, int64_t now);
+
+/* Count an unknown key tried by account at now. */
+void license_bind_failed(const char *account, int64_t now);
+
 struct standing {
 	json_t *license; /* the license that counts (owned), or NULL */
 	int eligible;    /* may receive remote support now */

@@ -1,4 +1,4 @@
-/* sessions.c - session lifetime rules. */
+/* sessions.c - session lifetime rules and the index of active sessions. */
 #include "sessions.h"
 
 #include <stdlib.h>
@@ -10,7 +10,13 @@
 #include "records.h"
 #include "util.h"
 
-#define LIST_MAX 4096
+#define ID_MAX 64        /* ids in keys and index values: server ids, account ids */
+#define TICKET_BATCH 256 /* tickets read per step of an owner's or agent's walk */
+#define RAW_KEY_MAX 512  /* LMDB's longest key, plus one */
+
+/* Where the next sweep goes on (a ticket id; "" for the start). Only the
+ * writer thread runs the sweeper. */
+static char sweep_after[ID_MAX];
 
 json_t *session_view(const json_t *s, int64_t now)
 {
@@ -21,127 +27,303 @@ json_t *session_view(const json_t *s, int64_t now)
 	                 "state", session_state(s, now));
 }
 
-int session_end(struct store_txn *t, const char *sid, int64_t now)
+static int is_active(const json_t *s, int64_t now)
 {
-	json_t *s;
+	return strcmp(session_state(s, now), "active") == 0;
+}
+
+/* ---- the index: ticket id -> active session id ---------------------- */
+
+/* The session id the index holds for ticket tid, into sid. Returns 0,
+ * STORE_NOTFOUND (also for an entry that is not an id: it names no
+ * session, and the next session opened replaces it) or a store_err. */
+static int index_get(struct store_txn *t, const char *tid, char sid[ID_MAX])
+{
+	const void *v;
+	size_t vl;
 	int rc;
 
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
-		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if (strcmp(session_state(s, now), "active") == 0) {
-		json_object_set_new(s, "ended_at", json_integer(now));
-		rc = rec_put(t, DB_SESSIONS, sid, s, 0);
-	}
-	json_decref(s);
-	if (rc == STORE_OK) {
-		rc = store_del(t, DB_ACTIVE_SESSIONS, sid, strlen(sid));
-		if (rc == STORE_NOTFOUND)
-			rc = STORE_OK;
-	}
-	return rc;
+	if ((rc = store_get(t, DB_TICKET_ACTIVE, tid, strlen(tid), &v, &vl)) != STORE_OK)
+		return rc;
+	if (vl == 0 || vl >= ID_MAX || memchr(v, '\0', vl) != NULL)
+		return STORE_NOTFOUND;
+	memcpy(sid, v, vl);
+	sid[vl] = '\0';
+	return STORE_OK;
 }
 
-/* Collect the second halves of index keys "a\0b" as strings. */
-struct strs {
-	char **v;
-	size_t n;
-};
-
-static int collect(const void *b, size_t blen, void *arg)
+/* Remove the index entry of ticket tid if it names session sid. */
+static int index_drop(struct store_txn *t, const char *tid, const char *sid)
 {
-	struct strs *l = arg;
-	char *s;
+	char cur[ID_MAX];
+	int rc = index_get(t, tid, cur);
 
-	if (l->n >= LIST_MAX)
-		return 0;
-	if ((s = malloc(blen + 1)) == NULL)
-		return STORE_ERROR;
-	memcpy(s, b, blen);
-	s[blen] = '\0';
-	l->v[l->n++] = s;
-	return 0;
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK && strcmp(cur, sid) != 0))
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_del(t, DB_TICKET_ACTIVE, tid, strlen(tid));
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-static void strs_free(struct strs *l)
+int session_set_active(struct store_txn *t, const char *tid, const char *sid)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
+	return store_put(t, DB_TICKET_ACTIVE, tid, strlen(tid), sid, strlen(sid), 0);
 }
 
-static int list_index(struct store_txn *t, enum store_db db, const char *a, struct strs *l)
+/* The session the index names for tid if it is active at now, else NULL. */
+static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json_t **out)
 {
-	l->n = 0;
-	if ((l->v = calloc(LIST_MAX, sizeof *l->v)) == NULL)
-		return STORE_ERROR;
-	return idx_each(t, db, a, collect, l);
-}
-
-int session_active_on(struct store_txn *t, const char *tid, int64_t now, json_t **out)
-{
-	struct strs l;
+	char sid[ID_MAX];
+	json_t *s;
 	int rc;
 
 	*out = NULL;
-	if ((rc = list_index(t, DB_TICKET_SESSIONS, tid, &l)) != STORE_OK)
-		goto out;
-	for (size_t i = 0; i < l.n && *out == NULL; i++) {
-		json_t *s;
-		if ((rc = rec_get(t, DB_SESSIONS, l.v[i], &s)) != STORE_OK)
-			goto out;
-		if (strcmp(session_state(s, now), "active") == 0)
-			*out = s;
-		else
-			json_decref(s);
-	}
-out:
-	strs_free(&l);
-	return rc;
+	if ((rc = index_get(t, tid, sid)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if (is_active(s, now) && streq(js(s, "ticket"), tid))
+		*out = s;
+	else
+		json_decref(s); /* expired and not swept yet: it blocks nothing */
+	return STORE_OK;
 }
 
-int sessions_end_ticket(struct store_txn *t, const char *tid, int64_t now, const char *audit_reason)
+/* ---- ending ------------------------------------------------------------ */
+
+/* End the loaded session s if it is active at now (*ended = 1 then) and
+ * take it out of the index. */
+static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 {
-	json_t *s;
+	const char *sid = js(s, "id"), *tid = js(s, "ticket");
 	int rc;
 
-	/* at most one is active; loop in case an older store holds more */
-	for (int i = 0; i < 16; i++) {
-		if ((rc = session_active_on(t, tid, now, &s)) != STORE_OK || s == NULL)
+	*ended = 0;
+	if (sid == NULL || tid == NULL)
+		return STORE_ERROR;
+	if (is_active(s, now)) {
+		json_object_set_new(s, "ended_at", json_integer(now));
+		if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
 			return rc;
-		rc = session_end(t, js(s, "id"), now);
-		if (rc == STORE_OK && audit_reason != NULL)
-			rc = audit_system(t, "session.end", tid, NULL, js(s, "id"), audit_reason);
+		*ended = 1;
+	}
+	return index_drop(t, tid, sid);
+}
+
+/* The session.end event of a session ended as a side effect. */
+static int record_end(struct store_txn *t, const struct req *by, const char *tid, const char *sid,
+                      const char *reason)
+{
+	if (by != NULL)
+		return audit_caused(t, by, "session.end", tid, sid, reason);
+	return audit_system(t, "session.end", tid, NULL, sid, reason);
+}
+
+/* Stores written before the index kept the ids of unfinished sessions in
+ * DB_ACTIVE_SESSIONS. Move every still-active one into the index; a
+ * second active session on one ticket (which the old bounded scan could
+ * let through) is ended with a system event. The table is empty after
+ * the first write transaction that runs this, and the call costs a seek. */
+static int legacy_migrate(struct store_txn *t, int64_t now)
+{
+	for (;;) {
+		unsigned char raw[RAW_KEY_MAX];
+		struct store_cursor *c;
+		const void *k;
+		size_t kl;
+		char sid[ID_MAX];
+		json_t *s, *other = NULL;
+		int rc, ended;
+
+		if ((rc = store_cursor_open(t, DB_ACTIVE_SESSIONS, &c)) != STORE_OK)
+			return rc;
+		rc = store_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL);
+		if (rc == STORE_OK && kl <= sizeof raw)
+			memcpy(raw, k, kl);
+		store_cursor_close(c);
+		if (rc == STORE_NOTFOUND)
+			return STORE_OK;
+		if (rc != STORE_OK || kl > sizeof raw)
+			return rc != STORE_OK ? rc : STORE_ERROR;
+		if ((rc = store_del(t, DB_ACTIVE_SESSIONS, raw, kl)) != STORE_OK)
+			return rc;
+		if (kl == 0 || kl >= ID_MAX || memchr(raw, '\0', kl) != NULL)
+			continue;
+		memcpy(sid, raw, kl);
+		sid[kl] = '\0';
+		if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+			continue;
+		if (rc != STORE_OK)
+			return rc;
+		if (is_active(s, now) && js(s, "ticket") != NULL) {
+			const char *tid = js(s, "ticket");
+			if ((rc = active_lookup(t, tid, now, &other)) == STORE_OK) {
+				if (other == NULL)
+					rc = session_set_active(t, tid, sid);
+				else if ((rc = end_loaded(t, s, now, &ended)) == STORE_OK && ended)
+					rc = audit_system(t, "session.end", tid, NULL, sid,
+					                  END_CONFLICT);
+			}
+		}
+		json_decref(other);
 		json_decref(s);
 		if (rc != STORE_OK)
 			return rc;
 	}
-	return STORE_OK;
 }
 
-static int end_on_index(struct store_txn *t, enum store_db db, const char *who, int64_t now,
-                        const char *reason)
+int session_active_on(struct store_txn *t, const char *tid, int64_t now, json_t **out)
 {
-	struct strs l;
 	int rc;
 
-	if ((rc = list_index(t, db, who, &l)) == STORE_OK)
-		for (size_t i = 0; i < l.n && rc == STORE_OK; i++)
-			rc = sessions_end_ticket(t, l.v[i], now, reason);
-	strs_free(&l);
+	*out = NULL;
+	if ((rc = legacy_migrate(t, now)) != STORE_OK)
+		return rc;
+	return active_lookup(t, tid, now, out);
+}
+
+int session_end(struct store_txn *t, const char *sid, int64_t now)
+{
+	json_t *s;
+	int rc, ended;
+
+	if ((rc = legacy_migrate(t, now)) != STORE_OK)
+		return rc;
+	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	rc = end_loaded(t, s, now, &ended);
+	json_decref(s);
 	return rc;
 }
 
-int sessions_end_owner(struct store_txn *t, const char *owner, int64_t now, const char *reason)
+/* End the session the index names for ticket tid (only if it is agent's,
+ * when agent is not NULL), with its event. */
+static int end_on_ticket(struct store_txn *t, const char *tid, int64_t now, const struct req *by,
+                         const char *reason, const char *agent)
 {
-	return end_on_index(t, DB_TICKETS_OWNER, owner, now, reason);
+	char sid[ID_MAX];
+	json_t *s;
+	int rc, ended;
+
+	if ((rc = index_get(t, tid, sid)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND ||
+	    (rc == STORE_OK && !streq(js(s, "ticket"), tid))) {
+		if (rc == STORE_OK)
+			json_decref(s);
+		return index_drop(t, tid, sid);
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (agent == NULL || streq(js(s, "agent"), agent)) {
+		rc = end_loaded(t, s, now, &ended);
+		if (rc == STORE_OK && ended)
+			rc = record_end(t, by, tid, sid, reason);
+	}
+	json_decref(s);
+	return rc;
 }
 
-int sessions_end_agent(struct store_txn *t, const char *agent, int64_t now, const char *reason)
+int sessions_end_ticket(struct store_txn *t, const char *tid, int64_t now, const struct req *by,
+                        const char *reason)
 {
-	return end_on_index(t, DB_TICKETS_AGENT, agent, now, reason);
+	int rc;
+
+	if ((rc = legacy_migrate(t, now)) != STORE_OK)
+		return rc;
+	return end_on_ticket(t, tid, now, by, reason, NULL);
 }
 
-/* Why session s may not go on, or NULL. */
+/* Up to max ids (key parts after the prefix pre) of table db that sort
+ * after pre+after, in key order. */
+struct ids {
+	char (*v)[ID_MAX];
+	size_t n, max;
+};
+
+static int read_after(struct store_txn *t, enum store_db db, const unsigned char *pre, size_t plen,
+                      const char *after, struct ids *l)
+{
+	unsigned char key[RAW_KEY_MAX];
+	size_t alen = strlen(after), kl0 = plen + alen, kl;
+	struct store_cursor *c;
+	const void *k;
+	int rc;
+
+	l->n = 0;
+	if (kl0 >= sizeof key)
+		return STORE_ERROR;
+	if (plen > 0)
+		memcpy(key, pre, plen);
+	memcpy(key + plen, after, alen);
+	if ((rc = store_cursor_open(t, db, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, key, kl0, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK && l->n < l->max) {
+		const char *id;
+		size_t idl;
+		if (kl < plen || (plen > 0 && memcmp(k, pre, plen) != 0))
+			break;
+		id = (const char *)k + plen;
+		idl = kl - plen;
+		if (!(kl == kl0 && memcmp(k, key, kl0) == 0) && idl > 0 && idl < ID_MAX &&
+		    memchr(id, '\0', idl) == NULL) {
+			memcpy(l->v[l->n], id, idl);
+			l->v[l->n][idl] = '\0';
+			l->n++;
+		}
+		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* End the sessions on every ticket listed under who in index db ("who\0tid"
+ * keys), a batch of tickets at a time, however many there are. */
+static int end_on_index(struct store_txn *t, enum store_db db, const char *who, int64_t now,
+                        const struct req *by, const char *reason, const char *agent)
+{
+	unsigned char pre[ID_MAX + 1];
+	size_t plen = strlen(who) + 1;
+	char after[ID_MAX] = "";
+	struct ids l = {.max = TICKET_BATCH};
+	int rc;
+
+	if ((rc = legacy_migrate(t, now)) != STORE_OK)
+		return rc;
+	if (plen > sizeof pre)
+		return STORE_OK; /* no such key can exist */
+	memcpy(pre, who, plen);
+	if ((l.v = malloc(l.max * sizeof *l.v)) == NULL)
+		return STORE_ERROR;
+	do {
+		if ((rc = read_after(t, db, pre, plen, after, &l)) != STORE_OK)
+			break;
+		for (size_t i = 0; i < l.n && rc == STORE_OK; i++)
+			rc = end_on_ticket(t, l.v[i], now, by, reason, agent);
+		if (l.n > 0)
+			memcpy(after, l.v[l.n - 1], ID_MAX);
+	} while (rc == STORE_OK && l.n == l.max);
+	free(l.v);
+	return rc;
+}
+
+int sessions_end_owner(struct store_txn *t, const char *owner, int64_t now, const struct req *by,
+                       const char *reason)
+{
+	return end_on_index(t, DB_TICKETS_OWNER, owner, now, by, reason, NULL);
+}
+
+int sessions_end_agent(struct store_txn *t, const char *agent, int64_t now, const struct req *by,
+                       const char *reason)
+{
+	return end_on_index(t, DB_TICKETS_AGENT, agent, now, by, reason, agent);
+}
+
+/* ---- the sweeper ----------------------------------------------------- */
+
+/* Why session s may not go on ("expired" when its time ran out), or NULL. */
 static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const char **why)
 {
 	json_t *ticket = NULL, *agent = NULL;
@@ -149,28 +331,32 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 	int rc;
 
 	*why = NULL;
-	if (strcmp(session_state(s, now), "active") != 0) {
+	if (!is_active(s, now)) {
 		*why = "expired";
 		return STORE_OK;
 	}
-	if ((rc = rec_get(t, DB_TICKETS, js(s, "ticket"), &ticket)) != STORE_OK)
+	if ((rc = rec_get(t, DB_TICKETS, js(s, "ticket"), &ticket)) == STORE_NOTFOUND) {
+		*why = END_CONFLICT;
+		return STORE_OK;
+	}
+	if (rc != STORE_OK)
 		return rc;
 	if ((rc = rec_get(t, DB_ACCOUNTS, js(s, "agent"), &agent)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		goto out;
 	rc = STORE_OK;
 	if (agent == NULL || json_is_true(json_object_get(agent, "suspended"))) {
-		*why = "account_suspended";
+		*why = END_ACCOUNT_SUSPENDED;
 		goto out;
 	}
 	if (!streq(js(ticket, "agent"), js(s, "agent")) || !streq(js(ticket, "status"), "open")) {
-		*why = "conflict";
+		*why = END_CONFLICT;
 		goto out;
 	}
 	if ((rc = license_standing_of(t, js(ticket, "owner"), now, &st)) != STORE_OK)
 		goto out;
 	if (!st.eligible)
-		*why = "license_required";
+		*why = END_LICENSE_REQUIRED;
 	standing_free(&st);
 out:
 	json_decref(ticket);
@@ -178,51 +364,53 @@ out:
 	return rc;
 }
 
+/* Sweep the session the index names for ticket tid. */
+static int sweep_one(struct store_txn *t, const char *tid, int64_t now)
+{
+	char sid[ID_MAX];
+	const char *why;
+	json_t *s;
+	int rc, ended;
+
+	if ((rc = index_get(t, tid, sid)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+		return index_drop(t, tid, sid);
+	if (rc != STORE_OK)
+		return rc;
+	if (!streq(js(s, "ticket"), tid)) {
+		rc = index_drop(t, tid, sid);
+	} else if ((rc = stop_reason(t, s, now, &why)) == STORE_OK && why != NULL) {
+		if (strcmp(why, "expired") == 0) {
+			/* ran out of time: it stays "expired", leaves the index */
+			rc = index_drop(t, tid, sid);
+		} else if ((rc = end_loaded(t, s, now, &ended)) == STORE_OK && ended) {
+			rc = record_end(t, NULL, tid, sid, why);
+		}
+	}
+	json_decref(s);
+	return rc;
+}
+
 int sessions_sweep(struct store_txn *t, int64_t now)
 {
-	struct store_cursor *c;
-	const void *k;
-	size_t kl;
-	struct strs l = {0};
+	struct ids l = {.max = SESSIONS_SWEEP_MAX};
 	int rc;
 
-	if ((l.v = calloc(LIST_MAX, sizeof *l.v)) == NULL)
+	if ((rc = legacy_migrate(t, now)) != STORE_OK)
+		return rc;
+	if ((l.v = malloc(l.max * sizeof *l.v)) == NULL)
 		return STORE_ERROR;
-	if ((rc = store_cursor_open(t, DB_ACTIVE_SESSIONS, &c)) != STORE_OK)
-		goto out;
-	rc = store_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && l.n < LIST_MAX) {
-		if ((rc = collect(k, kl, &l)) != 0)
-			break;
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	if ((rc = read_after(t, DB_TICKET_ACTIVE, NULL, 0, sweep_after, &l)) == STORE_OK) {
+		/* the next sweep goes on after the last ticket looked at, or
+		 * from the start when this one reached the end */
+		if (l.n == l.max)
+			memcpy(sweep_after, l.v[l.n - 1], ID_MAX);
+		else
+			sweep_after[0] = '\0';
+		for (size_t i = 0; i < l.n && rc == STORE_OK; i++)
+			rc = sweep_one(t, l.v[i], now);
 	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
-		goto out;
-	rc = STORE_OK;
-	for (size_t i = 0; i < l.n && rc == STORE_OK; i++) {
-		json_t *s;
-		const char *why;
-		if ((rc = rec_get(t, DB_SESSIONS, l.v[i], &s)) == STORE_NOTFOUND) {
-			rc = store_del(t, DB_ACTIVE_SESSIONS, l.v[i], strlen(l.v[i]));
-			continue;
-		}
-		if (rc != STORE_OK)
-			break;
-		if ((rc = stop_reason(t, s, now, &why)) == STORE_OK && why != NULL) {
-			if (strcmp(why, "expired") == 0) {
-				/* ran out of time: it stays "expired", leaves the index */
-				rc = store_del(t, DB_ACTIVE_SESSIONS, l.v[i], strlen(l.v[i]));
-			} else {
-				rc = session_end(t, l.v[i], now);
-				if (rc == STORE_OK)
-					rc = audit_system(t, "session.end", js(s, "ticket"), NULL,
-					                  l.v[i], why);
-			}
-		}
-		json_decref(s);
-	}
-out:
-	strs_free(&l);
+	free(l.v);
 	return rc;
 }

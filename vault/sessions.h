@@ -1,33 +1,61 @@
 /* sessions.h - ending sessions when the rules say they end: on request,
- * reassignment, close, expiry, ineligible owner, suspended agent. */
+ * reassignment, close, expiry, ineligible owner, suspended agent.
+ *
+ * Exclusive check-out is kept by an index, DB_TICKET_ACTIVE: ticket id ->
+ * the id of the session that was opened last on it and has not ended or
+ * been swept. Every way a session ends clears its entry in the same
+ * transaction; the index can point at a session whose time ran out but
+ * that the sweeper has not reached yet, so readers always check the
+ * session's state at the time of the request. */
 #ifndef RSVAULT_SESSIONS_H
 #define RSVAULT_SESSIONS_H
 
 #include <jansson.h>
 
+#include "req.h"
 #include "store.h"
+
+/* The reason of the session.end event of a session that something other
+ * than DELETE /v1/sessions/{sid} ended (docs/policy.md, section 7). */
+#define END_REASSIGNED "reassigned"               /* the ticket got another agent */
+#define END_TICKET_CLOSED "ticket_closed"         /* the ticket was closed */
+#define END_ACCOUNT_SUSPENDED "account_suspended" /* its agent or the owner was suspended */
+#define END_LICENSE_REQUIRED "license_required"   /* the owner is no longer eligible */
+#define END_CONFLICT                                                                               \
+	"conflict" /* not the ticket's agent any more, ticket closed, or a                         \
+	              second active session on the ticket (old stores) */
 
 /* Public view of a session with its state at time now. New reference. */
 json_t *session_view(const json_t *sess, int64_t now);
 
-/* Mark session sid ended at now (if it is still active). Returns 0 or a
- * store_err. */
-int session_end(struct store_txn *t, const char *sid, int64_t now);
-
-/* End every active session of ticket tid. With audit_reason non-NULL each
- * end is also recorded as a system event with that reason. */
-int sessions_end_ticket(struct store_txn *t, const char *tid, int64_t now,
-                        const char *audit_reason);
-
-/* End the active sessions on every ticket owned by / assigned to account. */
-int sessions_end_owner(struct store_txn *t, const char *owner, int64_t now, const char *reason);
-int sessions_end_agent(struct store_txn *t, const char *agent, int64_t now, const char *reason);
-
-/* The active session on ticket tid, if any (new reference) or NULL. */
+/* The active session on ticket tid at time now (new reference), or NULL. */
 int session_active_on(struct store_txn *t, const char *tid, int64_t now, json_t **out);
 
-/* Sweeper: end sessions that expired or whose owner or agent lost the right
- * to them. */
+/* Make sid the active session of ticket tid (when it is opened). */
+int session_set_active(struct store_txn *t, const char *tid, const char *sid);
+
+/* Mark session sid ended at now if it is still active, and take it out of
+ * the index (DELETE /v1/sessions/{sid}: the request's own event records
+ * it). Returns 0 or a store_err. */
+int session_end(struct store_txn *t, const char *sid, int64_t now);
+
+/* End the active session of ticket tid; of every ticket owned by owner;
+ * of every ticket assigned to agent (the agent's own sessions). Each
+ * session ended gets its own session.end event with this reason, with the
+ * principal of request by as its actor, or none (by NULL: a system event).
+ * Returns 0 or a store_err. */
+int sessions_end_ticket(struct store_txn *t, const char *tid, int64_t now, const struct req *by,
+                        const char *reason);
+int sessions_end_owner(struct store_txn *t, const char *owner, int64_t now, const struct req *by,
+                       const char *reason);
+int sessions_end_agent(struct store_txn *t, const char *agent, int64_t now, const struct req *by,
+                       const char *reason);
+
+/* Sweeper: end sessions whose owner or agent lost the right to them (with
+ * a system event) and take sessions whose time ran out out of the index
+ * (no event; they read "expired"). Looks at up to SESSIONS_SWEEP_MAX
+ * sessions per call and goes on from there at the next. */
+#define SESSIONS_SWEEP_MAX 4096
 int sessions_sweep(struct store_txn *t, int64_t now);
 
 #endif

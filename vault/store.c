@@ -23,7 +23,7 @@ static const char *const db_names[DB_COUNT] = {
     "meta",          "accounts",    "tokens",          "account_tokens",  "licenses",
     "license_email", "tickets",     "tickets_owner",   "tickets_agent",   "ticket_keys",
     "creds",         "cred_expiry", "sessions",        "ticket_sessions", "audit",
-    "audit_ticket",  "checkpoints", "active_sessions",
+    "audit_ticket",  "checkpoints", "active_sessions", "ticket_active",
 };
 
 /* An operation's life: queued by its caller, taken into a batch by the

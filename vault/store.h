@@ -40,7 +40,8 @@ enum store_db {
 	DB_AUDIT,           /* be64(seq) -> hash(32) be64(time ms) JSON */
 	DB_AUDIT_TICKET,    /* ticket id \0 be64(seq) -> "" */
 	DB_CHECKPOINTS,     /* be64(seq) -> JSON */
-	DB_ACTIVE_SESSIONS, /* session id -> "" while not ended (sweeper) */
+	DB_ACTIVE_SESSIONS, /* legacy: session id -> ""; moved to DB_TICKET_ACTIVE */
+	DB_TICKET_ACTIVE,   /* ticket id -> id of its active session (sessions.c) */
 	DB_COUNT
 };
 

@@ -1,9 +1,12 @@
 /* validate.c - field rules for request bodies. */
 #include "validate.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "unicode_display.h"
 
 int v_only(struct req *r, const char *const *allowed)
 {
@@ -24,22 +27,30 @@ int v_only(struct req *r, const char *const *allowed)
 	return 0;
 }
 
-/* Characters refused in text fields that people read: C0 and C1 controls,
- * DEL, and the bidirectional overrides and isolates (U+202A..U+202E,
- * U+2066..U+2069) that can make text display other than it reads. */
-static int is_display_control(uint32_t cp)
+int v_refused_cp(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-	       (cp >= 0x2066 && cp <= 0x2069);
+	size_t lo = 0, hi = sizeof unicode_refused / sizeof unicode_refused[0];
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cp < unicode_refused[mid].lo)
+			hi = mid;
+		else if (cp > unicode_refused[mid].hi)
+			lo = mid + 1;
+		else
+			return 1;
+	}
+	return 0;
 }
 
-/* Code points of valid UTF-8 (jansson has checked it); flags controls. */
-static size_t utf8_count(const char *s, size_t len, int *has_ctl)
+/* Code points of valid UTF-8 (jansson has checked it). *bad is set to the
+ * first code point that text (V_LINE, V_LINES) refuses, or UINT32_MAX. */
+static size_t utf8_count(const char *s, size_t len, int text, uint32_t *bad)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = 0, i = 0;
 
-	*has_ctl = 0;
+	*bad = UINT32_MAX;
 	while (i < len) {
 		uint32_t cp = p[i];
 		size_t extra = cp < 0x80 ? 0 : cp < 0xe0 ? 1 : cp < 0xf0 ? 2 : 3;
@@ -47,8 +58,10 @@ static size_t utf8_count(const char *s, size_t len, int *has_ctl)
 			cp &= 0x3fu >> extra;
 		for (size_t k = 1; k <= extra && i + k < len; k++)
 			cp = (cp << 6) | (p[i + k] & 0x3f);
-		if (is_display_control(cp))
-			*has_ctl = 1;
+		if (text != V_RAW && *bad == UINT32_MAX && v_refused_cp(cp) &&
+		    !(text == V_LINES && (cp == '\t' || cp == '\n' ||
+		                          (cp == '\r' && i + 1 < len && p[i + 1] == '\n'))))
+			*bad = cp;
 		i += extra + 1;
 		n++;
 	}
@@ -56,11 +69,11 @@ static size_t utf8_count(const char *s, size_t len, int *has_ctl)
 }
 
 int v_str(struct req *r, const char *name, int required, size_t min_cp, size_t max_cp,
-          size_t max_bytes, int allow_ctl, const char **out)
+          size_t max_bytes, int text, const char **out)
 {
 	json_t *v = r->body ? json_object_get(r->body, name) : NULL;
 	size_t len, cp;
-	int ctl;
+	uint32_t bad;
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v)) {
@@ -73,15 +86,123 @@ int v_str(struct req *r, const char *name, int required, size_t min_cp, size_t m
 	len = json_string_length(v);
 	if (memchr(json_string_value(v), '\0', len) != NULL)
 		return req_fail(r, 400, "invalid_field", "field \"%s\" holds a NUL", name);
-	cp = utf8_count(json_string_value(v), len, &ctl);
+	cp = utf8_count(json_string_value(v), len, text, &bad);
 	if (cp < min_cp || cp > max_cp || len > max_bytes)
 		return req_fail(r, 400, "invalid_field",
 		                "field \"%s\" must be %zu to %zu characters (at most %zu bytes)",
 		                name, min_cp, max_cp, max_bytes);
-	if (ctl && !allow_ctl)
+	if (bad != UINT32_MAX)
 		return req_fail(r, 400, "invalid_field",
-		                "field \"%s\" must not hold control characters", name);
+		                "field \"%s\" must not hold control, format or separator "
+		                "characters (U+%04X)",
+		                name, (unsigned)bad);
 	*out = json_string_value(v);
+	return 0;
+}
+
+/* Host names, addresses and ports (v_host). */
+
+static int is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* A port: 1..65535 in decimal, no sign, no leading zero. */
+static int valid_port(const char *p, size_t n)
+{
+	unsigned long v = 0;
+
+	if (n == 0 || n > 5 || p[0] == '0')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	return v <= 65535;
+}
+
+/* An RFC 1123 host name, or (all digits and dots) an IPv4 address. */
+static int valid_name_or_ipv4(const char *s, size_t n)
+{
+	char buf[V_HOST_MAX + 1];
+	unsigned char addr[16];
+	size_t label = 0;
+	int numeric = 1;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '.' && (s[i] < '0' || s[i] > '9'))
+			numeric = 0;
+	}
+	if (numeric && memchr(s, '.', n) != NULL) {
+		/* dotted decimal is never a name (RFC 1123 2.1): it is IPv4 */
+		memcpy(buf, s, n);
+		buf[n] = '\0';
+		return inet_pton(AF_INET, buf, addr) == 1;
+	}
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (is_alnum((unsigned char)s[i]) || (s[i] == '-' && label > 0)) {
+			label++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int valid_ipv6(const char *s, size_t n)
+{
+	char buf[64];
+	unsigned char addr[16];
+
+	if (n == 0 || n >= sizeof buf)
+		return 0;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+static int valid_host(const char *s)
+{
+	size_t n = strlen(s);
+	const char *colon;
+
+	if (n > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (close == NULL || !valid_ipv6(s + 1, (size_t)(close - s - 1)))
+			return 0;
+		if (close[1] == '\0')
+			return 1;
+		return close[1] == ':' && valid_port(close + 2, strlen(close + 2));
+	}
+	colon = strchr(s, ':');
+	if (colon != NULL && strchr(colon + 1, ':') != NULL)
+		return valid_ipv6(s, n); /* two or more colons: IPv6 without a port */
+	if (colon == NULL)
+		return valid_name_or_ipv4(s, n);
+	return valid_name_or_ipv4(s, (size_t)(colon - s)) &&
+	       valid_port(colon + 1, strlen(colon + 1));
+}
+
+int v_host(struct req *r, const char *name, const char **out)
+{
+	int st;
+
+	if ((st = v_str(r, name, 0, 1, V_HOST_MAX, V_HOST_MAX, V_LINE, out)) != 0 || *out == NULL)
+		return st;
+	if (!valid_host(*out)) {
+		*out = NULL;
+		return req_fail(r, 400, "invalid_field",
+		                "field \"%s\" must be a host name, an IPv4 address or an IPv6 "
+		                "address, optionally with :port ([IPv6]:port)",
+		                name);
+	}
 	return 0;
 }
 

@@ -161,6 +161,125 @@ def subjects(v, c, st):
     expect(t, r, 201, name="a secret may hold any character")
 
 
+def msg_names(r, field):
+    m = ((r.json or {}).get("error") or {}).get("message") or ""
+    return ('"%s"' % field) in m
+
+
+# One code point of each class that displayed text refuses (issue 9 item 9),
+# each accepted by the old filter (C0, C1, DEL and the bidi overrides and
+# isolates only).
+REFUSED = [
+    ("\u200b", "U+200B zero width space (Cf)"),
+    ("\u200c", "U+200C zero width non-joiner (Cf)"),
+    ("\u200d", "U+200D zero width joiner (Cf)"),
+    ("\u200e", "U+200E left-to-right mark (Cf)"),
+    ("\u200f", "U+200F right-to-left mark (Cf)"),
+    ("\u061c", "U+061C Arabic letter mark (Cf)"),
+    ("\u2028", "U+2028 line separator (Zl)"),
+    ("\u2029", "U+2029 paragraph separator (Zp)"),
+    ("\ufeff", "U+FEFF byte order mark (Cf)"),
+    ("\u00ad", "U+00AD soft hyphen (Cf)"),
+    ("\u2060", "U+2060 word joiner (Cf)"),
+    ("\u2064", "U+2064 invisible plus (Cf)"),
+    ("\ufff9", "U+FFF9 interlinear annotation anchor (Cf)"),
+    ("\U000e0001", "U+E0001 language tag (Cf)"),
+    ("\U000e0041", "U+E0041 tag latin capital A (Cf)"),
+    ("\U000e007f", "U+E007F cancel tag (Cf)"),
+    ("\U000e0000", "U+E0000 (Tags block, unassigned)"),
+]
+
+
+def display_text(v, c, st):
+    w, tok = st["w"], st["cust"].token
+    up = lambda **kw: v.post(w.path + "/credentials", tok, cred_body(**kw))  # noqa: E731
+    for ch, what in REFUSED:
+        r = up(label="lab" + ch + "el")
+        expect(t, r, 400, IF, "label holding %s" % what)
+        t.ok(msg_names(r, "label"), "the message names the field \"label\" (%s)" % what)
+    for ch, what in (("\u200b", "U+200B"), ("\u2028", "U+2028"), ("\ufeff", "U+FEFF"),
+                     ("\U000e0041", "U+E0041")):
+        r = v.post("/v1/tickets", tok, {"subject": "sub" + ch + "ject"})
+        expect(t, r, 400, IF, "subject holding %s" % what)
+        t.ok(msg_names(r, "subject"), "the message names the field \"subject\" (%s)" % what)
+        r = v.post("/v1/tickets", tok, {"subject": "s", "ref": "R" + ch + "1"})
+        expect(t, r, 400, IF, "ref holding %s" % what)
+        t.ok(msg_names(r, "ref"), "the message names the field \"ref\" (%s)" % what)
+        r = up(username="Admin" + ch)
+        expect(t, r, 400, IF, "username holding %s" % what)
+        t.ok(msg_names(r, "username"), "the message names the field \"username\" (%s)" % what)
+    # notes: text on several lines; tab, LF and CR-LF pass, the rest does not
+    for ch, what in (("\x1b", "ESC (Cc)"), ("\x07", "BEL (Cc)"), ("\x85", "NEL (C1)"),
+                     ("\r", "a lone CR"), ("\u202e", "a right-to-left override"),
+                     ("\u200b", "U+200B"), ("\u2029", "U+2029"),
+                     ("\U000e0041", "U+E0041")):
+        r = up(notes="first line\n" + ch + "second")
+        expect(t, r, 400, IF, "notes holding %s" % what)
+        t.ok(msg_names(r, "notes"), "the message names the field \"notes\" (%s)" % what)
+    # accepted
+    r = up(notes="line one\nline two\twith a tab\r\nline three (CR-LF)")
+    expect(t, r, 201, name="notes with LF, tab and CR-LF")
+    for text, what in (("\U0001F511 key", "an emoji"), ("密码 服务器", "CJK"),
+                       ("café", "e + combining acute (Mn)"), ("\u2764\ufe0f love",
+                                                              "variation selector (Mn)"),
+                       ("a\u00a0b", "no-break space (Zs)"), ("שרת ראשי", "Hebrew letters"),
+                       ("\U0001F468\U0001F469\U0001F467", "emoji written without joiners")):
+        expect(t, up(label=text), 201, name="label with %s" % what)
+    expect(t, up(secret="s\u200b\u2028\ufeff\U000e0041\x1b"), 201,
+           name="a secret may still hold any of them")
+
+
+def hosts(v, c, st):
+    w, tok = st["w"], st["cust"].token
+    up = lambda h: v.post(w.path + "/credentials", tok, cred_body(host=h))  # noqa: E731
+    bad = [
+        ("ws 17.example", "a space"),
+        ("123 456 789", "a Remote Utilities ID with spaces"),
+        ("exa_mple.com", "an underscore"),
+        ("a..example", "an empty label"),
+        (".example", "a leading dot"),
+        ("example.", "a trailing dot"),
+        ("-ws.example", "a label starting with a hyphen"),
+        ("ws-.example", "a label ending with a hyphen"),
+        ("a" * 64 + ".example", "a label of 64 characters"),
+        (".".join(["a" * 63] * 4), "a name of 255 characters"),
+        ("exämple.com", "a non-ASCII name (use the xn-- form)"),
+        ("https://portal.example", "a URL"),
+        ("portal.example/admin", "a path"),
+        ("user@host.example", "a user part"),
+        ("1.2.3.256", "an IPv4 octet over 255"),
+        ("01.2.3.4", "an IPv4 octet with a leading zero"),
+        ("1.2.3", "three IPv4 octets"),
+        ("1.2.3.4.5", "five IPv4 octets"),
+        ("host.example:0", "port 0"),
+        ("host.example:65536", "port 65536"),
+        ("host.example:", "an empty port"),
+        ("host.example:022", "a port with a leading zero"),
+        ("host.example:ssh", "a port name"),
+        ("1:2:3:4:5:6:7:8:9", "nine IPv6 groups"),
+        ("fe80::1%eth0", "an IPv6 zone"),
+        ("[::1", "an unclosed bracket"),
+        ("[::1]x", "junk after the bracket"),
+        ("[::1]:", "an empty port after brackets"),
+        ("[host.example]:22", "a name in brackets"),
+        ("[10.0.0.1]", "IPv4 in brackets"),
+        ("host\u200b.example", "U+200B"),
+    ]
+    for h, what in bad:
+        r = up(h)
+        expect(t, r, 400, IF, "host with %s (%r)" % (what, h))
+        t.ok(msg_names(r, "host"), "the message names the field \"host\" (%s)" % what)
+    good = ["ws-17.corp.example", "localhost", "WS17", "123-456-789", "123456789",
+            "10.0.0.1", "10.0.0.1:3389", "server.example.com:22", "host.example:65535",
+            "xn--exmple-cua.com", "::1", "2001:db8::1", "::ffff:10.0.0.1",
+            "[2001:db8::1]:3389", "[::1]", "a" * 63 + ".example",
+            ".".join(["a" * 63] * 3 + ["a" * 61])]
+    for h in good:
+        r = up(h)
+        expect(t, r, 201, name="host %r accepted" % (h if len(h) < 40 else h[:20] + "...(%d)" % len(h)))
+    st["host_cid"] = c.cred(w, host="[2001:db8::1]:3389")
+
+
 def accounts(v, c, st):
     def mk(id, role="customer", email=None):
         body = {"id": id, "role": role, "email": email or "acct@example.test"}
@@ -363,11 +482,34 @@ def headers_and_health(v, c, st):
     r = c.read_secret(w)
     expect(t, r, 200, name="the first credential still reads")
     t.eq((r.json or {}).get("secret"), st["secret"], "its secret is intact")
+    if st.get("host_cid"):
+        r = c.read_secret(w, cid=st["host_cid"])
+        t.eq((r.json or {}).get("host"), "[2001:db8::1]:3389", "a host comes back as it was given")
     if st.get("big_cid"):
         r = c.read_secret(w, cid=st["big_cid"])
         t.eq((r.json or {}).get("secret"), "s" * 8192, "the 8192-byte secret reads back whole")
 
 
+def unicode_table():
+    """vault/unicode_display.h is what tools/gen_display_table.py makes from
+    this Python's unicodedata (when it has the same Unicode version)."""
+    import subprocess
+    import unicodedata
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    hdr = os.path.join(root, "vault", "unicode_display.h")
+    with open(hdr, encoding="utf-8") as f:
+        ver = [ln.split('"')[1] for ln in f if "UNICODE_DISPLAY_VERSION" in ln and '"' in ln]
+    if ver != [unicodedata.unidata_version]:
+        t.ok(True, "# SKIP the table is Unicode %s, this Python has %s"
+             % (ver, unicodedata.unidata_version))
+        return
+    r = subprocess.run([sys.executable, os.path.join(root, "tools", "gen_display_table.py"),
+                        "--check", hdr], timeout=120)
+    t.eq(r.returncode, 0, "vault/unicode_display.h matches tools/gen_display_table.py (Unicode %s)"
+         % ver[0])
+
+
+guarded(t, "unicode table", unicode_table)
 with Vault() as v:
     record(v)
     c = Core(v)
@@ -380,7 +522,8 @@ with Vault() as v:
     c.assign(st["w"], st["agent"])
     for name, fn in (("unknown fields", unknown_fields), ("labels, secrets, kinds", labels_secrets_kinds),
                      ("credential ttl", cred_ttls), ("session ttl", session_ttls),
-                     ("subjects", subjects), ("accounts", accounts), ("licenses", licenses),
+                     ("subjects", subjects), ("display text", display_text), ("hosts", hosts),
+                     ("accounts", accounts), ("licenses", licenses),
                      ("JSON rules", json_rules), ("paths", paths),
                      ("auth headers", auth_headers), ("other fields", other_fields)):
         guarded(t, name, fn, v, c, st)
