@@ -1,13 +1,19 @@
-# rsvault build. `make` builds bin/; `make run` starts a vault under ./var;
-# `make test` installs what it needs, then runs every test twice: once with
-# the hardened build and once under AddressSanitizer + UBSan; and once the
-# smoke of `make bench`.
+# rsvault build. `make` builds bin/ (and checks no packages: `make
+# deps-build` installs the build packages); `make run` starts a vault under
+# ./var; `make test` installs what it needs, then runs every test twice:
+# once with the hardened build and once under AddressSanitizer + UBSan; and
+# once the smoke of `make bench`.
+#
+# CC, CFLAGS, LDFLAGS and LDLIBS from the command line or the environment
+# are honoured (ours are added to them). Objects go to a folder named after
+# the flags that change them (build/release, build/release-testing,
+# build/asan, build/asan-testing), so a sanitizer build never links objects
+# of another kind.
 
-CC      ?= gcc
-BUILD   ?= build/release
-BIN     ?= bin
 SAN     ?= 0
 TESTING ?= 0
+BUILD   ?= build/$(if $(filter 1,$(SAN)),asan,release)$(if $(filter 1,$(TESTING)),-testing)
+BIN     ?= bin
 
 PKGS    := libmicrohttpd lmdb libsodium jansson gnutls libcrypto libcurl libseccomp
 
@@ -27,8 +33,9 @@ ifeq ($(TESTING),1)
 OPT     += -DRSVAULT_TESTING=1
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# pkg-config runs once per make invocation (not once per compiler call).
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS  += $(STD) $(OPT) $(WARN) -Icommon -MMD -MP $(PKG_CFLAGS)
 LDFLAGS += $(LDOPT)
@@ -50,15 +57,19 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 PROGS := $(BIN)/rsvaultd $(BIN)/rsvault $(BIN)/rsvault-keys
 
-.PHONY: all deps run test check unit-tests bench bench-smoke bench-deps lint clean stress
-all: deps
-	@$(MAKE) --no-print-directory programs
+.PHONY: all deps deps-build run test check unit-tests bench bench-smoke bench-deps lint clean stress
+all: programs
 
 .PHONY: programs
 programs: $(PROGS)
 
+# Debian packages, installed (as root) only if missing: deps-build what
+# `make` needs, deps also what the tests need.
 deps:
 	@bash .ci/deps.sh
+
+deps-build:
+	@bash .ci/deps.sh build
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -103,7 +114,8 @@ check: programs unit-tests
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		prove -f $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
 
-run: all
+run: deps-build
+	@$(MAKE) --no-print-directory programs
 	@bash tests/lib/run-local.sh
 
 test: deps bench-deps
@@ -114,7 +126,8 @@ test: deps bench-deps
 # Long drills, not part of `make test` (which runs a short form of each).
 # STRESS_ROUNDS SIGKILL rounds of the crash drill (tests/lib/crashdrill.py).
 STRESS_ROUNDS ?= 200
-stress: all
+stress: deps
+	@$(MAKE) --no-print-directory programs
 	RSVAULT_BIN=$(abspath $(BIN)) RSVAULT_CRASH_ROUNDS=$(STRESS_ROUNDS) \
 		prove -v tests/integration/test_crash.py
 
@@ -123,7 +136,8 @@ stress: all
 # Not part of `make test`, which runs `bench-smoke`: every part of the
 # harness for a second or so, judged only on working, never on figures.
 # BENCH_SECONDS, BENCH_REPS, BENCH_CONNS, BENCH_PERF, ...: tests/bench/bench.py.
-bench: all bench-deps
+bench: deps-build bench-deps
+	@$(MAKE) --no-print-directory programs
 	RSVAULT_BIN=$(abspath $(BIN)) python3 tests/bench/bench.py
 
 bench-smoke: programs

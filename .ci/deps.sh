@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Install the Debian packages rsvault needs to build and test, only those
 # that are missing, so a machine that has everything does no network work.
-# `deps.sh bench` installs instead what `make bench` and its smoke need.
+# `deps.sh build` installs only what `make` needs to build the programs;
+# `deps.sh` also what the tests need; `deps.sh bench` what `make bench` and
+# its smoke need.
 set -eu
-PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
-libssl-dev openssl libgnutls28-dev gnutls-bin libjansson-dev libcurl4-openssl-dev
-libcmocka-dev libseccomp-dev perl python3 curl lmdb-utils"
-if [ "${1:-}" = bench ]; then
-	PKGS="wrk nginx-light python3"
-fi
+BUILD_PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
+libssl-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev libseccomp-dev"
+TEST_PKGS="libcmocka-dev openssl gnutls-bin perl python3 curl lmdb-utils"
+case "${1:-}" in
+build) PKGS="$BUILD_PKGS" ;;
+bench) PKGS="wrk nginx-light python3" ;;
+*) PKGS="$BUILD_PKGS $TEST_PKGS" ;;
+esac
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
