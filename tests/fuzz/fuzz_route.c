@@ -31,9 +31,17 @@ static int valid_license(const char *s)
 	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+/* A token id: exactly 16 lowercase hex characters. */
+static int valid_token_id(const char *s)
+{
+	return strlen(s) == 16 && strspn(s, "0123456789abcdef") == 16;
+}
+
 static int valid_kind(enum param_kind k, const char *s)
 {
 	switch (k) {
+	case P_TOKEN_ID:
+		return valid_token_id(s);
 	case P_SERVER_ID:
 		return util_valid_server_id(s);
 	case P_ACCOUNT:
