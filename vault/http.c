@@ -24,6 +24,7 @@
 #include "dispatch.h"
 #include "keyfile.h"
 #include "log.h"
+#include "pages.h"
 #include "records.h"
 #include "req.h"
 #include "route.h"
@@ -358,17 +359,39 @@ static enum MHD_Result answer(struct http *h, struct MHD_Connection *con, struct
 	return ret;
 }
 
+/* A page or asset built into the binary (pages.h): answered at once, with
+ * no authentication, no audit and no store access, like /v1/health. */
+static enum MHD_Result answer_page(struct http *h, struct MHD_Connection *con, struct conn *c,
+                                   const struct page_file *f)
+{
+	struct conn_slot *s = slot_of(con);
+	enum MHD_Result ret;
+
+	c->headers_seen = 1;
+	c->log_path = f->path;
+	c->r.status = 200;
+	conns_busy(h->conns, s);
+	ret = pages_queue(con, f, c->r.request_id);
+	conns_sending(h->conns, s);
+	return ret;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version, const char *data,
                                  size_t *size, void **con_cls)
 {
 	struct http *h = cls;
 	struct conn *c = *con_cls;
+	const struct page_file *page;
 
 	(void)url;
 	(void)version;
 	if (c == NULL)
 		return MHD_NO;
+	if (!c->headers_seen && (page = pages_find(method, c->r.uri)) != NULL) {
+		snprintf(c->method, sizeof c->method, "%s", method);
+		return answer_page(h, con, c, page);
+	}
 	if (!c->headers_seen) {
 		const char *cl, *te;
 		int64_t n = 0;
