@@ -31,8 +31,10 @@
 
   function num(v) { return typeof v === "number" && isFinite(v) ? v : null; }
 
-  /* Take the server's limits: {"label": {"min":1,"max":128,"max_bytes":512}, ...}
-   * (a bare number is a maximum); what it does not say keeps our defaults. */
+  /* Take the server's limits: {"label": 128, ..., "secret_bytes": 8192,
+   * "ttl_s": {"min","max","default"}}; a field may also be given as
+   * {"min","max","max_bytes"}. A bare number is a maximum in code points;
+   * what the server does not say keeps our defaults. */
   function applyLimits(limits) {
     if (!limits || typeof limits !== "object") return;
     Object.keys(rules).forEach(function (k) {
@@ -45,6 +47,9 @@
       if (mb !== null) rules[k].max_bytes = mb;
       if (typeof l.required === "boolean") rules[k].required = l.required;
     });
+    /* the secret's limit is in bytes of UTF-8 */
+    var sb = num(limits.secret_bytes);
+    if (sb !== null) rules.secret.max_bytes = sb;
     var t = limits.ttl_s;
     if (t && typeof t === "object") {
       if (num(t.min) !== null) ttlRule.min = t.min;
@@ -126,8 +131,12 @@
     if (n < r.min) return "This is too short.";
     if (n > r.max)
       return "This is too long: at most " + r.max + " characters, you have " + n + ".";
-    if (utf8Bytes(v) > r.max_bytes)
-      return "This is too long: it holds many special characters. Make it shorter.";
+    var nb = utf8Bytes(v);
+    if (nb > r.max_bytes)
+      return r.text === "raw" && n === nb
+        ? "This is too long: at most " + r.max_bytes + " characters, you have " + nb + "."
+        : "This is too long: it holds many special characters (" + nb + " bytes, at most " +
+          r.max_bytes + "). Make it shorter.";
     if (r.text === "line" && LINE_BAD.test(v))
       return "This must be one line, without tabs or invisible characters.";
     if (r.text === "lines" && LINE_BAD.test(v.replace(/\r\n|\n|\t/g, "")))
