@@ -10,8 +10,13 @@
 var RSV = (function () {
   var CAP_RE = /^[A-Za-z0-9_-]{1,128}\.[A-Za-z0-9_-]{1,128}$/;
 
-  /* Read the capability from the fragment and drop the fragment. */
+  /* Read the capability from the fragment and drop the fragment. A link
+   * opened again while its page is showing only changes the fragment (no
+   * new page load): load the page afresh so it reads the new one. */
   function takeCapability() {
+    window.addEventListener("hashchange", function () {
+      if (location.hash.length > 1) location.reload();
+    });
     var frag = location.hash ? location.hash.slice(1) : "";
     if (location.hash || location.href.indexOf("#") >= 0) {
       history.replaceState(null, "", location.pathname);
