@@ -550,7 +550,9 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 	ssize_t n;
 	int fd;
 
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+	/* dir NULL: name is the whole path (--tls-cert, --tls-key) */
+	if (snprintf(path, sizeof path, "%s%s%s", dir ? dir : "", dir ? "/" : "", name) >=
+	    (int)sizeof path)
 		return NULL;
 	if (secret) {
 		if ((fd = keyfile_open_secret(path)) < 0) {
@@ -716,9 +718,18 @@ int http_prepare(struct vault *v, struct http **out)
 	h->v = v;
 	h->listen_fd = -1;
 	h->ipv6 = ss.ss_family == AF_INET6;
-	if ((h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen)) == NULL ||
-	    (h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen)) == NULL) {
-		log_msg("cannot load the TLS certificate and key from %s", v->keys_dir);
+	if (v->tls_cert[0] != '\0') /* a certificate of its own (SPEC 8.2) */
+		h->cert = read_pem(NULL, v->tls_cert, 0, &certlen);
+	else
+		h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen);
+	if (v->tls_key[0] != '\0')
+		h->key = read_pem(NULL, v->tls_key, 1, &h->keylen);
+	else if (h->cert != NULL)
+		h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen);
+	if (h->cert == NULL || h->key == NULL) {
+		log_msg("cannot load the TLS certificate and key (%s, %s)",
+		        v->tls_cert[0] ? v->tls_cert : "server.pem of --keys",
+		        v->tls_key[0] ? v->tls_key : "server.key of --keys");
 		http_stop(h);
 		return -1;
 	}
