@@ -49,8 +49,16 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
+# The customer's pages (web/, SPEC 8.2) are built into rsvaultd: the
+# generator tools/embed.c (plain C, built for the build machine) writes
+# them into a C table, $(BUILD)/gen/web_files.c, that vault/pages.c serves.
+WEB_FILES  := $(sort $(wildcard web/*.html web/*/*.html web/assets/*.css web/assets/*.js))
+WEB_GEN    := $(BUILD)/gen/web_files.c
+WEB_OBJ    := $(BUILD)/gen/web_files.o
+EMBED      := $(BUILD)/gen/embed
+
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
-VAULT_OBJ  := $(call obj,$(VAULT_SRC))
+VAULT_OBJ  := $(call obj,$(VAULT_SRC)) $(WEB_OBJ)
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 KEYS_OBJ   := $(call obj,$(KEYS_SRC))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -74,6 +82,16 @@ deps-build:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(EMBED): tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -O2 $(WARN) $< -o $@
+
+$(WEB_GEN): $(EMBED) $(WEB_FILES)
+	$(EMBED) $@ web $(WEB_FILES)
+
+$(WEB_OBJ): $(WEB_GEN)
+	$(CC) $(CFLAGS) -Ivault -c $< -o $@
 
 $(BIN)/rsvaultd: $(call obj,vault/main.c) $(VAULT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(BIN)
@@ -177,7 +195,8 @@ FUZZ_DIR     := build/fuzz
 FUZZ_CFLAGS   = $(STD) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=all $(filter-out -Werror,$(WARN)) -Icommon -Ivault \
                 -Itests/fuzz -MMD -MP $(PKG_CFLAGS)
-FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(VAULT_SRC))
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(VAULT_SRC)) \
+                $(FUZZ_DIR)/obj/gen/web_files.o
 FUZZ_BIN     := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_NAMES))
 
 .PHONY: fuzz fuzz-build fuzz-merge fuzz-replays
@@ -191,6 +210,10 @@ $(BUILD)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c tests/fuzz
 		$< tests/fuzz/replay_main.c $(VAULT_OBJ) $(COMMON_OBJ) $(LDLIBS) -o $@
 
 $(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/gen/web_files.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

@@ -39,6 +39,45 @@ int api_session_open(struct req *r, struct store_txn *t);
 int api_session_list(struct req *r, struct store_txn *t);
 int api_session_end(struct req *r, struct store_txn *t);
 
+/* Links and receipts (api_links.c, SPEC 8.2). */
+int api_link_create(struct req *r, struct store_txn *t);
+int api_link_list(struct req *r, struct store_txn *t);
+int api_link_revoke(struct req *r, struct store_txn *t);
+int api_link_open(struct req *r, struct store_txn *t);
+int api_link_upload(struct req *r, struct store_txn *t);
+int api_receipt_view(struct req *r, struct store_txn *t);
+int api_receipt_destroy(struct req *r, struct store_txn *t);
+
+/* Revoke every link of ticket tid (it is closing) or every link account
+ * made (it is being suspended), each with a link.revoke event caused by
+ * request by, with reason. Returns 0 or a store_err. */
+int links_revoke_ticket(struct store_txn *t, const char *tid, const struct req *by,
+                        const char *reason);
+int links_revoke_creator(struct store_txn *t, const char *account, const struct req *by,
+                         const char *reason);
+
+/* The credential kinds (SPEC 6), NULL-terminated. */
+extern const char *const cred_kind_words[];
+
+/* Does the credential (tid, cid) exist and is its time not yet out?
+ * Returns 0, STORE_NOTFOUND or a store_err. */
+int cred_alive(struct store_txn *t, const char *tid, const char *cid, int64_t now);
+
+/* Its public view {"id","label","kind","created_at","expires_at"} into
+ * *view. Returns 0, STORE_NOTFOUND (absent or expired), CRED_TAMPERED (a
+ * stored record fails authentication; logged) or a store_err. */
+#define CRED_TAMPERED (-1000)
+int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now, json_t **view);
+
+/* Delete the credential's record and its expiry entry. Returns 0,
+ * STORE_NOTFOUND or a store_err. */
+int cred_destroy(struct store_txn *t, const char *tid, const char *cid);
+
+/* Call fn for each audit event of ticket tid (JSON of the event), oldest
+ * first; fn returning non-zero stops the walk and is returned. */
+typedef int (*audit_event_fn)(const json_t *ev, void *arg);
+int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg);
+
 int api_audit_ticket(struct req *r, struct store_txn *t);
 int api_audit_list(struct req *r, struct store_txn *t);
 int api_audit_checkpoint(struct req *r, struct store_txn *t);

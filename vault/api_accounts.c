@@ -98,17 +98,32 @@ static int token_ttl(struct req *r, int64_t *ttl_s)
 
 int api_account_create(struct req *r, struct store_txn *t)
 {
-	static const char *const fields[] = {"id", "role", "email", "ttl_s", NULL};
+	static const char *const fields[] = {"id", "role", "email", "ttl_s", "token", NULL};
 	char email[255];
 	const char *id, *role;
 	int64_t ttl_s;
-	json_t *body;
-	int st;
+	json_t *body, *tokf;
+	int st, want_token = 1;
 
 	if ((st = v_only(r, fields)) || (st = v_str(r, "id", 1, 1, 64, 64, 0, &id)) ||
 	    (st = v_enum(r, "role", role_words, &role)) || (st = v_email(r, "email", email)) ||
 	    (st = token_ttl(r, &ttl_s)))
 		return st;
+	/* "token": false makes no token: a customer who hands over credentials
+	 * only through links (SPEC 8.2) */
+	if ((tokf = json_object_get(r->body, "token")) != NULL) {
+		if (!json_is_boolean(tokf))
+			return req_fail(r, 400, "invalid_field",
+			                "field \"token\" must be a boolean");
+		want_token = json_is_true(tokf);
+		if (!want_token && strcmp(role, "customer") != 0 && strcmp(role, "reseller") != 0)
+			return req_fail(r, 400, "invalid_field",
+			                "only a customer or reseller account may be made without a "
+			                "token");
+		if (!want_token && json_object_get(r->body, "ttl_s") != NULL)
+			return req_fail(r, 400, "invalid_field",
+			                "field \"ttl_s\" is for a token, and none is made");
+	}
 	if (!util_valid_account_id(id))
 		return req_fail(r, 400, "invalid_field",
 		                "field \"id\" must match [a-z0-9][a-z0-9._-]{0,63}");
@@ -120,6 +135,8 @@ int api_account_create(struct req *r, struct store_txn *t)
 		return st;
 	if ((body = json_pack("{s:s, s:s, s:s}", "id", id, "role", role, "email", email)) == NULL)
 		return STORE_ERROR;
+	if (!want_token)
+		return req_ok(r, 201, body);
 	if ((st = issue_into(r, t, id, ttl_s, body)) != STORE_OK) {
 		json_decref(body);
 		return st;
@@ -207,6 +224,9 @@ static int set_suspended(struct req *r, struct store_txn *t, int suspended)
 		if ((st = sessions_end_agent(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED)) ==
 		    STORE_OK)
 			st = sessions_end_owner(t, r->params[0], r->now, r, END_ACCOUNT_SUSPENDED);
+		/* and the links it made stop working (SPEC 8.2) */
+		if (st == STORE_OK)
+			st = links_revoke_creator(t, r->params[0], r, END_ACCOUNT_SUSPENDED);
 	}
 	if (st == STORE_OK)
 		st = req_ok(r, 200, account_view(a));

@@ -339,6 +339,39 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
 }
 
+int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg)
+{
+	unsigned char key[TICKET_KEY_MAX];
+	size_t pl = strlen(tid) + 1;
+	struct store_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int rc;
+
+	if (pl > sizeof key)
+		return STORE_ERROR;
+	memcpy(key, tid, pl);
+	if ((rc = store_cursor_open(t, DB_AUDIT_TICKET, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, key, pl, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0) {
+		json_t *ev;
+
+		if ((rc = store_get(t, DB_AUDIT, (const char *)k + pl, 8, &v, &vl)) != STORE_OK ||
+		    (ev = row_event(v, vl)) == NULL) {
+			rc = rc == STORE_OK || rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+			break;
+		}
+		rc = fn(ev, arg);
+		json_decref(ev);
+		if (rc != 0)
+			break;
+		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
 int api_audit_checkpoint(struct req *r, struct store_txn *t)
 {
 	struct store_cursor *c;

@@ -14,13 +14,12 @@
 #include "util.h"
 #include "validate.h"
 
-#define CRED_TTL_DEFAULT 604800
-#define CRED_TTL_MAX 2592000
 #define CRED_LIST_MAX 1000
 #define KEY_MAX 200
 
-static const char *const kind_words[] = {
+const char *const cred_kind_words[] = {
     "remote-utilities", "rdp", "ssh", "vnc", "web", "other", NULL};
+#define kind_words cred_kind_words
 
 /* "tid\0cid" into k; returns its length. */
 static size_t cred_key(unsigned char k[KEY_MAX], const char *tid, const char *cid)
@@ -35,7 +34,7 @@ static size_t cred_key(unsigned char k[KEY_MAX], const char *tid, const char *ci
 /* The ticket's key: unwrap it, or (create) make and store a new one.
  * Returns 0, STORE_NOTFOUND (none and !create), -1000 for a wrapped key
  * that fails authentication, or a store_err. */
-#define BAD_RECORD (-1000)
+#define BAD_RECORD CRED_TAMPERED
 #define BAD_KEY (-1001)
 static int ticket_key(struct store_txn *t, const char *tid, int create,
                       unsigned char key[CRYPTO_TICKET_KEY_LEN])
@@ -77,12 +76,13 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	json_t *obj = NULL;
 	int rc;
 
-	if ((rc = v_only(r, fields)) || (rc = v_str(r, "label", 1, 1, 128, 512, 0, &label)) ||
+	if ((rc = v_only(r, fields)) ||
+	    (rc = v_str(r, "label", 1, 1, V_LABEL_MAX, 4 * V_LABEL_MAX, 0, &label)) ||
 	    (rc = v_enum(r, "kind", kind_words, &kind)) || (rc = v_host(r, "host", &host)) ||
-	    (rc = v_str(r, "username", 0, 1, 256, 1024, 0, &user)) ||
-	    (rc = v_str(r, "secret", 1, 1, 8192, 8192, 1, &secret)) ||
-	    (rc = v_str(r, "notes", 0, 0, 4096, 16384, V_LINES, &notes)) ||
-	    (rc = v_int(r, "ttl_s", 0, 1, CRED_TTL_MAX, CRED_TTL_DEFAULT, &ttl)))
+	    (rc = v_str(r, "username", 0, 1, V_USERNAME_MAX, 4 * V_USERNAME_MAX, 0, &user)) ||
+	    (rc = v_str(r, "secret", 1, 1, V_SECRET_MAX, V_SECRET_MAX, 1, &secret)) ||
+	    (rc = v_str(r, "notes", 0, 0, V_NOTES_MAX, 4 * V_NOTES_MAX, V_LINES, &notes)) ||
+	    (rc = v_int(r, "ttl_s", 0, 1, V_CRED_TTL_MAX, V_CRED_TTL_DEFAULT, &ttl)))
 		return rc;
 	crypto_new_id(cid);
 	snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
@@ -158,6 +158,33 @@ static json_t *meta_view(const char *cid, const json_t *plain, int64_t created, 
 	                 jtime(expires));
 }
 
+int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now, json_t **view)
+{
+	unsigned char ck[KEY_MAX];
+	int64_t created, expires;
+	json_t *plain = NULL;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	*view = NULL;
+	if (strlen(tid) + strlen(cid) + 1 > KEY_MAX)
+		return STORE_NOTFOUND;
+	rc = store_get(t, DB_CREDS, ck, cred_key(ck, tid, cid), &v, &vl);
+	if (rc == STORE_OK)
+		rc = open_record(t, tid, cid, now, v, vl, &plain, &created, &expires);
+	if (rc == BAD_RECORD || rc == BAD_KEY) {
+		log_msg("%s of ticket %s failed authentication (corruption or tampering)",
+		        rc == BAD_KEY ? "the wrapped key" : "a credential record", tid);
+		return CRED_TAMPERED;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	*view = meta_view(cid, plain, created, expires);
+	json_decref(plain);
+	return *view != NULL ? STORE_OK : STORE_ERROR;
+}
+
 int api_cred_list(struct req *r, struct store_txn *t)
 {
 	const char *tid = r->a_ticket;
@@ -209,19 +236,19 @@ int api_cred_list(struct req *r, struct store_txn *t)
 	return req_ok(r, 200, json_pack("{s:o}", "credentials", arr));
 }
 
-int api_cred_delete(struct req *r, struct store_txn *t)
+int cred_destroy(struct store_txn *t, const char *tid, const char *cid)
 {
 	unsigned char ck[KEY_MAX + 8];
-	size_t kl = cred_key(ck + 8, r->a_ticket, r->a_cred);
+	size_t kl;
 	int64_t created, expires;
 	const void *v;
 	size_t vl;
 	int rc;
 
-	rc = store_get(t, DB_CREDS, ck + 8, kl, &v, &vl);
-	if (rc == STORE_NOTFOUND)
-		return req_fail(r, 404, "not_found", "no such credential");
-	if (rc != STORE_OK)
+	if (strlen(tid) + strlen(cid) + 1 > KEY_MAX)
+		return STORE_NOTFOUND;
+	kl = cred_key(ck + 8, tid, cid);
+	if ((rc = store_get(t, DB_CREDS, ck + 8, kl, &v, &vl)) != STORE_OK)
 		return rc;
 	if (crypto_record_times(v, vl, &created, &expires) == 0) {
 		util_be64_put(ck, (uint64_t)expires);
@@ -229,7 +256,34 @@ int api_cred_delete(struct req *r, struct store_txn *t)
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 	}
-	if ((rc = store_del(t, DB_CREDS, ck + 8, kl)) != STORE_OK)
+	return store_del(t, DB_CREDS, ck + 8, kl);
+}
+
+int cred_alive(struct store_txn *t, const char *tid, const char *cid, int64_t now)
+{
+	unsigned char ck[KEY_MAX];
+	int64_t created, expires;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (strlen(tid) + strlen(cid) + 1 > KEY_MAX)
+		return STORE_NOTFOUND;
+	rc = store_get(t, DB_CREDS, ck, cred_key(ck, tid, cid), &v, &vl);
+	if (rc != STORE_OK)
+		return rc;
+	if (crypto_record_times(v, vl, &created, &expires) != 0 || now >= expires)
+		return STORE_NOTFOUND;
+	return STORE_OK;
+}
+
+int api_cred_delete(struct req *r, struct store_txn *t)
+{
+	int rc = cred_destroy(t, r->a_ticket, r->a_cred);
+
+	if (rc == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such credential");
+	if (rc != STORE_OK)
 		return rc;
 	return req_ok(r, 204, NULL);
 }

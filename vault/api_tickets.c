@@ -48,27 +48,58 @@ static int reply_ticket(struct req *r, struct store_txn *t, int status, const js
 	return req_ok(r, status, v);
 }
 
+/* The owner of a new ticket: the caller, or for an admin the customer or
+ * reseller named in "owner" (SPEC 8.2), which must exist. */
+static int ticket_owner(struct req *r, struct store_txn *t, const char **owner)
+{
+	json_t *a;
+	int rc, ok;
+
+	if (r->who.role != ROLE_ADMIN) {
+		if (r->body != NULL && json_object_get(r->body, "owner") != NULL)
+			return req_fail(r, 400, "invalid_field",
+			                "only an admin names the owner of a ticket");
+		*owner = r->who.id;
+		return 0;
+	}
+	if ((rc = v_str(r, "owner", 1, 1, 64, 64, 0, owner)))
+		return rc;
+	if (!util_valid_account_id(*owner))
+		return req_fail(r, 400, "invalid_field", "field \"owner\" is not an account id");
+	snprintf(r->a_target, sizeof r->a_target, "%s", *owner); /* on whose behalf */
+	if ((rc = rec_get(t, DB_ACCOUNTS, *owner, &a)) == STORE_NOTFOUND)
+		return req_fail(r, 400, "invalid_field", "no account %s", *owner);
+	if (rc != STORE_OK)
+		return rc;
+	ok = streq(js(a, "role"), "customer") || streq(js(a, "role"), "reseller");
+	json_decref(a);
+	if (!ok)
+		return req_fail(r, 400, "invalid_field",
+		                "field \"owner\" must name a customer or reseller account");
+	return 0;
+}
+
 int api_ticket_create(struct req *r, struct store_txn *t)
 {
-	static const char *const fields[] = {"subject", "ref", NULL};
-	const char *subject, *ref;
+	static const char *const fields[] = {"subject", "ref", "owner", NULL};
+	const char *subject, *ref, *owner;
 	char id[64];
 	json_t *tk;
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = v_str(r, "subject", 1, 1, 200, 800, 0, &subject)) ||
-	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)))
+	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)) || (rc = ticket_owner(r, t, &owner)))
 		return rc;
 	crypto_new_id(id);
 	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", id);
-	tk = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "subject", subject, "owner",
-	               r->who.id, "status", "open", "created_at", (json_int_t)r->now);
+	tk = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "subject", subject, "owner", owner,
+	               "status", "open", "created_at", (json_int_t)r->now);
 	if (tk == NULL)
 		return STORE_ERROR;
 	if (ref != NULL)
 		json_object_set_new(tk, "ref", json_string(ref));
 	if ((rc = rec_put(t, DB_TICKETS, id, tk, STORE_NOOVERWRITE)) == STORE_OK &&
-	    (rc = idx_put(t, DB_TICKETS_OWNER, r->who.id, id, strlen(id))) == STORE_OK)
+	    (rc = idx_put(t, DB_TICKETS_OWNER, owner, id, strlen(id))) == STORE_OK)
 		rc = reply_ticket(r, t, 201, tk);
 	json_decref(tk);
 	return rc;
@@ -275,7 +306,8 @@ int api_ticket_close(struct req *r, struct store_txn *t)
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
 	if ((rc = tickets_shred(t, tid)) != STORE_OK ||
-	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK)
+	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK ||
+	    (rc = links_revoke_ticket(t, tid, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;
 	json_object_set_new(r->ticket, "status", json_string("closed"));
 	json_object_set_new(r->ticket, "closed_at", json_integer(r->now));

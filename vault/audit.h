@@ -36,6 +36,11 @@ int audit_system_target(struct store_txn *t, const char *action, const char *tar
 int audit_caused(struct store_txn *t, const struct req *r, const char *action, const char *ticket,
                  const char *session, const char *reason);
 
+/* As audit_caused, naming what it acted on in target (a link that a
+ * ticket's close or an account's suspension revoked). */
+int audit_caused_target(struct store_txn *t, const struct req *r, const char *action,
+                        const char *ticket, const char *target, const char *reason);
+
 /* Sign a checkpoint for the newest event if the oldest unsigned event is
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "records.h"
 #include "route.h"
+#include "api.h"
 #include "tokens.h"
 #include "util.h"
 #include "vault.h"
@@ -377,6 +378,129 @@ static int authenticate(struct req *r, struct store_txn *t)
 	return 0;
 }
 
+/* A capability that does not work (unknown, spent, expired, revoked,
+ * wrong secret, ticket closed, credential gone): 404 not_found, all alike
+ * (SPEC 8 "Capabilities", 1), and a failed authentication like a bad
+ * token: counted by the limiter, audited with actor null. */
+static int cap_unknown(struct req *r)
+{
+	int64_t wait;
+	int global = 0;
+
+	if (!rl_probing && (wait = authz_rl_fail(r->ip, util_mono_ms(), &global)) > 0)
+		return too_many(r, wait, global);
+	return req_fail(r, 404, "not_found",
+	                "this link or receipt does not work: it is unknown, used up, expired or "
+	                "revoked, or what it was for is gone");
+}
+
+/* Is the capability record rec (a link or receipt) usable at now? 1 yes,
+ * 0 no, or a store_err. A link: not revoked, not spent, not expired. A
+ * receipt: its credential is still there. */
+static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64_t now)
+{
+	int rc;
+
+	if (is_link)
+		return json_object_get(rec, "revoked_at") == NULL &&
+		       ji(rec, "used", 0) < ji(rec, "uses", 0) && now < ji(rec, "expires_at", 0);
+	if (js(rec, "ticket") == NULL || js(rec, "credential") == NULL)
+		return 0;
+	rc = cred_alive(t, js(rec, "ticket"), js(rec, "credential"), now);
+	return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+/* Authorization: Link {id}.{secret} or Receipt {id}.{secret}, on a route
+ * that takes it. On success the principal is "link:{id}" or
+ * "receipt:{id}" with role guest, suspended when the ticket's owner is;
+ * r->ticket and r->cap_id are set. Secrets are compared as keyed hashes,
+ * in constant time. */
+static int cap_authenticate(struct req *r, struct store_txn *t)
+{
+	int is_link = (r->route->flags & R_LINK) != 0;
+	const char *scheme = is_link ? "Link " : "Receipt ";
+	const char *kind = is_link ? "link" : "receipt";
+	size_t sl = strlen(scheme), idlen, seclen;
+	unsigned char want[CRYPTO_CAP_HASH_LEN], got[CRYPTO_CAP_HASH_LEN];
+	char id[32]; /* a server id is 22 characters */
+	const char *cap, *dot, *hex;
+	json_t *rec = NULL, *acct = NULL;
+	int rc, ok;
+
+	if (r->auth_state == 0)
+		return unauthenticated(r, is_link ? "this route needs Authorization: Link"
+		                                  : "this route needs Authorization: Receipt");
+	if (r->auth_state != 1 || strncasecmp(r->auth, scheme, sl) != 0)
+		return unauthenticated(r, is_link ? "this route takes only Authorization: Link"
+		                                  : "this route takes only Authorization: Receipt");
+	cap = r->auth + sl;
+	if ((dot = strchr(cap, '.')) == NULL || (idlen = (size_t)(dot - cap)) >= sizeof id)
+		return cap_unknown(r);
+	memcpy(id, cap, idlen);
+	id[idlen] = '\0';
+	seclen = strlen(dot + 1);
+	if (!util_valid_server_id(id) || seclen != CRYPTO_CAP_SECRET_LEN)
+		return cap_unknown(r);
+	rc = rec_get(t, is_link ? DB_LINKS : DB_RECEIPTS, id, &rec);
+	if (rc == STORE_NOTFOUND)
+		return cap_unknown(r);
+	if (rc != STORE_OK)
+		return rc;
+	crypto_cap_hash(kind, id, dot + 1, seclen, got);
+	hex = js(rec, "hash");
+	ok = hex != NULL && strlen(hex) == 2 * sizeof want &&
+	     sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, NULL, NULL) == 0 &&
+	     sodium_memcmp(want, got, sizeof want) == 0;
+	sodium_memzero(got, sizeof got);
+	if (!ok) {
+		json_decref(rec);
+		return cap_unknown(r);
+	}
+	if ((rc = cap_usable(t, rec, is_link, r->now)) < 0) {
+		json_decref(rec);
+		return rc;
+	}
+	if (rc == 0) {
+		json_decref(rec);
+		return cap_unknown(r);
+	}
+	rc = rec_get(t, DB_TICKETS, js(rec, "ticket"), &r->ticket);
+	if (rc == STORE_OK && !streq(js(r->ticket, "status"), "open"))
+		rc = STORE_NOTFOUND;
+	if (rc == STORE_OK)
+		rc = rec_get(t, DB_ACCOUNTS, js(r->ticket, "owner"), &acct);
+	if (rc == STORE_NOTFOUND) {
+		json_decref(rec);
+		json_decref(r->ticket);
+		r->ticket = NULL;
+		return cap_unknown(r);
+	}
+	if (rc != STORE_OK) {
+		json_decref(rec);
+		return rc;
+	}
+	snprintf(r->who.id, sizeof r->who.id, "%s:%s", kind, id);
+	r->who.role = ROLE_GUEST;
+	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
+	snprintf(r->cap_id, sizeof r->cap_id, "%s", id);
+	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", js(rec, "ticket"));
+	if (is_link)
+		snprintf(r->a_target, sizeof r->a_target, "%s", id);
+	else
+		snprintf(r->a_cred, sizeof r->a_cred, "%s", js(rec, "credential"));
+	json_decref(acct);
+	json_decref(rec);
+	return 0;
+}
+
+/* Bearer or capability, as the route takes. */
+static int authenticate_any(struct req *r, struct store_txn *t)
+{
+	if (r->route->flags & (R_LINK | R_RECEIPT))
+		return cap_authenticate(r, t);
+	return authenticate(r, t);
+}
+
 const char *session_state(const json_t *sess, int64_t now)
 {
 	if (ji(sess, "ended_at", -1) >= 0)
@@ -386,14 +510,19 @@ const char *session_state(const json_t *sess, int64_t now)
 	return "active";
 }
 
-static unsigned relation(const struct req *r, const json_t *ticket, const json_t *sess)
+/* creator: on a route about one link, who made it (the assigned agent
+ * may act on the links it made; on the others it is related, no more). */
+static unsigned relation(const struct req *r, const json_t *ticket, const json_t *sess,
+                         const char *creator)
 {
 	unsigned rel = 0;
 	const char *owner = js(ticket, "owner"), *agent = js(ticket, "agent");
 
 	if (streq(owner, r->who.id))
 		rel |= REL_OWNER;
-	if (r->who.role == ROLE_AGENT && streq(agent, r->who.id))
+	if (r->who.role == ROLE_AGENT && streq(agent, r->who.id) && creator != NULL)
+		rel |= streq(creator, r->who.id) ? REL_AGENT : REL_ASSIGNED;
+	else if (r->who.role == ROLE_AGENT && streq(agent, r->who.id))
 		rel |= sess != NULL ? REL_ASSIGNED : REL_AGENT;
 	if (sess != NULL && r->who.role == ROLE_AGENT && streq(js(sess, "agent"), r->who.id))
 		rel |= REL_AGENT;
@@ -404,12 +533,29 @@ static unsigned relation(const struct req *r, const json_t *ticket, const json_t
 	return rel;
 }
 
-static int load_subject(struct req *r, struct store_txn *t)
+/* The ticket the route is about (and its session, or its link's creator
+ * into creator). */
+static int load_subject(struct req *r, struct store_txn *t, char *creator, size_t clen)
 {
 	const char *tid;
+	json_t *link = NULL;
 	int rc;
 
-	if (r->route->flags & R_SESSION) {
+	if (r->route->flags & R_LINKID) {
+		snprintf(r->a_target, sizeof r->a_target, "%s", r->params[0]);
+		rc = rec_get(t, DB_LINKS, r->params[0], &link);
+		if (rc == STORE_NOTFOUND)
+			return req_fail(r, 404, "not_found", "no such link");
+		if (rc != STORE_OK)
+			return rc;
+		snprintf(creator, clen, "%s", js(link, "creator") ? js(link, "creator") : "");
+		snprintf(r->a_ticket, sizeof r->a_ticket, "%s",
+		         js(link, "ticket") ? js(link, "ticket") : "");
+		json_decref(link);
+		if (r->a_ticket[0] == '\0')
+			return STORE_ERROR;
+		tid = r->a_ticket;
+	} else if (r->route->flags & R_SESSION) {
 		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
 		rc = rec_get(t, DB_SESSIONS, r->params[0], &r->session);
 		if (rc == STORE_NOTFOUND)
@@ -422,7 +568,8 @@ static int load_subject(struct req *r, struct store_txn *t)
 	}
 	if (tid == NULL)
 		return STORE_ERROR;
-	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", tid);
+	if (tid != r->a_ticket)
+		snprintf(r->a_ticket, sizeof r->a_ticket, "%s", tid);
 	if (r->nparams > 1)
 		snprintf(r->a_cred, sizeof r->a_cred, "%s", r->params[1]);
 	rc = rec_get(t, DB_TICKETS, tid, &r->ticket);
@@ -467,15 +614,19 @@ int authz_run(struct req *r, struct store_txn *t)
 	const struct route *rt = r->route;
 	int rc;
 
-	if ((rc = authenticate(r, t)) != 0)
+	if ((rc = authenticate_any(r, t)) != 0)
 		return rc;
 	if (r->who.suspended)
-		return req_fail(r, 403, "account_suspended", "this account is suspended");
+		return req_fail(r, 403, "account_suspended",
+		                r->who.role == ROLE_GUEST ? "the ticket's owner is suspended"
+		                                          : "this account is suspended");
 
-	if (rt->flags & (R_TICKET | R_SESSION)) {
-		if ((rc = load_subject(r, t)) != 0)
+	if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
+		char creator[80] = "";
+		if ((rc = load_subject(r, t, creator, sizeof creator)) != 0)
 			return rc;
-		unsigned rel = relation(r, r->ticket, r->session);
+		unsigned rel =
+		    relation(r, r->ticket, r->session, (rt->flags & R_LINKID) ? creator : NULL);
 		if (rel == 0)
 			return req_fail(r, 404, "not_found", "no such ticket");
 		if ((rel & rt->rels) == 0)
@@ -509,7 +660,7 @@ static int probe_op(struct store_txn *t, void *arg)
 	int rc;
 
 	rl_probing = 1;
-	rc = authenticate(arg, t);
+	rc = authenticate_any(arg, t);
 	rl_probing = 0;
 	return rc;
 }
@@ -534,6 +685,7 @@ int authz_gate(struct req *r)
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
 		rc = store_read(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';
+		json_decref(p->ticket);       /* a capability's check loads its ticket */
 		sodium_memzero(p, sizeof *p); /* held the token */
 		free(p);
 		if (rc < 0) {

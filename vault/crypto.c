@@ -20,6 +20,7 @@ struct keys {
 	unsigned char kek[32];
 	unsigned char tokkey[32];
 	unsigned char tokidkey[32];
+	unsigned char capkey[32];
 	unsigned char audit_sk[64];
 	unsigned char audit_pk[32];
 	uint32_t mk_version;
@@ -51,7 +52,8 @@ int crypto_init(const char *keys_dir)
 	    crypto_kdf_derive_from_key(K->tokkey, sizeof K->tokkey, 2, "rsvtokn1", K->master) !=
 	        0 ||
 	    crypto_kdf_derive_from_key(K->tokidkey, sizeof K->tokidkey, 3, "rsvtkid1", K->master) !=
-	        0)
+	        0 ||
+	    crypto_kdf_derive_from_key(K->capkey, sizeof K->capkey, 4, "rsvcapa1", K->master) != 0)
 		goto fail;
 	sodium_mprotect_readonly(K);
 	return 0;
@@ -114,6 +116,29 @@ void crypto_token_new(char out[CRYPTO_TOKEN_STR_MAX], unsigned char hash[CRYPTO_
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof raw);
 	crypto_token_hash(out, strlen(out), hash);
+}
+
+void crypto_cap_new(char secret[CRYPTO_CAP_SECRET_LEN + 1])
+{
+	unsigned char raw[32];
+
+	randombytes_buf(raw, sizeof raw);
+	sodium_bin2base64(secret, CRYPTO_CAP_SECRET_LEN + 1, raw, sizeof raw,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(raw, sizeof raw);
+}
+
+void crypto_cap_hash(const char *kind, const char *id, const char *secret, size_t len,
+                     unsigned char hash[CRYPTO_CAP_HASH_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, K->capkey, sizeof K->capkey, CRYPTO_CAP_HASH_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)kind, strlen(kind) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)id, strlen(id) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)secret, len);
+	crypto_generichash_final(&st, hash, CRYPTO_CAP_HASH_LEN);
+	sodium_memzero(&st, sizeof st);
 }
 
 void crypto_new_id(char out[64])

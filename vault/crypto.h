@@ -4,7 +4,9 @@
  * itself. Two subkeys are derived from it with crypto_kdf:
  *   id 1, context "rsvwrap1": KEK that wraps per-ticket keys;
  *   id 2, context "rsvtokn1": key for the keyed BLAKE2b hash of API tokens;
- *   id 3, context "rsvtkid1": key for the public token id (below).
+ *   id 3, context "rsvtkid1": key for the public token id (below);
+ *   id 4, context "rsvcapa1": key for the keyed hash of link and receipt
+ *         secrets (capabilities, SPEC 8.2).
  * All of them live in sodium_malloc memory (locked, guarded, not dumped),
  * read-only after start-up.
  *
@@ -89,6 +91,17 @@ int crypto_record_times(const unsigned char *rec, size_t len, int64_t *created, 
 __attribute__((warn_unused_result)) int
 crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid, const char *cid,
                    const unsigned char *rec, size_t len, unsigned char **pt, size_t *ptlen);
+
+/* Capabilities (links and receipts, SPEC 8.2): "{id}.{secret}", where
+ * secret is 32 random bytes in base64url without padding (43 characters).
+ * Only the keyed hash is stored: BLAKE2b-256 keyed with the capability key
+ * over kind ("link" or "receipt"), 0x00, id, 0x00, secret, so a hash is
+ * bound to its kind and id. */
+#define CRYPTO_CAP_SECRET_LEN 43
+#define CRYPTO_CAP_HASH_LEN 32
+void crypto_cap_new(char secret[CRYPTO_CAP_SECRET_LEN + 1]);
+void crypto_cap_hash(const char *kind, const char *id, const char *secret, size_t len,
+                     unsigned char hash[CRYPTO_CAP_HASH_LEN]);
 
 /* A fresh random id for a ticket, credential or session (22 chars). */
 void crypto_new_id(char out[64]);

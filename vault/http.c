@@ -24,6 +24,7 @@
 #include "dispatch.h"
 #include "keyfile.h"
 #include "log.h"
+#include "pages.h"
 #include "records.h"
 #include "req.h"
 #include "route.h"
@@ -358,17 +359,39 @@ static enum MHD_Result answer(struct http *h, struct MHD_Connection *con, struct
 	return ret;
 }
 
+/* A page or asset built into the binary (pages.h): answered at once, with
+ * no authentication, no audit and no store access, like /v1/health. */
+static enum MHD_Result answer_page(struct http *h, struct MHD_Connection *con, struct conn *c,
+                                   const struct page_file *f)
+{
+	struct conn_slot *s = slot_of(con);
+	enum MHD_Result ret;
+
+	c->headers_seen = 1;
+	c->log_path = f->path;
+	c->r.status = 200;
+	conns_busy(h->conns, s);
+	ret = pages_queue(con, f, c->r.request_id);
+	conns_sending(h->conns, s);
+	return ret;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const char *url,
                                  const char *method, const char *version, const char *data,
                                  size_t *size, void **con_cls)
 {
 	struct http *h = cls;
 	struct conn *c = *con_cls;
+	const struct page_file *page;
 
 	(void)url;
 	(void)version;
 	if (c == NULL)
 		return MHD_NO;
+	if (!c->headers_seen && (page = pages_find(method, c->r.uri)) != NULL) {
+		snprintf(c->method, sizeof c->method, "%s", method);
+		return answer_page(h, con, c, page);
+	}
 	if (!c->headers_seen) {
 		const char *cl, *te;
 		int64_t n = 0;
@@ -527,7 +550,9 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 	ssize_t n;
 	int fd;
 
-	if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+	/* dir NULL: name is the whole path (--tls-cert, --tls-key) */
+	if (snprintf(path, sizeof path, "%s%s%s", dir ? dir : "", dir ? "/" : "", name) >=
+	    (int)sizeof path)
 		return NULL;
 	if (secret) {
 		if ((fd = keyfile_open_secret(path)) < 0) {
@@ -693,9 +718,18 @@ int http_prepare(struct vault *v, struct http **out)
 	h->v = v;
 	h->listen_fd = -1;
 	h->ipv6 = ss.ss_family == AF_INET6;
-	if ((h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen)) == NULL ||
-	    (h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen)) == NULL) {
-		log_msg("cannot load the TLS certificate and key from %s", v->keys_dir);
+	if (v->tls_cert[0] != '\0') /* a certificate of its own (SPEC 8.2) */
+		h->cert = read_pem(NULL, v->tls_cert, 0, &certlen);
+	else
+		h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen);
+	if (v->tls_key[0] != '\0')
+		h->key = read_pem(NULL, v->tls_key, 1, &h->keylen);
+	else if (h->cert != NULL)
+		h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen);
+	if (h->cert == NULL || h->key == NULL) {
+		log_msg("cannot load the TLS certificate and key (%s, %s)",
+		        v->tls_cert[0] ? v->tls_cert : "server.pem of --keys",
+		        v->tls_key[0] ? v->tls_key : "server.key of --keys");
 		http_stop(h);
 		return -1;
 	}

@@ -23,6 +23,7 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "publicurl.h"
 #include "sandbox.h"
 #include "store.h"
 #include "tokens.h"
@@ -46,6 +47,7 @@ static void usage(FILE *f)
 	        "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
 	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
 	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
+	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
 	        "                [--no-seccomp]\n"
 	        "\n"
 	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
@@ -60,6 +62,13 @@ static void usage(FILE *f)
 	        "                         to once keys are read and the port is bound; it must\n"
 	        "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
 	        "  --group NAME           its group (default: the user's primary group)\n"
+	        "  --public-url URL       https:// address where customers reach this server, the\n"
+	        "                         base of link and receipt URLs; required to make links\n"
+	        "                         when --listen is not loopback (default there:\n"
+	        "                         https://ADDR:PORT of the listener)\n"
+	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
+	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
+	        "                         the key file must be private to its owner\n"
 	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	        "\n"
 	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
@@ -152,6 +161,18 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 			if (opt_i64(a, val, 1, 1024 * 1024, &n))
 				return -1;
 			v->mapsize = (size_t)n * 1024 * 1024;
+		} else if (strcmp(a, "--public-url") == 0) {
+			const char *why;
+			if (publicurl_check(val, v->public_url, sizeof v->public_url, &why) != 0) {
+				fprintf(stderr, "rsvaultd: --public-url: %s\n", why);
+				return -1;
+			}
+		} else if (strcmp(a, "--tls-cert") == 0) {
+			if (opt_str(a, val, v->tls_cert, sizeof v->tls_cert))
+				return -1;
+		} else if (strcmp(a, "--tls-key") == 0) {
+			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
+				return -1;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
 				return -1;
@@ -165,6 +186,10 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 	}
 	if (v->data_dir[0] == '\0' || v->keys_dir[0] == '\0') {
 		fprintf(stderr, "rsvaultd: --data and --keys are required\n");
+		return -1;
+	}
+	if ((v->tls_cert[0] == '\0') != (v->tls_key[0] == '\0')) {
+		fprintf(stderr, "rsvaultd: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
 	return 0;
@@ -360,6 +385,14 @@ int main(int argc, char **argv)
 
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
+	/* the base of link and receipt URLs, now that the port is known */
+	if (publicurl_resolve(v.public_url, v.listen, port, v.public_url, sizeof v.public_url) != 0)
+		goto out;
+	if (v.public_url[0] == '\0')
+		log_msg("no --public-url and a listen address beyond loopback: making links is "
+		        "refused until one is set");
+	else
+		log_msg("links and receipts point to %s", v.public_url);
 	/* Every thread and library is up: lock memory, then the filter. */
 	have_map = store_map_file(v.store, &map_dev, &map_ino) == STORE_OK;
 	sandbox_lock_memory(have_map, map_dev, map_ino);

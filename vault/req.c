@@ -89,7 +89,7 @@ static const struct {
 	const char *name;
 } roles[] = {
     {ROLE_CUSTOMER, "customer"}, {ROLE_RESELLER, "reseller"}, {ROLE_AGENT, "agent"},
-    {ROLE_AUDITOR, "auditor"},   {ROLE_ADMIN, "admin"},
+    {ROLE_AUDITOR, "auditor"},   {ROLE_ADMIN, "admin"},       {ROLE_GUEST, "guest"},
 };
 
 const char *role_name(enum role r)

@@ -25,6 +25,7 @@ enum role {
 	ROLE_AGENT = 1 << 2,
 	ROLE_AUDITOR = 1 << 3,
 	ROLE_ADMIN = 1 << 4,
+	ROLE_GUEST = 1 << 5, /* a link or a receipt (SPEC 8.2); never an account's role */
 };
 #define ROLE_ANY (ROLE_CUSTOMER | ROLE_RESELLER | ROLE_AGENT | ROLE_AUDITOR | ROLE_ADMIN)
 
@@ -73,6 +74,7 @@ struct req {
 	char token_id[CRYPTO_TOKEN_ID_LEN]; /* public id of the token used, once authenticated */
 	json_t *ticket;                     /* the ticket the request is about (owned) */
 	json_t *session;                    /* the session (secret read, session end) (owned) */
+	char cap_id[REQ_PARAM_MAX];         /* capability routes: the link's or receipt's id */
 
 	/* Audit subject (pointers into params or the loaded records). */
 	char a_ticket[REQ_PARAM_MAX];

@@ -17,6 +17,12 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 #define R_ELIGIBLE 0x10u /* ticket owner must be eligible */
 #define R_NEEDSESS 0x20u /* X-Session-Id of the caller's active session */
 #define R_OPEN 0x40u     /* ticket must be open (409) */
+/* Capability routes (SPEC 8 "Capabilities", 8.2): authenticated by
+ * "Authorization: Link {id}.{secret}" or "Receipt {id}.{secret}" instead
+ * of a bearer token; the capability names the ticket (and the credential). */
+#define R_LINK 0x80u     /* a link */
+#define R_RECEIPT 0x100u /* a receipt */
+#define R_LINKID 0x200u  /* params[0] is a link id: relation via its ticket and creator */
 
 typedef int (*handler_fn)(struct req *r, struct store_txn *t);
 

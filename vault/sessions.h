@@ -21,6 +21,8 @@
 #define END_TICKET_CLOSED "ticket_closed"         /* the ticket was closed */
 #define END_ACCOUNT_SUSPENDED "account_suspended" /* its agent or the owner was suspended */
 #define END_LICENSE_REQUIRED "license_required"   /* the owner is no longer eligible */
+#define END_CREDENTIAL_DESTROYED                                                                   \
+	"credential_destroyed" /* a receipt destroyed a credential the session could read */
 #define END_CONFLICT                                                                               \
 	"conflict" /* not the ticket's agent any more, ticket closed, or a                         \
 	              second active session on the ticket (old stores) */

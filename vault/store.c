@@ -20,10 +20,11 @@
 #define STORE_TICK_MS 1000
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",          "accounts",    "tokens",          "account_tokens",  "licenses",
-    "license_email", "tickets",     "tickets_owner",   "tickets_agent",   "ticket_keys",
-    "creds",         "cred_expiry", "sessions",        "ticket_sessions", "audit",
-    "audit_ticket",  "checkpoints", "active_sessions", "ticket_active",
+    "meta",          "accounts",      "tokens",          "account_tokens",  "licenses",
+    "license_email", "tickets",       "tickets_owner",   "tickets_agent",   "ticket_keys",
+    "creds",         "cred_expiry",   "sessions",        "ticket_sessions", "audit",
+    "audit_ticket",  "checkpoints",   "active_sessions", "ticket_active",   "links",
+    "ticket_links",  "creator_links", "receipts",
 };
 
 /* An operation's life: queued by its caller, taken into a batch by the

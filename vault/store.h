@@ -42,6 +42,10 @@ enum store_db {
 	DB_CHECKPOINTS,     /* be64(seq) -> JSON */
 	DB_ACTIVE_SESSIONS, /* legacy: session id -> ""; moved to DB_TICKET_ACTIVE */
 	DB_TICKET_ACTIVE,   /* ticket id -> id of its active session (sessions.c) */
+	DB_LINKS,           /* link id -> JSON (links.c) */
+	DB_TICKET_LINKS,    /* ticket id \0 link id -> "" */
+	DB_CREATOR_LINKS,   /* creator account id \0 link id -> "" */
+	DB_RECEIPTS,        /* receipt id -> JSON (links.c) */
 	DB_COUNT
 };
 

@@ -13,6 +13,12 @@ struct vault {
 	char data_dir[2048];
 	char keys_dir[2048];
 	char listen[128];
+	/* Where customers reach this server: the base of link and receipt
+	 * URLs (SPEC 8.2). "" when none is set and a listen address is not
+	 * loopback: then making a link is refused (409). */
+	char public_url[512];
+	char tls_cert[2048]; /* --tls-cert / --tls-key: "" for the key directory's */
+	char tls_key[2048];
 	int64_t session_max_ttl_s;
 	unsigned threads;
 	unsigned max_per_addr; /* connections at once per address group; 0: default */

@@ -37,8 +37,10 @@ def all_events(v, tok):
 
 def by_rid(evs, r):
     rid = r.header("X-Request-Id")
+    # the request's own event is its last: events it caused (a session
+    # that a reassignment ended) come before it with the same request id
     found = [e for e in evs if e["request_id"] == rid]
-    return found[0] if len(found) == 1 else None
+    return found[-1] if found else None
 
 
 def keys_tool(*args, env=None):

@@ -17,7 +17,8 @@ Every cell gets a fresh ticket world (ticket, credential, assigned agent,
 session as the route needs), so state-changing calls never leak into the
 next cell. Failed authentications are rate limited per address (10 per
 60 s), so the routes are spread over several vaults, each taking at most
-nine failures. TAP on stdout."""
+nine failures. The capability routes (Authorization: Link / Receipt) have
+their own order and are checked in test_links.py. TAP on stdout."""
 import os
 import sys
 
@@ -35,6 +36,7 @@ LIC = (403, "license_required")
 SREQ = (403, "session_required")
 SEXP = (403, "session_expired")
 C409 = (409, "conflict")
+BADF = (400, "invalid_field")
 NA = None  # the cell does not apply
 UNKNOWN_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # well-formed, never issued
 AUTHFAIL = {"none": (401, "unauthenticated"), "bad": (401, "unauthenticated"),
@@ -62,6 +64,21 @@ def other_ticket_session(ctx, w):
         return UNKNOWN_ID   # a suspended agent cannot open one; the cell is 403 anyway
     owner = w.owner if not getattr(w, "owner_suspended", False) else ctx.owner
     return ctx.c.world(owner, w.agent, session=True).sid
+
+
+def link_of(ctx, w, maker):
+    """The id of a link on w's ticket made by its assigned agent or its
+    owner; a well-formed unknown id when that maker cannot make one (it
+    is suspended: the cell is 403 account_suspended before the link
+    matters)."""
+    p = w.agent if maker == "agent" else w.owner
+    if getattr(w, "agent_suspended", False) and maker == "agent" or \
+            getattr(w, "owner_suspended", False):
+        return UNKNOWN_ID
+    r = ctx.c.v.post(w.path + "/links", p.token, None)
+    if r.status != 201:
+        raise RuntimeError("fixture: link on %s: %r" % (w.tid, r))
+    return r.json["id"]
 
 
 def fresh_account(ctx):
@@ -113,7 +130,11 @@ ROUTES = [
      row(F, F, 200, 200, 200, F, F)),
     ("POST /v1/tickets", None,
      lambda ctx, w: ("POST", "/v1/tickets", {"subject": "matrix ticket"}, None),
-     row(F, F, 201, 201, 201, F, F)),
+     row(BADF, F, 201, 201, 201, F, F)),
+    ("POST /v1/tickets {owner}", None,
+     lambda ctx, w: ("POST", "/v1/tickets", {"subject": "matrix ticket",
+                                              "owner": ctx.owner.id}, None),
+     row(201, F, BADF, BADF, BADF, F, F)),
     ("GET /v1/tickets", None,
      lambda ctx, w: ("GET", "/v1/tickets", None, None),
      row(200, 200, 200, 200, 200, 200, 200)),
@@ -152,6 +173,18 @@ ROUTES = [
      lambda ctx, w: ("GET", "%s/credentials/%s/secret" % (w.path, w.cid), None,
                      {"X-Session-Id": w.sid}),
      row(F, F, F, N, F, 200, N)),
+    ("POST /v1/tickets/{tid}/links", "plain",
+     lambda ctx, w: ("POST", w.path + "/links", {"uses": 2}, None),
+     row(201, F, 201, N, 201, 201, N)),
+    ("GET /v1/tickets/{tid}/links", "plain",
+     lambda ctx, w: ("GET", w.path + "/links", None, None),
+     row(200, F, 200, N, 200, 200, N)),
+    ("DELETE /v1/links/{lid} (made by the assigned agent)", "plain",
+     lambda ctx, w: ("DELETE", "/v1/links/" + link_of(ctx, w, "agent"), None, None),
+     row(204, F, 204, N, 204, 204, N)),
+    ("DELETE /v1/links/{lid} (made by the owner)", "plain",
+     lambda ctx, w: ("DELETE", "/v1/links/" + link_of(ctx, w, "owner"), None, None),
+     row(204, F, 204, N, 204, F, N)),
     ("GET /v1/tickets/{tid}/audit", "plain",
      lambda ctx, w: ("GET", w.path + "/audit", None, None),
      row(200, 200, 200, N, 200, F, N)),
@@ -162,6 +195,9 @@ ROUTES = [
      row(N, N, N, N, N, N, N)),
     ("DELETE /v1/sessions/{unknown sid}", None,
      lambda ctx, w: ("DELETE", "/v1/sessions/" + UNKNOWN_ID, None, None),
+     row(N, N, N, N, N, N, N)),
+    ("DELETE /v1/links/{unknown lid}", None,
+     lambda ctx, w: ("DELETE", "/v1/links/" + UNKNOWN_ID, None, None),
      row(N, N, N, N, N, N, N)),
     ("POST /v1/accounts/{unknown id}/suspend", None,
      lambda ctx, w: ("POST", "/v1/accounts/no-such-account/suspend", None, None),
@@ -212,6 +248,12 @@ ROUTES = [
      lambda ctx, w: ("POST", w.path + "/credentials",
                      {"label": "m", "kind": "other", "secret": "matrix-secret"}, None),
      row(F, F, C409, N, C409, F, N)),
+    ("POST .../links, owner ineligible (free license)", "ineligible",
+     lambda ctx, w: ("POST", w.path + "/links", None, None),
+     row(LIC, F, LIC, N, NA, LIC, N)),
+    ("POST .../links on a closed ticket", "closed",
+     lambda ctx, w: ("POST", w.path + "/links", None, None),
+     row(C409, F, C409, N, C409, C409, N)),
     ("POST .../sessions on a closed ticket", "closed",
      lambda ctx, w: ("POST", w.path + "/sessions", None, None),
      row(F, F, F, N, F, C409, N)),

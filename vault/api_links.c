@@ -1,0 +1,459 @@
+/* api_links.c - upload links and receipts (SPEC 8.2).
+ *
+ * A link lets whoever holds it upload credentials to one ticket, a limited
+ * number of times until it expires; a receipt lets the uploader see who
+ * read one credential and destroy it. Both are capabilities
+ * "{id}.{secret}": the secret (32 random bytes) is shown once, in the URL
+ * the creating answer carries, and stored only as its keyed hash
+ * (crypto_cap_hash). authz.c checks them; the handlers here run after the
+ * gauntlet passed.
+ *
+ * DB_LINKS: link id -> {"id","ticket","creator","note"?,"created_at",
+ *   "expires_at","uses","used","revoked_at"?,"hash"} (times in ms).
+ * DB_TICKET_LINKS: ticket id \0 link id; DB_CREATOR_LINKS: creator \0 link
+ * id (revocation when the ticket closes or the creator is suspended).
+ * DB_RECEIPTS: receipt id -> {"id","ticket","credential","link",
+ *   "created_at","hash"}. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "api.h"
+#include "audit.h"
+#include "authz.h"
+#include "crypto.h"
+#include "license.h"
+#include "records.h"
+#include "sessions.h"
+#include "util.h"
+#include "validate.h"
+#include "vault.h"
+
+#define LINK_TTL_DEFAULT 86400
+#define LINK_TTL_MAX 604800
+#define LINK_USES_DEFAULT 1
+#define LINK_USES_MAX 10
+#define LINK_NOTE_MAX 200
+#define LINK_LIST_MAX 1000
+#define RECEIPT_READS_MAX 1000
+#define RECEIPT_SESSIONS_MAX 1000
+/* "{public-url}/u/#{id}.{secret}" */
+#define CAP_URL_MAX (sizeof(((struct vault *)0)->public_url) + 8 + 64 + CRYPTO_CAP_SECRET_LEN)
+
+static const char *link_state(const json_t *l, int64_t now)
+{
+	if (json_object_get(l, "revoked_at") != NULL)
+		return "revoked";
+	if (ji(l, "used", 0) >= ji(l, "uses", 0))
+		return "spent";
+	if (now >= ji(l, "expires_at", 0))
+		return "expired";
+	return "active";
+}
+
+static json_t *link_view(const json_t *l, int64_t now)
+{
+	json_int_t left = ji(l, "uses", 0) - ji(l, "used", 0);
+	json_t *note = json_object_get(l, "note");
+
+	return json_pack("{s:s, s:s, s:O, s:o, s:o, s:I, s:I, s:s}", "id", js(l, "id"), "creator",
+	                 js(l, "creator"), "note", note ? note : json_null(), "created_at",
+	                 jtime(ji(l, "created_at", -1)), "expires_at",
+	                 jtime(ji(l, "expires_at", -1)), "uses", ji(l, "uses", 0), "uses_left",
+	                 left > 0 ? left : 0, "state", link_state(l, now));
+}
+
+/* A new capability of kind ("link", "receipt") under path ("u", "r"):
+ * its id into id, its URL into url (the caller wipes it), its keyed hash
+ * as hex into hex. */
+static int cap_make(const struct req *r, const char *kind, const char *path, char id[64],
+                    char url[CAP_URL_MAX], char hex[2 * CRYPTO_CAP_HASH_LEN + 1])
+{
+	char secret[CRYPTO_CAP_SECRET_LEN + 1];
+	unsigned char h[CRYPTO_CAP_HASH_LEN];
+	int n;
+
+	crypto_new_id(id);
+	crypto_cap_new(secret);
+	crypto_cap_hash(kind, id, secret, strlen(secret), h);
+	sodium_bin2hex(hex, 2 * CRYPTO_CAP_HASH_LEN + 1, h, sizeof h);
+	n = snprintf(url, CAP_URL_MAX, "%s/%s/#%s.%s", r->v->public_url, path, id, secret);
+	sodium_memzero(secret, sizeof secret);
+	sodium_memzero(h, sizeof h);
+	return n > 0 && (size_t)n < CAP_URL_MAX ? 0 : -1;
+}
+
+static int no_public_url(struct req *r)
+{
+	return req_fail(r, 409, "conflict",
+	                "this server has no --public-url, which links and receipts need when it "
+	                "listens beyond loopback");
+}
+
+int api_link_create(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"ttl_s", "uses", "note", NULL};
+	char id[64], url[CAP_URL_MAX], hex[2 * CRYPTO_CAP_HASH_LEN + 1];
+	const char *note;
+	int64_t ttl, uses, expires;
+	json_t *l;
+	int rc;
+
+	if ((rc = v_only(r, fields)) ||
+	    (rc = v_int(r, "ttl_s", 0, 1, LINK_TTL_MAX, LINK_TTL_DEFAULT, &ttl)) ||
+	    (rc = v_int(r, "uses", 0, 1, LINK_USES_MAX, LINK_USES_DEFAULT, &uses)) ||
+	    (rc = v_str(r, "note", 0, 1, LINK_NOTE_MAX, 4 * LINK_NOTE_MAX, V_LINE, &note)))
+		return rc;
+	if (r->v->public_url[0] == '\0')
+		return no_public_url(r);
+	if (cap_make(r, "link", "u", id, url, hex) != 0) {
+		sodium_memzero(url, sizeof url);
+		return STORE_ERROR;
+	}
+	snprintf(r->a_target, sizeof r->a_target, "%s", id);
+	expires = r->now + ttl * 1000;
+	l = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "id", id, "ticket", r->a_ticket,
+	              "creator", r->who.id, "created_at", (json_int_t)r->now, "expires_at",
+	              (json_int_t)expires, "uses", (json_int_t)uses, "used", (json_int_t)0, "hash",
+	              hex);
+	if (l != NULL && note != NULL)
+		json_object_set_new(l, "note", json_string(note));
+	if (l == NULL)
+		rc = STORE_ERROR;
+	else if ((rc = rec_put(t, DB_LINKS, id, l, STORE_NOOVERWRITE)) == STORE_OK &&
+	         (rc = idx_put(t, DB_TICKET_LINKS, r->a_ticket, id, strlen(id))) == STORE_OK &&
+	         (rc = idx_put(t, DB_CREATOR_LINKS, r->who.id, id, strlen(id))) == STORE_OK) {
+		r->secret = 1; /* the answer holds the link's secret: wiped after sending */
+		rc = req_ok(r, 201,
+		            json_pack("{s:s, s:s, s:o, s:I}", "id", id, "url", url, "expires_at",
+		                      jtime(expires), "uses", (json_int_t)uses));
+	}
+	json_decref(l);
+	sodium_memzero(url, sizeof url);
+	sodium_memzero(hex, sizeof hex);
+	return rc;
+}
+
+struct link_walk {
+	struct store_txn *t;
+	int64_t now;
+	json_t *arr;          /* listing: views */
+	const struct req *by; /* revoking: the request that causes it */
+	const char *reason;   /* revoking */
+	const char *ticket;   /* revoking by creator: NULL; by ticket: its id */
+};
+
+static int walk_id(const void *b, size_t blen, char id[64])
+{
+	if (blen == 0 || blen >= 64)
+		return -1;
+	memcpy(id, b, blen);
+	id[blen] = '\0';
+	return 0;
+}
+
+static int list_one(const void *b, size_t blen, void *arg)
+{
+	struct link_walk *w = arg;
+	char id[64];
+	json_t *l;
+	int rc;
+
+	if (json_array_size(w->arr) >= LINK_LIST_MAX)
+		return 1;
+	if (walk_id(b, blen, id) != 0)
+		return 0;
+	if ((rc = rec_get(w->t, DB_LINKS, id, &l)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	rc = json_array_append_new(w->arr, link_view(l, w->now)) == 0 ? 0 : STORE_ERROR;
+	json_decref(l);
+	return rc;
+}
+
+int api_link_list(struct req *r, struct store_txn *t)
+{
+	struct link_walk w = {.t = t, .now = r->now, .arr = json_array()};
+	int rc;
+
+	if (w.arr == NULL)
+		return STORE_ERROR;
+	rc = idx_each(t, DB_TICKET_LINKS, r->a_ticket, list_one, &w);
+	if (rc != STORE_OK && rc != 1) {
+		json_decref(w.arr);
+		return rc;
+	}
+	return req_ok(r, 200, json_pack("{s:o}", "links", w.arr));
+}
+
+/* Mark link id revoked at now (if it is not already). *done says whether
+ * this call revoked it. */
+static int revoke(struct store_txn *t, const char *id, int64_t now, json_t **out, int *done)
+{
+	json_t *l;
+	int rc;
+
+	*done = 0;
+	if ((rc = rec_get(t, DB_LINKS, id, &l)) != STORE_OK)
+		return rc;
+	if (json_object_get(l, "revoked_at") == NULL) {
+		json_object_set_new(l, "revoked_at", json_integer(now));
+		if ((rc = rec_put(t, DB_LINKS, id, l, 0)) != STORE_OK) {
+			json_decref(l);
+			return rc;
+		}
+		*done = 1;
+	}
+	if (out != NULL)
+		*out = l;
+	else
+		json_decref(l);
+	return STORE_OK;
+}
+
+int api_link_revoke(struct req *r, struct store_txn *t)
+{
+	int done, rc = revoke(t, r->params[0], r->now, NULL, &done);
+
+	if (rc == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such link");
+	if (rc != STORE_OK)
+		return rc;
+	return req_ok(r, 204, NULL);
+}
+
+/* Side-effect revocation: only links still active get revoked (and an
+ * event); spent, expired and revoked ones stay as they are. */
+static int revoke_one(const void *b, size_t blen, void *arg)
+{
+	struct link_walk *w = arg;
+	char id[64];
+	json_t *l;
+	int rc, done;
+
+	if (walk_id(b, blen, id) != 0)
+		return 0;
+	if ((rc = rec_get(w->t, DB_LINKS, id, &l)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	int active = strcmp(link_state(l, w->now), "active") == 0;
+	json_decref(l);
+	if (!active)
+		return 0;
+	if ((rc = revoke(w->t, id, w->now, &l, &done)) != STORE_OK)
+		return rc;
+	if (done)
+		rc =
+		    audit_caused_target(w->t, w->by, "link.revoke", js(l, "ticket"), id, w->reason);
+	json_decref(l);
+	return rc;
+}
+
+int links_revoke_ticket(struct store_txn *t, const char *tid, const struct req *by,
+                        const char *reason)
+{
+	struct link_walk w = {.t = t, .now = by->now, .by = by, .reason = reason, .ticket = tid};
+
+	return idx_each(t, DB_TICKET_LINKS, tid, revoke_one, &w);
+}
+
+int links_revoke_creator(struct store_txn *t, const char *account, const struct req *by,
+                         const char *reason)
+{
+	struct link_walk w = {.t = t, .now = by->now, .by = by, .reason = reason};
+
+	return idx_each(t, DB_CREATOR_LINKS, account, revoke_one, &w);
+}
+
+/* What the upload page needs to check fields before sending (SPEC 6). */
+static json_t *upload_limits(void)
+{
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "label", V_LABEL_MAX,
+	                 "username", V_USERNAME_MAX, "secret_bytes", V_SECRET_MAX, "notes",
+	                 V_NOTES_MAX, "host", V_HOST_MAX, "ttl_s", "min", 1, "max", V_CRED_TTL_MAX,
+	                 "default", V_CRED_TTL_DEFAULT);
+}
+
+int api_link_open(struct req *r, struct store_txn *t)
+{
+	struct standing st;
+	json_t *l, *kinds, *ref = json_object_get(r->ticket, "ref");
+	int rc;
+
+	if ((rc = rec_get(t, DB_LINKS, r->cap_id, &l)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	if ((rc = license_standing_of(t, js(r->ticket, "owner"), r->now, &st)) != STORE_OK) {
+		json_decref(l);
+		return rc;
+	}
+	kinds = json_array();
+	for (size_t i = 0; kinds != NULL && cred_kind_words[i] != NULL; i++)
+		json_array_append_new(kinds, json_string(cred_kind_words[i]));
+	rc = req_ok(r, 200,
+	            json_pack("{s:{s:s, s:s, s:O}, s:o, s:I, s:b, s:o, s:o}", "ticket", "id",
+	                      js(r->ticket, "id"), "subject", js(r->ticket, "subject"), "ref",
+	                      ref ? ref : json_null(), "expires_at", jtime(ji(l, "expires_at", -1)),
+	                      "uses_left", ji(l, "uses", 0) - ji(l, "used", 0), "eligible",
+	                      st.eligible, "kinds", kinds, "limits", upload_limits()));
+	standing_free(&st);
+	json_decref(l);
+	return r->resp != NULL ? rc : STORE_ERROR;
+}
+
+int api_link_upload(struct req *r, struct store_txn *t)
+{
+	char rid[64], url[CAP_URL_MAX], hex[2 * CRYPTO_CAP_HASH_LEN + 1];
+	json_t *l, *rc_rec;
+	int rc;
+
+	if (r->v->public_url[0] == '\0')
+		return no_public_url(r);
+	if ((rc = rec_get(t, DB_LINKS, r->cap_id, &l)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
+	/* the upload itself: the same checks and sealing as the owner's */
+	if ((rc = api_cred_create(r, t)) != 201) {
+		json_decref(l);
+		return rc;
+	}
+	/* one use, in the same transaction as the upload */
+	json_object_set_new(l, "used", json_integer(ji(l, "used", 0) + 1));
+	rc = rec_put(t, DB_LINKS, r->cap_id, l, 0);
+	json_decref(l);
+	if (rc != STORE_OK)
+		return rc;
+	if (cap_make(r, "receipt", "r", rid, url, hex) != 0) {
+		sodium_memzero(url, sizeof url);
+		return STORE_ERROR;
+	}
+	rc_rec = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", rid, "ticket", r->a_ticket,
+	                   "credential", r->a_cred, "link", r->cap_id, "created_at",
+	                   (json_int_t)r->now, "hash", hex);
+	if (rc_rec == NULL)
+		rc = STORE_ERROR;
+	else if ((rc = rec_put(t, DB_RECEIPTS, rid, rc_rec, STORE_NOOVERWRITE)) == STORE_OK) {
+		r->secret = 1; /* the answer holds the receipt's secret */
+		if (json_object_set_new(r->resp, "receipt", json_string(url)) != 0)
+			rc = STORE_ERROR;
+		else
+			rc = 201;
+	}
+	json_decref(rc_rec);
+	sodium_memzero(url, sizeof url);
+	sodium_memzero(hex, sizeof hex);
+	return rc;
+}
+
+/* ---- receipts --------------------------------------------------------- */
+
+struct reads {
+	const char *cid;
+	json_t *reads;    /* [{"time","agent","session"}] */
+	json_t *sessions; /* set of session ids that read it */
+	json_int_t count;
+};
+
+static int read_event(const json_t *ev, void *arg)
+{
+	struct reads *rd = arg;
+	const char *sid = js(ev, "session");
+
+	if (!streq(js(ev, "action"), "credential.read") || !streq(js(ev, "outcome"), "allow") ||
+	    !streq(js(ev, "credential"), rd->cid))
+		return 0;
+	rd->count++;
+	if (json_array_size(rd->reads) < RECEIPT_READS_MAX)
+		json_array_append_new(
+		    rd->reads, json_pack("{s:O, s:O, s:O}", "time", json_object_get(ev, "time"),
+		                         "agent", json_object_get(ev, "actor"), "session",
+		                         sid ? json_object_get(ev, "session") : json_null()));
+	if (sid != NULL)
+		json_object_set_new(rd->sessions, sid, json_true());
+	return 0;
+}
+
+struct sess_walk {
+	struct store_txn *t;
+	int64_t now;
+	struct reads *rd;
+	json_t *arr;
+};
+
+/* The ticket's sessions that read this credential, or may (active). */
+static int sess_one(const void *b, size_t blen, void *arg)
+{
+	struct sess_walk *w = arg;
+	char id[64];
+	json_t *s;
+	int rc;
+
+	if (json_array_size(w->arr) >= RECEIPT_SESSIONS_MAX)
+		return 1;
+	if (walk_id(b, blen, id) != 0)
+		return 0;
+	if ((rc = rec_get(w->t, DB_SESSIONS, id, &s)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	const char *state = session_state(s, w->now);
+	if (strcmp(state, "active") == 0 || json_object_get(w->rd->sessions, id) != NULL)
+		json_array_append_new(
+		    w->arr, json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
+		                      js(s, "agent") ? js(s, "agent") : "", "state", state,
+		                      "requested_at", "opened_at", jtime(ji(s, "opened_at", -1)),
+		                      "expires_at", jtime(ji(s, "expires_at", -1))));
+	json_decref(s);
+	return 0;
+}
+
+int api_receipt_view(struct req *r, struct store_txn *t)
+{
+	struct reads rd = {.cid = r->a_cred, .reads = json_array(), .sessions = json_object()};
+	struct sess_walk w = {.t = t, .now = r->now, .rd = &rd, .arr = json_array()};
+	json_t *view = NULL;
+	int rc;
+
+	if (rd.reads == NULL || rd.sessions == NULL || w.arr == NULL) {
+		rc = STORE_ERROR;
+		goto out;
+	}
+	rc = cred_view(t, r->a_ticket, r->a_cred, r->now, &view);
+	if (rc == CRED_TAMPERED) {
+		rc = req_fail(r, 500, "internal", "internal error");
+		goto out;
+	}
+	if (rc != STORE_OK) /* the gauntlet found it alive in this transaction */
+		goto out;
+	if ((rc = audit_ticket_each(t, r->a_ticket, read_event, &rd)) != STORE_OK)
+		goto out;
+	rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, sess_one, &w);
+	if (rc != STORE_OK && rc != 1)
+		goto out;
+	json_object_set_new(view, "read_count", json_integer(rd.count));
+	/* rotation requests arrive with approval and rotation (SPEC 8.3) */
+	json_object_set_new(view, "rotate", json_false());
+	rc = req_ok(
+	    r, 200,
+	    json_pack("{s:O, s:O, s:O}", "credential", view, "reads", rd.reads, "sessions", w.arr));
+	if (r->resp == NULL)
+		rc = STORE_ERROR;
+out:
+	json_decref(view);
+	json_decref(rd.reads);
+	json_decref(rd.sessions);
+	json_decref(w.arr);
+	return rc;
+}
+
+int api_receipt_destroy(struct req *r, struct store_txn *t)
+{
+	int rc;
+
+	if ((rc = cred_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* alive at the gauntlet */
+	/* the sessions that may read it: the ticket's active one ends now */
+	if ((rc = sessions_end_ticket(t, r->a_ticket, r->now, r, END_CREDENTIAL_DESTROYED)) !=
+	    STORE_OK)
+		return rc;
+	rc = store_del(t, DB_RECEIPTS, r->cap_id, strlen(r->cap_id));
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
+	return req_ok(r, 204, NULL);
+}
