@@ -27,6 +27,9 @@ int cli_cmd_cred_rm(struct cli_ctx *c);
 int cli_cmd_session_open(struct cli_ctx *c);
 int cli_cmd_session_list(struct cli_ctx *c);
 int cli_cmd_session_end(struct cli_ctx *c);
+int cli_cmd_link_create(struct cli_ctx *c);
+int cli_cmd_link_list(struct cli_ctx *c);
+int cli_cmd_link_revoke(struct cli_ctx *c);
 
 /* cmd_admin.c */
 int cli_cmd_license_add(struct cli_ctx *c);

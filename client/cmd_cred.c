@@ -330,3 +330,108 @@ int cli_cmd_session_end(struct cli_ctx *c)
 	cli_resp_free(&r);
 	return rc;
 }
+
+/* ---- upload links (SPEC 8.2) -------------------------------------------- */
+
+/* A duration: whole seconds, or a number with s, m, h or d (90s, 30m, 2h,
+ * 1d). Returns 0 with *out in seconds within [min, max], or -1. */
+static int parse_duration(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char num[24];
+	size_t n = strlen(s);
+	int64_t mul = 1, v;
+
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's':
+		mul = 1;
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	default:
+		mul = 0;
+	}
+	if (mul != 0)
+		num[--n] = '\0';
+	else
+		mul = 1;
+	if (util_parse_i64(num, 1, max, &v) != 0 || v > max / mul || v * mul < min)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int cli_cmd_link_create(struct cli_ctx *c)
+{
+	const char *ttl = cli_opt(c, "--ttl"), *note = cli_opt(c, "--note");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int64_t ttl_s = 0, uses = 0;
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (ttl != NULL && parse_duration(ttl, 1, 604800, &ttl_s) != 0)
+		return cli_usage(c, "--ttl wants a duration from 1s to 7d (90s, 30m, 2h, 1d or "
+		                    "seconds)");
+	if (cli_opt_int(c, "--uses", 1, 10, &uses) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/links", c->args[0]) != 0)
+		return CLI_ERR;
+	if ((req = json_object()) == NULL)
+		goto done;
+	if ((ttl_s > 0 && json_object_set_new(req, "ttl_s", json_integer(ttl_s)) != 0) ||
+	    (uses > 0 && json_object_set_new(req, "uses", json_integer(uses)) != 0))
+		goto done;
+	if (cli_json_set_str(req, "note", note) != 0) {
+		rc = cli_usage(c, "--note must be valid UTF-8");
+		goto done;
+	}
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_field(c, &r, "url");
+done:
+	json_decref(req);
+	cli_resp_free(&r); /* wipes the answer: it held the link's secret */
+	return rc;
+}
+
+int cli_cmd_link_list(struct cli_ctx *c)
+{
+	static const char *const head[] = {"ID",      "STATE",   "USES LEFT", "EXPIRES",
+	                                   "CREATOR", "CREATED", "NOTE"};
+	static const char *const keys[] = {"id",      "state",      "uses_left", "expires_at",
+	                                   "creator", "created_at", "note"};
+	char path[CLI_PATH_MAX];
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/links", c->args[0]) != 0)
+		return CLI_ERR;
+	return get_list(c, path, "links", head, keys, 7);
+}
+
+int cli_cmd_link_revoke(struct cli_ctx *c)
+{
+	struct cli_resp r;
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "LID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/links/%s", c->args[0]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "DELETE", path, NULL, NULL, &r);
+	cli_resp_free(&r);
+	return rc;
+}

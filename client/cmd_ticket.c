@@ -26,7 +26,8 @@ int cli_cmd_me(struct cli_ctx *c)
 
 int cli_cmd_ticket_create(struct cli_ctx *c)
 {
-	const char *subject = c->args[0], *ref = cli_opt(c, "--ref");
+	const char *subject = c->args[0], *ref = cli_opt(c, "--ref"),
+	           *owner = cli_opt(c, "--owner");
 	struct cli_resp r = {0};
 	json_t *req = NULL;
 	int rc = CLI_ERR;
@@ -36,8 +37,10 @@ int cli_cmd_ticket_create(struct cli_ctx *c)
 	req = json_object();
 	if (req == NULL)
 		goto done;
+	if (owner != NULL && cli_check_account(c, "--owner", owner) != 0)
+		goto done;
 	if (cli_json_set_str(req, "subject", subject) != 0 ||
-	    cli_json_set_str(req, "ref", ref) != 0) {
+	    cli_json_set_str(req, "ref", ref) != 0 || cli_json_set_str(req, "owner", owner) != 0) {
 		rc = cli_usage(c, "SUBJECT and REF must be valid UTF-8");
 		goto done;
 	}

@@ -32,7 +32,15 @@
 static const struct cli_opt o_none[] = {{NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_ticket_create[] = {
-    {"--ref", "REF", 0, "your own reference, e.g. an order or case number"}, {NULL, NULL, 0, NULL}};
+    {"--ref", "REF", 0, "your own reference, e.g. an order or case number"},
+    {"--owner", "ID", 0, "admin: the customer or reseller the ticket is for (required)"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_link_create[] = {
+    {"--ttl", "DUR", 0, "how long it works: 90s, 30m, 2h, 1d or seconds (default 1d, at most 7d)"},
+    {"--uses", "N", 0, "how many uploads it takes (default 1, at most 10)"},
+    {"--note", "TEXT", 0, "a note for the link list (no secrets here)"},
+    {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_cred_add[] = {
     {"--label", "L", 1, "name shown in lists, 1 to 128 characters"},
@@ -107,7 +115,8 @@ static const struct cli_cmd commands[] = {
     {"ticket", "create", "SUBJECT", 1, 1, o_ticket_create, cli_cmd_ticket_create,
      "Open a support ticket (customers and resellers) and print its id. Never put a "
      "password in the subject: upload it with `rsvault cred add`.",
-     "rsvault ticket create \"File server does not boot\" --ref ORDER-1234"},
+     "rsvault ticket create \"File server does not boot\" --ref ORDER-1234\n"
+     "rsvault ticket create \"Printer offline\" --owner acme-it   # admin"},
     {"ticket", "list", "", 0, 0, o_none, cli_cmd_ticket_list,
      "List tickets: your own (customer, reseller), those assigned to you (agent), or all "
      "(admin, auditor); most urgent first.",
@@ -148,6 +157,18 @@ static const struct cli_cmd commands[] = {
      "rsvault session list " TID},
     {"session", "end", "SID", 1, 1, o_none, cli_cmd_session_end,
      "End a session (its agent, the ticket owner, admin).", "rsvault session end " SID},
+    {"link", "create", "TID", 1, 1, o_link_create, cli_cmd_link_create,
+     "Make an upload link for a ticket (owner, assigned agent, admin) and print its URL. "
+     "Whoever has the URL can upload credentials to the ticket from a browser until it "
+     "expires or its uses run out: send it to the customer only, and by a channel you "
+     "trust. It is shown once.",
+     "rsvault link create " TID " --ttl 2h --uses 3 --note \"printer\""},
+    {"link", "list", "TID", 1, 1, o_none, cli_cmd_link_list,
+     "List a ticket's links with their state (active, spent, expired, revoked); never "
+     "their secrets.",
+     "rsvault link list " TID},
+    {"link", "revoke", "LID", 1, 1, o_none, cli_cmd_link_revoke,
+     "Revoke a link now (its creator, the ticket owner, admin).", "rsvault link revoke " SID},
     {"license", "add", "KEY", 1, 1, o_license_add, cli_cmd_license_add, "Record a license (admin).",
      "rsvault license add RU-PRO-0042 --type pro --email it@example.com \\\n"
      "    --valid-until 2027-12-31T23:59:59Z"},

@@ -326,6 +326,86 @@ def no_secrets(v, aud, seen):
     t.ok(not any(s in log for s in seen), "nor in the server log")
 
 
+def client(v, c):
+    """rsvault ticket create --owner, link create/list/revoke."""
+    import subprocess
+    from rsvtest import binpath
+    cust = c.customer("pro")
+    env = dict(os.environ, RSVAULT_ADDR=v.addr, RSVAULT_CACERT=v.ca, RSVAULT_TOKEN=v.admin)
+
+    def run(*a):
+        return subprocess.run([binpath("rsvault")] + list(a), env=env, capture_output=True,
+                              text=True, timeout=60)
+    r = run("ticket", "create", "printer", "--owner", cust.id)
+    t.eq(r.returncode, 0, "client: ticket create --owner")
+    tid = r.stdout.strip()
+    t.eq(v.get("/v1/tickets/" + tid, v.admin).json.get("owner"), cust.id,
+         "client: the ticket is the customer's")
+    r = run("link", "create", tid, "--ttl", "2h", "--uses", "3", "--note", "printer")
+    t.ok(r.returncode == 0 and r.stdout.startswith("https://127.0.0.1:%d/u/#" % v.port),
+         "client: link create prints the url")
+    cap = cap_of(r.stdout.strip(), "/u/")
+    j = v.get("/v1/link", headers=link_h(cap)).json
+    left = parse_s(j["expires_at"]) - time.time()
+    t.ok(j["uses_left"] == 3 and 7100 < left <= 7200, "client: --ttl 2h --uses 3 reached the link")
+    for bad in ("8d", "0", "2x", "-1"):
+        t.eq(run("link", "create", tid, "--ttl", bad).returncode, 1,
+             "client: --ttl %s refused" % bad)
+    r = run("link", "list", tid)
+    t.ok(r.returncode == 0 and cap[0] in r.stdout and "active" in r.stdout and
+         cap[1] not in r.stdout, "client: link list shows it, no secret")
+    t.eq(run("link", "revoke", cap[0]).returncode, 0, "client: link revoke")
+    t.ok("revoked" in run("link", "list", tid).stdout, "client: the list says revoked")
+    t.eq(run("link", "revoke", "A" * 22).returncode, 4, "client: unknown link exits 4")
+
+
+def parse_s(ts):
+    from rsvcore import parse_time
+    return parse_time(ts)
+
+
+def tls_cert():
+    """--tls-cert/--tls-key serve that certificate, not the key directory's;
+    a key file others can read is refused; one without the other too."""
+    import socket
+    import ssl
+    import subprocess
+    from rsvtest import binpath, make_keys, tmpdir, give_to_server, server_user_args
+    other = os.path.join(tmpdir(), "other")
+    if make_keys(other).returncode != 0:
+        raise RuntimeError("second key directory")
+    cert, key = os.path.join(other, "server.pem"), os.path.join(other, "server.key")
+    with Vault(extra_args=["--tls-cert", cert, "--tls-key", key]) as v:
+        ctx = ssl.create_default_context(cafile=os.path.join(other, "ca.pem"))
+        ctx.check_hostname = False
+        with socket.create_connection(("127.0.0.1", v.port), timeout=30) as sk:
+            with ctx.wrap_socket(sk) as tls:
+                der = tls.getpeercert(binary_form=True)
+        with open(cert) as f:
+            want = ssl.PEM_cert_to_DER_cert(f.read())
+        t.ok(der == want, "--tls-cert: the server presents that certificate")
+    os.chmod(key, 0o644)
+    vdir = tmpdir()
+    make_keys(os.path.join(vdir, "keys"))
+    give_to_server(os.path.join(vdir, "data"))
+    r = subprocess.run([binpath("rsvaultd"), "--data", os.path.join(vdir, "data"), "--keys",
+                        os.path.join(vdir, "keys"), "--listen", "127.0.0.1:0", "--tls-cert",
+                        cert, "--tls-key", key] + server_user_args(), capture_output=True,
+                       text=True, timeout=60)
+    t.ok(r.returncode != 0 and "server.key" in r.stderr and "chmod" in r.stderr,
+         "--tls-key readable by others: refused")
+    if r.returncode == 0 or "chmod" not in r.stderr:
+        t.diag(r.stderr[-600:])
+    r = subprocess.run([binpath("rsvaultd"), "--data", os.path.join(vdir, "data"), "--keys",
+                        os.path.join(vdir, "keys"), "--tls-cert", cert], capture_output=True,
+                       text=True, timeout=60)
+    t.ok(r.returncode != 0 and "go together" in r.stderr, "--tls-cert without --tls-key")
+    r = subprocess.run([binpath("rsvaultd"), "--data", os.path.join(vdir, "data"), "--keys",
+                        os.path.join(vdir, "keys"), "--public-url", "http://x.example"],
+                       capture_output=True, text=True, timeout=60)
+    t.ok(r.returncode != 0 and "https://" in r.stderr, "--public-url http:// refused")
+
+
 def main():
     seen = []
     # the failures of this server's checks would trip the limiter: its
@@ -337,9 +417,11 @@ def main():
         guarded(t, "order", cap_order, v, c, aud)
         guarded(t, "revocation", revocation, v, c, aud)
         guarded(t, "bounds", bounds, v, c)
+        guarded(t, "client", client, v, c)
         guarded(t, "no secrets", no_secrets, v, aud, seen)
     with Vault() as v:
         guarded(t, "ratelimit", ratelimit, v, Core(v))
+    guarded(t, "tls-cert", tls_cert)
     t.done()
 
 
