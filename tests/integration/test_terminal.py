@@ -160,7 +160,9 @@ def real_vault(v):
     cust = core.customer("pro")
     agent = core.agent()
     w = core.ticket(cust, subject="printer offline")
-    notes = "see \x1b[31mred\x1b[0m \u009b \u202e end"
+    # the server refuses control and direction characters in notes (they
+    # are displayed text); hostile notes are served by the fake vault below
+    notes = "see the red cable \u2013 r\u00e9seau 2"
     cids = {}
     for s in (OSC, CSI, C1, BIDI, ALL, PLAIN):
         cids[s] = core.cred(w, secret=s, label="hostile %d" % len(cids), kind="other",

@@ -418,7 +418,7 @@ def paths(v, c, st):
     expect(t, v.get(w.path.replace("/tickets/", "/tickets%2f"), tok), 400, "bad_request",
            "encoded slash in the path")
     expect(t, v.get("/v1/tickets/" + w.tid + "%00", tok), 400, "bad_request", "%00 in the path")
-    for path in ("/v1/nothing", "/v2/me", "/", "/v1/tickets/%s/bogus" % w.tid, "/v1/me/",
+    for path in ("/v1/nothing", "/v2/me", "/nothing", "/v1/tickets/%s/bogus" % w.tid, "/v1/me/",
                  "/v1//me", "/v1/tickets/short-id", "/V1/ME"):
         r = v.get(path, tok)
         expect(t, r, 404, "not_found", "unknown route GET %s (JSON error)" % path)
