@@ -90,7 +90,21 @@ struct req {
 	char err_msg[200];
 	int secret;            /* the body holds a secret: wipe it after sending */
 	int64_t retry_after_s; /* 429: seconds until the client may try again */
+
+	/* Work after the commit: a handler that decided in the writer may
+	 * leave the rest (decryption, the response) to post, which runs on
+	 * the connection's thread once the decision and its audit event are
+	 * durable, from the bytes the handler copied out here, never from a
+	 * later read of the store. post sets the result like a handler. */
+	int (*post)(struct req *r);
+	unsigned char *post_rec; /* malloc'd copy of a stored record */
+	size_t post_reclen;
+	unsigned char post_key[CRYPTO_WRAPPED_LEN]; /* a wrapped ticket key */
+	size_t post_keylen;
 };
+
+/* Free what a handler left for post (any thread, any time). */
+void req_post_clear(struct req *r);
 
 /* Record an error result; returns status so handlers can `return fail(...)`. */
 int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
