@@ -128,8 +128,10 @@ static void job_done(void *ctx, int rc)
 
 int dispatch_start(struct req *r, struct dispatch_wait *dw)
 {
-	struct req *w = malloc(sizeof *w);
+	struct req *w;
 
+	authz_prehash(r); /* the writer only looks the token up */
+	w = malloc(sizeof *w);
 	if (w == NULL) {
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");

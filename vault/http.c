@@ -532,6 +532,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	json_decref(c->r.ticket);
 	json_decref(c->r.session);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
+	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);
 	free(c);
 	*con_cls = NULL;
 }

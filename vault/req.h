@@ -59,8 +59,12 @@ struct req {
 	int nparams;
 	char ip[64];
 	char request_id[REQ_ID_LEN];
-	char auth[160];       /* Authorization header value */
-	int auth_state;       /* 0 none, 1 present, 2 malformed/too long */
+	char auth[160]; /* Authorization header value */
+	int auth_state; /* 0 none, 1 present, 2 malformed/too long */
+	/* the bearer token's keyed hash, computed before the request is
+	 * queued (authz_prehash); tok_hashed 1 when set */
+	unsigned char tok_hash[CRYPTO_TOKEN_HASH_LEN];
+	int tok_hashed;
 	char session_hdr[80]; /* X-Session-Id */
 	int session_state;    /* 0 none, 1 present, 2 malformed */
 	json_t *body;
