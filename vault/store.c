@@ -89,12 +89,16 @@ struct store {
 	int64_t last_tick;
 
 	struct store_stats stats; /* under mu */
+	struct store_memo memo;   /* the last committed write's (writer thread only) */
 };
 
 struct store_txn {
 	MDB_txn *txn;
 	struct store *s;
 	unsigned *opflags; /* the running operation's flags, or NULL */
+	struct store_txn *parent;
+	int writable;
+	struct store_memo memo; /* see store_memo() */
 };
 
 struct store_cursor {
@@ -262,7 +266,7 @@ static enum zone measure(struct store *s, int *max)
 /* Run one batch in one write transaction; returns 1 if it committed. */
 static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 {
-	struct store_txn top = {.s = s};
+	struct store_txn top = {.s = s, .writable = 1, .memo = s->memo};
 	int rc, refused = 0;
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &top.txn);
@@ -275,7 +279,8 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 	}
 	for (int i = 0; i < n; i++) {
 		struct op *o = ops[i];
-		struct store_txn child = {.s = s, .opflags = &o->flags};
+		struct store_txn child = {
+		    .s = s, .opflags = &o->flags, .parent = &top, .writable = 1, .memo = top.memo};
 		int skip;
 
 		/* An operation whose caller already gave up (and was told that
@@ -304,6 +309,8 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 			rc = mdb_txn_commit(child.txn); /* frees child.txn either way */
 			if (rc != MDB_SUCCESS)
 				o->rc = batch_err(rc);
+			else
+				top.memo = child.memo;
 		} else {
 			mdb_txn_abort(child.txn);
 		}
@@ -312,6 +319,7 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 	pthread_mutex_lock(&s->mu);
 	s->stats.refused += (uint64_t)refused;
 	pthread_mutex_unlock(&s->mu);
+	s->memo = rc == MDB_SUCCESS ? top.memo : (struct store_memo){0};
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: commit of %d operations failed: %s", n, mdb_strerror(rc));
 		for (int i = 0; i < n; i++)
@@ -325,7 +333,7 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 
 static void run_tick(struct store *s)
 {
-	struct store_txn t = {.s = s};
+	struct store_txn t = {.s = s, .writable = 1, .memo = s->memo};
 	int rc;
 
 	if (s->tick == NULL)
@@ -343,6 +351,7 @@ static void run_tick(struct store *s)
 		return;
 	}
 	rc = mdb_txn_commit(t.txn);
+	s->memo = rc == MDB_SUCCESS ? t.memo : (struct store_memo){0};
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: periodic commit failed: %s", mdb_strerror(rc));
 		check_fatal(s, rc);
@@ -829,6 +838,9 @@ int store_child_begin(struct store_txn *parent, struct store_txn **child)
 		return STORE_ERROR;
 	c->s = parent->s;
 	c->opflags = parent->opflags;
+	c->parent = parent;
+	c->writable = parent->writable;
+	c->memo = parent->memo;
 	if ((rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &c->txn)) != MDB_SUCCESS) {
 		free(c);
 		return map_err(rc);
@@ -841,6 +853,8 @@ int store_child_commit(struct store_txn *child)
 {
 	int rc = mdb_txn_commit(child->txn);
 
+	if (rc == MDB_SUCCESS && child->parent != NULL)
+		child->parent->memo = child->memo;
 	free(child);
 	return map_err(rc);
 }
@@ -849,6 +863,11 @@ void store_child_abort(struct store_txn *child)
 {
 	mdb_txn_abort(child->txn);
 	free(child);
+}
+
+struct store_memo *store_memo(struct store_txn *t)
+{
+	return t->writable ? &t->memo : NULL;
 }
 
 int store_get(struct store_txn *t, enum store_db db, const void *key, size_t klen, const void **val,

@@ -152,6 +152,21 @@ enum store_health store_health(struct store *s);
  * store_err. */
 int store_read(struct store *s, store_op_fn fn, void *arg);
 
+/* A small value that follows the transactions of the writer: a child
+ * starts with its parent's, a committed child hands its own to the parent,
+ * an aborted one's is dropped, and the value of a committed top-level
+ * transaction is what the next one starts with (a failed commit forgets
+ * it). The audit module keeps the chain's head in it, so that appending an
+ * event needs no search for the last row and a rolled-back append never
+ * advances the head. valid 0: not known, look it up. Read-only
+ * transactions have none (store_memo returns NULL). */
+struct store_memo {
+	int valid;
+	uint64_t seq;
+	unsigned char hash[32];
+};
+struct store_memo *store_memo(struct store_txn *t);
+
 /* Nested transactions inside an operation. */
 int store_child_begin(struct store_txn *parent, struct store_txn **child);
 int store_child_commit(struct store_txn *child);
