@@ -8,9 +8,16 @@ with, so in the audit log (read back as an auditor) every allowed
 credential.read of the round comes before the ending event, every 200
 answer has its allow event (matched by X-Request-Id = request_id) and
 carries the uploaded secret, every other answer is a refusal with a deny
-event, and no read is allowed after the end. TAP on stdout."""
+event, and no read is allowed after the end. Then: requests parked while
+the writer is held (test builds), half of their clients gone, and a
+SIGTERM: the rest are answered 503 within the bound and the server stops
+cleanly. TAP on stdout."""
 import os
 import random
+import signal
+import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -151,6 +158,55 @@ def main(v):
          (raced, len(rounds)))
 
 
+def parked_at_shutdown():
+    """Requests parked while the writer takes nothing (test builds: the
+    fault-stall file), half of their clients gone, then SIGTERM: every
+    parked request still answered 503 within the bound, the server stops
+    cleanly (libmicrohttpd must not be stopped with suspended
+    connections, and a closed one must not be touched)."""
+    v = Vault(env={"RSVAULT_TEST_QUEUE_TIMEOUT_MS": "2000"})
+    v.__enter__()
+    stall = os.path.join(v.data, "fault-stall")
+    try:
+        ctx = ssl.create_default_context(cafile=v.ca)
+        open(stall, "w").close()
+        socks = []
+        for _ in range(10):
+            s = ctx.wrap_socket(socket.create_connection((v.host.strip("[]"), v.port)),
+                                server_hostname="localhost")
+            s.sendall(("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                       % v.admin).encode())
+            socks.append(s)
+        time.sleep(0.5)
+        for s in socks[:5]:
+            s.close()  # gone while parked
+        t0 = time.monotonic()
+        v.proc.send_signal(signal.SIGTERM)
+        heads = []
+        for s in socks[5:]:
+            s.settimeout(15)
+            try:
+                heads.append(s.recv(4096).split(b"\r\n")[0])
+            except OSError as e:
+                heads.append(repr(e).encode())
+            s.close()
+        waited = time.monotonic() - t0
+        t.eq(heads, [b"HTTP/1.1 503 Service Unavailable"] * 5,
+             "shutdown with parked requests: each still connected client gets its 503")
+        t.ok(waited < 6, "... within the time bound (%.1f s)" % waited)
+        os.unlink(stall)
+        try:
+            rc = v.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = "hung"
+        t.eq(rc, 0, "the server stops cleanly with parked and abandoned connections")
+    finally:
+        if os.path.exists(stall):
+            os.unlink(stall)
+        v.__exit__(None, None, None)
+
+
 with Vault(extra_args=["--max-per-address", "64"]) as V:
     guarded(t, "races", main, V)
+guarded(t, "parked at shutdown", parked_at_shutdown)
 t.done()
