@@ -288,26 +288,30 @@ int api_cred_delete(struct req *r, struct store_txn *t)
 	return req_ok(r, 204, NULL);
 }
 
-int api_cred_secret(struct req *r, struct store_txn *t)
+/* The release of a secret after its commit (dispatch_finish, on the
+ * connection's thread): unwrap the ticket key and open the record that the
+ * writer copied out when it decided, build the answer. Nothing is read
+ * from the store here: what the decision saw is what is released. */
+static int cred_secret_post(struct req *r)
 {
-	unsigned char ck[KEY_MAX];
-	size_t kl = cred_key(ck, r->a_ticket, r->a_cred);
-	int64_t created, expires;
+	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
+	size_t ptlen = 0;
 	json_t *plain = NULL, *out;
-	const void *v;
-	size_t vl;
-	int rc;
+	int rc = 0;
 
-	rc = store_get(t, DB_CREDS, ck, kl, &v, &vl);
-	if (rc == STORE_OK)
-		rc = open_record(t, r->a_ticket, r->a_cred, r->now, v, vl, &plain, &created,
-		                 &expires);
-	if (rc == STORE_NOTFOUND)
-		return req_fail(r, 404, "not_found", "no such credential");
-	if (rc == BAD_RECORD || rc == BAD_KEY)
+	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
+		return tampered(r, BAD_KEY);
+	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
+	                       &ptlen) != 0 ||
+	    (plain = json_loadb((char *)pt, ptlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		rc = BAD_RECORD;
+	sodium_memzero(key, sizeof key);
+	if (pt != NULL) {
+		sodium_memzero(pt, ptlen);
+		free(pt);
+	}
+	if (rc != 0)
 		return tampered(r, rc);
-	if (rc != STORE_OK)
-		return rc;
 	out = json_pack(
 	    "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:{s:s, s:o}}", "id", r->a_cred, "label",
 	    json_object_get(plain, "label"), "kind", json_object_get(plain, "kind"), "host",
@@ -320,9 +324,51 @@ int api_cred_secret(struct req *r, struct store_txn *t)
 	    jtime(ji(r->session, "expires_at", -1)));
 	json_decref(plain);
 	if (out == NULL)
-		return STORE_ERROR;
+		return req_fail(r, 500, "internal", "internal error");
 	r->secret = 1;
 	return req_ok(r, 200, out);
+}
+
+/* In the writer: the decision only. The gauntlet has checked the session,
+ * the relation, the license and the ticket against the state this
+ * operation commits with; here the record must exist and be unexpired in
+ * that same state. Its sealed bytes and the wrapped ticket key are copied
+ * out for cred_secret_post, which decrypts after the commit. */
+int api_cred_secret(struct req *r, struct store_txn *t)
+{
+	unsigned char ck[KEY_MAX];
+	size_t kl = cred_key(ck, r->a_ticket, r->a_cred);
+	int64_t created, expires;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	rc = store_get(t, DB_CREDS, ck, kl, &v, &vl);
+	if (rc == STORE_NOTFOUND)
+		return req_fail(r, 404, "not_found", "no such credential");
+	if (rc != STORE_OK)
+		return rc;
+	if (crypto_record_times(v, vl, &created, &expires) != 0)
+		return tampered(r, BAD_RECORD);
+	if (r->now >= expires)
+		return req_fail(r, 404, "not_found", "no such credential");
+	if ((r->post_rec = malloc(vl)) == NULL)
+		return STORE_ERROR;
+	memcpy(r->post_rec, v, vl);
+	r->post_reclen = vl;
+	rc = store_get(t, DB_TICKET_KEYS, r->a_ticket, strlen(r->a_ticket), &v, &vl);
+	if (rc == STORE_NOTFOUND || (rc == STORE_OK && vl > sizeof r->post_key)) {
+		req_post_clear(r);
+		return tampered(r, BAD_KEY);
+	}
+	if (rc != STORE_OK) {
+		req_post_clear(r);
+		return rc;
+	}
+	memcpy(r->post_key, v, vl);
+	r->post_keylen = vl;
+	r->post = cred_secret_post;
+	return req_ok(r, 200, NULL);
 }
 
 /* Destroy credentials whose time ran out (at most 256 per call). */

@@ -11,6 +11,7 @@
 #include "sessions.h"
 #include "util.h"
 #include "validate.h"
+#include "vault.h"
 
 #define TICKET_LIST_MAX 10000
 
@@ -176,8 +177,9 @@ static int all_tickets(struct listing *l)
 	return rc == STORE_NOTFOUND || rc == 1 ? STORE_OK : rc;
 }
 
-int api_ticket_list(struct req *r, struct store_txn *t)
+static int ticket_list_build(struct store_txn *t, void *arg)
 {
+	struct req *r = arg;
 	struct listing l = {.r = r, .t = t, .arr = json_array()};
 	json_t **items, *sorted;
 	size_t n;
@@ -212,6 +214,27 @@ int api_ticket_list(struct req *r, struct store_txn *t)
 	if (sorted == NULL)
 		return STORE_ERROR;
 	return req_ok(r, 200, json_pack("{s:o}", "tickets", sorted));
+}
+
+/* After the commit of the listing's allow event, on the connection's
+ * thread, in a read transaction: the listing shows a state at or after its
+ * decision, and the writer does not build it. */
+static int ticket_list_post(struct req *r)
+{
+	int rc = store_read(r->v->store, ticket_list_build, r);
+
+	if (rc < 0) {
+		log_msg("request %s: cannot read the ticket list (%d)", r->request_id, rc);
+		return req_fail(r, 503, "unavailable", "the vault cannot read right now");
+	}
+	return rc;
+}
+
+int api_ticket_list(struct req *r, struct store_txn *t)
+{
+	(void)t;
+	r->post = ticket_list_post;
+	return req_ok(r, 200, NULL);
 }
 
 int api_ticket_show(struct req *r, struct store_txn *t)

@@ -19,13 +19,21 @@
 /* Row of DB_AUDIT: hash (32) | be64 time ms | event JSON. */
 #define ROW_HDR 40
 
+/* The chain's head: from the transaction's memo (store_memo) when known,
+ * else from the last row, and then noted in the memo. */
 static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32])
 {
+	struct store_memo *m = store_memo(t);
 	struct store_cursor *c;
 	const void *k, *v;
 	size_t kl, vl;
 	int rc;
 
+	if (m != NULL && m->valid) {
+		*seq = m->seq;
+		memcpy(hash, m->hash, 32);
+		return STORE_OK;
+	}
 	*seq = 0;
 	memset(hash, 0, 32);
 	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
@@ -42,6 +50,11 @@ static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]
 		rc = STORE_OK;
 	}
 	store_cursor_close(c);
+	if (rc == STORE_OK && m != NULL) {
+		m->valid = 1;
+		m->seq = *seq;
+		memcpy(m->hash, hash, 32);
+	}
 	return rc;
 }
 
@@ -125,6 +138,16 @@ static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 	util_be64_put(key, ev->seq);
 	if ((rc = store_put(t, DB_AUDIT, key, 8, row, ROW_HDR + sl, STORE_APPEND)) != STORE_OK)
 		goto out;
+	{
+		/* the new head, in this transaction only: it reaches the
+		 * parent when this one commits, and is dropped if it aborts */
+		struct store_memo *m = store_memo(t);
+		if (m != NULL) {
+			m->valid = 1;
+			m->seq = ev->seq;
+			memcpy(m->hash, ev->hash, 32);
+		}
+	}
 	if (ev->ticket != NULL) {
 		const void *v;
 		size_t vl;

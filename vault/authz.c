@@ -359,7 +359,8 @@ static int authenticate(struct req *r, struct store_txn *t)
 	toklen = strlen(tok);
 	if (toklen == 0 || toklen >= CRYPTO_TOKEN_STR_MAX)
 		return unauthenticated(r, "unknown, revoked or expired token");
-	rc = tokens_lookup(t, tok, toklen, &rec);
+	rc = r->tok_hashed ? tokens_lookup_hash(t, r->tok_hash, &rec)
+	                   : tokens_lookup(t, tok, toklen, &rec);
 	if (rc == STORE_OK && tokens_expired(&rec, r->now))
 		rc = STORE_NOTFOUND; /* alike to the client: no oracle */
 	if (rc == STORE_NOTFOUND)
@@ -699,4 +700,18 @@ int authz_gate(struct req *r)
 	if ((wait = authz_rl_refuse(r->ip, util_mono_ms(), &global)) == 0)
 		return 0; /* lifted meanwhile: the writer decides */
 	return too_many(r, wait, global);
+}
+
+void authz_prehash(struct req *r)
+{
+	size_t toklen;
+
+	r->tok_hashed = 0;
+	if (r->auth_state != 1 || strncasecmp(r->auth, "Bearer ", 7) != 0)
+		return;
+	toklen = strlen(r->auth + 7);
+	if (toklen == 0 || toklen >= CRYPTO_TOKEN_STR_MAX)
+		return;
+	crypto_token_hash(r->auth + 7, toklen, r->tok_hash);
+	r->tok_hashed = 1;
 }

@@ -83,4 +83,8 @@ void authz_rl_reset(void);
 /* Session state at time now: "active", "ended" or "expired". */
 const char *session_state(const json_t *sess, int64_t now);
 
+/* Before a request is queued: hash its bearer token (a well-formed one)
+ * into r->tok_hash, so that the writer only looks it up. */
+void authz_prehash(struct req *r);
+
 #endif

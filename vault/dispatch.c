@@ -9,9 +9,15 @@
  *
  * The writer runs the operation on a copy of the request on the heap, not
  * on the HTTP layer's request: if the answer cannot wait any longer (the
- * bound of store_submit), the worker answers 503 and the copy stays with
- * the store, which frees it when the writer is done with it. A late commit
- * so never writes into a request that was already answered and freed. */
+ * bound of store_submit_async), the connection is answered 503 and the
+ * copy stays with the store, which frees it when the writer is done with
+ * it. A late commit so never writes into a request that was already
+ * answered and freed.
+ *
+ * No thread waits for the disk: dispatch_start queues the copy and returns;
+ * the HTTP layer parks the connection (suspends it) and the store's
+ * verdict, after the batch's durable commit or at the deadline, resumes
+ * it; dispatch_finish then takes the result. */
 #include "dispatch.h"
 
 #include <stdlib.h>
@@ -75,6 +81,7 @@ static int op(struct store_txn *t1, void *arg)
 
 static void req_discard(struct req *w)
 {
+	req_post_clear(w);
 	json_decref(w->body);
 	json_decref(w->resp);
 	json_decref(w->ticket);
@@ -105,25 +112,63 @@ static void req_move(struct req *to, struct req *from)
 	from->resp = NULL;
 	from->ticket = NULL;
 	from->session = NULL;
+	from->post_rec = NULL; /* to's now */
+	from->post_reclen = 0;
 }
 
-void dispatch(struct req *r)
+/* The store's verdict on a queued request: kept for dispatch_finish, then
+ * the HTTP layer is told (it resumes the connection). */
+static void job_done(void *ctx, int rc)
+{
+	struct dispatch_wait *dw = ctx;
+
+	dw->rc = rc;
+	dw->wake(dw->wake_ctx);
+}
+
+int dispatch_start(struct req *r, struct dispatch_wait *dw)
 {
 	struct req *w;
-	int rc;
 
-	if (authz_gate(r) != 0) /* refused by a rate limit: answered, nothing written */
-		return;
+	authz_prehash(r); /* the writer only looks the token up */
 	w = malloc(sizeof *w);
 	if (w == NULL) {
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");
-		return;
+		return 1;
 	}
 	req_move(w, r);
-	rc = store_submit(r->v->store, op, w, req_release);
+	dw->job = w;
+	dw->rc = STORE_ERROR;
+	if (store_submit_async(r->v->store, op, w, req_release, job_done, dw) != STORE_OK) {
+		req_move(r, w);
+		sodium_memzero(w, sizeof *w);
+		free(w);
+		dw->job = NULL;
+		req_fail(r, 503, "unavailable",
+		         "the vault cannot commit right now; nothing changed");
+		return 1;
+	}
+	return 0;
+}
+
+void dispatch_drop(struct dispatch_wait *dw)
+{
+	struct req *w = dw->job;
+
+	dw->job = NULL;
+	if (w != NULL && dw->rc != STORE_TIMEOUT && dw->rc != STORE_UNKNOWN)
+		req_discard(w); /* ours again: the store is done with it */
+}
+
+void dispatch_finish(struct req *r, struct dispatch_wait *dw)
+{
+	struct req *w = dw->job;
+	int rc = dw->rc;
+
+	dw->job = NULL;
 	if (rc == STORE_TIMEOUT || rc == STORE_UNKNOWN) {
-		/* w is the store's now */
+		/* w is the store's now: never touched here again */
 		log_msg("request %s: %s", r->request_id,
 		        rc == STORE_TIMEOUT ? "not run within the time limit"
 		                            : "its commit did not finish within the time limit");
@@ -140,6 +185,7 @@ void dispatch(struct req *r)
 	sodium_memzero(w, sizeof *w);
 	free(w);
 	if (rc != STORE_OK) {
+		req_post_clear(r);
 		log_msg("request %s: storage failed (%d)", r->request_id, rc);
 		if (rc == STORE_FULL)
 			req_fail(r, 503, "unavailable",
@@ -147,7 +193,14 @@ void dispatch(struct req *r)
 		else
 			req_fail(r, 503, "unavailable",
 			         "the vault cannot commit right now; nothing changed");
+		return;
 	}
+	/* Committed: the work the decision does not need (decryption, the
+	 * response) runs here, on the connection's thread, from what the
+	 * writer copied out while it decided. */
+	if (r->post != NULL && r->status < 400)
+		r->post(r);
+	req_post_clear(r);
 }
 
 int dispatch_tick(struct store_txn *t, void *arg)

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -20,6 +21,7 @@
 #include <poll.h>
 #include <sodium.h>
 
+#include "authz.h"
 #include "conns.h"
 #include "dispatch.h"
 #include "keyfile.h"
@@ -61,6 +63,11 @@ struct http {
 	struct MHD_Daemon *d;
 	struct vault *v;
 	struct conns *conns;
+	/* parked requests (suspended connections) and shutdown */
+	pthread_mutex_t park_mu;
+	pthread_cond_t park_cv;
+	unsigned parked;
+	int stopping;
 	char *cert;
 	char *key; /* sodium_malloc'd */
 	size_t keylen;
@@ -82,6 +89,12 @@ struct conn {
 	size_t seen;
 	char method[16];
 	const char *log_path;
+	/* A request waiting for the writer: its connection is suspended from
+	 * dispatch_start until the store's verdict (dw) resumes it. */
+	struct http *h;
+	struct MHD_Connection *con;
+	struct dispatch_wait dw;
+	int parked; /* 1 from the suspension until dispatch_finish/drop */
 };
 
 static void wipe_free(void *cls)
@@ -102,6 +115,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	if (c == NULL)
 		return NULL;
 	c->r.v = h->v;
+	c->h = h;
 	c->start = util_mono_ms();
 	randombytes_buf(rid, sizeof rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
@@ -245,6 +259,63 @@ static void parse_body(struct conn *c)
 	}
 }
 
+/* The store's verdict on a parked request (from the writer or the
+ * store's deadline watcher): resume the connection; its thread calls the
+ * access handler again, which answers. A suspended connection is never
+ * closed by libmicrohttpd (0.9.75 neither times it out nor polls its
+ * socket), so c and con are still there; after this call nothing but the
+ * connection's own thread touches them. */
+static void wake(void *ctx)
+{
+	struct conn *c = ctx;
+
+	MHD_resume_connection(c->con);
+}
+
+static void unpark(struct http *h, struct conn *c)
+{
+	c->parked = 0;
+	pthread_mutex_lock(&h->park_mu);
+	if (--h->parked == 0)
+		pthread_cond_broadcast(&h->park_cv);
+	pthread_mutex_unlock(&h->park_mu);
+}
+
+/* Queue r for the writer and park the connection. Returns 1 when parked,
+ * 0 when r is answered at once (a rate limit, shutting down). The
+ * connection is suspended before the operation is queued, so that the
+ * verdict can never resume a connection not yet suspended. */
+static int park(struct http *h, struct MHD_Connection *con, struct conn *c)
+{
+	struct req *r = &c->r;
+	int stopping;
+
+	pthread_mutex_lock(&h->park_mu);
+	stopping = h->stopping;
+	if (!stopping)
+		h->parked++;
+	pthread_mutex_unlock(&h->park_mu);
+	if (stopping) {
+		req_fail(r, 503, "unavailable", "the vault is shutting down; nothing changed");
+		return 0;
+	}
+	c->parked = 1;
+	if (authz_gate(r) != 0) { /* refused by a rate limit: nothing written */
+		unpark(h, c);
+		return 0;
+	}
+	c->con = con;
+	c->dw.wake = wake;
+	c->dw.wake_ctx = c;
+	MHD_suspend_connection(con);
+	if (dispatch_start(r, &c->dw) != 0) {
+		/* not queued, answered already (r holds a 503): wake up at once */
+		c->dw.job = NULL;
+		MHD_resume_connection(con);
+	}
+	return 1;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 {
 	struct req *r = &c->r;
@@ -287,10 +358,12 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 	}
 	read_headers(con, r);
 	parse_body(c);
-	if (r->route->flags & R_PUBLIC)
+	if (r->route->flags & R_PUBLIC) {
 		r->route->handler(r, NULL);
-	else
-		dispatch(r);
+		goto send;
+	}
+	if (park(c->h, con, c))
+		return MHD_YES; /* resumed by the store's verdict, answered then */
 send:
 	return queue_json(con, c, allow) == MHD_YES ? MHD_YES : MHD_NO;
 }
@@ -347,14 +420,24 @@ static void send_413_now(struct MHD_Connection *con, struct conn *c)
 	}
 }
 
-/* Answer now and start the response's send deadline. */
+/* Answer (or park the request) and start the response's send deadline. */
 static enum MHD_Result answer(struct http *h, struct MHD_Connection *con, struct conn *c)
 {
 	struct conn_slot *s = slot_of(con);
 	enum MHD_Result ret;
 
-	conns_busy(h->conns, s);
-	ret = respond(con, c);
+	if (c->parked) {
+		/* resumed: the verdict is in c->dw */
+		if (c->dw.job != NULL)
+			dispatch_finish(&c->r, &c->dw);
+		unpark(h, c);
+		ret = queue_json(con, c, NULL) == MHD_YES ? MHD_YES : MHD_NO;
+	} else {
+		conns_busy(h->conns, s);
+		ret = respond(con, c);
+		if (c->parked)
+			return ret; /* no deadline while the writer has it */
+	}
 	conns_sending(h->conns, s);
 	return ret;
 }
@@ -388,6 +471,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	(void)version;
 	if (c == NULL)
 		return MHD_NO;
+	if (c->parked)
+		return answer(h, con, c);
 	if (!c->headers_seen && (page = pages_find(method, c->r.uri)) != NULL) {
 		snprintf(c->method, sizeof c->method, "%s", method);
 		return answer_page(h, con, c, page);
@@ -451,6 +536,12 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	conns_idle(h->conns, slot_of(con));
 	if (c == NULL)
 		return;
+	if (c->parked) {
+		/* resumed, but closed before the handler ran again */
+		dispatch_drop(&c->dw);
+		unpark(h, c);
+	}
+	req_post_clear(&c->r);
 	if (c->headers_seen)
 		log_msg("%s %s %d %lldms rid=%s%s", c->method, c->log_path, c->r.status,
 		        (long long)(util_mono_ms() - c->start), c->r.request_id,
@@ -464,6 +555,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	json_decref(c->r.ticket);
 	json_decref(c->r.session);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
+	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);
 	free(c);
 	*con_cls = NULL;
 }
@@ -717,6 +809,8 @@ int http_prepare(struct vault *v, struct http **out)
 		return -1;
 	h->v = v;
 	h->listen_fd = -1;
+	pthread_mutex_init(&h->park_mu, NULL);
+	pthread_cond_init(&h->park_cv, NULL);
 	h->ipv6 = ss.ss_family == AF_INET6;
 	if (v->tls_cert[0] != '\0') /* a certificate of its own (SPEC 8.2) */
 		h->cert = read_pem(NULL, v->tls_cert, 0, &certlen);
@@ -745,8 +839,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 {
 	struct conns_config cc;
 	struct http *h;
-	unsigned int flags =
-	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (*out == NULL && http_prepare(v, out) != 0)
 		return -1;
@@ -797,6 +891,32 @@ void http_stop(struct http *h)
 {
 	if (h == NULL)
 		return;
+	if (h->d != NULL) {
+		/* Quiesce: no new connection, no new request parked; then wait
+		 * until every parked request was resumed and answered (the
+		 * store tells each within its time bound), since
+		 * libmicrohttpd must not be stopped with a suspended
+		 * connection. The store is still running meanwhile. */
+		MHD_socket lfd = MHD_quiesce_daemon(h->d);
+		int64_t until = util_mono_ms() + h->v->queue_timeout_ms + 10000;
+		pthread_mutex_lock(&h->park_mu);
+		h->stopping = 1;
+		while (h->parked > 0 && util_mono_ms() < until) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&h->park_cv, &h->park_mu, &ts);
+		}
+		if (h->parked > 0)
+			log_msg("http: %u requests still parked at shutdown", h->parked);
+		pthread_mutex_unlock(&h->park_mu);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);
+	}
 	/* the reaper first: then nothing shuts down a socket while the
 	 * daemon closes them */
 	conns_stop_reaper(h->conns);
@@ -816,5 +936,7 @@ void http_stop(struct http *h)
 	free(h->cert);
 	if (h->key != NULL)
 		sodium_free(h->key); /* wipes */
+	pthread_mutex_destroy(&h->park_mu);
+	pthread_cond_destroy(&h->park_cv);
 	free(h);
 }

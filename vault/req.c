@@ -3,7 +3,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "util.h"
 
@@ -106,4 +109,17 @@ enum role role_parse(const char *s)
 		if (strcmp(roles[i].name, s) == 0)
 			return roles[i].r;
 	return ROLE_NONE;
+}
+
+void req_post_clear(struct req *r)
+{
+	if (r->post_rec != NULL) {
+		sodium_memzero(r->post_rec, r->post_reclen);
+		free(r->post_rec);
+	}
+	r->post_rec = NULL;
+	r->post_reclen = 0;
+	sodium_memzero(r->post_key, sizeof r->post_key);
+	r->post_keylen = 0;
+	r->post = NULL;
 }

@@ -60,8 +60,12 @@ struct req {
 	int nparams;
 	char ip[64];
 	char request_id[REQ_ID_LEN];
-	char auth[160];       /* Authorization header value */
-	int auth_state;       /* 0 none, 1 present, 2 malformed/too long */
+	char auth[160]; /* Authorization header value */
+	int auth_state; /* 0 none, 1 present, 2 malformed/too long */
+	/* the bearer token's keyed hash, computed before the request is
+	 * queued (authz_prehash); tok_hashed 1 when set */
+	unsigned char tok_hash[CRYPTO_TOKEN_HASH_LEN];
+	int tok_hashed;
 	char session_hdr[80]; /* X-Session-Id */
 	int session_state;    /* 0 none, 1 present, 2 malformed */
 	json_t *body;
@@ -92,7 +96,21 @@ struct req {
 	char err_msg[200];
 	int secret;            /* the body holds a secret: wipe it after sending */
 	int64_t retry_after_s; /* 429: seconds until the client may try again */
+
+	/* Work after the commit: a handler that decided in the writer may
+	 * leave the rest (decryption, the response) to post, which runs on
+	 * the connection's thread once the decision and its audit event are
+	 * durable, from the bytes the handler copied out here, never from a
+	 * later read of the store. post sets the result like a handler. */
+	int (*post)(struct req *r);
+	unsigned char *post_rec; /* malloc'd copy of a stored record */
+	size_t post_reclen;
+	unsigned char post_key[CRYPTO_WRAPPED_LEN]; /* a wrapped ticket key */
+	size_t post_keylen;
 };
+
+/* Free what a handler left for post (any thread, any time). */
+void req_post_clear(struct req *r);
 
 /* Record an error result; returns status so handlers can `return fail(...)`. */
 int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)

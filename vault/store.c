@@ -16,7 +16,7 @@
 #include "log.h"
 #include "util.h"
 
-#define STORE_MAX_BATCH 64
+#define STORE_MAX_BATCH 256
 #define STORE_TICK_MS 1000
 
 static const char *const db_names[DB_COUNT] = {
@@ -39,10 +39,13 @@ struct op {
 	store_op_fn fn;
 	void *arg;
 	store_release_fn release; /* NULL: the caller never gives up once taken */
+	store_done_fn done;       /* store_submit_async: told the outcome, once */
+	void *ctx;                /* done's argument */
+	int64_t deadline;         /* monotonic ms: the caller's answer is due */
 	int rc;
 	unsigned flags; /* OPF_*; written by the writer while the op runs */
 	enum op_state state;
-	int abandoned;
+	int abandoned; /* its caller was told TIMEOUT/UNKNOWN: release it */
 	struct op *next;
 };
 
@@ -68,11 +71,16 @@ struct store {
 	size_t reserve_pages;
 
 	pthread_t writer;
+	pthread_t watcher; /* answers overdue async operations (see watcher_main) */
 	pthread_mutex_t mu;
-	pthread_cond_t work_cv; /* writer waits for work */
-	pthread_cond_t done_cv; /* callers wait for their op */
+	pthread_cond_t work_cv;  /* writer waits for work */
+	pthread_cond_t done_cv;  /* callers wait for their op */
+	pthread_cond_t watch_cv; /* the watcher sleeps on it */
 	struct op *head, *tail;
+	struct op *cur[STORE_MAX_BATCH]; /* the batch being run (under mu) */
+	int ncur;
 	int stopping;
+	int watch_stop;
 	int started;
 	enum zone zone; /* under mu (written by the writer) */
 	int failed;     /* under mu: LMDB said MDB_PANIC; no more writes */
@@ -82,12 +90,16 @@ struct store {
 	int64_t last_tick;
 
 	struct store_stats stats; /* under mu */
+	struct store_memo memo;   /* the last committed write's (writer thread only) */
 };
 
 struct store_txn {
 	MDB_txn *txn;
 	struct store *s;
 	unsigned *opflags; /* the running operation's flags, or NULL */
+	struct store_txn *parent;
+	int writable;
+	struct store_memo memo; /* see store_memo() */
 };
 
 struct store_cursor {
@@ -205,7 +217,10 @@ static size_t room_pages(struct store *s, size_t total, size_t enough)
 	return room;
 }
 
-static enum zone measure(struct store *s)
+/* Measure the room left; *max (if not NULL) is how many operations the
+ * next batch may hold: as many as fit above the reserve at STORE_OP_PAGES
+ * each, at least one, at most STORE_MAX_BATCH. */
+static enum zone measure(struct store *s, int *max)
 {
 	MDB_envinfo ei;
 	MDB_stat st;
@@ -229,6 +244,10 @@ static enum zone measure(struct store *s)
 	z = room < s->reserve_pages            ? ZONE_LOW
 	    : room < s->reserve_pages + margin ? ZONE_NEAR
 	                                       : ZONE_OK;
+	if (max != NULL) {
+		size_t fit = z == ZONE_LOW ? 1 : (room - s->reserve_pages) / STORE_OP_PAGES;
+		*max = fit < 1 ? 1 : fit > STORE_MAX_BATCH ? STORE_MAX_BATCH : (int)fit;
+	}
 	pthread_mutex_lock(&s->mu);
 	if (z != s->zone) {
 		if (z == ZONE_LOW)
@@ -248,7 +267,7 @@ static enum zone measure(struct store *s)
 /* Run one batch in one write transaction; returns 1 if it committed. */
 static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 {
-	struct store_txn top = {.s = s};
+	struct store_txn top = {.s = s, .writable = 1, .memo = s->memo};
 	int rc, refused = 0;
 
 	rc = mdb_txn_begin(s->env, NULL, 0, &top.txn);
@@ -261,7 +280,8 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 	}
 	for (int i = 0; i < n; i++) {
 		struct op *o = ops[i];
-		struct store_txn child = {.s = s, .opflags = &o->flags};
+		struct store_txn child = {
+		    .s = s, .opflags = &o->flags, .parent = &top, .writable = 1, .memo = top.memo};
 		int skip;
 
 		/* An operation whose caller already gave up (and was told that
@@ -290,6 +310,8 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 			rc = mdb_txn_commit(child.txn); /* frees child.txn either way */
 			if (rc != MDB_SUCCESS)
 				o->rc = batch_err(rc);
+			else
+				top.memo = child.memo;
 		} else {
 			mdb_txn_abort(child.txn);
 		}
@@ -298,6 +320,7 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 	pthread_mutex_lock(&s->mu);
 	s->stats.refused += (uint64_t)refused;
 	pthread_mutex_unlock(&s->mu);
+	s->memo = rc == MDB_SUCCESS ? top.memo : (struct store_memo){0};
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: commit of %d operations failed: %s", n, mdb_strerror(rc));
 		for (int i = 0; i < n; i++)
@@ -311,12 +334,12 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 
 static void run_tick(struct store *s)
 {
-	struct store_txn t = {.s = s};
+	struct store_txn t = {.s = s, .writable = 1, .memo = s->memo};
 	int rc;
 
 	if (s->tick == NULL)
 		return;
-	measure(s); /* keeps the health report current while idle */
+	measure(s, NULL); /* keeps the health report current while idle */
 	rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
 	if (rc != MDB_SUCCESS) {
 		check_fatal(s, rc);
@@ -329,6 +352,7 @@ static void run_tick(struct store *s)
 		return;
 	}
 	rc = mdb_txn_commit(t.txn);
+	s->memo = rc == MDB_SUCCESS ? t.memo : (struct store_memo){0};
 	if (rc != MDB_SUCCESS) {
 		log_msg("store: periodic commit failed: %s", mdb_strerror(rc));
 		check_fatal(s, rc);
@@ -345,7 +369,7 @@ static void *writer_main(void *arg)
 		int n = 0, max = STORE_MAX_BATCH, ok;
 		int64_t now = util_mono_ms();
 		enum zone zone;
-		struct op *gone = NULL;
+		struct op *gone = NULL, *told = NULL;
 
 		if (now - s->last_tick >= STORE_TICK_MS) {
 			s->last_tick = now;
@@ -373,10 +397,8 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&s->mu);
-		zone = measure(s);
+		zone = measure(s, &max);
 		pthread_mutex_lock(&s->mu);
-		if (zone != ZONE_OK)
-			max = 1; /* near the reserve: decide one operation at a time */
 		while (s->head != NULL && n < max) {
 			struct op *o = s->head;
 			s->head = o->next;
@@ -387,9 +409,12 @@ static void *writer_main(void *arg)
 		}
 		if (n == 0)
 			continue; /* their callers gave up meanwhile */
+		memcpy(s->cur, batch, (size_t)n * sizeof batch[0]);
+		s->ncur = n; /* the watcher's to see */
 		pthread_mutex_unlock(&s->mu);
 		ok = run_batch(s, batch, n, zone);
 		pthread_mutex_lock(&s->mu);
+		s->ncur = 0;
 		if (ok) {
 			s->stats.commits++;
 			s->stats.ops += (uint64_t)n;
@@ -405,12 +430,26 @@ static void *writer_main(void *arg)
 				s->stats.abandoned++;
 				o->next = gone;
 				gone = o;
+			} else if (o->done != NULL) {
+				/* an async caller: told below, outside the lock */
+				o->next = told;
+				told = o;
 			}
 			o->state = OP_DONE;
 		}
 		pthread_cond_broadcast(&s->done_cv);
-		if (gone != NULL) {
+		if (gone != NULL || told != NULL) {
 			pthread_mutex_unlock(&s->mu);
+			while (told != NULL) {
+				struct op *o = told;
+				told = o->next;
+				/* never STORE_TIMEOUT/UNKNOWN here: those mean "arg
+				 * is the store's", and this op is finished */
+				o->done(o->ctx, o->rc == STORE_TIMEOUT || o->rc == STORE_UNKNOWN
+				                    ? STORE_ERROR
+				                    : o->rc);
+				free(o);
+			}
 			while (gone != NULL) {
 				struct op *o = gone;
 				gone = o->next;
@@ -419,6 +458,86 @@ static void *writer_main(void *arg)
 			}
 			pthread_mutex_lock(&s->mu);
 		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* The watcher keeps the time bound of async operations (store_submit_async)
+ * while the writer is busy, even inside a commit that takes seconds: an
+ * operation still queued at its deadline is unlinked (it never runs) and
+ * its caller told STORE_TIMEOUT; one the writer has taken is marked
+ * abandoned and its caller told STORE_TIMEOUT (not started yet: the writer
+ * will skip it) or STORE_UNKNOWN (running or committing); the writer then
+ * releases it when its batch ends. Deadlines follow the queue's order (one
+ * timeout for all, set under the lock), so the scan of the queue stops at
+ * the first operation not yet due. */
+static void *watcher_main(void *arg)
+{
+	struct store *s = arg;
+	struct told {
+		store_done_fn done;
+		void *ctx;
+		int rc;
+	} told[STORE_MAX_BATCH];
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->watch_stop) {
+		int64_t now = util_mono_ms(), next = now + s->queue_timeout_ms;
+		struct op *expired = NULL, **pp = &s->head, *prev = NULL;
+		int nt = 0;
+		struct timespec ts;
+
+		while (*pp != NULL) {
+			struct op *o = *pp;
+			if (o->done == NULL) { /* a waiting caller keeps its own time */
+				prev = o;
+				pp = &o->next;
+				continue;
+			}
+			if (o->deadline > now) {
+				next = o->deadline;
+				break;
+			}
+			*pp = o->next;
+			if (s->tail == o)
+				s->tail = prev;
+			o->next = expired;
+			expired = o;
+		}
+		for (int i = 0; i < s->ncur; i++) {
+			struct op *o = s->cur[i];
+			if (o->done == NULL || o->abandoned)
+				continue;
+			if (o->deadline > now) {
+				if (o->deadline < next)
+					next = o->deadline;
+				continue;
+			}
+			o->abandoned = 1;
+			told[nt].done = o->done;
+			told[nt].ctx = o->ctx;
+			told[nt].rc = o->state == OP_TAKEN ? STORE_TIMEOUT : STORE_UNKNOWN;
+			nt++;
+		}
+		if (expired != NULL || nt > 0) {
+			/* o of told[] may be released by the writer from now on:
+			 * only the copies are used */
+			pthread_mutex_unlock(&s->mu);
+			for (int i = 0; i < nt; i++)
+				told[i].done(told[i].ctx, told[i].rc);
+			while (expired != NULL) {
+				struct op *o = expired;
+				expired = o->next;
+				o->done(o->ctx, STORE_TIMEOUT);
+				o->release(o->arg, STORE_TIMEOUT);
+				free(o);
+			}
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		deadline_ts(&ts, next);
+		pthread_cond_timedwait(&s->watch_cv, &s->mu, &ts);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -491,9 +610,18 @@ int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct sto
 	pthread_mutex_init(&s->mu, NULL);
 	cond_init_mono(&s->work_cv);
 	cond_init_mono(&s->done_cv);
+	cond_init_mono(&s->watch_cv);
 	s->last_tick = util_mono_ms();
 	if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
 		goto fail_env;
+	if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = 1;
+		pthread_cond_signal(&s->work_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->writer, NULL);
+		goto fail_env;
+	}
 	s->started = 1;
 	*out = s;
 	return STORE_OK;
@@ -534,6 +662,13 @@ void store_close(struct store *s)
 		pthread_cond_signal(&s->work_cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
+		/* the writer has finished every queued operation: nothing is in
+		 * flight any more */
+		pthread_mutex_lock(&s->mu);
+		s->watch_stop = 1;
+		pthread_cond_signal(&s->watch_cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->watcher, NULL);
 		log_msg(
 		    "store: %llu operations in %llu commits (largest batch %llu); %llu answered "
 		    "before their commit, %llu refused to keep the reserve",
@@ -545,6 +680,7 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->done_cv);
+	pthread_cond_destroy(&s->watch_cv);
 	free(s);
 }
 
@@ -628,6 +764,37 @@ int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn re
 	return submit(s, fn, arg, release, 0);
 }
 
+int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
+                       store_done_fn done, void *ctx)
+{
+	struct op *o;
+
+	if (release == NULL || done == NULL || (o = calloc(1, sizeof *o)) == NULL)
+		return STORE_ERROR;
+	o->fn = fn;
+	o->arg = arg;
+	o->release = release;
+	o->done = done;
+	o->ctx = ctx;
+	o->state = OP_QUEUED;
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || s->failed) {
+		pthread_mutex_unlock(&s->mu);
+		free(o);
+		return STORE_ERROR;
+	}
+	/* under the lock: deadlines follow the queue's order */
+	o->deadline = util_mono_ms() + s->queue_timeout_ms;
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->work_cv);
+	pthread_mutex_unlock(&s->mu);
+	return STORE_OK;
+}
+
 int store_write(struct store *s, store_op_fn fn, void *arg)
 {
 	return submit(s, fn, arg, NULL, OPF_RESERVE);
@@ -672,6 +839,9 @@ int store_child_begin(struct store_txn *parent, struct store_txn **child)
 		return STORE_ERROR;
 	c->s = parent->s;
 	c->opflags = parent->opflags;
+	c->parent = parent;
+	c->writable = parent->writable;
+	c->memo = parent->memo;
 	if ((rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &c->txn)) != MDB_SUCCESS) {
 		free(c);
 		return map_err(rc);
@@ -684,6 +854,8 @@ int store_child_commit(struct store_txn *child)
 {
 	int rc = mdb_txn_commit(child->txn);
 
+	if (rc == MDB_SUCCESS && child->parent != NULL)
+		child->parent->memo = child->memo;
 	free(child);
 	return map_err(rc);
 }
@@ -692,6 +864,11 @@ void store_child_abort(struct store_txn *child)
 {
 	mdb_txn_abort(child->txn);
 	free(child);
+}
+
+struct store_memo *store_memo(struct store_txn *t)
+{
+	return t->writable ? &t->memo : NULL;
 }
 
 int store_get(struct store_txn *t, enum store_db db, const void *key, size_t klen, const void **val,

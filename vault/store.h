@@ -123,6 +123,20 @@ typedef void (*store_release_fn)(void *arg, int rc);
  * never reach the caller's memory through it. */
 int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release);
 
+/* Told the outcome of an async operation: rc as store_submit would return
+ * it, with the same rule about who owns arg. Called exactly once, from the
+ * writer or the store's deadline watcher (never from the caller's thread),
+ * within queue_timeout_ms of the submission; it must not block and must
+ * not call into the store. */
+typedef void (*store_done_fn)(void *ctx, int rc);
+
+/* Queue fn(arg) without waiting: store_submit's contract, but the outcome
+ * comes through done(ctx, rc). Returns 0 (queued: done will be called) or
+ * STORE_ERROR (not queued, stopping or failed: done will not be called,
+ * arg is the caller's). */
+int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
+                       store_done_fn done, void *ctx);
+
 /* Queue fn(arg) and wait: at most queue_timeout_ms for the writer to take
  * it (else STORE_TIMEOUT, fn never runs), then until its commit, however
  * long it takes. For start-up and tools, not for requests. The operation
@@ -142,6 +156,21 @@ enum store_health store_health(struct store *s);
 /* Run fn(arg) in a read-only transaction. Returns fn's value or a
  * store_err. */
 int store_read(struct store *s, store_op_fn fn, void *arg);
+
+/* A small value that follows the transactions of the writer: a child
+ * starts with its parent's, a committed child hands its own to the parent,
+ * an aborted one's is dropped, and the value of a committed top-level
+ * transaction is what the next one starts with (a failed commit forgets
+ * it). The audit module keeps the chain's head in it, so that appending an
+ * event needs no search for the last row and a rolled-back append never
+ * advances the head. valid 0: not known, look it up. Read-only
+ * transactions have none (store_memo returns NULL). */
+struct store_memo {
+	int valid;
+	uint64_t seq;
+	unsigned char hash[32];
+};
+struct store_memo *store_memo(struct store_txn *t);
 
 /* Nested transactions inside an operation. */
 int store_child_begin(struct store_txn *parent, struct store_txn **child);

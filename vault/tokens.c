@@ -103,17 +103,27 @@ static int parse_row(const unsigned char *v, size_t vl, struct token_rec *rec)
 int tokens_lookup(struct store_txn *t, const char *tok, size_t len, struct token_rec *rec)
 {
 	unsigned char h[CRYPTO_TOKEN_HASH_LEN];
+	int rc;
+
+	crypto_token_hash(tok, len, h);
+	rc = tokens_lookup_hash(t, h, rec);
+	sodium_memzero(h, sizeof h);
+	return rc;
+}
+
+int tokens_lookup_hash(struct store_txn *t, const unsigned char h[CRYPTO_TOKEN_HASH_LEN],
+                       struct token_rec *rec)
+{
 	const void *v;
 	size_t vl;
 	int rc;
 
 	memset(rec, 0, sizeof *rec);
-	crypto_token_hash(tok, len, h);
 	rc = store_get(t, DB_TOKENS, h, CRYPTO_TOKEN_LOOKUP_LEN, &v, &vl);
 	if (rc == STORE_OK &&
-	    (vl <= sizeof h || sodium_memcmp(v, h, sizeof h) != 0 || parse_row(v, vl, rec) != 0))
+	    (vl <= CRYPTO_TOKEN_HASH_LEN || sodium_memcmp(v, h, CRYPTO_TOKEN_HASH_LEN) != 0 ||
+	     parse_row(v, vl, rec) != 0))
 		rc = STORE_NOTFOUND;
-	sodium_memzero(h, sizeof h);
 	if (rc != STORE_OK)
 		memset(rec, 0, sizeof *rec);
 	return rc;

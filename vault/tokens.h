@@ -55,6 +55,10 @@ int tokens_issue(struct store_txn *t, const char *account, int64_t now, int64_t 
  * revoked token (or a record that does not belong to it), or another
  * store_err. */
 int tokens_lookup(struct store_txn *t, const char *tok, size_t len, struct token_rec *rec);
+/* The same, from the token's keyed hash (crypto_token_hash), computed
+ * before the request is queued so that the writer does not. */
+int tokens_lookup_hash(struct store_txn *t, const unsigned char h[CRYPTO_TOKEN_HASH_LEN],
+                       struct token_rec *rec);
 
 /* Is the token of rec expired at time now? */
 int tokens_expired(const struct token_rec *rec, int64_t now);
