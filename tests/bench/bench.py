@@ -48,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-from rsvtest import Vault, binpath, make_keys  # noqa: E402
+from rsvtest import RUN_AS, Vault, binpath, make_keys, server_user_args  # noqa: E402
 from rsvcore import Core  # noqa: E402
 
 LUA = os.path.join(HERE, "wrk.lua")
@@ -621,6 +621,8 @@ def startup(cfg, vault, ctx, cpus):
     port = free_port()
     args = [binpath("rsvaultd"), "--data", vault.data, "--keys", vault.keys,
             "--listen", "127.0.0.1:%d" % port] + vault.extra_args
+    if "--user" not in vault.extra_args:
+        args += server_user_args()  # as root: the account it switches to
     log = open(os.path.join(vault.dir, "startup.log"), "ab")
     req = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with Pinned(cpus):
@@ -919,6 +921,8 @@ def run(cfg, chk):
 
     os.makedirs(OUTDIR, exist_ok=True)
     work = tempfile.mkdtemp(prefix="run-", dir=OUTDIR)
+    if RUN_AS:
+        os.chmod(work, 0o711)  # the server's account reaches its data directory
     vault = nginx = None
     rc = 1
     try:
