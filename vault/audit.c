@@ -255,8 +255,10 @@ int audit_system_target(struct store_txn *t, const char *action, const char *tar
 	return append(t, &ev, util_now_ms());
 }
 
-int audit_caused(struct store_txn *t, const struct req *r, const char *action, const char *ticket,
-                 const char *session, const char *reason)
+/* The event that request r caused besides its own: r's actor, role, ip,
+ * request id and token, outcome allow. */
+static int caused(struct store_txn *t, const struct req *r, const char *action, const char *ticket,
+                  const char *session, const char *target, const char *reason)
 {
 	struct audit_event ev;
 
@@ -267,6 +269,7 @@ int audit_caused(struct store_txn *t, const struct req *r, const char *action, c
 	ev.action = action;
 	ev.ticket = ticket;
 	ev.session = session;
+	ev.target = target;
 	ev.outcome = "allow";
 	ev.reason = reason;
 	ev.ip = nz(r->ip);
@@ -275,24 +278,16 @@ int audit_caused(struct store_txn *t, const struct req *r, const char *action, c
 	return append(t, &ev, r->now);
 }
 
+int audit_caused(struct store_txn *t, const struct req *r, const char *action, const char *ticket,
+                 const char *session, const char *reason)
+{
+	return caused(t, r, action, ticket, session, NULL, reason);
+}
+
 int audit_caused_target(struct store_txn *t, const struct req *r, const char *action,
                         const char *ticket, const char *target, const char *reason)
 {
-	struct audit_event ev;
-
-	memset(&ev, 0, sizeof ev);
-	ev.form = AUDIT_FORM_CURRENT;
-	ev.actor = nz(r->who.id);
-	ev.role = ev.actor != NULL ? role_name(r->who.role) : NULL;
-	ev.action = action;
-	ev.ticket = ticket;
-	ev.target = target;
-	ev.outcome = "allow";
-	ev.reason = reason;
-	ev.ip = nz(r->ip);
-	ev.request_id = r->request_id;
-	ev.token = nz(r->token_id);
-	return append(t, &ev, r->now);
+	return caused(t, r, action, ticket, NULL, target, reason);
 }
 
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
