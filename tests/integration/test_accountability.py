@@ -15,24 +15,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import TAP, Vault, binpath  # noqa: E402
-from rsvcore import Core, expect, guarded, parse_time, uid  # noqa: E402
+from rsvcore import Core, expect, guarded, parse_time, uid, all_events  # noqa: E402
 
 t = TAP()
 HEX16 = re.compile(r"[0-9a-f]{16}")
 FIELDS = ["seq", "form", "time", "actor", "role", "action", "ticket", "credential", "session",
           "outcome", "reason", "ip", "request_id", "target", "token", "cert", "prev", "hash"]
-
-
-def all_events(v, tok):
-    evs, after = [], 0
-    while True:
-        r = v.get("/v1/audit?after_seq=%d&limit=1000" % after, tok)
-        if r.status != 200:
-            raise RuntimeError("audit list: %r" % (r,))
-        evs += r.json["events"]
-        after = r.json["next_seq"]
-        if len(r.json["events"]) < 1000:
-            return evs
 
 
 def by_rid(evs, r):

@@ -11,6 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import TAP, Vault, binpath  # noqa: E402
+from rsvcore import all_events  # noqa: E402
 
 t = TAP()
 MARK = "Zq9-audit-marker-" + os.urandom(6).hex()
@@ -25,18 +26,6 @@ def client(v, token, *args, stdin=None):
 def verify(v, path, *extra):
     return client(v, "", "audit", "verify", path, "--pubkey",
                   os.path.join(v.keys, "audit.pub"), *extra)
-
-
-def all_events(v, tok):
-    evs, after = [], 0
-    while True:
-        r = v.get("/v1/audit?after_seq=%d&limit=1000" % after, tok)
-        assert r.status == 200, r
-        evs += r.json["events"]
-        after = r.json["next_seq"]
-        # each read is itself audited: a short page is the end of the log
-        if len(r.json["events"]) < 1000:
-            return evs
 
 
 with Vault() as v:

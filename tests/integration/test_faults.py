@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import BIN, TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
-from rsvcore import Core  # noqa: E402
+from rsvcore import Core, all_events  # noqa: E402
 
 t = TAP()
 BOUND = 3.0  # s: RSVAULT_TEST_QUEUE_TIMEOUT_MS
@@ -83,17 +83,6 @@ def health_ok(v, what):
     r, dt = timed(v.get, "/v1/health")
     t.ok(r.status == 200 and dt < BOUND + SLACK,
          "%s: /v1/health answers 200 (%d in %.2f s)" % (what, r.status, dt))
-
-
-def all_events(v, tok):
-    evs, after = [], 0
-    while True:
-        r = v.get("/v1/audit?after_seq=%d&limit=1000" % after, tok)
-        assert r.status == 200, r
-        evs += r.json["events"]
-        after = r.json["next_seq"]
-        if len(r.json["events"]) < 1000:
-            return evs
 
 
 def chain_verifies(v, tok, what):

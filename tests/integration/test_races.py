@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
 from rsvtest import TAP, Vault  # noqa: E402
-from rsvcore import Core, guarded  # noqa: E402
+from rsvcore import Core, guarded, all_events  # noqa: E402
 
 t = TAP()
 ROUNDS = int(os.environ.get("RSVAULT_RACE_ROUNDS", "90"))
@@ -50,17 +50,6 @@ def reader(v, w, stop, out, lock):
         conn.close()
         with lock:
             out.extend(mine)
-
-
-def all_events(v, tok):
-    evs, after = [], 0
-    while True:
-        r = v.get("/v1/audit?after_seq=%d&limit=1000" % after, tok)
-        assert r.status == 200, r
-        evs += r.json["events"]
-        after = r.json["next_seq"]
-        if len(r.json["events"]) < 1000:
-            return evs
 
 
 def main(v):

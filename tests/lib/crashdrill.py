@@ -14,7 +14,7 @@ import threading
 import time
 
 from rsvtest import binpath
-from rsvcore import Core
+from rsvcore import Core, all_events
 
 
 class Round:
@@ -178,22 +178,9 @@ class Drill:
                    "round %d: verification session ends" % n)
         rd.listed = listed
 
-    def audit_events(self):
-        """Every event, through the auditor's paged API."""
-        evs, after = [], 0
-        while True:
-            r = self.v.get("/v1/audit?after_seq=%d&limit=1000" % after, self.auditor.token)
-            if r.status != 200:
-                raise RuntimeError("audit list: %d %r" % (r.status, r.body[:200]))
-            evs += r.json["events"]
-            # every read is itself audited, so only a short page is the end
-            if len(r.json["events"]) < 1000:
-                return evs
-            after = r.json["next_seq"]
-
     def verify_audit(self, workdir):
         """Acknowledged uploads have their allow events; the export verifies."""
-        evs = self.audit_events()
+        evs = all_events(self.v, self.auditor.token)
         seqs = [e["seq"] for e in evs]
         self.t.diag("audit log: %d events" % len(seqs))
         self.check(seqs == list(range(1, len(seqs) + 1)), "audit seqs are 1..N without gaps")
