@@ -38,6 +38,9 @@ int api_cred_secret(struct req *r, struct store_txn *t);
 int api_session_open(struct req *r, struct store_txn *t);
 int api_session_list(struct req *r, struct store_txn *t);
 int api_session_end(struct req *r, struct store_txn *t);
+int api_session_approve(struct req *r, struct store_txn *t);
+int api_session_deny(struct req *r, struct store_txn *t);
+int api_ticket_approval(struct req *r, struct store_txn *t);
 
 /* Links and receipts (api_links.c, SPEC 8.2). */
 int api_link_create(struct req *r, struct store_txn *t);

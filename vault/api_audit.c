@@ -285,58 +285,93 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	return page(r, t, DB_AUDIT, after, limit, limit * SCAN_PAGES, row_event, &f, "events");
 }
 
-/* A ticket's events (every event that names it), oldest first, paged like
- * GET /v1/audit: seq > after_seq, at most limit, next_seq the last seq
- * returned (the after_seq sent when there is nothing more). */
+/* Up to max seqs greater than after listed in index db under prefix a
+ * ("a\0be64(seq)" keys), in order, into seqs; *n how many. */
+static int index_seqs(struct store_txn *t, enum store_db db, const char *a, int64_t after,
+                      uint64_t *seqs, size_t max, size_t *n)
+{
+	unsigned char key[TICKET_KEY_MAX];
+	size_t pl = strlen(a) + 1;
+	struct store_cursor *c;
+	const void *k;
+	size_t kl;
+	int rc;
+
+	*n = 0;
+	if (pl + 8 > sizeof key)
+		return STORE_ERROR;
+	memcpy(key, a, pl);
+	util_be64_put(key + pl, (uint64_t)after + 1);
+	if ((rc = store_cursor_open(t, db, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
+	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 && *n < max) {
+		seqs[(*n)++] = util_be64_get((const unsigned char *)k + pl);
+		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* A ticket's trail, oldest first, paged like GET /v1/audit: seq >
+ * after_seq, at most limit, next_seq the last seq returned (the after_seq
+ * sent when there is nothing more). The trail is every event that names
+ * the ticket, and every further token made for its owner (account.token:
+ * whoever holds it can act as the owner, SPEC 8.3). */
 int api_audit_ticket(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
-	unsigned char key[TICKET_KEY_MAX];
-	size_t pl = strlen(r->a_ticket) + 1;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
+	const char *owner = js(r->ticket, "owner");
+	uint64_t *a = NULL, *b = NULL, next;
+	size_t na = 0, nb = 0, i = 0, j = 0;
 	int64_t after, limit;
-	uint64_t next;
-	json_t *arr;
+	const void *v;
+	size_t vl;
+	json_t *arr = NULL;
 	int rc;
 
 	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
 		return rc;
-	if (pl + 8 > sizeof key)
-		return STORE_ERROR;
 	next = (uint64_t)after;
-	memcpy(key, r->a_ticket, pl);
-	util_be64_put(key + pl, (uint64_t)after + 1);
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	if ((rc = store_cursor_open(t, DB_AUDIT_TICKET, &c)) != STORE_OK) {
-		json_decref(arr);
-		return rc;
+	if ((a = malloc((size_t)limit * sizeof *a)) == NULL ||
+	    (b = malloc((size_t)limit * sizeof *b)) == NULL || (arr = json_array()) == NULL) {
+		rc = STORE_ERROR;
+		goto out;
 	}
-	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 &&
-	       (int64_t)json_array_size(arr) < limit) {
+	if ((rc = index_seqs(t, DB_AUDIT_TICKET, r->a_ticket, after, a, (size_t)limit, &na)) !=
+	        STORE_OK ||
+	    (owner != NULL && (rc = index_seqs(t, DB_AUDIT_TOKENS, owner, after, b, (size_t)limit,
+	                                       &nb)) != STORE_OK))
+		goto out;
+	while ((int64_t)json_array_size(arr) < limit && (i < na || j < nb)) {
+		unsigned char key[8];
+		uint64_t seq;
 		json_t *ev;
 
-		if ((rc = store_get(t, DB_AUDIT, (const char *)k + pl, 8, &v, &vl)) != STORE_OK ||
+		if (j >= nb || (i < na && a[i] <= b[j]))
+			seq = a[i++];
+		else
+			seq = b[j++];
+		if (seq == next && json_array_size(arr) > 0)
+			continue; /* in both indexes */
+		util_be64_put(key, seq);
+		if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK ||
 		    (ev = row_event(v, vl)) == NULL) {
 			rc = rc == STORE_OK || rc == STORE_NOTFOUND ? STORE_ERROR : rc;
-			break;
+			goto out;
 		}
-		next = util_be64_get((const unsigned char *)k + pl);
+		next = seq;
 		if (json_array_append_new(arr, ev) != 0) {
 			rc = STORE_ERROR;
-			break;
+			goto out;
 		}
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
 	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		json_decref(arr);
-		return rc;
-	}
-	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
+	rc = req_ok(r, 200, json_pack("{s:O, s:I}", "events", arr, "next_seq", (json_int_t)next));
+out:
+	free(a);
+	free(b);
+	json_decref(arr);
+	return rc;
 }
 
 int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg)

@@ -378,7 +378,18 @@ struct sess_walk {
 	json_t *arr;
 };
 
-/* The ticket's sessions that read this credential, or may (active). */
+/* May session s read credential cid at now? Pending (if approved) or
+ * active, and not approved through another credential's receipt. */
+static int may_read(const json_t *s, const char *cid, int64_t now)
+{
+	const char *state = session_state(s, now), *only = js(s, "credential");
+
+	return (strcmp(state, "active") == 0 || strcmp(state, "pending") == 0) &&
+	       (only == NULL || streq(only, cid));
+}
+
+/* The ticket's sessions that read this credential, or may (pending,
+ * active), with their states. */
 static int sess_one(const void *b, size_t blen, void *arg)
 {
 	struct sess_walk *w = arg;
@@ -393,12 +404,14 @@ static int sess_one(const void *b, size_t blen, void *arg)
 	if ((rc = rec_get(w->t, DB_SESSIONS, id, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	const char *state = session_state(s, w->now);
-	if (strcmp(state, "active") == 0 || json_object_get(w->rd->sessions, id) != NULL)
+	if (may_read(s, w->rd->cid, w->now) || json_object_get(w->rd->sessions, id) != NULL)
 		json_array_append_new(
-		    w->arr, json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
-		                      js(s, "agent") ? js(s, "agent") : "", "state", state,
-		                      "requested_at", "opened_at", jtime(ji(s, "opened_at", -1)),
-		                      "expires_at", jtime(ji(s, "expires_at", -1))));
+		    w->arr,
+		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", id, "agent",
+		              js(s, "agent") ? js(s, "agent") : "", "state", state, "requested_at",
+		              jtime(ji(s, "requested_at", ji(s, "opened_at", -1))), "opened_at",
+		              jtime(ji(s, "opened_at", -1)), "expires_at",
+		              jtime(ji(s, "expires_at", -1))));
 	json_decref(s);
 	return 0;
 }

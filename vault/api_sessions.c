@@ -1,4 +1,5 @@
 /* api_sessions.c - open, list and end remote sessions. */
+#include <stdio.h>
 #include <string.h>
 
 #include "api.h"
@@ -12,11 +13,17 @@
 #define SESSION_TTL_DEFAULT 1800
 #define SESSION_LIST_MAX 1000
 
+/* The ticket's approval mode (SPEC 8.3): "owner" or "none". */
+static int needs_approval(const json_t *ticket)
+{
+	return streq(js(ticket, "approval"), "owner");
+}
+
 int api_session_open(struct req *r, struct store_txn *t)
 {
 	static const char *const fields[] = {"ttl_s", NULL};
 	int64_t max = r->v->session_max_ttl_s, ttl;
-	json_t *active, *s;
+	json_t *live, *s;
 	char sid[64];
 	int rc;
 
@@ -24,28 +31,106 @@ int api_session_open(struct req *r, struct store_txn *t)
 	    (rc = v_int(r, "ttl_s", 0, 1, max,
 	                max < SESSION_TTL_DEFAULT ? max : SESSION_TTL_DEFAULT, &ttl)))
 		return rc;
-	if ((rc = session_active_on(t, r->a_ticket, r->now, &active)) != STORE_OK)
+	if ((rc = session_active_on(t, r->a_ticket, r->now, &live)) != STORE_OK)
 		return rc;
-	if (active != NULL) {
-		json_decref(active);
-		return req_fail(r, 409, "conflict", "a session is already active on this ticket");
+	if (live != NULL) {
+		int pending = streq(session_state(live, r->now), "pending");
+		json_decref(live);
+		return req_fail(r, 409, "conflict",
+		                pending ? "a session is already waiting for approval on this ticket"
+		                        : "a session is already active on this ticket");
 	}
 	crypto_new_id(sid);
 	snprintf(r->a_session, sizeof r->a_session, "%s", sid);
-	s = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", sid, "ticket", r->a_ticket, "agent",
-	              r->who.id, "opened_at", (json_int_t)r->now, "expires_at",
-	              (json_int_t)(r->now + ttl * 1000));
+	if (needs_approval(r->ticket))
+		/* its time starts when the owner approves it */
+		s = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", sid, "ticket",
+		              r->a_ticket, "agent", r->who.id, "state", "pending", "requested_at",
+		              (json_int_t)r->now, "approve_by",
+		              (json_int_t)(r->now + r->v->approval_timeout_s * 1000), "ttl_s",
+		              (json_int_t)ttl);
+	else
+		s = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "id", sid, "ticket",
+		              r->a_ticket, "agent", r->who.id, "state", "active", "requested_at",
+		              (json_int_t)r->now, "opened_at", (json_int_t)r->now, "expires_at",
+		              (json_int_t)(r->now + ttl * 1000));
 	if (s == NULL)
 		return STORE_ERROR;
 	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
 	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
 	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
-		rc = req_ok(r, 201,
-		            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sid, "ticket", r->a_ticket,
-		                      "agent", r->who.id, "opened_at", jtime(r->now), "expires_at",
-		                      jtime(ji(s, "expires_at", -1))));
+		rc = req_ok(r, 201, session_view(s, r->now));
 	json_decref(s);
 	return rc;
+}
+
+/* Approving re-checks what opening checked (SPEC 8.3): the gauntlet did
+ * the owner's eligibility and the open ticket; here the session's agent
+ * must still be the ticket's agent and not suspended. */
+static int agent_still_fit(struct req *r, struct store_txn *t, const json_t *s)
+{
+	json_t *a;
+	int rc, ok;
+
+	if (!streq(js(r->ticket, "agent"), js(s, "agent")))
+		return req_fail(r, 409, "conflict", "the session's agent is no longer assigned");
+	if ((rc = rec_get(t, DB_ACCOUNTS, js(s, "agent"), &a)) == STORE_NOTFOUND)
+		return req_fail(r, 409, "conflict", "the session's agent is no longer assigned");
+	if (rc != STORE_OK)
+		return rc;
+	ok = !json_is_true(json_object_get(a, "suspended"));
+	json_decref(a);
+	if (!ok)
+		return req_fail(r, 409, "conflict", "the session's agent is suspended");
+	return 0;
+}
+
+/* POST /v1/sessions/{sid}/approve and .../deny: the owner's token (the
+ * whole ticket) or a receipt of a credential of the ticket (that
+ * credential only). Only a pending session can be decided. */
+static int decide(struct req *r, struct store_txn *t, int approve)
+{
+	json_t *s = r->session;
+	const char *sid = js(s, "id");
+	const char *state = session_state(s, r->now);
+	int rc;
+
+	if (sid == NULL)
+		return STORE_ERROR;
+	if (strcmp(state, "pending") != 0)
+		return req_fail(r, 409, "conflict", "the session is %s, not waiting for approval",
+		                state);
+	if (approve && (rc = agent_still_fit(r, t, s)) != 0)
+		return rc;
+	json_object_set_new(s, "decided_at", json_integer(r->now));
+	json_object_set_new(s, "decided_by", json_string(r->who.id));
+	if (approve) {
+		json_object_set_new(s, "state", json_string("active"));
+		json_object_set_new(s, "opened_at", json_integer(r->now));
+		json_object_set_new(
+		    s, "expires_at",
+		    json_integer(r->now + ji(s, "ttl_s", SESSION_TTL_DEFAULT) * 1000));
+		if (r->who.role == ROLE_GUEST) /* a receipt: its own credential only */
+			json_object_set_new(s, "credential", json_string(r->a_cred));
+	} else {
+		json_object_set_new(s, "state", json_string("denied"));
+		json_object_set_new(s, "ended_at", json_integer(r->now));
+	}
+	if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+		return rc;
+	if (!approve && (rc = session_unindex(t, r->a_ticket, sid)) != STORE_OK)
+		return rc;
+	return req_ok(r, 200, session_view(s, r->now));
+}
+
+int api_session_approve(struct req *r, struct store_txn *t)
+{
+	return decide(r, t, 1);
+}
+
+int api_session_deny(struct req *r, struct store_txn *t)
+{
+	return decide(r, t, 0);
 }
 
 struct slist {

@@ -20,11 +20,12 @@ static json_t *ticket_view(const json_t *tk, int priority)
 	json_t *ref = json_object_get(tk, "ref");
 
 	return json_pack(
-	    "{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", js(tk, "id"), "subject",
+	    "{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o, s:s}", "id", js(tk, "id"), "subject",
 	    js(tk, "subject"), "ref", ref ? ref : json_null(), "owner", js(tk, "owner"), "agent",
 	    json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(), "status",
 	    js(tk, "status"), "priority", priority, "created_at", jtime(ji(tk, "created_at", -1)),
-	    "closed_at", jtime(ji(tk, "closed_at", -1)));
+	    "closed_at", jtime(ji(tk, "closed_at", -1)), "approval",
+	    streq(js(tk, "approval"), "owner") ? "owner" : "none");
 }
 
 static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t **out)
@@ -80,21 +81,37 @@ static int ticket_owner(struct req *r, struct store_txn *t, const char **owner)
 	return 0;
 }
 
+/* The approval mode in field name (SPEC 8.3): "none" or "owner"; *mode
+ * NULL when the field is absent and not required. */
+static int approval_mode(struct req *r, const char *name, int required, const char **mode)
+{
+	int rc;
+
+	if ((rc = v_str(r, name, required, 1, 8, 8, 0, mode)))
+		return rc;
+	if (*mode != NULL && strcmp(*mode, "none") != 0 && strcmp(*mode, "owner") != 0)
+		return req_fail(r, 400, "invalid_field",
+		                "field \"%s\" must be \"none\" or \"owner\"", name);
+	return 0;
+}
+
 int api_ticket_create(struct req *r, struct store_txn *t)
 {
-	static const char *const fields[] = {"subject", "ref", "owner", NULL};
-	const char *subject, *ref, *owner;
+	static const char *const fields[] = {"subject", "ref", "owner", "approval", NULL};
+	const char *subject, *ref, *owner, *mode;
 	char id[64];
 	json_t *tk;
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = v_str(r, "subject", 1, 1, 200, 800, 0, &subject)) ||
-	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)) || (rc = ticket_owner(r, t, &owner)))
+	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)) ||
+	    (rc = approval_mode(r, "approval", 0, &mode)) || (rc = ticket_owner(r, t, &owner)))
 		return rc;
 	crypto_new_id(id);
 	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", id);
-	tk = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", id, "subject", subject, "owner", owner,
-	               "status", "open", "created_at", (json_int_t)r->now);
+	tk = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", id, "subject", subject, "owner",
+	               owner, "status", "open", "created_at", (json_int_t)r->now, "approval",
+	               mode != NULL ? mode : "none");
 	if (tk == NULL)
 		return STORE_ERROR;
 	if (ref != NULL)
@@ -334,6 +351,40 @@ int api_ticket_close(struct req *r, struct store_txn *t)
 		return rc;
 	json_object_set_new(r->ticket, "status", json_string("closed"));
 	json_object_set_new(r->ticket, "closed_at", json_integer(r->now));
+	if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+		return rc;
+	return reply_ticket(r, t, 200, r->ticket);
+}
+
+/* POST /v1/tickets/{tid}/approval {"mode"} (SPEC 8.3): the owner sets the
+ * mode; a receipt of one of the ticket's credentials may only raise it.
+ * Lowering it while a session is pending or active would let that session
+ * skip the owner's decision: 409. The event's target is the new mode. */
+int api_ticket_approval(struct req *r, struct store_txn *t)
+{
+	static const char *const fields[] = {"mode", NULL};
+	const char *mode, *tid = r->a_ticket;
+	json_t *live;
+	int rc;
+
+	if ((rc = v_only(r, fields)) || (rc = approval_mode(r, "mode", 1, &mode)))
+		return rc;
+	snprintf(r->a_target, sizeof r->a_target, "%s", mode);
+	if (streq(js(r->ticket, "approval"), "owner") && strcmp(mode, "none") == 0) {
+		if (r->who.role == ROLE_GUEST)
+			return req_fail(r, 403, "forbidden",
+			                "a receipt may raise the approval mode, never lower it");
+		if ((rc = session_active_on(t, tid, r->now, &live)) != STORE_OK)
+			return rc;
+		if (live != NULL) {
+			json_decref(live);
+			return req_fail(
+			    r, 409, "conflict",
+			    "a session is pending or active on this ticket; end it before "
+			    "lowering the approval mode");
+		}
+	}
+	json_object_set_new(r->ticket, "approval", json_string(mode));
 	if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
 		return rc;
 	return reply_ticket(r, t, 200, r->ticket);

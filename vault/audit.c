@@ -105,6 +105,28 @@ static int fault_audit(void)
 }
 #endif
 
+/* A further token made for an account (account.token, allowed; target
+ * "{account}#{token id}") is indexed under the account, so that the trail
+ * of the account's tickets can show it: whoever minted it can act as the
+ * owner, for instance approve a session (SPEC 8.3, docs/policy.md). */
+static int index_token_issue(struct store_txn *t, const struct audit_event *ev,
+                             const unsigned char key[8])
+{
+	char acct[REQ_PARAM_MAX];
+	const char *hash;
+	size_t n;
+
+	if (ev->action == NULL || strcmp(ev->action, "account.token") != 0 || ev->outcome == NULL ||
+	    strcmp(ev->outcome, "allow") != 0 || ev->target == NULL ||
+	    (hash = strchr(ev->target, '#')) == NULL)
+		return STORE_OK;
+	if ((n = (size_t)(hash - ev->target)) == 0 || n >= sizeof acct)
+		return STORE_OK;
+	memcpy(acct, ev->target, n);
+	acct[n] = '\0';
+	return idx_put(t, DB_AUDIT_TOKENS, acct, key, 8);
+}
+
 static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 {
 	unsigned char key[8];
@@ -156,6 +178,8 @@ static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 		    (rc = idx_put(t, DB_AUDIT_TICKET, ev->ticket, key, 8)) != STORE_OK)
 			goto out;
 	}
+	if ((rc = index_token_issue(t, ev, key)) != STORE_OK)
+		goto out;
 	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0)
 		rc = sign_checkpoint(t, ev->seq, ev->hash, now);
 out:

@@ -499,16 +499,27 @@ static int authenticate_any(struct req *r, struct store_txn *t)
 {
 	if (r->route->flags & (R_LINK | R_RECEIPT))
 		return cap_authenticate(r, t);
+	if ((r->route->flags & R_OR_RECEIPT) && r->auth_state == 1 &&
+	    strncasecmp(r->auth, "Receipt ", 8) == 0)
+		return cap_authenticate(r, t);
 	return authenticate(r, t);
 }
 
 const char *session_state(const json_t *sess, int64_t now)
 {
-	if (ji(sess, "ended_at", -1) >= 0)
-		return "ended";
-	if (now >= ji(sess, "expires_at", 0))
+	const char *st = js(sess, "state");
+
+	if (st == NULL) /* written before approval existed: active until ended */
+		st = ji(sess, "ended_at", -1) >= 0 ? "ended" : "active";
+	if (strcmp(st, "pending") == 0)
+		return now >= ji(sess, "approve_by", 0) ? "expired" : "pending";
+	if (strcmp(st, "active") == 0)
+		return now >= ji(sess, "expires_at", 0) ? "expired" : "active";
+	if (strcmp(st, "denied") == 0)
+		return "denied";
+	if (strcmp(st, "expired") == 0)
 		return "expired";
-	return "active";
+	return "ended";
 }
 
 /* creator: on a route about one link, who made it (the assigned agent
@@ -579,6 +590,31 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 	return rc;
 }
 
+/* A receipt (SPEC 8 "Capabilities", 3): the path's ticket, or the
+ * session's ticket, must be the receipt's own; anything else is 404. The
+ * receipt's check loaded r->ticket and set r->a_ticket and r->a_cred. */
+static int guest_scope(struct req *r, struct store_txn *t)
+{
+	json_t *s = NULL;
+	int rc;
+
+	if (r->route->flags & R_SESSION) {
+		rc = rec_get(t, DB_SESSIONS, r->params[0], &s);
+		if (rc == STORE_NOTFOUND ||
+		    (rc == STORE_OK && !streq(js(s, "ticket"), r->a_ticket))) {
+			json_decref(s);
+			return req_fail(r, 404, "not_found", "no such session");
+		}
+		if (rc != STORE_OK)
+			return rc;
+		r->session = s;
+		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
+	} else if ((r->route->flags & R_TICKET) && !streq(r->params[0], r->a_ticket)) {
+		return req_fail(r, 404, "not_found", "no such ticket");
+	}
+	return 0;
+}
+
 static int check_session(struct req *r, struct store_txn *t)
 {
 	const char *state;
@@ -602,9 +638,25 @@ static int check_session(struct req *r, struct store_txn *t)
 		                "that session is not yours or not on this ticket");
 	}
 	state = session_state(s, r->now);
+	if (strcmp(state, "pending") == 0) {
+		json_decref(s);
+		return req_fail(r, 403, "approval_pending",
+		                "the session waits for the ticket owner's approval");
+	}
+	if (strcmp(state, "denied") == 0) {
+		json_decref(s);
+		return req_fail(r, 403, "session_expired", "the ticket's owner denied the session");
+	}
 	if (strcmp(state, "active") != 0) {
 		json_decref(s);
 		return req_fail(r, 403, "session_expired", "the session has %s", state);
+	}
+	/* approved through a receipt: that receipt's credential only */
+	if (js(s, "credential") != NULL && !streq(js(s, "credential"), r->a_cred)) {
+		json_decref(s);
+		return req_fail(r, 403, "approval_pending",
+		                "the session's approval covers another credential of this ticket "
+		                "only; this one needs the owner's approval");
 	}
 	r->session = s;
 	return 0;
@@ -622,7 +674,13 @@ int authz_run(struct req *r, struct store_txn *t)
 		                r->who.role == ROLE_GUEST ? "the ticket's owner is suspended"
 		                                          : "this account is suspended");
 
-	if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
+	if (r->who.role == ROLE_GUEST && (rt->flags & R_OR_RECEIPT)) {
+		/* a receipt on a route that also takes a token: its ticket only */
+		if ((rc = guest_scope(r, t)) != 0)
+			return rc;
+		if ((r->who.role & rt->roles) == 0)
+			return req_fail(r, 403, "forbidden", "a receipt may not do this");
+	} else if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
 		char creator[80] = "";
 		if ((rc = load_subject(r, t, creator, sizeof creator)) != 0)
 			return rc;

@@ -33,6 +33,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define DEFAULT_THREADS 4
 #define DEFAULT_SESSION_MAX_TTL 14400
+#define DEFAULT_APPROVAL_TIMEOUT 900
 #define DEFAULT_MAP_MB 4096
 #define DEFAULT_QUEUE_TIMEOUT_MS 5000
 #define DEFAULT_CHECKPOINT_MS 60000
@@ -54,6 +55,8 @@ static void usage(FILE *f)
 	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
 	        "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
 	        "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	        "  --approval-timeout S   a session waiting for the owner's approval expires\n"
+	        "                         after S seconds undecided (default 900)\n"
 	        "  --threads N            HTTP worker threads (default 4)\n"
 	        "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
 	        "  --max-per-address N    connections at once from one IPv4 address or\n"
@@ -148,6 +151,9 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 				return -1;
 		} else if (strcmp(a, "--session-max-ttl") == 0) {
 			if (opt_i64(a, val, 1, 86400 * 7, &v->session_max_ttl_s))
+				return -1;
+		} else if (strcmp(a, "--approval-timeout") == 0) {
+			if (opt_i64(a, val, 1, 86400 * 7, &v->approval_timeout_s))
 				return -1;
 		} else if (strcmp(a, "--threads") == 0) {
 			if (opt_i64(a, val, 1, 64, &n))
@@ -330,6 +336,7 @@ int main(int argc, char **argv)
 	struct vault v = {
 	    .listen = DEFAULT_LISTEN,
 	    .session_max_ttl_s = DEFAULT_SESSION_MAX_TTL,
+	    .approval_timeout_s = DEFAULT_APPROVAL_TIMEOUT,
 	    .threads = DEFAULT_THREADS,
 	    .mapsize = (size_t)DEFAULT_MAP_MB * 1024 * 1024,
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,

@@ -20,16 +20,61 @@ static char sweep_after[ID_MAX];
 
 json_t *session_view(const json_t *s, int64_t now)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id", js(s, "id"), "ticket",
-	                 js(s, "ticket"), "agent", js(s, "agent"), "opened_at",
+	const char *state = session_state(s, now);
+	json_int_t requested = ji(s, "requested_at", ji(s, "opened_at", -1));
+	json_t *cred = json_object_get(s, "credential"), *by = json_object_get(s, "decided_by");
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:O}", "id",
+	                 js(s, "id"), "ticket", js(s, "ticket"), "agent", js(s, "agent"), "state",
+	                 state, "requested_at", jtime(requested), "opened_at",
 	                 jtime(ji(s, "opened_at", -1)), "expires_at",
 	                 jtime(ji(s, "expires_at", -1)), "ended_at", jtime(ji(s, "ended_at", -1)),
-	                 "state", session_state(s, now));
+	                 "decided_at", jtime(ji(s, "decided_at", -1)), "decided_by",
+	                 by ? by : json_null(), "credential", cred ? cred : json_null());
 }
 
-static int is_active(const json_t *s, int64_t now)
+/* Pending or active at now: a session that holds the ticket's one place. */
+static int is_live(const json_t *s, int64_t now)
 {
-	return strcmp(session_state(s, now), "active") == 0;
+	const char *st = session_state(s, now);
+
+	return strcmp(st, "active") == 0 || strcmp(st, "pending") == 0;
+}
+
+/* The state last written to the record (older records have none). */
+static const char *stored_state(const json_t *s)
+{
+	const char *st = js(s, "state");
+
+	if (st != NULL)
+		return st;
+	return ji(s, "ended_at", -1) >= 0 ? "ended" : "active";
+}
+
+/* A session whose record says pending or active but whose time ran out:
+ * write it down as expired, with its session.expire event (a system
+ * event, once per session: the record no longer reads pending or active
+ * afterwards). *done = 1 when it did. */
+static int settle_expired(struct store_txn *t, json_t *s, int64_t now, int *done)
+{
+	const char *st = stored_state(s), *sid = js(s, "id"), *tid = js(s, "ticket");
+	int pending = strcmp(st, "pending") == 0;
+	int rc;
+
+	*done = 0;
+	if (sid == NULL || tid == NULL)
+		return STORE_ERROR;
+	if ((!pending && strcmp(st, "active") != 0) ||
+	    strcmp(session_state(s, now), "expired") != 0)
+		return STORE_OK;
+	json_object_set_new(s, "state", json_string("expired"));
+	json_object_set_new(s, "ended_at",
+	                    json_integer(ji(s, pending ? "approve_by" : "expires_at", now)));
+	if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+		return rc;
+	*done = 1;
+	return audit_system(t, "session.expire", tid, NULL, sid,
+	                    pending ? "approval_timeout" : NULL);
 }
 
 /* ---- the index: ticket id -> active session id ---------------------- */
@@ -66,6 +111,11 @@ static int index_drop(struct store_txn *t, const char *tid, const char *sid)
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+int session_unindex(struct store_txn *t, const char *tid, const char *sid)
+{
+	return index_drop(t, tid, sid);
+}
+
 int session_set_active(struct store_txn *t, const char *tid, const char *sid)
 {
 	return store_put(t, DB_TICKET_ACTIVE, tid, strlen(tid), sid, strlen(sid), 0);
@@ -76,37 +126,46 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
 {
 	char sid[ID_MAX];
 	json_t *s;
-	int rc;
+	int rc, done;
 
 	*out = NULL;
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if (is_active(s, now) && streq(js(s, "ticket"), tid))
+	if (is_live(s, now) && streq(js(s, "ticket"), tid)) {
 		*out = s;
-	else
-		json_decref(s); /* expired and not swept yet: it blocks nothing */
-	return STORE_OK;
+		return STORE_OK;
+	}
+	/* its time ran out and the sweeper has not seen it yet: it blocks
+	 * nothing, and it gets its event now, as it leaves the index */
+	if (streq(js(s, "ticket"), tid) && (rc = settle_expired(t, s, now, &done)) == STORE_OK)
+		rc = index_drop(t, tid, sid);
+	json_decref(s);
+	return rc;
 }
 
 /* ---- ending ------------------------------------------------------------ */
 
-/* End the loaded session s if it is active at now (*ended = 1 then) and
- * take it out of the index. */
+/* End the loaded session s if it is pending or active at now (*ended = 1
+ * then: it is "ended") and take it out of the index. One whose time ran
+ * out is recorded as expired instead (settle_expired). */
 static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 {
 	const char *sid = js(s, "id"), *tid = js(s, "ticket");
-	int rc;
+	int rc, done;
 
 	*ended = 0;
 	if (sid == NULL || tid == NULL)
 		return STORE_ERROR;
-	if (is_active(s, now)) {
+	if (is_live(s, now)) {
+		json_object_set_new(s, "state", json_string("ended"));
 		json_object_set_new(s, "ended_at", json_integer(now));
 		if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
 			return rc;
 		*ended = 1;
+	} else if ((rc = settle_expired(t, s, now, &done)) != STORE_OK) {
+		return rc;
 	}
 	return index_drop(t, tid, sid);
 }
@@ -156,7 +215,7 @@ static int legacy_migrate(struct store_txn *t, int64_t now)
 			continue;
 		if (rc != STORE_OK)
 			return rc;
-		if (is_active(s, now) && js(s, "ticket") != NULL) {
+		if (is_live(s, now) && js(s, "ticket") != NULL) {
 			const char *tid = js(s, "ticket");
 			if ((rc = active_lookup(t, tid, now, &other)) == STORE_OK) {
 				if (other == NULL)
@@ -331,7 +390,7 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 	int rc;
 
 	*why = NULL;
-	if (!is_active(s, now)) {
+	if (!is_live(s, now)) {
 		*why = "expired";
 		return STORE_OK;
 	}
@@ -382,8 +441,11 @@ static int sweep_one(struct store_txn *t, const char *tid, int64_t now)
 		rc = index_drop(t, tid, sid);
 	} else if ((rc = stop_reason(t, s, now, &why)) == STORE_OK && why != NULL) {
 		if (strcmp(why, "expired") == 0) {
-			/* ran out of time: it stays "expired", leaves the index */
-			rc = index_drop(t, tid, sid);
+			/* ran out of time (or ended without leaving the index):
+			 * recorded as expired with its event, leaves the index */
+			int done;
+			if ((rc = settle_expired(t, s, now, &done)) == STORE_OK)
+				rc = index_drop(t, tid, sid);
 		} else if ((rc = end_loaded(t, s, now, &ended)) == STORE_OK && ended) {
 			rc = record_end(t, NULL, tid, sid, why);
 		}

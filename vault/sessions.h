@@ -2,8 +2,15 @@
  * reassignment, close, expiry, ineligible owner, suspended agent.
  *
  * Exclusive check-out is kept by an index, DB_TICKET_ACTIVE: ticket id ->
- * the id of the session that was opened last on it and has not ended or
- * been swept. Every way a session ends clears its entry in the same
+ * the id of the session that was requested or opened last on it and has
+ * not ended, been denied or been swept: at most one session per ticket is
+ * pending (waiting for the owner's approval, SPEC 8.3) or active.
+ *
+ * A session record holds "state": pending, active, denied, ended or
+ * expired, written in the same transaction as the audit event of the
+ * change (session.open, session.approve, session.deny, session.end,
+ * session.expire), so whatever reads the record with the event sees the
+ * state it reports. Every way a session ends clears its entry in the same
  * transaction; the index can point at a session whose time ran out but
  * that the sweeper has not reached yet, so readers always check the
  * session's state at the time of the request. */
@@ -30,8 +37,14 @@
 /* Public view of a session with its state at time now. New reference. */
 json_t *session_view(const json_t *sess, int64_t now);
 
-/* The active session on ticket tid at time now (new reference), or NULL. */
+/* The session on ticket tid that is pending or active at time now (new
+ * reference), or NULL. An index entry whose session ran out of time is
+ * recorded as expired (session.expire) and dropped on the way. */
 int session_active_on(struct store_txn *t, const char *tid, int64_t now, json_t **out);
+
+/* Take session sid out of the index of ticket tid, if the index names it
+ * (a denied request). Returns 0 or a store_err. */
+int session_unindex(struct store_txn *t, const char *tid, const char *sid);
 
 /* Make sid the active session of ticket tid (when it is opened). */
 int session_set_active(struct store_txn *t, const char *tid, const char *sid);
@@ -53,9 +66,11 @@ int sessions_end_owner(struct store_txn *t, const char *owner, int64_t now, cons
 int sessions_end_agent(struct store_txn *t, const char *agent, int64_t now, const struct req *by,
                        const char *reason);
 
-/* Sweeper: end sessions whose owner or agent lost the right to them (with
- * a system event) and take sessions whose time ran out out of the index
- * (no event; they read "expired"). Looks at up to SESSIONS_SWEEP_MAX
+/* Sweeper: end sessions (pending or active) whose owner or agent lost the
+ * right to them (with a system session.end event), and record sessions
+ * whose time ran out, pending ones after the approval timeout and active
+ * ones after their ttl, as "expired" with one system session.expire event
+ * each, taking them out of the index. Looks at up to SESSIONS_SWEEP_MAX
  * sessions per call and goes on from there at the next. */
 #define SESSIONS_SWEEP_MAX 4096
 int sessions_sweep(struct store_txn *t, int64_t now);

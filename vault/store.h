@@ -46,6 +46,7 @@ enum store_db {
 	DB_TICKET_LINKS,    /* ticket id \0 link id -> "" */
 	DB_CREATOR_LINKS,   /* creator account id \0 link id -> "" */
 	DB_RECEIPTS,        /* receipt id -> JSON (links.c) */
+	DB_AUDIT_TOKENS,    /* account id \0 be64(seq) -> "": events that issued it a token */
 	DB_COUNT
 };
 

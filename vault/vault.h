@@ -20,6 +20,7 @@ struct vault {
 	char tls_cert[2048]; /* --tls-cert / --tls-key: "" for the key directory's */
 	char tls_key[2048];
 	int64_t session_max_ttl_s;
+	int64_t approval_timeout_s; /* a pending session expires after this (SPEC 8.3) */
 	unsigned threads;
 	unsigned max_per_addr; /* connections at once per address group; 0: default */
 	size_t mapsize;
