@@ -18,6 +18,7 @@ int cli_cmd_ticket_list(struct cli_ctx *c);
 int cli_cmd_ticket_show(struct cli_ctx *c);
 int cli_cmd_ticket_assign(struct cli_ctx *c);
 int cli_cmd_ticket_close(struct cli_ctx *c);
+int cli_cmd_ticket_approval(struct cli_ctx *c);
 
 /* cmd_cred.c */
 int cli_cmd_cred_add(struct cli_ctx *c);
@@ -27,6 +28,8 @@ int cli_cmd_cred_rm(struct cli_ctx *c);
 int cli_cmd_session_open(struct cli_ctx *c);
 int cli_cmd_session_list(struct cli_ctx *c);
 int cli_cmd_session_end(struct cli_ctx *c);
+int cli_cmd_session_approve(struct cli_ctx *c);
+int cli_cmd_session_deny(struct cli_ctx *c);
 int cli_cmd_link_create(struct cli_ctx *c);
 int cli_cmd_link_list(struct cli_ctx *c);
 int cli_cmd_link_revoke(struct cli_ctx *c);

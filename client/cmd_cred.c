@@ -305,15 +305,17 @@ done:
 
 int cli_cmd_session_list(struct cli_ctx *c)
 {
-	static const char *const head[] = {"ID", "AGENT", "STATE", "OPENED", "EXPIRES"};
-	static const char *const keys[] = {"id", "agent", "state", "opened_at", "expires_at"};
+	static const char *const head[] = {"ID",     "AGENT",   "STATE",
+	                                   "OPENED", "EXPIRES", "REQUESTED"};
+	static const char *const keys[] = {"id",        "agent",      "state",
+	                                   "opened_at", "expires_at", "requested_at"};
 	char path[CLI_PATH_MAX];
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/sessions", c->args[0]) != 0)
 		return CLI_ERR;
-	return get_list(c, path, "sessions", head, keys, 5);
+	return get_list(c, path, "sessions", head, keys, 6);
 }
 
 int cli_cmd_session_end(struct cli_ctx *c)
@@ -329,6 +331,34 @@ int cli_cmd_session_end(struct cli_ctx *c)
 	rc = cli_api(c, "DELETE", path, NULL, NULL, &r);
 	cli_resp_free(&r);
 	return rc;
+}
+
+/* POST /v1/sessions/SID/{verb}: the owner decides a pending session. */
+static int session_decide(struct cli_ctx *c, const char *verb)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_id(c, "SID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/sessions/%s/%s", c->args[0], verb) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "POST", path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_session_approve(struct cli_ctx *c)
+{
+	return session_decide(c, "approve");
+}
+
+int cli_cmd_session_deny(struct cli_ctx *c)
+{
+	return session_decide(c, "deny");
 }
 
 /* ---- upload links (SPEC 8.2) -------------------------------------------- */

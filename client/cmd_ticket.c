@@ -24,23 +24,32 @@ int cli_cmd_me(struct cli_ctx *c)
 	return rc;
 }
 
+/* A ticket's approval mode (SPEC 8.3). */
+static int valid_mode(const char *m)
+{
+	return strcmp(m, "none") == 0 || strcmp(m, "owner") == 0;
+}
+
 int cli_cmd_ticket_create(struct cli_ctx *c)
 {
 	const char *subject = c->args[0], *ref = cli_opt(c, "--ref"),
-	           *owner = cli_opt(c, "--owner");
+	           *owner = cli_opt(c, "--owner"), *approval = cli_opt(c, "--approval");
 	struct cli_resp r = {0};
 	json_t *req = NULL;
 	int rc = CLI_ERR;
 
 	if (subject[0] == '\0')
 		return cli_usage(c, "the subject is empty");
+	if (approval != NULL && !valid_mode(approval))
+		return cli_usage(c, "--approval takes none or owner");
 	req = json_object();
 	if (req == NULL)
 		goto done;
 	if (owner != NULL && cli_check_account(c, "--owner", owner) != 0)
 		goto done;
 	if (cli_json_set_str(req, "subject", subject) != 0 ||
-	    cli_json_set_str(req, "ref", ref) != 0 || cli_json_set_str(req, "owner", owner) != 0) {
+	    cli_json_set_str(req, "ref", ref) != 0 || cli_json_set_str(req, "owner", owner) != 0 ||
+	    cli_json_set_str(req, "approval", approval) != 0) {
 		rc = cli_usage(c, "SUBJECT and REF must be valid UTF-8");
 		goto done;
 	}
@@ -170,6 +179,33 @@ int cli_cmd_ticket_close(struct cli_ctx *c)
 	rc = cli_api(c, "POST", path, NULL, NULL, &r);
 	if (rc == CLI_OK)
 		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_ticket_approval(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	json_t *req = NULL;
+	int rc = CLI_ERR;
+
+	if (cli_check_id(c, "TID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (!valid_mode(c->args[1]))
+		return cli_usage(c, "MODE is none or owner");
+	if (cli_path(path, sizeof path, "/v1/tickets/%s/approval", c->args[0]) != 0)
+		return CLI_ERR;
+	req = json_object();
+	if (req == NULL || cli_json_set_str(req, "mode", c->args[1]) != 0) {
+		cli_warnx("out of memory");
+		goto done;
+	}
+	rc = cli_api(c, "POST", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+done:
+	json_decref(req);
 	cli_resp_free(&r);
 	return rc;
 }

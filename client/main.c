@@ -34,6 +34,8 @@ static const struct cli_opt o_none[] = {{NULL, NULL, 0, NULL}};
 static const struct cli_opt o_ticket_create[] = {
     {"--ref", "REF", 0, "your own reference, e.g. an order or case number"},
     {"--owner", "ID", 0, "admin: the customer or reseller the ticket is for (required)"},
+    {"--approval", "MODE", 0,
+     "none (default), or owner: every session waits for the owner's approval"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_link_create[] = {
@@ -126,6 +128,11 @@ static const struct cli_cmd commands[] = {
     {"ticket", "assign", "TID AGENT", 2, 2, o_none, cli_cmd_ticket_assign,
      "Assign a ticket to an agent (admin). Ends any session of the previous agent.",
      "rsvault ticket assign " TID " alice"},
+    {"ticket", "approval", "TID MODE", 2, 2, o_none, cli_cmd_ticket_approval,
+     "Set a ticket's approval mode (owner): owner makes every new session wait for your "
+     "approval (`rsvault session approve`), none lets the assigned agent open sessions "
+     "alone. Lowering it is refused while a session is pending or active.",
+     "rsvault ticket approval " TID " owner"},
     {"ticket", "close", "TID", 1, 1, o_none, cli_cmd_ticket_close,
      "Close a ticket (owner, assigned agent, admin). Its credentials are destroyed.",
      "rsvault ticket close " TID},
@@ -150,11 +157,19 @@ static const struct cli_cmd commands[] = {
     {"cred", "rm", "TID CID", 2, 2, o_none, cli_cmd_cred_rm, "Delete a credential (owner, admin).",
      "rsvault cred rm " TID " " CID},
     {"session", "open", "TID", 1, 1, o_session_open, cli_cmd_session_open,
-     "Open a time-limited session on a ticket assigned to you (agent). One active "
-     "session per ticket.",
+     "Open a time-limited session on a ticket assigned to you (agent). One pending or "
+     "active session per ticket. On a ticket whose owner approves sessions it is "
+     "pending until the owner approves it; its time starts then.",
      "rsvault session open " TID " --ttl 3600 -q"},
     {"session", "list", "TID", 1, 1, o_none, cli_cmd_session_list, "List the sessions of a ticket.",
      "rsvault session list " TID},
+    {"session", "approve", "SID", 1, 1, o_none, cli_cmd_session_approve,
+     "Approve a session that waits for your approval (the ticket owner): it becomes "
+     "active and its time starts now.",
+     "rsvault session approve " SID},
+    {"session", "deny", "SID", 1, 1, o_none, cli_cmd_session_deny,
+     "Deny a session that waits for your approval (the ticket owner).",
+     "rsvault session deny " SID},
     {"session", "end", "SID", 1, 1, o_none, cli_cmd_session_end,
      "End a session (its agent, the ticket owner, admin).", "rsvault session end " SID},
     {"link", "create", "TID", 1, 1, o_link_create, cli_cmd_link_create,

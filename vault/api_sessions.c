@@ -59,7 +59,12 @@ int api_session_open(struct req *r, struct store_txn *t)
 	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
 	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
 	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
-		rc = req_ok(r, 201, session_view(s, r->now));
+		rc = req_ok(r, 201,
+		            json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", sid, "ticket",
+		                      r->a_ticket, "agent", r->who.id, "state",
+		                      session_state(s, r->now), "requested_at", jtime(r->now),
+		                      "opened_at", jtime(ji(s, "opened_at", -1)), "expires_at",
+		                      jtime(ji(s, "expires_at", -1))));
 	json_decref(s);
 	return rc;
 }

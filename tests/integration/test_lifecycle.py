@@ -85,8 +85,8 @@ def ticket_and_credentials(v, c, st):
     r = v.post("/v1/tickets", cust.token, {"subject": "RU host unreachable", "ref": "REF-77"})
     expect(t, r, 201, name="customer opens a ticket")
     tk = r.json
-    t.eq(sorted(tk.keys()), ["agent", "closed_at", "created_at", "id", "owner", "priority",
-                             "ref", "status", "subject"], "ticket fields")
+    t.eq(sorted(tk.keys()), ["agent", "approval", "closed_at", "created_at", "id", "owner",
+                             "priority", "ref", "status", "subject"], "ticket fields")
     t.eq((tk["subject"], tk["ref"], tk["owner"], tk["agent"], tk["status"], tk["priority"],
           tk["closed_at"]),
          ("RU host unreachable", "REF-77", cust.id, None, "open", 2, None),
@@ -156,7 +156,10 @@ def assignment_and_sessions(v, c, st):
     r = v.post(base + "/sessions", ag.token)
     expect(t, r, 201, name="agent opens a session (no body)")
     s = r.json
-    t.eq(sorted(s.keys()), ["agent", "expires_at", "id", "opened_at", "ticket"], "session fields")
+    t.eq(sorted(s.keys()), ["agent", "expires_at", "id", "opened_at", "requested_at", "state",
+                            "ticket"], "session fields")
+    t.ok(s["state"] == "active" and s["requested_at"] == s["opened_at"],
+         "without approval the session is active at once, requested when opened")
     t.eq((s["ticket"], s["agent"]), (tid, ag.id), "session names ticket and agent")
     t.ok(is_server_id(s["id"]), "session id is URL-safe with >= 128 bits")
     t.eq(round(parse_time(s["expires_at"]) - parse_time(s["opened_at"]), 3), 1800.0,

@@ -151,7 +151,8 @@ def flow(v, c, aud, secrets_seen):
     t.ok(len(j["reads"]) == 1 and j["reads"][0]["agent"] == agent.id and
          j["reads"][0]["session"] == sid, "receipt: the read names agent and session")
     t.ok(len(j["sessions"]) == 1 and j["sessions"][0]["id"] == sid and
-         j["sessions"][0]["state"] == "active" and j["sessions"][0]["requested_at"] is None
+         j["sessions"][0]["state"] == "active" and
+         j["sessions"][0]["requested_at"] == j["sessions"][0]["opened_at"]
          and set(j["sessions"][0]) == {"id", "agent", "state", "requested_at", "opened_at",
                                        "expires_at"}, "receipt: the active session")
     ev = [e for e in events(v, aud, action="receipt.view") if e["credential"] == credid]
