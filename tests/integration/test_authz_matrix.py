@@ -185,6 +185,25 @@ ROUTES = [
     ("DELETE /v1/links/{lid} (made by the owner)", "plain",
      lambda ctx, w: ("DELETE", "/v1/links/" + link_of(ctx, w, "owner"), None, None),
      row(204, F, 204, N, 204, F, N)),
+    ("POST /v1/tickets/{tid}/approval", "plain",
+     lambda ctx, w: ("POST", w.path + "/approval", {"mode": "owner"}, None),
+     row(F, F, 200, N, 200, F, N)),
+    ("POST /v1/tickets/{tid}/approval lowering while pending", "pending",
+     lambda ctx, w: ("POST", w.path + "/approval", {"mode": "none"}, None),
+     row(F, F, C409, N, C409, F, N)),
+    ("POST /v1/sessions/{sid}/approve", "pending",
+     lambda ctx, w: ("POST", "/v1/sessions/%s/approve" % w.sid, None, None),
+     row(F, F, 200, N, 200, F, N)),
+    ("POST /v1/sessions/{sid}/deny", "pending",
+     lambda ctx, w: ("POST", "/v1/sessions/%s/deny" % w.sid, None, None),
+     row(F, F, 200, N, 200, F, N)),
+    ("POST /v1/sessions/{sid}/approve (active already)", "session",
+     lambda ctx, w: ("POST", "/v1/sessions/%s/approve" % w.sid, None, None),
+     row(F, F, C409, N, C409, F, N)),
+    ("GET .../secret with the agent's pending session", "pending",
+     lambda ctx, w: ("GET", "%s/credentials/%s/secret" % (w.path, w.cid), None,
+                     {"X-Session-Id": w.sid}),
+     row(F, F, F, N, F, (403, "approval_pending"), N)),
     ("GET /v1/tickets/{tid}/audit", "plain",
      lambda ctx, w: ("GET", w.path + "/audit", None, None),
      row(200, 200, 200, N, 200, F, N)),
@@ -195,6 +214,9 @@ ROUTES = [
      row(N, N, N, N, N, N, N)),
     ("DELETE /v1/sessions/{unknown sid}", None,
      lambda ctx, w: ("DELETE", "/v1/sessions/" + UNKNOWN_ID, None, None),
+     row(N, N, N, N, N, N, N)),
+    ("POST /v1/sessions/{unknown sid}/approve", None,
+     lambda ctx, w: ("POST", "/v1/sessions/%s/approve" % UNKNOWN_ID, None, None),
      row(N, N, N, N, N, N, N)),
     ("DELETE /v1/links/{unknown lid}", None,
      lambda ctx, w: ("DELETE", "/v1/links/" + UNKNOWN_ID, None, None),
@@ -305,6 +327,11 @@ def make_world(ctx, kind, principal):
         owner = ctx.reseller if principal == "reseller" else ctx.owner
     agent = c.agent() if principal == "susp-agent" else ctx.agent
     w = c.world(owner, agent, session=kind in ("session", "ended", "closed", "ineligible"))
+    if kind == "pending":
+        r = ctx.v.post(w.path + "/approval", owner.token, {"mode": "owner"})
+        if r.status != 200:
+            raise RuntimeError("approval mode failed: %r" % r)
+        c.session(w)
     if kind == "ended":
         r = ctx.v.delete("/v1/sessions/" + w.sid, agent.token)
         if r.status != 204:
