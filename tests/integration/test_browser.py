@@ -42,7 +42,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import TAP, Vault, tmpdir  # noqa: E402
-from rsvcore import Core  # noqa: E402
+from rsvcore import Core, World  # noqa: E402
 
 CHROMIUM = os.environ.get("RSVAULT_CHROMIUM", "/usr/bin/chromium")
 DRIVER = os.environ.get("RSVAULT_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -165,6 +165,80 @@ def tab_walk(d, want, limit=30):
         if all(w in seen for w in want):
             break
     return seen, outlines
+
+
+def approval_flow(d, v, core, base):
+    """Dual control through the receipt page (SPEC 8.3): on a ticket whose
+    owner approves sessions, the agent's session waits; the receipt page
+    shows who asks with Approve and Deny; Approve (keyboard) makes it
+    active for this receipt's credential only; a second request is
+    refused with Deny."""
+    owner = core.customer("pro")
+    agent = core.agent()
+    r = v.post("/v1/tickets", owner.token, {"subject": "Server room PC", "approval": "owner"})
+    t.eq(r.status, 201, "approval: a ticket whose owner approves sessions")
+    tid = r.json["id"]
+    core._need(v.post("/v1/tickets/%s/assign" % tid, v.admin, {"agent": agent.id}), 200, "assign")
+    other = core._need(v.post("/v1/tickets/%s/credentials" % tid, owner.token, {
+        "label": "other login", "kind": "ssh", "secret": "other-secret"}), 201, "cred").json["id"]
+    r = core._need(v.post("/v1/tickets/%s/links" % tid, owner.token, None), 201, "link")
+    lcap = r.json["url"].split("#", 1)[1]
+    r = core._need(v.request("POST", "/v1/link/credentials", body={
+        "label": "Server room PC", "kind": "rdp", "secret": "room-secret"},
+        headers={"Authorization": "Link " + lcap}), 201, "upload")
+    cid, receipt = r.json["id"], r.json["receipt"]
+    r = v.post("/v1/tickets/%s/sessions" % tid, agent.token, {"ttl_s": 600})
+    t.ok(r.status == 201 and r.json.get("state") == "pending", "approval: the session waits")
+    sid = r.json.get("id", "")
+
+    d.get(receipt)
+    box = visible(d, "approval")
+    t.ok(box is not None, "/r/ approval: the box is shown for a waiting session")
+    who = text_of(d, "approval-who")
+    t.ok(agent.id in who and "asked" in who, "/r/ approval: it says who asks (%r)" % who)
+    t.ok("waiting for your approval" in text_of(d, "sessions"),
+         "/r/ approval: the session list says waiting for your approval")
+    fits_360(d, "/r/ approval")
+    shot(d, "receipt-approval", "the receipt page with a session waiting: who asks, Approve / Deny")
+    seen, outlines = tab_walk(d, ["approve", "deny"])
+    t.ok("approve" in seen and "deny" in seen and outlines.get("approve") and outlines.get("deny"),
+         "/r/ approval: Tab reaches Approve and Deny, with a focus outline")
+    d.find_element(By.ID, "approve").send_keys(Keys.ENTER)
+    m = visible(d, "message")
+    t.ok(m is not None and m.text.startswith("Approved"), "/r/ approval: Approve says approved")
+    try:
+        WebDriverWait(d, WAIT_S).until(
+            lambda drv: not drv.find_element(By.ID, "approval").is_displayed())
+        gone_box = True
+    except TimeoutException:
+        gone_box = False
+    t.ok(gone_box and "running now" in text_of(d, "sessions"),
+         "/r/ approval: the box goes, the session is running")
+    shot(d, "receipt-approved", "the receipt page after Approve: the session is running")
+    s = core.sessions(World(owner, tid)).get(sid, {})
+    t.ok(s.get("state") == "active" and s.get("credential") == cid and
+         s.get("decided_by", "").startswith("receipt:"),
+         "approval: the session is active, approved by the receipt for its credential")
+    r = v.get("/v1/tickets/%s/credentials/%s/secret" % (tid, cid), agent.token,
+              headers={"X-Session-Id": sid})
+    t.ok(r.status == 200 and r.json.get("secret") == "room-secret",
+         "approval: the agent reads the receipt's credential")
+    r = v.get("/v1/tickets/%s/credentials/%s/secret" % (tid, other), agent.token,
+              headers={"X-Session-Id": sid})
+    t.eq((r.status, r.code), (403, "approval_pending"),
+         "approval: but not another credential of the ticket")
+    core._need(v.delete("/v1/sessions/" + sid, agent.token), 204, "end")
+    r = v.post("/v1/tickets/%s/sessions" % tid, agent.token, None)
+    sid2 = r.json.get("id", "") if r.status == 201 else ""
+    d.get(receipt)
+    visible(d, "approval")
+    d.find_element(By.ID, "deny").send_keys(Keys.ENTER)
+    m = visible(d, "message")
+    t.ok(m is not None and m.text.startswith("Refused"), "/r/ approval: Deny says refused")
+    time.sleep(0.5)
+    t.eq(core.sessions(World(owner, tid)).get(sid2, {}).get("state"), "denied",
+         "approval: Deny denied the session")
+    nothing_stored(d, "/r/ approval")
 
 
 SECRET = 'Pä$$ w0rd "quoted" \\ back ✓ 🔑 end'
@@ -375,6 +449,7 @@ try:
                 headers={"Authorization": "Link " + cap})
             t.eq(r.status, 404, "a spent link cannot upload (404)")
 
+            approval_flow(d, v, core, base)
             csp_clean(d, "all pages")
         finally:
             d.quit()

@@ -24,6 +24,7 @@
   var cap = RSV.takeCapability();
   var timer = null;
   var gone = false;
+  var pendingSid = null; /* the session the approval box is about */
 
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); }
 
@@ -55,18 +56,20 @@
     RSV.show($("no-reads"), reads.length === 0);
   }
 
-  function decide(sid, verb, btn) {
-    if (!ID_RE.test(sid)) return;
-    btn.disabled = true;
+  function decide(verb) {
+    var sid = pendingSid, yes = $("approve"), no = $("deny");
+    if (sid === null || !ID_RE.test(sid)) return;
+    yes.disabled = no.disabled = true;
     RSV.api("POST", "/v1/sessions/" + sid + "/" + verb, "Receipt", cap).then(function (res) {
-      btn.disabled = false;
+      yes.disabled = no.disabled = false;
       if (res.status === 200) {
         RSV.message(verb === "approve" ? "Approved: the agent can use the login now."
           : "Refused: the agent cannot use the login in that session.", "ok");
         load();
       } else {
         RSV.message(RSV.explain(res, GONE));
-        if (res.status === 404) load();
+        /* decided, ended or lapsed meanwhile: show what is true now */
+        if (res.status === 404 || res.status === 409) load();
       }
     });
   }
@@ -90,26 +93,32 @@
       if (s.opened_at) line(li, "Started on", RSV.when(s.opened_at));
       if (s.expires_at) line(li, state === "active" ? "Ends on" : "Ended or ends on", RSV.when(s.expires_at));
       if (state === "pending" || state === "active") live = true;
-      if (state === "pending" && typeof s.id === "string" && ID_RE.test(s.id)) {
-        var row = document.createElement("p");
-        var yes = document.createElement("button");
-        var no = document.createElement("button");
-        row.className = "row";
-        yes.type = "button";
-        yes.textContent = "Approve";
-        no.type = "button";
-        no.className = "secondary";
-        no.textContent = "Deny";
-        yes.addEventListener("click", function () { decide(s.id, "approve", yes); });
-        no.addEventListener("click", function () { decide(s.id, "deny", no); });
-        row.appendChild(yes);
-        row.appendChild(no);
-        li.appendChild(row);
-      }
       ul.appendChild(li);
     });
     RSV.show($("no-sessions"), sessions.length === 0);
     return live;
+  }
+
+  /* The approval box: the ticket's session that waits for a decision (at
+   * most one per ticket), who asks and since when, Approve and Deny. */
+  function renderApproval(sessions) {
+    var p = null;
+    sessions.forEach(function (s) {
+      if (s && s.state === "pending" && typeof s.id === "string" && ID_RE.test(s.id)) p = s;
+    });
+    var box = $("approval");
+    pendingSid = p ? p.id : null;
+    if (p) {
+      var who = $("approval-who");
+      clear(who);
+      var name = document.createElement("strong");
+      name.textContent = typeof p.agent === "string" ? p.agent : "An agent";
+      who.appendChild(name);
+      who.appendChild(document.createTextNode(" of the support team asked" +
+        (p.requested_at ? " on " + RSV.when(p.requested_at) : "") +
+        " to start a support session that can read this login."));
+    }
+    RSV.show(box, p !== null);
   }
 
   function render(b) {
@@ -123,6 +132,7 @@
     RSV.show($("rotate"), c.rotate === true);
     renderReads(Array.isArray(b.reads) ? b.reads : []);
     var live = renderSessions(Array.isArray(b.sessions) ? b.sessions : []);
+    renderApproval(Array.isArray(b.sessions) ? b.sessions : []);
     RSV.show($("refresh-note"), live);
     RSV.show($("view"), true);
     return live;
@@ -189,6 +199,8 @@
       $("destroy").focus();
     });
     $("destroy-yes").addEventListener("click", destroy);
+    $("approve").addEventListener("click", function () { decide("approve"); });
+    $("deny").addEventListener("click", function () { decide("deny"); });
     if (!cap) {
       RSV.show($("loading"), false);
       RSV.message(NO_CAP);
