@@ -457,13 +457,21 @@ out:
 
 int api_receipt_destroy(struct req *r, struct store_txn *t)
 {
-	int rc;
+	json_t *live;
+	int rc, other;
 
 	if ((rc = cred_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* alive at the gauntlet */
-	/* the sessions that may read it: the ticket's active one ends now */
-	if ((rc = sessions_end_ticket(t, r->a_ticket, r->now, r, END_CREDENTIAL_DESTROYED)) !=
-	    STORE_OK)
+	/* the sessions that may read it: the ticket's pending or active
+	 * session ends now, unless another receipt approved it for its own
+	 * credential only (it could never read this one) */
+	if ((rc = session_active_on(t, r->a_ticket, r->now, &live)) != STORE_OK)
+		return rc;
+	other = live != NULL && js(live, "credential") != NULL &&
+	        !streq(js(live, "credential"), r->a_cred);
+	json_decref(live);
+	if (!other && (rc = sessions_end_ticket(t, r->a_ticket, r->now, r,
+	                                        END_CREDENTIAL_DESTROYED)) != STORE_OK)
 		return rc;
 	rc = store_del(t, DB_RECEIPTS, r->cap_id, strlen(r->cap_id));
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)

@@ -282,6 +282,7 @@ def receipts(v, c, aud):
     w = approval_ticket(c, o, ag, creds=1)
     rcid, rcap = receipt_for(c, w)
     rcid2, rcap2 = receipt_for(c, w)
+    rcid3, rcap3 = receipt_for(c, w)
     sid = open_session(c, w)["id"]
     # the receipt view shows the pending session
     r = v.get("/v1/receipt", headers=receipt_h(rcap))
@@ -323,6 +324,11 @@ def receipts(v, c, aud):
     r = v.get("/v1/receipt", headers=receipt_h(rcap2))
     t.ok(sid not in {x["id"] for x in r.json["sessions"]},
          "the other receipt does not list a session that may not read its credential")
+    expect(t, v.delete("/v1/receipt", headers=receipt_h(rcap3)), 204,
+           name="destroying a third credential by its receipt")
+    t.eq(c.session_state(w, sid), "active",
+         "... leaves the session approved for another credential running")
+    expect(t, read(c, w, sid, cid=rcid), 200, name="... which still reads its credential")
     # receipts and the mode: raise yes, lower no
     expect(t, v.post(w.path + "/approval", body={"mode": "none"}, headers=receipt_h(rcap)), 403,
            "forbidden", "a receipt lowering the mode")
