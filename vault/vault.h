@@ -7,8 +7,9 @@
 
 #include "proxy.h"
 #include "store.h"
+#include "version.h"
 
-#define VAULT_VERSION "0.1.0"
+#define VAULT_VERSION RSVAULT_VERSION
 
 #define VAULT_LISTEN_MAX 16 /* --listen addresses */
 
