@@ -164,11 +164,20 @@ static const char *kf_split(const char *path, char *dir, size_t cap)
 	return base;
 }
 
+/* A third owner keyfile_also_owner allows; (uid_t)-1 for none. */
+static uid_t kf_also = (uid_t)-1;
+
+void keyfile_also_owner(uid_t uid)
+{
+	kf_also = uid;
+}
+
 /* Who may own a secret file or its directory: this user, or root (a server
- * started as root reads root's keys before it drops to --user). */
+ * started as root reads root's keys before it drops to --user), or the
+ * user the server will run as (whose files it reads again on SIGHUP). */
 static int kf_owner_ok(uid_t owner)
 {
-	return owner == geteuid() || owner == 0;
+	return owner == geteuid() || owner == 0 || (kf_also != (uid_t)-1 && owner == kf_also);
 }
 
 int keyfile_open_secret(const char *path)

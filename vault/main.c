@@ -616,6 +616,8 @@ int main(int argc, char **argv)
 	}
 	if (sandbox_init(&sb) != 0)
 		return 1;
+	if (sb.sb_switch) /* its files (a TLS key it rereads on SIGHUP) are private enough */
+		keyfile_also_owner(sb.sb_uid);
 	if (sodium_init() < 0) {
 		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
 		return 1;
