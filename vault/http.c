@@ -742,7 +742,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 /* Read a PEM file into a NUL-terminated buffer (sodium_malloc for keys).
  * A secret one (server.key) goes through keyfile_open_secret: private to
  * its owner, in a directory nobody else can write. */
-static char *read_pem(const char *dir, const char *name, int secret, size_t *lenp)
+static char *read_pem(const char *dir, const char *name, int secret, long also, size_t *lenp)
 {
 	char path[4096], *buf;
 	struct stat st;
@@ -754,7 +754,7 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 	    (int)sizeof path)
 		return NULL;
 	if (secret) {
-		if ((fd = keyfile_open_secret(path)) < 0) {
+		if ((fd = keyfile_open_secret_also(path, also < 0 ? (uid_t)-1 : (uid_t)also)) < 0) {
 			log_msg("cannot use %s", keyfile_error());
 			return NULL;
 		}
@@ -1022,14 +1022,14 @@ static struct tls_cred *cred_load(const struct vault *v, char *why, size_t wl)
 		snprintf(why, wl, "out of memory");
 		return NULL;
 	}
-	cert = v->tls_cert[0] ? read_pem(NULL, v->tls_cert, 0, &certlen)
-	                      : read_pem(v->keys_dir, "server.pem", 0, &certlen);
+	cert = v->tls_cert[0] ? read_pem(NULL, v->tls_cert, 0, -1, &certlen)
+	                      : read_pem(v->keys_dir, "server.pem", 0, -1, &certlen);
 	if (cert == NULL) {
 		snprintf(why, wl, "cannot read the certificate (%s): see the line above", cname);
 		goto fail;
 	}
-	key = v->tls_key[0] ? read_pem(NULL, v->tls_key, 1, &keylen)
-	                    : read_pem(v->keys_dir, "server.key", 1, &keylen);
+	key = v->tls_key[0] ? read_pem(NULL, v->tls_key, 1, v->run_uid, &keylen)
+	                    : read_pem(v->keys_dir, "server.key", 1, v->run_uid, &keylen);
 	if (key == NULL) {
 		snprintf(why, wl, "cannot read the key (%s): see the line above", kname);
 		goto fail;

@@ -590,6 +590,7 @@ int main(int argc, char **argv)
 	    .mapsize = (size_t)DEFAULT_MAP_MB * 1024 * 1024,
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
+	    .run_uid = -1,
 	};
 	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
@@ -616,8 +617,8 @@ int main(int argc, char **argv)
 	}
 	if (sandbox_init(&sb) != 0)
 		return 1;
-	if (sb.sb_switch) /* its files (a TLS key it rereads on SIGHUP) are private enough */
-		keyfile_also_owner(sb.sb_uid);
+	if (sb.sb_switch) /* a TLS key it rereads on SIGHUP may be that user's */
+		v.run_uid = (long)sb.sb_uid;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
 		return 1;

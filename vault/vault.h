@@ -24,6 +24,9 @@ struct vault {
 	/* --trusted-proxy ranges (SPEC 8.5, proxy.h) */
 	struct proxy_cidr proxies[PROXY_MAX];
 	unsigned nproxies;
+	/* the --user a server started as root switches to, -1 for none: the
+	 * TLS key may belong to it (it is read again as that user on SIGHUP) */
+	long run_uid;
 	/* --log-file: "" for stderr; reopened on SIGHUP */
 	char log_file[2048];
 	/* Where customers reach this server: the base of link and receipt
