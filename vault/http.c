@@ -74,7 +74,7 @@ struct listener {
 	char shown[80]; /* "127.0.0.1" or "[::1]" */
 };
 
-#define TLS_CHAIN_MAX 16 /* certificates in --tls-cert's chain */
+#define TLS_CHAIN_MAX 16           /* certificates in --tls-cert's chain */
 #define TLS_RETIRED_KEEP_MS 120000 /* a replaced key outlives every handshake begun with it */
 
 /* The certificate chain and key handshakes use (tls_pick). A reload makes
@@ -833,7 +833,6 @@ static void limits(const struct vault *v, struct conns_config *cc)
 #endif
 }
 
-
 /* --- listening ------------------------------------------------------------ */
 
 /* Split "HOST:PORT" or "[V6]:PORT" into host and port text. */
@@ -914,9 +913,10 @@ static int listen_one(struct http *h, const char *spec, const struct addrinfo *a
 			        "another rsvaultd or another program listening there?",
 			        shown, spec);
 		else if (e == EACCES)
-			log_msg("cannot listen on %s (--listen %s): permission denied (a port below "
-			        "1024 needs root or CAP_NET_BIND_SERVICE)",
-			        shown, spec);
+			log_msg(
+			    "cannot listen on %s (--listen %s): permission denied (a port below "
+			    "1024 needs root or CAP_NET_BIND_SERVICE)",
+			    shown, spec);
 		else if (e == EADDRNOTAVAIL)
 			log_msg("cannot listen on %s (--listen %s): no such address on this host",
 			        shown, spec);
@@ -1049,9 +1049,10 @@ static struct tls_cred *cred_load(const struct vault *v, char *why, size_t wl)
 	{
 		gnutls_datum_t d = {(unsigned char *)key, (unsigned)keylen};
 		if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
-		    (rc = gnutls_privkey_import_x509_raw(c->key, &d, GNUTLS_X509_FMT_PEM, NULL, 0)) <
-		        0) {
-			snprintf(why, wl, "%s is not a PEM private key: %s", kname, gnutls_strerror(rc));
+		    (rc = gnutls_privkey_import_x509_raw(c->key, &d, GNUTLS_X509_FMT_PEM, NULL,
+		                                         0)) < 0) {
+			snprintf(why, wl, "%s is not a PEM private key: %s", kname,
+			         gnutls_strerror(rc));
 			goto fail;
 		}
 	}
@@ -1303,17 +1304,19 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 		l->d = MHD_start_daemon(
 		    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		    (void *)NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-		    MHD_OPTION_HTTPS_CERT_CALLBACK, (gnutls_certificate_retrieve_function2 *)tls_pick,
-		    MHD_OPTION_HTTPS_PRIORITIES, (const char *)TLS_PRIORITIES,
-		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK,
-		    uri_cb, (void *)h, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h,
-		    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, (void *)h, MHD_OPTION_CONNECTION_TIMEOUT,
-		    (unsigned int)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned int)(cc.max_total * v->threads), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    (size_t)(64 * 1024), MHD_OPTION_END);
+		    MHD_OPTION_HTTPS_CERT_CALLBACK,
+		    (gnutls_certificate_retrieve_function2 *)tls_pick, MHD_OPTION_HTTPS_PRIORITIES,
+		    (const char *)TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
+		    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)h,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h,
+		    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, (void *)h,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
 		l->fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
 		if (l->d == NULL) {
-			log_msg("cannot start the HTTPS listener on %s:%u", l->shown, (unsigned)l->port);
+			log_msg("cannot start the HTTPS listener on %s:%u", l->shown,
+			        (unsigned)l->port);
 			http_stop(h);
 			*out = NULL;
 			return -1;

@@ -45,54 +45,54 @@ void audit_test_fault_dir(const char *dir);
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: rsvaultd [--config FILE] --data DIR --keys DIR [--listen ADDR:PORT]...\n"
-	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
-	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
-	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
-	        "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
-	        "                [--log-file FILE] [--no-seccomp]\n"
-	        "       rsvaultd --version | --help\n"
-	        "\n"
-	        "  --config FILE          read options from FILE, one \"name = value\" a line\n"
-	        "                         (name without the dashes; # starts a comment line;\n"
-	        "                         no-seccomp = true); options on the command line\n"
-	        "                         win, and a --listen or --trusted-proxy there\n"
-	        "                         replaces all of the file's\n"
-	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
-	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
-	        "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN "); may repeat;\n"
-	        "                         ADDR an IPv4 address, [IPv6] ([::] for all, IPv6\n"
-	        "                         only) or a host name (every address it resolves to)\n"
-	        "  --session-max-ttl S    longest session in seconds (default 14400)\n"
-	        "  --threads N            HTTP worker threads (default 4)\n"
-	        "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
-	        "  --max-per-address N    connections at once from one IPv4 address or\n"
-	        "                         IPv6 /64 (default 32)\n"
-	        "  --user NAME            required when started as root: the account to switch\n"
-	        "                         to once keys are read and the port is bound; it must\n"
-	        "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
-	        "  --group NAME           its group (default: the user's primary group)\n"
-	        "  --public-url URL       https:// address where customers reach this server, the\n"
-	        "                         base of link and receipt URLs; required to make links\n"
-	        "                         when --listen is not loopback (default there:\n"
-	        "                         https://ADDR:PORT of the listener)\n"
-	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
-	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
-	        "                         the key file must be private to its owner\n"
-	        "  --trusted-proxy CIDR   a reverse proxy's address range; may repeat. For\n"
-	        "                         requests from it the client address (audit, rate\n"
-	        "                         limits, logs) is the rightmost X-Forwarded-For entry\n"
-	        "                         that is not a trusted proxy itself\n"
-	        "  --log-format F         text (default) or json (one object a line)\n"
-	        "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
-	        "                         SIGHUP) instead of stderr\n"
-	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
-	        "  --version              print the version and exit\n"
-	        "\n"
-	        "SIGHUP reloads the TLS certificate and key and reopens --log-file.\n"
-	        "\n"
-	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
+	fprintf(
+	    f, "usage: rsvaultd [--config FILE] --data DIR --keys DIR [--listen ADDR:PORT]...\n"
+	       "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
+	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
+	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
+	       "                [--log-file FILE] [--no-seccomp]\n"
+	       "       rsvaultd --version | --help\n"
+	       "\n"
+	       "  --config FILE          read options from FILE, one \"name = value\" a line\n"
+	       "                         (name without the dashes; # starts a comment line;\n"
+	       "                         no-seccomp = true); options on the command line\n"
+	       "                         win, and a --listen or --trusted-proxy there\n"
+	       "                         replaces all of the file's\n"
+	       "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
+	       "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
+	       "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN "); may repeat;\n"
+	       "                         ADDR an IPv4 address, [IPv6] ([::] for all, IPv6\n"
+	       "                         only) or a host name (every address it resolves to)\n"
+	       "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	       "  --threads N            HTTP worker threads (default 4)\n"
+	       "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	       "  --max-per-address N    connections at once from one IPv4 address or\n"
+	       "                         IPv6 /64 (default 32)\n"
+	       "  --user NAME            required when started as root: the account to switch\n"
+	       "                         to once keys are read and the port is bound; it must\n"
+	       "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
+	       "  --group NAME           its group (default: the user's primary group)\n"
+	       "  --public-url URL       https:// address where customers reach this server, the\n"
+	       "                         base of link and receipt URLs; required to make links\n"
+	       "                         when --listen is not loopback (default there:\n"
+	       "                         https://ADDR:PORT of the listener)\n"
+	       "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
+	       "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
+	       "                         the key file must be private to its owner\n"
+	       "  --trusted-proxy CIDR   a reverse proxy's address range; may repeat. For\n"
+	       "                         requests from it the client address (audit, rate\n"
+	       "                         limits, logs) is the rightmost X-Forwarded-For entry\n"
+	       "                         that is not a trusted proxy itself\n"
+	       "  --log-format F         text (default) or json (one object a line)\n"
+	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
+	       "                         SIGHUP) instead of stderr\n"
+	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
+	       "  --version              print the version and exit\n"
+	       "\n"
+	       "SIGHUP reloads the TLS certificate and key and reopens --log-file.\n"
+	       "\n"
+	       "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
 
 /* Wiping allocator for jansson: every JSON string or buffer that held a
@@ -188,7 +188,8 @@ static int set_option(struct opts *o, const char *a, const char *val)
 				v->nlisten = 0; /* the command line's list replaces the file's */
 			}
 			if (v->nlisten == VAULT_LISTEN_MAX) {
-				fprintf(stderr, "rsvaultd: at most %d --listen\n", VAULT_LISTEN_MAX);
+				fprintf(stderr, "rsvaultd: at most %d --listen\n",
+				        VAULT_LISTEN_MAX);
 				return -1;
 			}
 			if (opt_str(a, val, v->listens[v->nlisten], sizeof v->listens[0]))
@@ -201,7 +202,8 @@ static int set_option(struct opts *o, const char *a, const char *val)
 				v->nproxies = 0;
 			}
 			if (v->nproxies == PROXY_MAX) {
-				fprintf(stderr, "rsvaultd: at most %d --trusted-proxy\n", PROXY_MAX);
+				fprintf(stderr, "rsvaultd: at most %d --trusted-proxy\n",
+				        PROXY_MAX);
 				return -1;
 			}
 			if (proxy_parse_cidr(val, &v->proxies[v->nproxies], &why) != 0) {
@@ -278,7 +280,8 @@ static int read_config(struct opts *o, const char *path)
 		goto out;
 	}
 	if (st.st_mode & S_IWOTH) {
-		fprintf(stderr, "rsvaultd: --config %s is writable by everyone (mode %04o): fix: chmod "
+		fprintf(stderr,
+		        "rsvaultd: --config %s is writable by everyone (mode %04o): fix: chmod "
 		        "o-w %s\n",
 		        path, (unsigned)(st.st_mode & 07777), path);
 		goto out;
@@ -307,7 +310,8 @@ static int read_config(struct opts *o, const char *path)
 		if (*line == '\0' || *line == '#')
 			continue;
 		if ((eq = strchr(line, '=')) == NULL) {
-			fprintf(stderr, "rsvaultd: %s line %d: want \"name = value\"\n", path, lineno);
+			fprintf(stderr, "rsvaultd: %s line %d: want \"name = value\"\n", path,
+			        lineno);
 			goto out;
 		}
 		key = line;
@@ -320,7 +324,8 @@ static int read_config(struct opts *o, const char *path)
 		if (*key == '\0' || *val == '\0' || strcmp(key, "config") == 0 ||
 		    strcmp(key, "help") == 0 || strcmp(key, "version") == 0 || key[0] == '-' ||
 		    snprintf(opt, sizeof opt, "--%s", key) >= (int)sizeof opt) {
-			fprintf(stderr, "rsvaultd: %s line %d: want \"name = value\" with an option's "
+			fprintf(stderr,
+			        "rsvaultd: %s line %d: want \"name = value\" with an option's "
 			        "name\n",
 			        path, lineno);
 			goto out;
@@ -526,9 +531,10 @@ static void reload(struct vault *v, struct http *h)
 	if (v->log_file[0] != '\0') {
 		if (log_open(v->log_file) != 0) {
 			failed = 1;
-			log_msg("reload: cannot reopen the log file %s: %s; still writing to the old "
-			        "one",
-			        v->log_file, strerror(errno));
+			log_msg(
+			    "reload: cannot reopen the log file %s: %s; still writing to the old "
+			    "one",
+			    v->log_file, strerror(errno));
 		} else {
 			log_msg("reload: log file %s reopened", v->log_file);
 		}

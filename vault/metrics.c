@@ -17,7 +17,7 @@ static struct metric **mx_tail = &mx_head;
 
 /* request latency buckets, seconds */
 static const double mx_lat[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                0.25,  0.5,    1,     2.5,  5,    10};
+                                0.25,  0.5,    1,     2.5,  5,     10};
 #define MX_NLAT (sizeof mx_lat / sizeof mx_lat[0])
 
 struct mx_route {
@@ -73,8 +73,8 @@ int64_t metrics_now_us(void)
 
 static const char *method_label(const char *m)
 {
-	static const char *const known[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
-	                                    "OPTIONS"};
+	static const char *const known[] = {"GET",    "POST", "PUT",    "PATCH",
+	                                    "DELETE", "HEAD", "OPTIONS"};
 
 	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (strcmp(m, known[i]) == 0)
@@ -93,7 +93,8 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
 	/* routes are the server's own strings: compare by content, since a
 	 * page path and a route pattern may be different copies */
 	for (i = 0; i < mx_nroutes; i++)
-		if (strcmp(mx_routes[i].method, ml) == 0 && strcmp(mx_routes[i].route, route) == 0) {
+		if (strcmp(mx_routes[i].method, ml) == 0 &&
+		    strcmp(mx_routes[i].route, route) == 0) {
 			r = &mx_routes[i];
 			break;
 		}
@@ -183,8 +184,8 @@ static void head(struct buf *b, const char *name, const char *help, const char *
 
 static void render_requests(struct buf *b)
 {
-	head(b, "rsvault_http_requests_total", "HTTP requests answered, by method, route and status",
-	     "counter");
+	head(b, "rsvault_http_requests_total",
+	     "HTTP requests answered, by method, route and status", "counter");
 	pthread_mutex_lock(&mx_mu);
 	for (size_t i = 0; i < mx_nroutes; i++) {
 		struct mx_route *r = &mx_routes[i];
@@ -202,7 +203,8 @@ static void render_requests(struct buf *b)
 		uint64_t cum = 0;
 		for (size_t j = 0; j <= MX_NLAT; j++) {
 			cum += r->lat[j];
-			bput(b, "rsvault_http_request_duration_seconds_bucket{method=\"%s\",route=\"",
+			bput(b,
+			     "rsvault_http_request_duration_seconds_bucket{method=\"%s\",route=\"",
 			     r->method);
 			blabel(b, r->route);
 			if (j < MX_NLAT)
@@ -210,7 +212,8 @@ static void render_requests(struct buf *b)
 			else
 				bput(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 		}
-		bput(b, "rsvault_http_request_duration_seconds_sum{method=\"%s\",route=\"", r->method);
+		bput(b, "rsvault_http_request_duration_seconds_sum{method=\"%s\",route=\"",
+		     r->method);
 		blabel(b, r->route);
 		bput(b, "\"} %.6f\n", r->lat_sum);
 		bput(b, "rsvault_http_request_duration_seconds_count{method=\"%s\",route=\"",

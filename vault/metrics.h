@@ -9,14 +9,13 @@
  *     metrics_add(&m_drops, 1);
  *
  * METRIC_GAUGE is set with metrics_set; METRIC_GAUGE_FN (METRIC_COUNTER_FN
- * for a count that only grows) is read by calling a function at every scrape (it must not block, take no store
- * transaction, and may run on any thread); METRIC_HISTOGRAM takes the upper
- * bounds of its buckets (ascending, at most METRIC_BUCKETS_MAX) and is fed
- * with metrics_observe. Names follow Prometheus rules: [a-z_][a-z0-9_]*,
- * counters end in _total. Every update is lock-free (atomics) except the
- * per-route request table. No metric ever carries a secret, a token, an id
- * of a ticket, account or credential, or any text a client sent: labels are
- * route patterns, methods from a fixed list and status codes. */
+ * for a count that only grows) is read by calling a function at every scrape (it must not block,
+ * take no store transaction, and may run on any thread); METRIC_HISTOGRAM takes the upper bounds of
+ * its buckets (ascending, at most METRIC_BUCKETS_MAX) and is fed with metrics_observe. Names follow
+ * Prometheus rules: [a-z_][a-z0-9_]*, counters end in _total. Every update is lock-free (atomics)
+ * except the per-route request table. No metric ever carries a secret, a token, an id of a ticket,
+ * account or credential, or any text a client sent: labels are route patterns, methods from a fixed
+ * list and status codes. */
 #ifndef RSVAULT_METRICS_H
 #define RSVAULT_METRICS_H
 
@@ -38,12 +37,12 @@ struct metric {
 	const char *name;
 	const char *help;
 	enum metric_type type;
-	double (*fn)(void);    /* METRIC_T_GAUGE_FN, METRIC_T_COUNTER_FN */
-	const double *bounds;  /* METRIC_T_HISTOGRAM */
+	double (*fn)(void);   /* METRIC_T_GAUGE_FN, METRIC_T_COUNTER_FN */
+	const double *bounds; /* METRIC_T_HISTOGRAM */
 	size_t nbounds;
-	_Atomic int64_t value; /* counter or gauge */
+	_Atomic int64_t value;                           /* counter or gauge */
 	_Atomic uint64_t counts[METRIC_BUCKETS_MAX + 1]; /* per bucket, last is +Inf */
-	_Atomic uint64_t sum_us; /* histogram sum, in millionths */
+	_Atomic uint64_t sum_us;                         /* histogram sum, in millionths */
 	struct metric *next;
 };
 
@@ -51,8 +50,8 @@ struct metric {
 void metrics_register(struct metric *m);
 
 #define METRIC_DEFINE_(var, nm, hp, ty, f, b, nb)                                                  \
-	struct metric var = {.name = (nm), .help = (hp), .type = (ty), .fn = (f), .bounds = (b),   \
-	                     .nbounds = (nb)};                                                     \
+	struct metric var = {                                                                      \
+	    .name = (nm), .help = (hp), .type = (ty), .fn = (f), .bounds = (b), .nbounds = (nb)};  \
 	__attribute__((constructor)) static void var##_register(void)                              \
 	{                                                                                          \
 		metrics_register(&var);                                                            \

@@ -58,7 +58,7 @@ int proxy_parse_cidr(const char *s, struct proxy_cidr *out, const char **why)
 		bits = max;
 	else if (util_parse_i64(slash + 1, 0, max, &bits) != 0) {
 		*why = out->family == AF_INET ? "the prefix length of an IPv4 range is 0 to 32"
-		                               : "the prefix length of an IPv6 range is 0 to 128";
+		                              : "the prefix length of an IPv6 range is 0 to 128";
 		return -1;
 	}
 	out->bits = (unsigned)bits;
@@ -83,8 +83,7 @@ static int in_range(const struct proxy_cidr *c, int family, const unsigned char 
 	return ((c->addr[full] ^ a[full]) & (0xffu << (8 - rest)) & 0xffu) == 0;
 }
 
-static int trusted_bin(const struct proxy_cidr *c, size_t n, int family,
-                       const unsigned char a[16])
+static int trusted_bin(const struct proxy_cidr *c, size_t n, int family, const unsigned char a[16])
 {
 	for (size_t i = 0; i < n; i++)
 		if (in_range(&c[i], family, a))

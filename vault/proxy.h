@@ -10,10 +10,10 @@
 
 #include <stddef.h>
 
-#define PROXY_MAX 16           /* --trusted-proxy ranges */
-#define PROXY_XFF_MAX 4096     /* bytes of X-Forwarded-For looked at, all headers */
-#define PROXY_XFF_ENTRIES 64   /* entries walked, from the right */
-#define PROXY_ADDR_LEN 46      /* INET6_ADDRSTRLEN */
+#define PROXY_MAX 16         /* --trusted-proxy ranges */
+#define PROXY_XFF_MAX 4096   /* bytes of X-Forwarded-For looked at, all headers */
+#define PROXY_XFF_ENTRIES 64 /* entries walked, from the right */
+#define PROXY_ADDR_LEN 46    /* INET6_ADDRSTRLEN */
 
 struct proxy_cidr {
 	int family; /* AF_INET or AF_INET6 */

@@ -57,8 +57,7 @@ static void test_trusted(void **st)
 	assert_false(proxy_trusted(c, 0, "10.1.2.3"));
 }
 
-static const char *client(const struct proxy_cidr *c, size_t n, const char *peer,
-                          const char *xff)
+static const char *client(const struct proxy_cidr *c, size_t n, const char *peer, const char *xff)
 {
 	static char out[PROXY_ADDR_LEN];
 	const char *v[1] = {xff};
@@ -110,8 +109,8 @@ static void test_client(void **st)
 	/* more entries than are walked, all trusted: the walk stops short */
 	size_t at = 0;
 	for (int i = 0; i < PROXY_XFF_ENTRIES + 5; i++)
-		at += (size_t)snprintf(big + at, PROXY_XFF_MAX + 16 - at, "%s10.0.0.%d", i ? "," : "",
-		                       i % 250);
+		at += (size_t)snprintf(big + at, PROXY_XFF_MAX + 16 - at, "%s10.0.0.%d",
+		                       i ? "," : "", i % 250);
 	assert_string_not_equal(client(c, 2, "10.0.0.1", big), "10.0.0.0");
 	free(big);
 }
@@ -141,10 +140,12 @@ static void test_metrics(void **st)
 	                             "rsvault_test_size_sum 55.500000\n"
 	                             "rsvault_test_size_count 3\n"));
 	assert_non_null(strstr(
-	    text, "rsvault_http_requests_total{method=\"GET\",route=\"/v1/health\",status=\"200\"} 1\n"));
+	    text,
+	    "rsvault_http_requests_total{method=\"GET\",route=\"/v1/health\",status=\"200\"} 1\n"));
 	/* an unknown method is "other"; a quote in a label is escaped */
 	assert_non_null(strstr(
-	    text, "rsvault_http_requests_total{method=\"other\",route=\"/v1/x\\\"y\",status=\"418\"} 1"));
+	    text,
+	    "rsvault_http_requests_total{method=\"other\",route=\"/v1/x\\\"y\",status=\"418\"} 1"));
 	assert_non_null(strstr(text, "rsvault_http_request_duration_seconds_bucket{method=\"GET\","
 	                             "route=\"/v1/health\",le=\"0.0025\"} 1\n"));
 	assert_null(strstr(text, "BREW"));
