@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import (TAP, Vault, binpath, tmpdir, make_keys, server_user_args,  # noqa: E402
                      give_to_server, RUN_AS, BIN)
-from rsvcore import all_events, uid  # noqa: E402
+from rsvcore import Core, all_events, uid  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SYS_PY = "/usr/bin/python3"  # sees Debian's python3-prometheus-client
@@ -551,6 +551,16 @@ with Vault() as v:
     t.ok(sample(m4, "rsvault_tls_certificate_not_after_seconds") > time.time(),
          "the certificate's expiry is in the future")
     t.ok(sample(m4, "rsvault_connections_open") >= 1, "open connections are counted")
+    core = Core(v)
+    ag = core.agent()
+    w = core.world(core.customer(), agent=ag, session=True)
+    _, m5 = scrape(v, v.admin)
+    m5 = m5 or {}
+    t.eq((sample(m4, "rsvault_sessions_open"), sample(m5, "rsvault_sessions_open")), (0.0, 1.0),
+         "open sessions: 0, then 1 once an agent opened one")
+    t.eq(v.delete("/v1/sessions/%s" % w.sid, ag.token).status, 204, "the agent ends it")
+    _, m6 = scrape(v, v.admin)
+    t.eq(sample(m6 or {}, "rsvault_sessions_open"), 0.0, "and 0 again once it ended")
     r = v.get("/v1/metrics", v.admin)
     text = r.body.decode()
     t.ok(v.admin not in text and auditor not in text and agent not in text,
