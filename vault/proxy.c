@@ -53,6 +53,10 @@ int proxy_parse_cidr(const char *s, struct proxy_cidr *out, const char **why)
 		out->family = AF_INET6;
 	else
 		return -1;
+	if (out->family == AF_INET6 && memcmp(out->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+		*why = "write an IPv4-mapped range as IPv4 (peers are compared as IPv4)";
+		return -1;
+	}
 	max = out->family == AF_INET ? 32 : 128;
 	if (slash == NULL)
 		bits = max;
