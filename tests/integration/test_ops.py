@@ -30,6 +30,19 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), 
 SYS_PY = "/usr/bin/python3"  # sees Debian's python3-prometheus-client
 
 t = TAP()
+scratch = []
+
+
+def scratch_dir(prefix):
+    d = tmpdir(prefix)
+    scratch.append(d)
+    return d
+
+
+def cleanup():
+    if not os.environ.get("RSVAULT_KEEP_TMP") and not t.failed:
+        for d in scratch:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def run(args, timeout=60, **kw):
@@ -117,7 +130,7 @@ for prog in ("rsvaultd", "rsvault", "rsvault-keys"):
          "%s --version prints '%s %s' and exits 0" % (prog, prog, VERSION))
 
 # --- the configuration file ------------------------------------------------------
-d = tmpdir("cfg")
+d = scratch_dir("cfg")
 keys, data = os.path.join(d, "keys"), os.path.join(d, "data")
 assert make_keys(keys).returncode == 0
 give_to_server(data)
@@ -193,7 +206,7 @@ with Vault(extra_args=["--listen", "[::1]:0", "--listen", "localhost:0"]) as v:
     t.ok(ok, "every listening address serves /v1/health over TLS")
 
 # --- a port in use; no admin token after a failed start ------------------------------
-d = tmpdir("busy")
+d = scratch_dir("busy")
 keys, data = os.path.join(d, "keys"), os.path.join(d, "data")
 assert make_keys(keys).returncode == 0
 give_to_server(data)
@@ -326,7 +339,7 @@ def install_file(src, dst):
     os.rename(tmp, dst)  # atomic, like a certificate renewal tool
 
 
-d = tmpdir("hup")
+d = scratch_dir("hup")
 tls = os.path.join(d, "tls")
 v = Vault(workdir=d, extra_args=["--tls-cert", os.path.join(tls, "server.pem"),
                                  "--tls-key", os.path.join(tls, "server.key")])
@@ -387,7 +400,7 @@ with v:
          "every SIGHUP ends with a summary line")
 
 # --log-file: opened as the server's user, reopened on SIGHUP after rotation
-d = tmpdir("logf")
+d = scratch_dir("logf")
 keys, data = os.path.join(d, "keys"), os.path.join(d, "data")
 assert make_keys(keys).returncode == 0
 give_to_server(data)
@@ -568,7 +581,7 @@ with Vault() as v:
 
 # --- make install and the unit ---------------------------------------------------------------
 BUILD = os.path.dirname(os.path.abspath(BIN))
-dest = tmpdir("inst")
+dest = scratch_dir("inst")
 p = run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest, "PREFIX=/usr",
          "BIN=" + os.path.abspath(BIN), "BUILD=" + BUILD], timeout=600)
 t.eq(p.returncode, 0, "make install DESTDIR=... PREFIX=/usr succeeds")
@@ -611,7 +624,7 @@ t.ok(names and names <= opts, "the example configuration uses only real option n
 # systemd-analyze verify: installed for real (no DESTDIR) under a scratch
 # prefix, so that the binary and man pages the unit names exist.
 if shutil.which("systemd-analyze"):
-    pre = tmpdir("prefix")
+    pre = scratch_dir("prefix")
     p = run(["make", "-s", "-C", ROOT, "install", "PREFIX=" + pre, "SYSCONFDIR=" + pre + "/etc",
              "BIN=" + os.path.abspath(BIN), "BUILD=" + BUILD], timeout=600)
     unitp = os.path.join(pre, "lib/systemd/system/rsvaultd.service")
@@ -629,4 +642,5 @@ if shutil.which("systemd-analyze"):
 else:
     t.ok(False, "systemd-analyze is installed (.ci/deps.sh: systemd)")
 
+cleanup()
 t.done()

@@ -37,6 +37,19 @@ HELPER = os.path.join(ROOT, "tests", "lib", "unit_sandbox.py")
 SYS_PY = "/usr/bin/python3"
 
 t = TAP()
+scratch = []
+
+
+def scratch_dir(prefix):
+    d = tmpdir(prefix)
+    scratch.append(d)
+    return d
+
+
+def cleanup():
+    if not os.environ.get("RSVAULT_KEEP_TMP") and not t.failed:
+        for d in scratch:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def run(args, timeout=120, **kw):
@@ -45,7 +58,7 @@ def run(args, timeout=120, **kw):
 
 
 # install the programs and the unit, as a package would
-dest = tmpdir("unitinst")
+dest = scratch_dir("unitinst")
 p = run(["make", "-s", "-C", ROOT, "install", "DESTDIR=" + dest, "PREFIX=/usr",
          "BIN=" + os.path.abspath(BIN), "BUILD=" + os.path.dirname(os.path.abspath(BIN))],
         timeout=600)
@@ -73,11 +86,12 @@ t.ok(len(ours) > 50 and not outside,
 if not RUN_AS:
     for _ in range(9):
         t.ok(True, "sandboxed run # SKIP needs root (mount namespace, setpriv)")
+    cleanup()
     t.done()
 
 asan = b"__asan_init" in open(rsvaultd, "rb").read()
 user, uid, gid = RUN_AS
-d = tmpdir("unitrun")
+d = scratch_dir("unitrun")
 os.chmod(d, 0o755)
 src_keys = os.path.join(d, "src")
 assert make_keys(src_keys).returncode == 0
@@ -198,4 +212,5 @@ except subprocess.TimeoutExpired:
 t.eq(proc.returncode, 0, "SIGTERM stops it cleanly (exit 0)")
 t.ok(os.stat(data).st_uid == uid and os.path.exists(os.path.join(data, "data.mdb")),
      "its store was written in the one writable path")
+cleanup()
 t.done()
