@@ -82,16 +82,29 @@ static const char *method_label(const char *m)
 	return "other";
 }
 
-void metrics_request(const char *method, const char *route, int status, int64_t duration_us)
-{
-	const char *ml = method_label(method);
-	double secs = (double)duration_us / 1e6;
-	struct mx_route *r = NULL;
-	size_t i;
+/* (route, method label) pointers -> slot in mx_routes: both strings are the
+ * server's own constants, so after the first sight of a pair the lookup
+ * compares pointers only. A pair of other pointers with the same text
+ * (two copies of one literal) finds the same slot by content. */
+#define MX_INDEX 512 /* more than twice MX_ROUTES: probes stay short */
+struct mx_key {
+	const char *route;
+	const char *ml;
+	struct mx_route *slot;
+};
+static struct mx_key mx_index[MX_INDEX];
 
-	pthread_mutex_lock(&mx_mu);
-	/* routes are the server's own strings: compare by content, since a
-	 * page path and a route pattern may be different copies */
+static struct mx_route *route_slot(const char *ml, const char *route)
+{
+	size_t h = (((uintptr_t)route >> 3) * 31u + ((uintptr_t)ml >> 3)) % MX_INDEX, i;
+	struct mx_route *r = NULL;
+
+	for (i = 0; i < MX_INDEX; i++, h = (h + 1) % MX_INDEX) {
+		if (mx_index[h].route == route && mx_index[h].ml == ml)
+			return mx_index[h].slot;
+		if (mx_index[h].route == NULL)
+			break;
+	}
 	for (i = 0; i < mx_nroutes; i++)
 		if (strcmp(mx_routes[i].method, ml) == 0 &&
 		    strcmp(mx_routes[i].route, route) == 0) {
@@ -110,6 +123,23 @@ void metrics_request(const char *method, const char *route, int status, int64_t 
 			r->route = route;
 		}
 	}
+	if (mx_index[h].route == NULL) { /* remember the pointers (if there is room) */
+		mx_index[h].route = route;
+		mx_index[h].ml = ml;
+		mx_index[h].slot = r;
+	}
+	return r;
+}
+
+void metrics_request(const char *method, const char *route, int status, int64_t duration_us)
+{
+	const char *ml = method_label(method);
+	double secs = (double)duration_us / 1e6;
+	struct mx_route *r;
+	size_t i;
+
+	pthread_mutex_lock(&mx_mu);
+	r = route_slot(ml, route);
 	for (i = 0; i < MX_STATUS; i++)
 		if (r->status[i] == status || r->status[i] == 0)
 			break;
