@@ -292,6 +292,19 @@ with Vault(extra_args=["--trusted-proxy", "127.0.0.0/8", "--trusted-proxy", "10.
     t.ok(re.search(r"GET /v1/me 401 \d+ms ip=203\.0\.113\.7 ", log) is not None,
          "the request line shows the client address from the trusted proxy")
 
+# an IPv6 proxy on [::1]
+d6 = scratch_dir("v6proxy")
+assert make_keys(os.path.join(d6, "keys"), sans=["::1"]).returncode == 0
+v = Vault(workdir=d6, extra_args=["--trusted-proxy", "::1/128"])
+v.start(listen="[::1]:0")
+try:
+    rid = probe(v, "2001:db8::9, ::1")
+    t.eq(ip_of(v, rid), "2001:db8::9", "a proxy on ::1 (trusted as ::1/128) names an IPv6 client")
+    rid = probe(v, "203.0.113.8")
+    t.eq(ip_of(v, rid), "203.0.113.8", "and an IPv4 client")
+finally:
+    v.stop()
+
 with Vault(extra_args=["--trusted-proxy", "10.0.0.0/8"]) as v:
     rid = probe(v, "203.0.113.7")
     t.eq(ip_of(v, rid), "127.0.0.1",
