@@ -98,7 +98,7 @@ int cli_cmd_cred_add(struct cli_ctx *c)
 		rc = cli_show_field(c, &r, "id");
 done:
 	json_decref(req);
-	cli_wipe_free(secret);
+	wipe_free(secret);
 	cli_resp_free(&r);
 	return rc;
 }
@@ -207,7 +207,7 @@ static int print_secret(const struct cli_ctx *c, const char *s, size_t n)
 		cli_warnx("the secret holds control or invisible characters; shown escaped "
 		          "(\\xHH, \\uXXXX, \\t, \\r; a backslash as \\\\). Use --raw, or "
 		          "redirect standard output, to get it exactly as stored");
-	cli_wipe_free(esc);
+	wipe_free(esc);
 	return rc;
 }
 

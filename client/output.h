@@ -41,7 +41,7 @@ enum cli_esc {
 int cli_esc_needed(const char *s, size_t n, enum cli_esc mode);
 
 /* The escaped copy of s[0..n) for mode, NUL-terminated, in a block from
- * cli_wipe_malloc (free it with cli_wipe_free; it may hold a secret), its
+ * wipe_malloc (free it with wipe_free; it may hold a secret), its
  * length in *outlen (if not NULL). NULL if out of memory. */
 char *cli_esc_dup(const char *s, size_t n, enum cli_esc mode, size_t *outlen);
 

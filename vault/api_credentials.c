@@ -13,6 +13,7 @@
 #include "records.h"
 #include "util.h"
 #include "validate.h"
+#include "wipe.h"
 
 #define CRED_LIST_MAX 1000
 #define KEY_MAX 200
@@ -110,8 +111,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 out:
 	sodium_memzero(key, sizeof key);
 	if (pt != NULL) {
-		sodium_memzero(pt, strlen(pt));
-		free(pt);
+		wipe_release(pt, strlen(pt));
 	}
 	free(rec);
 	json_decref(obj);
@@ -145,8 +145,7 @@ static int open_record(struct store_txn *t, const char *tid, const char *cid, in
 out:
 	sodium_memzero(key, sizeof key);
 	if (pt != NULL) {
-		sodium_memzero(pt, ptlen);
-		free(pt);
+		wipe_release(pt, ptlen);
 	}
 	return rc;
 }
@@ -307,8 +306,7 @@ static int cred_secret_post(struct req *r)
 		rc = BAD_RECORD;
 	sodium_memzero(key, sizeof key);
 	if (pt != NULL) {
-		sodium_memzero(pt, ptlen);
-		free(pt);
+		wipe_release(pt, ptlen);
 	}
 	if (rc != 0)
 		return tampered(r, rc);

@@ -18,6 +18,7 @@
 #include "tokens.h"
 #include "util.h"
 #include "vault.h"
+#include "wipe.h"
 
 /* Failed authentications (SPEC §6, §8.1). Two limits apply to requests
  * that carry no valid token:
@@ -686,9 +687,8 @@ int authz_gate(struct req *r)
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
 		rc = store_read(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';
-		json_decref(p->ticket);       /* a capability's check loads its ticket */
-		sodium_memzero(p, sizeof *p); /* held the token */
-		free(p);
+		json_decref(p->ticket);     /* a capability's check loads its ticket */
+		wipe_release(p, sizeof *p); /* held the token */
 		if (rc < 0) {
 			log_msg("request %s: cannot check its token (%d)", r->request_id, rc);
 			return req_fail(r, 503, "unavailable",

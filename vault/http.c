@@ -31,6 +31,7 @@
 #include "req.h"
 #include "route.h"
 #include "util.h"
+#include "wipe.h"
 
 /* TLS 1.3 and 1.2 only, ECDHE with AEAD ciphers. */
 #define TLS_PRIORITIES                                                                             \
@@ -97,12 +98,11 @@ struct conn {
 	int parked; /* 1 from the suspension until dispatch_finish/drop */
 };
 
-static void wipe_free(void *cls)
+static void free_body(void *cls)
 {
 	char *buf = cls;
 
-	sodium_memzero(buf, strlen(buf));
-	free(buf);
+	wipe_release(buf, strlen(buf));
 }
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
@@ -167,12 +167,12 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	}
 	if (body != NULL)
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(strlen(body), body,
-		                                                              wipe_free, body);
+		                                                              free_body, body);
 	else
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
 		if (body)
-			wipe_free(body);
+			free_body(body);
 		return MHD_NO;
 	}
 	if (body != NULL)
@@ -504,8 +504,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 			c->too_large = 1;
 		if (c->too_large) {
 			if (c->body != NULL) {
-				sodium_memzero(c->body, c->body_len);
-				free(c->body);
+				wipe_release(c->body, c->body_len);
 				c->body = NULL;
 				c->body_len = 0;
 			}
@@ -547,8 +546,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		        (long long)(util_mono_ms() - c->start), c->r.request_id,
 		        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	if (c->body != NULL) {
-		sodium_memzero(c->body, REQ_BODY_MAX);
-		free(c->body);
+		wipe_release(c->body, REQ_BODY_MAX);
 	}
 	json_decref(c->r.body);
 	json_decref(c->r.resp);
