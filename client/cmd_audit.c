@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "auditlog.h"
 #include "cli.h"
 #include "cmd.h"
@@ -27,7 +28,6 @@
 #include "keyfile.h"
 #include "output.h"
 
-#define PAGE_LIMIT 1000 /* the API's largest page */
 #define LIST_LIMIT_DEFAULT 100
 
 static const char *const outcomes[] = {"allow", "deny", NULL};
@@ -58,7 +58,7 @@ static int pager_fetch(struct pager *p)
 	p->items = NULL;
 	p->idx = p->n = 0;
 	if (cli_path(path, sizeof path, "%s?after_seq=%" PRIu64 "&limit=%d", p->route, p->after,
-	             PAGE_LIMIT) != 0)
+	             API_AUDIT_PAGE_MAX) != 0)
 		return CLI_ERR;
 	rc = cli_api(p->c, "GET", path, NULL, NULL, &p->resp);
 	if (rc != CLI_OK)
@@ -67,12 +67,12 @@ static int pager_fetch(struct pager *p)
 	if (p->items == NULL)
 		return CLI_ERR;
 	p->n = json_array_size(p->items);
-	if (p->n > PAGE_LIMIT)
+	if (p->n > API_AUDIT_PAGE_MAX)
 		return cli_malformed("page larger than the limit asked for");
-	/* A page of PAGE_LIMIT items may have more behind it. A shorter page
+	/* A page of API_AUDIT_PAGE_MAX items may have more behind it. A shorter page
 	 * means caught up: since every page read is itself audited, waiting
 	 * for an empty page of events would never end. */
-	p->stalled = p->n < PAGE_LIMIT;
+	p->stalled = p->n < API_AUDIT_PAGE_MAX;
 	if (p->n > 0) {
 		next = json_object_get(p->resp.json, "next_seq");
 		if (!json_is_integer(next) || json_integer_value(next) < 0 ||
@@ -267,7 +267,7 @@ int cli_cmd_audit_list(struct cli_ctx *c)
 		return cli_usage(c, "--outcome must be allow or deny");
 	if (cli_opt_int(c, "--after", 0, INT64_MAX, &after) != 0 ||
 	    cli_opt_int(c, "--before", 1, INT64_MAX, &before) != 0 ||
-	    cli_opt_int(c, "--limit", 1, PAGE_LIMIT, &limit) != 0)
+	    cli_opt_int(c, "--limit", 1, API_AUDIT_PAGE_MAX, &limit) != 0)
 		return CLI_ERR;
 	if (cli_opt(c, "--before") != NULL && !newest)
 		return cli_usage(c, "--before goes with --newest (use --after for oldest first)");

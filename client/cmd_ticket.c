@@ -10,8 +10,6 @@
 #include "output.h"
 #include "util.h"
 
-#define SUBJECT_MAX 200
-
 int cli_cmd_me(struct cli_ctx *c)
 {
 	struct cli_resp r;

@@ -16,9 +16,9 @@
 #include "secret.h"
 
 /* stdin: the secret, a "\r\n" and one byte more to see that it is too long */
-#define STDIN_CAP (CLI_SECRET_MAX + 3)
+#define STDIN_CAP (API_SECRET_MAX + 3)
 /* terminal: one line, one byte more to see that it is too long */
-#define TTY_CAP (CLI_SECRET_MAX + 1)
+#define TTY_CAP (API_SECRET_MAX + 1)
 
 int cli_write_all(int fd, const void *buf, size_t len)
 {
@@ -56,8 +56,8 @@ static int check_secret(const char *buf, size_t len)
 		cli_warnx("the secret is empty");
 		return -1;
 	}
-	if (len > CLI_SECRET_MAX) {
-		cli_warnx("the secret is longer than %d bytes", CLI_SECRET_MAX);
+	if (len > API_SECRET_MAX) {
+		cli_warnx("the secret is longer than %d bytes", API_SECRET_MAX);
 		return -1;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
@@ -213,7 +213,7 @@ static int read_from_tty(char **out, size_t *len)
 	                  &toolong) != 0)
 		goto done;
 	if (toolong) {
-		cli_warnx("the secret is longer than %d bytes", CLI_SECRET_MAX);
+		cli_warnx("the secret is longer than %d bytes", API_SECRET_MAX);
 		goto done;
 	}
 	if (check_secret(first, n1) != 0)

@@ -6,16 +6,14 @@
 
 #include <stddef.h>
 
-/* Largest secret the API accepts (SPEC section 6), in bytes. */
-#define CLI_SECRET_MAX 8192
-
 /* The wiping allocator (wipe_malloc ... wipe_free) is in common/wipe.h. */
+#include "apilimits.h"
 #include "wipe.h"
 
 /* Read a secret. If standard input is a terminal, prompt on /dev/tty with
  * echo off (twice, the second time to confirm); otherwise read all of
  * standard input. Exactly one trailing "\n" or "\r\n" is removed. The
- * result has 1..CLI_SECRET_MAX bytes and no NUL byte.
+ * result has 1..API_SECRET_MAX bytes and no NUL byte.
  * On success *out is a NUL-terminated block from wipe_malloc (the
  * caller frees it with wipe_free) and *len its length; returns 0. On
  * failure prints a message, wipes everything it read and returns -1.
@@ -23,7 +21,7 @@
 int cli_secret_read(char **out, size_t *len);
 
 /* Split of cli_secret_read's standard-input path, for tests: read all of
- * fd (at most CLI_SECRET_MAX plus a line end) into a wiping block and
+ * fd (at most API_SECRET_MAX plus a line end) into a wiping block and
  * strip one trailing line end. Same contract as cli_secret_read. */
 int cli_secret_read_fd(int fd, char **out, size_t *len);
 

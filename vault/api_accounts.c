@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "crypto.h"
 #include "license.h"
 #include "records.h"
@@ -93,7 +94,7 @@ int api_bootstrap_admin(struct store_txn *t, int64_t now, char *token_out, size_
 /* The optional "ttl_s" of a token: -1 when absent. */
 static int token_ttl(struct req *r, int64_t *ttl_s)
 {
-	return v_int(r, "ttl_s", 0, TOKENS_TTL_MIN_S, TOKENS_TTL_MAX_S, -1, ttl_s);
+	return v_int(r, "ttl_s", 0, API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, -1, ttl_s);
 }
 
 int api_account_create(struct req *r, struct store_txn *t)

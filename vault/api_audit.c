@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "audit.h"
 #include "auditlog.h"
 #include "records.h"
 #include "util.h"
 
 #define PAGE_DEFAULT 100
-#define PAGE_MAX 1000
 #define SCAN_PAGES 50 /* a filtered listing looks at most at limit * this rows */
 #define ROW_HDR 40
 #define TICKET_KEY_MAX 512 /* ticket id \0 be64(seq) of DB_AUDIT_TICKET */
@@ -113,8 +113,9 @@ static int limit_param(struct req *r, int64_t *limit)
 
 	if ((rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, limit)))
 		return rc;
-	if (*limit < 1 || *limit > PAGE_MAX)
-		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
+	if (*limit < 1 || *limit > API_AUDIT_PAGE_MAX)
+		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d",
+		                API_AUDIT_PAGE_MAX);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "audit.h"
 #include "crypto.h"
 #include "log.h"
@@ -18,8 +19,7 @@
 #define CRED_LIST_MAX 1000
 #define KEY_MAX 200
 
-const char *const cred_kind_words[] = {
-    "remote-utilities", "rdp", "ssh", "vnc", "web", "other", NULL};
+const char *const cred_kind_words[] = {API_CRED_KINDS, NULL};
 #define kind_words cred_kind_words
 
 /* "tid\0cid" into k; returns its length. */
@@ -78,12 +78,12 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	int rc;
 
 	if ((rc = v_only(r, fields)) ||
-	    (rc = v_str(r, "label", 1, 1, V_LABEL_MAX, 4 * V_LABEL_MAX, 0, &label)) ||
+	    (rc = v_str(r, "label", 1, 1, API_LABEL_MAX, 4 * API_LABEL_MAX, 0, &label)) ||
 	    (rc = v_enum(r, "kind", kind_words, &kind)) || (rc = v_host(r, "host", &host)) ||
-	    (rc = v_str(r, "username", 0, 1, V_USERNAME_MAX, 4 * V_USERNAME_MAX, 0, &user)) ||
-	    (rc = v_str(r, "secret", 1, 1, V_SECRET_MAX, V_SECRET_MAX, 1, &secret)) ||
-	    (rc = v_str(r, "notes", 0, 0, V_NOTES_MAX, 4 * V_NOTES_MAX, V_LINES, &notes)) ||
-	    (rc = v_int(r, "ttl_s", 0, 1, V_CRED_TTL_MAX, V_CRED_TTL_DEFAULT, &ttl)))
+	    (rc = v_str(r, "username", 0, 1, API_USERNAME_MAX, 4 * API_USERNAME_MAX, 0, &user)) ||
+	    (rc = v_str(r, "secret", 1, 1, API_SECRET_MAX, API_SECRET_MAX, 1, &secret)) ||
+	    (rc = v_str(r, "notes", 0, 0, API_NOTES_MAX, 4 * API_NOTES_MAX, V_LINES, &notes)) ||
+	    (rc = v_int(r, "ttl_s", 0, 1, API_CRED_TTL_MAX, API_CRED_TTL_DEFAULT, &ttl)))
 		return rc;
 	crypto_new_id(cid);
 	snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "audit.h"
 #include "authz.h"
 #include "crypto.h"
@@ -31,11 +32,6 @@
 #include "validate.h"
 #include "vault.h"
 
-#define LINK_TTL_DEFAULT 86400
-#define LINK_TTL_MAX 604800
-#define LINK_USES_DEFAULT 1
-#define LINK_USES_MAX 10
-#define LINK_NOTE_MAX 200
 #define LINK_LIST_MAX 1000
 #define RECEIPT_READS_MAX 1000
 #define RECEIPT_SESSIONS_MAX 1000
@@ -102,9 +98,9 @@ int api_link_create(struct req *r, struct store_txn *t)
 	int rc;
 
 	if ((rc = v_only(r, fields)) ||
-	    (rc = v_int(r, "ttl_s", 0, 1, LINK_TTL_MAX, LINK_TTL_DEFAULT, &ttl)) ||
-	    (rc = v_int(r, "uses", 0, 1, LINK_USES_MAX, LINK_USES_DEFAULT, &uses)) ||
-	    (rc = v_str(r, "note", 0, 1, LINK_NOTE_MAX, 4 * LINK_NOTE_MAX, V_LINE, &note)))
+	    (rc = v_int(r, "ttl_s", 0, 1, API_LINK_TTL_MAX, API_LINK_TTL_DEFAULT, &ttl)) ||
+	    (rc = v_int(r, "uses", 0, 1, API_LINK_USES_MAX, API_LINK_USES_DEFAULT, &uses)) ||
+	    (rc = v_str(r, "note", 0, 1, API_LINK_NOTE_MAX, 4 * API_LINK_NOTE_MAX, V_LINE, &note)))
 		return rc;
 	if (r->v->public_url[0] == '\0')
 		return no_public_url(r);
@@ -268,10 +264,10 @@ int links_revoke_creator(struct store_txn *t, const char *account, const struct 
 /* What the upload page needs to check fields before sending (SPEC 6). */
 static json_t *upload_limits(void)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "label", V_LABEL_MAX,
-	                 "username", V_USERNAME_MAX, "secret_bytes", V_SECRET_MAX, "notes",
-	                 V_NOTES_MAX, "host", V_HOST_MAX, "ttl_s", "min", 1, "max", V_CRED_TTL_MAX,
-	                 "default", V_CRED_TTL_DEFAULT);
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "label", API_LABEL_MAX,
+	                 "username", API_USERNAME_MAX, "secret_bytes", API_SECRET_MAX, "notes",
+	                 API_NOTES_MAX, "host", V_HOST_MAX, "ttl_s", "min", 1, "max",
+	                 API_CRED_TTL_MAX, "default", API_CRED_TTL_DEFAULT);
 }
 
 int api_link_open(struct req *r, struct store_txn *t)

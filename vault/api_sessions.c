@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "authz.h"
 #include "crypto.h"
 #include "records.h"
@@ -9,7 +10,6 @@
 #include "validate.h"
 #include "vault.h"
 
-#define SESSION_TTL_DEFAULT 1800
 #define SESSION_LIST_MAX 1000
 
 int api_session_open(struct req *r, struct store_txn *t)
@@ -22,7 +22,7 @@ int api_session_open(struct req *r, struct store_txn *t)
 
 	if ((rc = v_only(r, fields)) ||
 	    (rc = v_int(r, "ttl_s", 0, 1, max,
-	                max < SESSION_TTL_DEFAULT ? max : SESSION_TTL_DEFAULT, &ttl)))
+	                max < API_SESSION_TTL_DEFAULT ? max : API_SESSION_TTL_DEFAULT, &ttl)))
 		return rc;
 	if ((rc = session_active_on(t, r->a_ticket, r->now, &active)) != STORE_OK)
 		return rc;

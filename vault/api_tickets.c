@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "crypto.h"
 #include "license.h"
 #include "log.h"
@@ -88,7 +89,8 @@ int api_ticket_create(struct req *r, struct store_txn *t)
 	json_t *tk;
 	int rc;
 
-	if ((rc = v_only(r, fields)) || (rc = v_str(r, "subject", 1, 1, 200, 800, 0, &subject)) ||
+	if ((rc = v_only(r, fields)) ||
+	    (rc = v_str(r, "subject", 1, 1, API_SUBJECT_MAX, 4 * API_SUBJECT_MAX, 0, &subject)) ||
 	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)) || (rc = ticket_owner(r, t, &owner)))
 		return rc;
 	crypto_new_id(id);
