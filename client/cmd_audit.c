@@ -131,7 +131,7 @@ static int event_matches(const struct cli_ctx *c, json_t *e, int64_t after)
 
 		if (want == NULL)
 			continue;
-		got = cli_jstr(e, fields[i][1]);
+		got = jx_str(e, fields[i][1]);
 		if (got == NULL || strcmp(got, want) != 0)
 			return 0;
 	}
@@ -157,14 +157,14 @@ static int event_table(json_t *events)
 			rc = cli_malformed("events");
 			goto done;
 		}
-		cli_time_local(cli_jstr(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
+		cli_time_local(jx_str(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
 		row[0] = cli_jtext(e, "seq", seq, sizeof seq);
 		row[1] = tm;
-		row[2] = cli_jstr(e, "actor");
-		row[3] = cli_jstr(e, "action");
-		row[4] = cli_jstr(e, "ticket");
-		row[5] = cli_jstr(e, "outcome");
-		row[6] = cli_jstr(e, "reason");
+		row[2] = jx_str(e, "actor");
+		row[3] = jx_str(e, "action");
+		row[4] = jx_str(e, "ticket");
+		row[5] = jx_str(e, "outcome");
+		row[6] = jx_str(e, "reason");
 		if (cli_table_add(&t, row) != 0) {
 			cli_warnx("out of memory");
 			rc = CLI_ERR;
@@ -360,8 +360,8 @@ static int is_hex(const char *s, size_t n)
 /* Write the checkpoint cp as {"type","seq","hash","signature","public_key"}. */
 static int write_checkpoint(struct export *x, json_t *cp, json_int_t seq)
 {
-	const char *hash = cli_jstr(cp, "hash"), *sig = cli_jstr(cp, "signature");
-	const char *pk = cli_jstr(cp, "public_key");
+	const char *hash = jx_str(cp, "hash"), *sig = jx_str(cp, "signature");
+	const char *pk = jx_str(cp, "public_key");
 	json_t *line;
 	int rc;
 

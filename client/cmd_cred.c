@@ -126,7 +126,7 @@ static int list_table(json_t *list, const char *what, const char *const *head,
 			size_t kl = strlen(keys[k]);
 
 			if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
-				cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
 				               sizeof buf[k]);
 				row[k] = buf[k];
 			} else {

@@ -395,11 +395,6 @@ void cli_table_free(struct cli_table *t)
 	memset(t, 0, sizeof *t);
 }
 
-const char *cli_jstr(json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
 const char *cli_jtext(json_t *obj, const char *key, char *buf, size_t n)
 {
 	json_t *v = json_object_get(obj, key);

@@ -49,10 +49,10 @@ struct filter {
 
 static int matches(const struct filter *f, const json_t *ev)
 {
-	return (!f->has_ticket || streq(js(ev, "ticket"), f->ticket)) &&
-	       (!f->has_actor || streq(js(ev, "actor"), f->actor)) &&
-	       (!f->has_action || streq(js(ev, "action"), f->action)) &&
-	       (!f->has_outcome || streq(js(ev, "outcome"), f->outcome));
+	return (!f->has_ticket || streq(jx_str(ev, "ticket"), f->ticket)) &&
+	       (!f->has_actor || streq(jx_str(ev, "actor"), f->actor)) &&
+	       (!f->has_action || streq(jx_str(ev, "action"), f->action)) &&
+	       (!f->has_outcome || streq(jx_str(ev, "outcome"), f->outcome));
 }
 
 static int query_u64(struct req *r, const char *name, int64_t max, int64_t def, int64_t *out)

@@ -94,7 +94,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 	}
 	obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", label, "kind", kind, "host",
 	                host, "username", user, "secret", secret, "notes", notes);
-	if (obj == NULL || (pt = json_text(obj)) == NULL ||
+	if (obj == NULL || (pt = jx_text(obj)) == NULL ||
 	    crypto_record_seal(key, r->a_ticket, cid, r->now, expires, (unsigned char *)pt,
 	                       strlen(pt), &rec, &reclen) != 0) {
 		rc = STORE_ERROR;
@@ -107,7 +107,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 		goto out;
 	rc = req_ok(r, 201,
 	            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cid, "label", label, "kind", kind,
-	                      "created_at", jtime(r->now), "expires_at", jtime(expires)));
+	                      "created_at", jx_time(r->now), "expires_at", jx_time(expires)));
 out:
 	sodium_memzero(key, sizeof key);
 	if (pt != NULL) {
@@ -152,9 +152,9 @@ out:
 
 static json_t *meta_view(const char *cid, const json_t *plain, int64_t created, int64_t expires)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cid, "label", js(plain, "label"),
-	                 "kind", js(plain, "kind"), "created_at", jtime(created), "expires_at",
-	                 jtime(expires));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cid, "label", jx_str(plain, "label"),
+	                 "kind", jx_str(plain, "kind"), "created_at", jx_time(created),
+	                 "expires_at", jx_time(expires));
 }
 
 int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now, json_t **view)
@@ -318,8 +318,8 @@ static int cred_secret_post(struct req *r)
 	    json_object_get(plain, "username") ? json_object_get(plain, "username") : json_null(),
 	    "secret", json_object_get(plain, "secret"), "notes",
 	    json_object_get(plain, "notes") ? json_object_get(plain, "notes") : json_null(),
-	    "session", "id", js(r->session, "id"), "expires_at",
-	    jtime(ji(r->session, "expires_at", -1)));
+	    "session", "id", jx_str(r->session, "id"), "expires_at",
+	    jx_time(jx_int(r->session, "expires_at", -1)));
 	json_decref(plain);
 	if (out == NULL)
 		return req_fail(r, 500, "internal", "internal error");

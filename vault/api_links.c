@@ -42,23 +42,23 @@ static const char *link_state(const json_t *l, int64_t now)
 {
 	if (json_object_get(l, "revoked_at") != NULL)
 		return "revoked";
-	if (ji(l, "used", 0) >= ji(l, "uses", 0))
+	if (jx_int(l, "used", 0) >= jx_int(l, "uses", 0))
 		return "spent";
-	if (now >= ji(l, "expires_at", 0))
+	if (now >= jx_int(l, "expires_at", 0))
 		return "expired";
 	return "active";
 }
 
 static json_t *link_view(const json_t *l, int64_t now)
 {
-	json_int_t left = ji(l, "uses", 0) - ji(l, "used", 0);
+	json_int_t left = jx_int(l, "uses", 0) - jx_int(l, "used", 0);
 	json_t *note = json_object_get(l, "note");
 
-	return json_pack("{s:s, s:s, s:O, s:o, s:o, s:I, s:I, s:s}", "id", js(l, "id"), "creator",
-	                 js(l, "creator"), "note", note ? note : json_null(), "created_at",
-	                 jtime(ji(l, "created_at", -1)), "expires_at",
-	                 jtime(ji(l, "expires_at", -1)), "uses", ji(l, "uses", 0), "uses_left",
-	                 left > 0 ? left : 0, "state", link_state(l, now));
+	return json_pack("{s:s, s:s, s:O, s:o, s:o, s:I, s:I, s:s}", "id", jx_str(l, "id"),
+	                 "creator", jx_str(l, "creator"), "note", note ? note : json_null(),
+	                 "created_at", jx_time(jx_int(l, "created_at", -1)), "expires_at",
+	                 jx_time(jx_int(l, "expires_at", -1)), "uses", jx_int(l, "uses", 0),
+	                 "uses_left", left > 0 ? left : 0, "state", link_state(l, now));
 }
 
 /* A new capability of kind ("link", "receipt") under path ("u", "r"):
@@ -124,7 +124,7 @@ int api_link_create(struct req *r, struct store_txn *t)
 		r->secret = 1; /* the answer holds the link's secret: wiped after sending */
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:o, s:I}", "id", id, "url", url, "expires_at",
-		                      jtime(expires), "uses", (json_int_t)uses));
+		                      jx_time(expires), "uses", (json_int_t)uses));
 	}
 	json_decref(l);
 	sodium_memzero(url, sizeof url);
@@ -239,8 +239,8 @@ static int revoke_one(const void *b, size_t blen, void *arg)
 	if ((rc = revoke(w->t, id, w->now, &l, &done)) != STORE_OK)
 		return rc;
 	if (done)
-		rc =
-		    audit_caused_target(w->t, w->by, "link.revoke", js(l, "ticket"), id, w->reason);
+		rc = audit_caused_target(w->t, w->by, "link.revoke", jx_str(l, "ticket"), id,
+		                         w->reason);
 	json_decref(l);
 	return rc;
 }
@@ -278,7 +278,7 @@ int api_link_open(struct req *r, struct store_txn *t)
 
 	if ((rc = rec_get(t, DB_LINKS, r->cap_id, &l)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
-	if ((rc = license_standing_of(t, js(r->ticket, "owner"), r->now, &st)) != STORE_OK) {
+	if ((rc = license_standing_of(t, jx_str(r->ticket, "owner"), r->now, &st)) != STORE_OK) {
 		json_decref(l);
 		return rc;
 	}
@@ -287,10 +287,11 @@ int api_link_open(struct req *r, struct store_txn *t)
 		json_array_append_new(kinds, json_string(cred_kind_words[i]));
 	rc = req_ok(r, 200,
 	            json_pack("{s:{s:s, s:s, s:O}, s:o, s:I, s:b, s:o, s:o}", "ticket", "id",
-	                      js(r->ticket, "id"), "subject", js(r->ticket, "subject"), "ref",
-	                      ref ? ref : json_null(), "expires_at", jtime(ji(l, "expires_at", -1)),
-	                      "uses_left", ji(l, "uses", 0) - ji(l, "used", 0), "eligible",
-	                      st.eligible, "kinds", kinds, "limits", upload_limits()));
+	                      jx_str(r->ticket, "id"), "subject", jx_str(r->ticket, "subject"),
+	                      "ref", ref ? ref : json_null(), "expires_at",
+	                      jx_time(jx_int(l, "expires_at", -1)), "uses_left",
+	                      jx_int(l, "uses", 0) - jx_int(l, "used", 0), "eligible", st.eligible,
+	                      "kinds", kinds, "limits", upload_limits()));
 	standing_free(&st);
 	json_decref(l);
 	return r->resp != NULL ? rc : STORE_ERROR;
@@ -312,7 +313,7 @@ int api_link_upload(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	/* one use, in the same transaction as the upload */
-	json_object_set_new(l, "used", json_integer(ji(l, "used", 0) + 1));
+	json_object_set_new(l, "used", json_integer(jx_int(l, "used", 0) + 1));
 	rc = rec_put(t, DB_LINKS, r->cap_id, l, 0);
 	json_decref(l);
 	if (rc != STORE_OK)
@@ -351,10 +352,10 @@ struct reads {
 static int read_event(const json_t *ev, void *arg)
 {
 	struct reads *rd = arg;
-	const char *sid = js(ev, "session");
+	const char *sid = jx_str(ev, "session");
 
-	if (!streq(js(ev, "action"), "credential.read") || !streq(js(ev, "outcome"), "allow") ||
-	    !streq(js(ev, "credential"), rd->cid))
+	if (!streq(jx_str(ev, "action"), "credential.read") ||
+	    !streq(jx_str(ev, "outcome"), "allow") || !streq(jx_str(ev, "credential"), rd->cid))
 		return 0;
 	rd->count++;
 	if (json_array_size(rd->reads) < RECEIPT_READS_MAX)
@@ -390,11 +391,12 @@ static int sess_one(const void *b, size_t blen, void *arg)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	const char *state = session_state(s, w->now);
 	if (strcmp(state, "active") == 0 || json_object_get(w->rd->sessions, id) != NULL)
-		json_array_append_new(
-		    w->arr, json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
-		                      js(s, "agent") ? js(s, "agent") : "", "state", state,
-		                      "requested_at", "opened_at", jtime(ji(s, "opened_at", -1)),
-		                      "expires_at", jtime(ji(s, "expires_at", -1))));
+		json_array_append_new(w->arr,
+		                      json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
+		                                jx_str(s, "agent") ? jx_str(s, "agent") : "",
+		                                "state", state, "requested_at", "opened_at",
+		                                jx_time(jx_int(s, "opened_at", -1)), "expires_at",
+		                                jx_time(jx_int(s, "expires_at", -1))));
 	json_decref(s);
 	return 0;
 }

@@ -42,8 +42,8 @@ int api_session_open(struct req *r, struct store_txn *t)
 	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sid, "ticket", r->a_ticket,
-		                      "agent", r->who.id, "opened_at", jtime(r->now), "expires_at",
-		                      jtime(ji(s, "expires_at", -1))));
+		                      "agent", r->who.id, "opened_at", jx_time(r->now),
+		                      "expires_at", jx_time(jx_int(s, "expires_at", -1))));
 	json_decref(s);
 	return rc;
 }

@@ -20,12 +20,13 @@ static json_t *ticket_view(const json_t *tk, int priority)
 {
 	json_t *ref = json_object_get(tk, "ref");
 
-	return json_pack(
-	    "{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", js(tk, "id"), "subject",
-	    js(tk, "subject"), "ref", ref ? ref : json_null(), "owner", js(tk, "owner"), "agent",
-	    json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(), "status",
-	    js(tk, "status"), "priority", priority, "created_at", jtime(ji(tk, "created_at", -1)),
-	    "closed_at", jtime(ji(tk, "closed_at", -1)));
+	return json_pack("{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", jx_str(tk, "id"),
+	                 "subject", jx_str(tk, "subject"), "ref", ref ? ref : json_null(), "owner",
+	                 jx_str(tk, "owner"), "agent",
+	                 json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(),
+	                 "status", jx_str(tk, "status"), "priority", priority, "created_at",
+	                 jx_time(jx_int(tk, "created_at", -1)), "closed_at",
+	                 jx_time(jx_int(tk, "closed_at", -1)));
 }
 
 static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t **out)
@@ -33,7 +34,7 @@ static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t 
 	struct standing st;
 	int rc;
 
-	if ((rc = license_standing_of(t, js(tk, "owner"), r->now, &st)) != STORE_OK)
+	if ((rc = license_standing_of(t, jx_str(tk, "owner"), r->now, &st)) != STORE_OK)
 		return rc;
 	*out = ticket_view(tk, st.priority);
 	standing_free(&st);
@@ -73,7 +74,7 @@ static int ticket_owner(struct req *r, struct store_txn *t, const char **owner)
 		return req_fail(r, 400, "invalid_field", "no account %s", *owner);
 	if (rc != STORE_OK)
 		return rc;
-	ok = streq(js(a, "role"), "customer") || streq(js(a, "role"), "reseller");
+	ok = streq(jx_str(a, "role"), "customer") || streq(jx_str(a, "role"), "reseller");
 	json_decref(a);
 	if (!ok)
 		return req_fail(r, 400, "invalid_field",
@@ -147,12 +148,12 @@ static int cmp_tickets(const void *a, const void *b)
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 	int c;
 
-	if (ji(x, "priority", 5) != ji(y, "priority", 5))
-		return ji(x, "priority", 5) < ji(y, "priority", 5) ? -1 : 1;
+	if (jx_int(x, "priority", 5) != jx_int(y, "priority", 5))
+		return jx_int(x, "priority", 5) < jx_int(y, "priority", 5) ? -1 : 1;
 	/* RFC 3339 strings of one format sort like the times they name */
-	if ((c = strcmp(js(x, "created_at"), js(y, "created_at"))) != 0)
+	if ((c = strcmp(jx_str(x, "created_at"), jx_str(y, "created_at"))) != 0)
 		return c;
-	return strcmp(js(x, "id"), js(y, "id"));
+	return strcmp(jx_str(x, "id"), jx_str(y, "id"));
 }
 
 static int all_tickets(struct listing *l)
@@ -260,12 +261,13 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 		return req_fail(r, 400, "invalid_field", "no agent account %s", agent);
 	if (rc != STORE_OK)
 		return rc;
-	int ok = streq(js(a, "role"), "agent") && !json_is_true(json_object_get(a, "suspended"));
+	int ok =
+	    streq(jx_str(a, "role"), "agent") && !json_is_true(json_object_get(a, "suspended"));
 	json_decref(a);
 	if (!ok)
 		return req_fail(r, 400, "invalid_field",
 		                "field \"agent\" must name an active agent account");
-	old = js(r->ticket, "agent");
+	old = jx_str(r->ticket, "agent");
 	if (!streq(old, agent)) {
 		/* a reassignment ends the previous agent's session */
 		if ((rc = sessions_end_ticket(t, tid, r->now, r, END_REASSIGNED)) != STORE_OK)

@@ -154,10 +154,10 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	if (r->status >= 400) {
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
-		body = e ? json_text(e) : NULL;
+		body = e ? jx_text(e) : NULL;
 		json_decref(e);
 	} else if (r->resp != NULL) {
-		body = json_text(r->resp);
+		body = jx_text(r->resp);
 	}
 	json_decref(r->resp);
 	r->resp = NULL;
