@@ -444,7 +444,7 @@ int api_receipt_destroy(struct req *r, struct store_txn *t)
 {
 	int rc;
 
-	if ((rc = cred_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
+	if ((rc = creds_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* alive at the gauntlet */
 	/* the sessions that may read it: the ticket's active one ends now */
 	if ((rc = sessions_end_ticket(t, r->a_ticket, r->now, r, END_CREDENTIAL_DESTROYED)) !=

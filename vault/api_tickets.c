@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "apilimits.h"
+#include "creds.h"
 #include "crypto.h"
 #include "license.h"
 #include "log.h"
@@ -285,54 +286,13 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 	return reply_ticket(r, t, 200, r->ticket);
 }
 
-/* Delete every credential of ticket tid (and its expiry entries). */
-int tickets_shred(struct store_txn *t, const char *tid)
-{
-	unsigned char pre[80], key[200];
-	size_t pl = strlen(tid) + 1;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
-	int rc;
-
-	memcpy(pre, tid, pl);
-	for (;;) {
-		int64_t created, expires;
-		if ((rc = store_cursor_open(t, DB_CREDS, &c)) != STORE_OK)
-			return rc;
-		rc = store_cursor_seek(c, pre, pl, &k, &kl, &v, &vl);
-		if (rc == STORE_OK && (kl < pl || kl >= sizeof key - 8 || memcmp(k, pre, pl) != 0))
-			rc = STORE_NOTFOUND;
-		if (rc != STORE_OK) {
-			store_cursor_close(c);
-			break;
-		}
-		memcpy(key + 8, k, kl);
-		if (crypto_record_times(v, vl, &created, &expires) != 0)
-			expires = -1;
-		store_cursor_close(c);
-		if ((rc = store_del(t, DB_CREDS, key + 8, kl)) != STORE_OK)
-			return rc;
-		if (expires >= 0) {
-			util_be64_put(key, (uint64_t)expires);
-			rc = store_del(t, DB_CRED_EXPIRY, key, kl + 8);
-			if (rc != STORE_OK && rc != STORE_NOTFOUND)
-				return rc;
-		}
-	}
-	if (rc != STORE_NOTFOUND)
-		return rc;
-	rc = store_del(t, DB_TICKET_KEYS, tid, strlen(tid));
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
 int api_ticket_close(struct req *r, struct store_txn *t)
 {
 	const char *tid = r->a_ticket;
 	int rc;
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
-	if ((rc = tickets_shred(t, tid)) != STORE_OK ||
+	if ((rc = creds_shred_ticket(t, tid)) != STORE_OK ||
 	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK ||
 	    (rc = links_revoke_ticket(t, tid, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;

@@ -409,7 +409,7 @@ static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64
 		       now < jx_int(rec, "expires_at", 0);
 	if (jx_str(rec, "ticket") == NULL || jx_str(rec, "credential") == NULL)
 		return 0;
-	rc = cred_alive(t, jx_str(rec, "ticket"), jx_str(rec, "credential"), now);
+	rc = creds_alive(t, jx_str(rec, "ticket"), jx_str(rec, "credential"), now);
 	return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : rc;
 }
 
