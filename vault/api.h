@@ -66,11 +66,6 @@ extern const char *const cred_kind_words[];
 #define CRED_TAMPERED (-1000)
 int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now, json_t **view);
 
-/* Call fn for each audit event of ticket tid (JSON of the event), oldest
- * first; fn returning non-zero stops the walk and is returned. */
-typedef int (*audit_event_fn)(const json_t *ev, void *arg);
-int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg);
-
 int api_audit_ticket(struct req *r, struct store_txn *t);
 int api_audit_list(struct req *r, struct store_txn *t);
 int api_audit_checkpoint(struct req *r, struct store_txn *t);

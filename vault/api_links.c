@@ -23,6 +23,7 @@
 #include "api.h"
 #include "apilimits.h"
 #include "audit.h"
+#include "audit_read.h"
 #include "authz.h"
 #include "crypto.h"
 #include "license.h"
