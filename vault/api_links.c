@@ -388,7 +388,7 @@ static int sess_one(const void *b, size_t blen, void *arg)
 		return 1;
 	if (walk_id(b, blen, id) != 0)
 		return 0;
-	if ((rc = rec_get(w->t, DB_SESSIONS, id, &s)) != STORE_OK)
+	if ((rc = session_get(w->t, id, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	const char *state = session_state(s, w->now);
 	if (strcmp(state, "active") == 0 || json_object_get(w->rd->sessions, id) != NULL)
@@ -422,7 +422,7 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 		goto out;
 	if ((rc = audit_ticket_each(t, r->a_ticket, read_event, &rd)) != STORE_OK)
 		goto out;
-	rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, sess_one, &w);
+	rc = sessions_of_ticket_each(t, r->a_ticket, sess_one, &w);
 	if (rc != STORE_OK && rc != 1)
 		goto out;
 	json_object_set_new(view, "read_count", json_integer(rd.count));

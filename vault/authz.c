@@ -14,6 +14,7 @@
 #include "log.h"
 #include "records.h"
 #include "route.h"
+#include "sessions.h"
 #include "api.h"
 #include "tokens.h"
 #include "util.h"
@@ -504,15 +505,6 @@ static int authenticate_any(struct req *r, struct store_txn *t)
 	return authenticate(r, t);
 }
 
-const char *session_state(const json_t *sess, int64_t now)
-{
-	if (jx_int(sess, "ended_at", -1) >= 0)
-		return "ended";
-	if (now >= jx_int(sess, "expires_at", 0))
-		return "expired";
-	return "active";
-}
-
 /* creator: on a route about one link, who made it (the assigned agent
  * may act on the links it made; on the others it is related, no more). */
 static unsigned relation(const struct req *r, const json_t *ticket, const json_t *sess,
@@ -561,7 +553,7 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		tid = r->a_ticket;
 	} else if (r->route->flags & R_SESSION) {
 		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
-		rc = rec_get(t, DB_SESSIONS, r->params[0], &r->session);
+		rc = session_get(t, r->params[0], &r->session);
 		if (rc == STORE_NOTFOUND)
 			return req_fail(r, 404, "not_found", "no such session");
 		if (rc != STORE_OK)
@@ -594,7 +586,7 @@ static int check_session(struct req *r, struct store_txn *t)
 		return req_fail(
 		    r, 403, "session_required",
 		    "an X-Session-Id of your active session on this ticket is required");
-	rc = rec_get(t, DB_SESSIONS, r->session_hdr, &s);
+	rc = session_get(t, r->session_hdr, &s);
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 403, "session_required", "unknown session");
 	if (rc != STORE_OK)

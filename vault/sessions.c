@@ -18,6 +18,35 @@
  * writer thread runs the sweeper. */
 static char sweep_after[ID_MAX];
 
+int session_get(struct store_txn *t, const char *sid, json_t **out)
+{
+	return rec_get(t, DB_SESSIONS, sid, out);
+}
+
+int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags)
+{
+	return rec_put(t, DB_SESSIONS, sid, s, flags);
+}
+
+int session_add_to_ticket(struct store_txn *t, const char *tid, const char *sid)
+{
+	return idx_put(t, DB_TICKET_SESSIONS, tid, sid, strlen(sid));
+}
+
+int sessions_of_ticket_each(struct store_txn *t, const char *tid, idx_fn fn, void *arg)
+{
+	return idx_each(t, DB_TICKET_SESSIONS, tid, fn, arg);
+}
+
+const char *session_state(const json_t *sess, int64_t now)
+{
+	if (jx_int(sess, "ended_at", -1) >= 0)
+		return "ended";
+	if (now >= jx_int(sess, "expires_at", 0))
+		return "expired";
+	return "active";
+}
+
 json_t *session_view(const json_t *s, int64_t now)
 {
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id", jx_str(s, "id"), "ticket",
@@ -81,7 +110,7 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
 	*out = NULL;
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	if (is_active(s, now) && streq(jx_str(s, "ticket"), tid))
 		*out = s;
@@ -104,7 +133,7 @@ static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 		return STORE_ERROR;
 	if (is_active(s, now)) {
 		json_object_set_new(s, "ended_at", json_integer(now));
-		if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+		if ((rc = session_put(t, sid, s, 0)) != STORE_OK)
 			return rc;
 		*ended = 1;
 	}
@@ -152,7 +181,7 @@ static int legacy_migrate(struct store_txn *t, int64_t now)
 			continue;
 		memcpy(sid, raw, kl);
 		sid[kl] = '\0';
-		if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+		if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 			continue;
 		if (rc != STORE_OK)
 			return rc;
@@ -190,7 +219,7 @@ int session_end(struct store_txn *t, const char *sid, int64_t now)
 
 	if ((rc = legacy_migrate(t, now)) != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = end_loaded(t, s, now, &ended);
 	json_decref(s);
@@ -208,7 +237,7 @@ static int end_on_ticket(struct store_txn *t, const char *tid, int64_t now, cons
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND ||
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND ||
 	    (rc == STORE_OK && !streq(jx_str(s, "ticket"), tid))) {
 		if (rc == STORE_OK)
 			json_decref(s);
@@ -375,7 +404,7 @@ static int sweep_one(struct store_txn *t, const char *tid, int64_t now)
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 		return index_drop(t, tid, sid);
 	if (rc != STORE_OK)
 		return rc;
