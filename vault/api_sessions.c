@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "authz.h"
 #include "crypto.h"
 #include "records.h"
@@ -10,13 +11,12 @@
 #include "validate.h"
 #include "vault.h"
 
-#define SESSION_TTL_DEFAULT 1800
 #define SESSION_LIST_MAX 1000
 
 /* The ticket's approval mode (SPEC 8.3): "owner" or "none". */
 static int needs_approval(const json_t *ticket)
 {
-	return streq(js(ticket, "approval"), "owner");
+	return streq(jx_str(ticket, "approval"), "owner");
 }
 
 int api_session_open(struct req *r, struct store_txn *t)
@@ -29,7 +29,7 @@ int api_session_open(struct req *r, struct store_txn *t)
 
 	if ((rc = v_only(r, fields)) ||
 	    (rc = v_int(r, "ttl_s", 0, 1, max,
-	                max < SESSION_TTL_DEFAULT ? max : SESSION_TTL_DEFAULT, &ttl)))
+	                max < API_SESSION_TTL_DEFAULT ? max : API_SESSION_TTL_DEFAULT, &ttl)))
 		return rc;
 	if ((rc = session_active_on(t, r->a_ticket, r->now, &live)) != STORE_OK)
 		return rc;
@@ -56,15 +56,15 @@ int api_session_open(struct req *r, struct store_txn *t)
 		              (json_int_t)(r->now + ttl * 1000));
 	if (s == NULL)
 		return STORE_ERROR;
-	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
-	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
+	if ((rc = session_put(t, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
+	    (rc = session_add_to_ticket(t, r->a_ticket, sid)) == STORE_OK &&
 	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", sid, "ticket",
 		                      r->a_ticket, "agent", r->who.id, "state",
-		                      session_state(s, r->now), "requested_at", jtime(r->now),
-		                      "opened_at", jtime(ji(s, "opened_at", -1)), "expires_at",
-		                      jtime(ji(s, "expires_at", -1))));
+		                      session_state(s, r->now), "requested_at", jx_time(r->now),
+		                      "opened_at", jx_time(jx_int(s, "opened_at", -1)),
+		                      "expires_at", jx_time(jx_int(s, "expires_at", -1))));
 	json_decref(s);
 	return rc;
 }
@@ -77,9 +77,9 @@ static int agent_still_fit(struct req *r, struct store_txn *t, const json_t *s)
 	json_t *a;
 	int rc, ok;
 
-	if (!streq(js(r->ticket, "agent"), js(s, "agent")))
+	if (!streq(jx_str(r->ticket, "agent"), jx_str(s, "agent")))
 		return req_fail(r, 409, "conflict", "the session's agent is no longer assigned");
-	if ((rc = rec_get(t, DB_ACCOUNTS, js(s, "agent"), &a)) == STORE_NOTFOUND)
+	if ((rc = rec_get(t, DB_ACCOUNTS, jx_str(s, "agent"), &a)) == STORE_NOTFOUND)
 		return req_fail(r, 409, "conflict", "the session's agent is no longer assigned");
 	if (rc != STORE_OK)
 		return rc;
@@ -96,7 +96,7 @@ static int agent_still_fit(struct req *r, struct store_txn *t, const json_t *s)
 static int decide(struct req *r, struct store_txn *t, int approve)
 {
 	json_t *s = r->session;
-	const char *sid = js(s, "id");
+	const char *sid = jx_str(s, "id");
 	const char *state = session_state(s, r->now);
 	int rc;
 
@@ -114,14 +114,14 @@ static int decide(struct req *r, struct store_txn *t, int approve)
 		json_object_set_new(s, "opened_at", json_integer(r->now));
 		json_object_set_new(
 		    s, "expires_at",
-		    json_integer(r->now + ji(s, "ttl_s", SESSION_TTL_DEFAULT) * 1000));
+		    json_integer(r->now + jx_int(s, "ttl_s", API_SESSION_TTL_DEFAULT) * 1000));
 		if (r->who.role == ROLE_GUEST) /* a receipt: its own credential only */
 			json_object_set_new(s, "credential", json_string(r->a_cred));
 	} else {
 		json_object_set_new(s, "state", json_string("denied"));
 		json_object_set_new(s, "ended_at", json_integer(r->now));
 	}
-	if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+	if ((rc = session_put(t, sid, s, 0)) != STORE_OK)
 		return rc;
 	if (!approve && (rc = session_unindex(t, r->a_ticket, sid)) != STORE_OK)
 		return rc;
@@ -155,7 +155,7 @@ static int add_session(const void *b, size_t blen, void *arg)
 		return 0;
 	memcpy(sid, b, blen);
 	sid[blen] = '\0';
-	if ((rc = rec_get(l->t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(l->t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	json_array_append_new(l->arr, session_view(s, l->now));
 	json_decref(s);
@@ -169,7 +169,7 @@ int api_session_list(struct req *r, struct store_txn *t)
 
 	if (l.arr == NULL)
 		return STORE_ERROR;
-	if ((rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, add_session, &l)) != STORE_OK) {
+	if ((rc = sessions_of_ticket_each(t, r->a_ticket, add_session, &l)) != STORE_OK) {
 		json_decref(l.arr);
 		return rc;
 	}

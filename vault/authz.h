@@ -80,12 +80,6 @@ void authz_rl_recorded(const struct authz_limited *d, size_t n);
 /* Forget everything (unit tests). */
 void authz_rl_reset(void);
 
-/* Session state at time now: "pending" (waiting for the owner's approval),
- * "active", "denied", "ended" or "expired". The record's "state" field
- * says what was last written; a pending or active session whose time ran
- * out reads "expired" at once, before the sweeper records it. */
-const char *session_state(const json_t *sess, int64_t now);
-
 /* Before a request is queued: hash its bearer token (a well-formed one)
  * into r->tok_hash, so that the writer only looks it up. */
 void authz_prehash(struct req *r);

@@ -25,7 +25,13 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 #define R_LINKID 0x200u  /* params[0] is a link id: relation via its ticket and creator */
 /* Bearer token, or "Authorization: Receipt": a receipt acts as a guest
  * within its own ticket (SPEC 8.3 approval); a path outside it is 404. */
-#define R_OR_RECEIPT 0x400u
+#define R_OR_RECEIPT 0x2000u
+/* Authenticated and authorized like any route, but no audit event, allowed
+ * or denied (GET /v1/metrics, SPEC 8.1); failed authentications still
+ * count for rate limiting. */
+#define R_NOAUDIT 0x4000u
+/* A 200 answer is the metrics exposition (text/plain), not JSON. */
+#define R_METRICS 0x8000u
 
 typedef int (*handler_fn)(struct req *r, struct store_txn *t);
 

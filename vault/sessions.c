@@ -18,19 +18,56 @@
  * writer thread runs the sweeper. */
 static char sweep_after[ID_MAX];
 
+int session_get(struct store_txn *t, const char *sid, json_t **out)
+{
+	return rec_get(t, DB_SESSIONS, sid, out);
+}
+
+int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags)
+{
+	return rec_put(t, DB_SESSIONS, sid, s, flags);
+}
+
+int session_add_to_ticket(struct store_txn *t, const char *tid, const char *sid)
+{
+	return idx_put(t, DB_TICKET_SESSIONS, tid, sid, strlen(sid));
+}
+
+int sessions_of_ticket_each(struct store_txn *t, const char *tid, idx_fn fn, void *arg)
+{
+	return idx_each(t, DB_TICKET_SESSIONS, tid, fn, arg);
+}
+
+const char *session_state(const json_t *sess, int64_t now)
+{
+	const char *st = jx_str(sess, "state");
+
+	if (st == NULL) /* written before approval existed: active until ended */
+		st = jx_int(sess, "ended_at", -1) >= 0 ? "ended" : "active";
+	if (strcmp(st, "pending") == 0)
+		return now >= jx_int(sess, "approve_by", 0) ? "expired" : "pending";
+	if (strcmp(st, "active") == 0)
+		return now >= jx_int(sess, "expires_at", 0) ? "expired" : "active";
+	if (strcmp(st, "denied") == 0)
+		return "denied";
+	if (strcmp(st, "expired") == 0)
+		return "expired";
+	return "ended";
+}
+
 json_t *session_view(const json_t *s, int64_t now)
 {
 	const char *state = session_state(s, now);
-	json_int_t requested = ji(s, "requested_at", ji(s, "opened_at", -1));
+	json_int_t requested = jx_int(s, "requested_at", jx_int(s, "opened_at", -1));
 	json_t *cred = json_object_get(s, "credential"), *by = json_object_get(s, "decided_by");
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:O}", "id",
-	                 js(s, "id"), "ticket", js(s, "ticket"), "agent", js(s, "agent"), "state",
-	                 state, "requested_at", jtime(requested), "opened_at",
-	                 jtime(ji(s, "opened_at", -1)), "expires_at",
-	                 jtime(ji(s, "expires_at", -1)), "ended_at", jtime(ji(s, "ended_at", -1)),
-	                 "decided_at", jtime(ji(s, "decided_at", -1)), "decided_by",
-	                 by ? by : json_null(), "credential", cred ? cred : json_null());
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:O, s:O}", "id", jx_str(s, "id"),
+	    "ticket", jx_str(s, "ticket"), "agent", jx_str(s, "agent"), "state", state,
+	    "requested_at", jx_time(requested), "opened_at", jx_time(jx_int(s, "opened_at", -1)),
+	    "expires_at", jx_time(jx_int(s, "expires_at", -1)), "ended_at",
+	    jx_time(jx_int(s, "ended_at", -1)), "decided_at", jx_time(jx_int(s, "decided_at", -1)),
+	    "decided_by", by ? by : json_null(), "credential", cred ? cred : json_null());
 }
 
 /* Pending or active at now: a session that holds the ticket's one place. */
@@ -44,11 +81,11 @@ static int is_live(const json_t *s, int64_t now)
 /* The state last written to the record (older records have none). */
 static const char *stored_state(const json_t *s)
 {
-	const char *st = js(s, "state");
+	const char *st = jx_str(s, "state");
 
 	if (st != NULL)
 		return st;
-	return ji(s, "ended_at", -1) >= 0 ? "ended" : "active";
+	return jx_int(s, "ended_at", -1) >= 0 ? "ended" : "active";
 }
 
 /* A session whose record says pending or active but whose time ran out:
@@ -57,7 +94,7 @@ static const char *stored_state(const json_t *s)
  * afterwards). *done = 1 when it did. */
 static int settle_expired(struct store_txn *t, json_t *s, int64_t now, int *done)
 {
-	const char *st = stored_state(s), *sid = js(s, "id"), *tid = js(s, "ticket");
+	const char *st = stored_state(s), *sid = jx_str(s, "id"), *tid = jx_str(s, "ticket");
 	int pending = strcmp(st, "pending") == 0;
 	int rc;
 
@@ -69,8 +106,8 @@ static int settle_expired(struct store_txn *t, json_t *s, int64_t now, int *done
 		return STORE_OK;
 	json_object_set_new(s, "state", json_string("expired"));
 	json_object_set_new(s, "ended_at",
-	                    json_integer(ji(s, pending ? "approve_by" : "expires_at", now)));
-	if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+	                    json_integer(jx_int(s, pending ? "approve_by" : "expires_at", now)));
+	if ((rc = session_put(t, sid, s, 0)) != STORE_OK)
 		return rc;
 	*done = 1;
 	return audit_system(t, "session.expire", tid, NULL, sid,
@@ -131,15 +168,15 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
 	*out = NULL;
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if (is_live(s, now) && streq(js(s, "ticket"), tid)) {
+	if (is_live(s, now) && streq(jx_str(s, "ticket"), tid)) {
 		*out = s;
 		return STORE_OK;
 	}
 	/* its time ran out and the sweeper has not seen it yet: it blocks
 	 * nothing, and it gets its event now, as it leaves the index */
-	if (streq(js(s, "ticket"), tid) && (rc = settle_expired(t, s, now, &done)) == STORE_OK)
+	if (streq(jx_str(s, "ticket"), tid) && (rc = settle_expired(t, s, now, &done)) == STORE_OK)
 		rc = index_drop(t, tid, sid);
 	json_decref(s);
 	return rc;
@@ -152,7 +189,7 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
  * out is recorded as expired instead (settle_expired). */
 static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 {
-	const char *sid = js(s, "id"), *tid = js(s, "ticket");
+	const char *sid = jx_str(s, "id"), *tid = jx_str(s, "ticket");
 	int rc, done;
 
 	*ended = 0;
@@ -161,7 +198,7 @@ static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 	if (is_live(s, now)) {
 		json_object_set_new(s, "state", json_string("ended"));
 		json_object_set_new(s, "ended_at", json_integer(now));
-		if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+		if ((rc = session_put(t, sid, s, 0)) != STORE_OK)
 			return rc;
 		*ended = 1;
 	} else if ((rc = settle_expired(t, s, now, &done)) != STORE_OK) {
@@ -211,12 +248,12 @@ static int legacy_migrate(struct store_txn *t, int64_t now)
 			continue;
 		memcpy(sid, raw, kl);
 		sid[kl] = '\0';
-		if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+		if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 			continue;
 		if (rc != STORE_OK)
 			return rc;
-		if (is_live(s, now) && js(s, "ticket") != NULL) {
-			const char *tid = js(s, "ticket");
+		if (is_live(s, now) && jx_str(s, "ticket") != NULL) {
+			const char *tid = jx_str(s, "ticket");
 			if ((rc = active_lookup(t, tid, now, &other)) == STORE_OK) {
 				if (other == NULL)
 					rc = session_set_active(t, tid, sid);
@@ -249,7 +286,7 @@ int session_end(struct store_txn *t, const char *sid, int64_t now)
 
 	if ((rc = legacy_migrate(t, now)) != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = end_loaded(t, s, now, &ended);
 	json_decref(s);
@@ -267,15 +304,15 @@ static int end_on_ticket(struct store_txn *t, const char *tid, int64_t now, cons
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND ||
-	    (rc == STORE_OK && !streq(js(s, "ticket"), tid))) {
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND ||
+	    (rc == STORE_OK && !streq(jx_str(s, "ticket"), tid))) {
 		if (rc == STORE_OK)
 			json_decref(s);
 		return index_drop(t, tid, sid);
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if (agent == NULL || streq(js(s, "agent"), agent)) {
+	if (agent == NULL || streq(jx_str(s, "agent"), agent)) {
 		rc = end_loaded(t, s, now, &ended);
 		if (rc == STORE_OK && ended)
 			rc = record_end(t, by, tid, sid, reason);
@@ -394,13 +431,13 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 		*why = "expired";
 		return STORE_OK;
 	}
-	if ((rc = rec_get(t, DB_TICKETS, js(s, "ticket"), &ticket)) == STORE_NOTFOUND) {
+	if ((rc = rec_get(t, DB_TICKETS, jx_str(s, "ticket"), &ticket)) == STORE_NOTFOUND) {
 		*why = END_CONFLICT;
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_ACCOUNTS, js(s, "agent"), &agent)) != STORE_OK &&
+	if ((rc = rec_get(t, DB_ACCOUNTS, jx_str(s, "agent"), &agent)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		goto out;
 	rc = STORE_OK;
@@ -408,11 +445,12 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 		*why = END_ACCOUNT_SUSPENDED;
 		goto out;
 	}
-	if (!streq(js(ticket, "agent"), js(s, "agent")) || !streq(js(ticket, "status"), "open")) {
+	if (!streq(jx_str(ticket, "agent"), jx_str(s, "agent")) ||
+	    !streq(jx_str(ticket, "status"), "open")) {
 		*why = END_CONFLICT;
 		goto out;
 	}
-	if ((rc = license_standing_of(t, js(ticket, "owner"), now, &st)) != STORE_OK)
+	if ((rc = license_standing_of(t, jx_str(ticket, "owner"), now, &st)) != STORE_OK)
 		goto out;
 	if (!st.eligible)
 		*why = END_LICENSE_REQUIRED;
@@ -433,11 +471,11 @@ static int sweep_one(struct store_txn *t, const char *tid, int64_t now)
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 		return index_drop(t, tid, sid);
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(js(s, "ticket"), tid)) {
+	if (!streq(jx_str(s, "ticket"), tid)) {
 		rc = index_drop(t, tid, sid);
 	} else if ((rc = stop_reason(t, s, now, &why)) == STORE_OK && why != NULL) {
 		if (strcmp(why, "expired") == 0) {

@@ -14,6 +14,7 @@
 #include <lmdb.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define STORE_MAX_BATCH 256
@@ -359,6 +360,17 @@ static void run_tick(struct store *s)
 	}
 }
 
+/* Group commit, as a scrape sees it (GET /v1/metrics). */
+static const double commit_batch_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+static const double commit_secs_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,  0.5,   1,    2.5};
+METRIC_HISTOGRAM(m_commit_batch, "rsvault_store_commit_batch_size",
+                 "Operations per durable commit of the writer", commit_batch_b)
+METRIC_HISTOGRAM(m_commit_seconds, "rsvault_store_commit_duration_seconds",
+                 "Time to run and durably commit one batch", commit_secs_b)
+METRIC_COUNTER(m_commit_failed, "rsvault_store_commit_failures_total",
+               "Batches whose commit failed (their requests were answered 503)")
+
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
@@ -367,7 +379,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		int n = 0, max = STORE_MAX_BATCH, ok;
-		int64_t now = util_mono_ms();
+		int64_t now = util_mono_ms(), t0;
 		enum zone zone;
 		struct op *gone = NULL, *told = NULL;
 
@@ -412,7 +424,14 @@ static void *writer_main(void *arg)
 		memcpy(s->cur, batch, (size_t)n * sizeof batch[0]);
 		s->ncur = n; /* the watcher's to see */
 		pthread_mutex_unlock(&s->mu);
+		t0 = metrics_now_us();
 		ok = run_batch(s, batch, n, zone);
+		if (ok) {
+			metrics_observe(&m_commit_seconds, (double)(metrics_now_us() - t0) / 1e6);
+			metrics_observe(&m_commit_batch, (double)n);
+		} else {
+			metrics_add(&m_commit_failed, 1);
+		}
 		pthread_mutex_lock(&s->mu);
 		s->ncur = 0;
 		if (ok) {
@@ -698,6 +717,47 @@ static void unqueue(struct store *s, struct op *o)
 		s->tail = prev;
 }
 
+/* A new queued-to-be op (calloc'd), or NULL. */
+static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, unsigned flags,
+                         store_done_fn done, void *ctx)
+{
+	struct op *o = calloc(1, sizeof *o);
+
+	if (o == NULL)
+		return NULL;
+	o->fn = fn;
+	o->arg = arg;
+	o->release = release;
+	o->flags = flags;
+	o->done = done;
+	o->ctx = ctx;
+	o->state = OP_QUEUED;
+	return o;
+}
+
+/* Take s->mu, append o to the queue and wake the writer: STORE_OK with
+ * s->mu held. An asynchronous op (o->done set) gets its deadline under
+ * the lock, so deadlines follow the queue's order. With the store
+ * stopping or failed: frees o and returns STORE_ERROR, s->mu not held. */
+static int enqueue(struct store *s, struct op *o)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || s->failed) {
+		pthread_mutex_unlock(&s->mu);
+		free(o);
+		return STORE_ERROR;
+	}
+	if (o->done != NULL)
+		o->deadline = util_mono_ms() + s->queue_timeout_ms;
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->work_cv);
+	return STORE_OK;
+}
+
 static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
                   unsigned flags)
 {
@@ -706,25 +766,10 @@ static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn r
 	struct timespec ts;
 	int rc;
 
-	if ((o = calloc(1, sizeof *o)) == NULL)
+	if ((o = op_new(fn, arg, release, flags, NULL, NULL)) == NULL)
 		return STORE_ERROR;
-	o->fn = fn;
-	o->arg = arg;
-	o->release = release;
-	o->flags = flags;
-	o->state = OP_QUEUED;
-	pthread_mutex_lock(&s->mu);
-	if (s->stopping || s->failed) {
-		pthread_mutex_unlock(&s->mu);
-		free(o);
+	if (enqueue(s, o) != STORE_OK)
 		return STORE_ERROR;
-	}
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	pthread_cond_signal(&s->work_cv);
 	while (o->state != OP_DONE) {
 		if (util_mono_ms() >= deadline) {
 			if (o->state == OP_QUEUED) {
@@ -769,28 +814,10 @@ int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release
 {
 	struct op *o;
 
-	if (release == NULL || done == NULL || (o = calloc(1, sizeof *o)) == NULL)
+	if (release == NULL || done == NULL || (o = op_new(fn, arg, release, 0, done, ctx)) == NULL)
 		return STORE_ERROR;
-	o->fn = fn;
-	o->arg = arg;
-	o->release = release;
-	o->done = done;
-	o->ctx = ctx;
-	o->state = OP_QUEUED;
-	pthread_mutex_lock(&s->mu);
-	if (s->stopping || s->failed) {
-		pthread_mutex_unlock(&s->mu);
-		free(o);
+	if (enqueue(s, o) != STORE_OK)
 		return STORE_ERROR;
-	}
-	/* under the lock: deadlines follow the queue's order */
-	o->deadline = util_mono_ms() + s->queue_timeout_ms;
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	pthread_cond_signal(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
 	return STORE_OK;
 }
@@ -884,6 +911,17 @@ int store_get(struct store_txn *t, enum store_db db, const void *key, size_t kle
 		return map_err(rc);
 	*val = v.mv_data;
 	*vlen = v.mv_size;
+	return STORE_OK;
+}
+
+int store_count(struct store_txn *t, enum store_db db, uint64_t *n)
+{
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_stat(t->txn, t->s->dbi[db], &st)) != MDB_SUCCESS)
+		return map_err(rc);
+	*n = (uint64_t)st.ms_entries;
 	return STORE_OK;
 }
 
