@@ -58,6 +58,16 @@ static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]
 	return rc;
 }
 
+/* The key that signs checkpoints: audit.key, or the one set by
+ * audit_set_signer (start-up only, in the writer). */
+static const unsigned char *signer_sk, *signer_pk;
+
+void audit_set_signer(const unsigned char *sk, const unsigned char *pk)
+{
+	signer_sk = sk;
+	signer_pk = pk;
+}
+
 static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned char hash[32],
                            int64_t now)
 {
@@ -67,11 +77,11 @@ static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned cha
 	char *s;
 	int rc;
 
-	if (audit_checkpoint_sign(seq, hash, crypto_audit_sk(), sig) != 0)
+	if (audit_checkpoint_sign(seq, hash, signer_sk ? signer_sk : crypto_audit_sk(), sig) != 0)
 		return STORE_ERROR;
 	sodium_bin2hex(hhex, sizeof hhex, hash, 32);
 	sodium_bin2hex(shex, sizeof shex, sig, 64);
-	sodium_bin2hex(phex, sizeof phex, crypto_audit_pk(), 32);
+	sodium_bin2hex(phex, sizeof phex, signer_pk ? signer_pk : crypto_audit_pk(), 32);
 	cp = json_pack("{s:I, s:s, s:s, s:s, s:I}", "seq", (json_int_t)seq, "hash", hhex,
 	               "signature", shex, "public_key", phex, "time_ms", (json_int_t)now);
 	if (cp == NULL || (s = json_text(cp)) == NULL) {

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "auditkeys.h"
 #include "authz.h"
 #include "crypto.h"
 #include "dispatch.h"
@@ -370,6 +371,8 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	if (auditkeys_load(v.keys_dir) != 0)
+		goto out;
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -379,6 +382,8 @@ int main(int argc, char **argv)
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
 	}
+	if (auditkeys_announce(v.store) != 0) /* before any other event */
+		goto out;
 	if (bootstrap(&v) != 0)
 		goto out;
 	store_set_tick(v.store, dispatch_tick, &v);
@@ -413,6 +418,7 @@ out:
 	http_stop(h);
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
+	auditkeys_shutdown();
 	crypto_shutdown();
 	return status;
 }
