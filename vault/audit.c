@@ -11,6 +11,7 @@
 #include "auditlog.h"
 #include "crypto.h"
 #include "log.h"
+#include "mtls.h"
 #include "records.h"
 #include "route.h"
 #include "util.h"
@@ -197,6 +198,18 @@ static const char *target_of(const struct req *r, char buf[REQ_TARGET_MAX])
 	return buf;
 }
 
+/* The cert of r's events: the certificate's fingerprint when it verified,
+ * and in the certificate_required denial whatever was presented. */
+static const char *cert_of(const struct req *r)
+{
+	if (r->cert_fp[0] == '\0')
+		return NULL;
+	if (r->cert_state == MTLS_VALID)
+		return r->cert_fp;
+	return r->err_code != NULL && strcmp(r->err_code, "certificate_required") == 0 ? r->cert_fp
+	                                                                               : NULL;
+}
+
 int audit_record(struct store_txn *t, const struct req *r, int allow)
 {
 	struct audit_event ev;
@@ -217,7 +230,7 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	ev.request_id = r->request_id;
 	ev.target = target_of(r, tbuf);
 	ev.token = authed ? nz(r->token_id) : NULL;
-	ev.cert = NULL; /* client certificates: a later issue */
+	ev.cert = cert_of(r);
 	return append(t, &ev, r->now);
 }
 
@@ -285,6 +298,7 @@ static int caused(struct store_txn *t, const struct req *r, const char *action, 
 	ev.ip = nz(r->ip);
 	ev.request_id = r->request_id;
 	ev.token = nz(r->token_id);
+	ev.cert = r->cert_state == MTLS_VALID ? nz(r->cert_fp) : NULL;
 	return append(t, &ev, r->now);
 }
 

@@ -26,6 +26,7 @@
 #include "dispatch.h"
 #include "keyfile.h"
 #include "log.h"
+#include "mtls.h"
 #include "pages.h"
 #include "records.h"
 #include "req.h"
@@ -211,6 +212,11 @@ static void read_headers(struct MHD_Connection *con, struct req *r)
 		r->session_state = util_valid_server_id(v) ? 1 : 2;
 		if (r->session_state == 1)
 			snprintf(r->session_hdr, sizeof r->session_hdr, "%s", v);
+	}
+	if (mtls_enabled()) { /* the client certificate, verified here on the connection's thread */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+		mtls_check(ci != NULL ? ci->tls_session : NULL, r);
 	}
 }
 
@@ -839,6 +845,12 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 {
 	struct conns_config cc;
 	struct http *h;
+	/* --client-ca: ask every client for a certificate (requested, not
+	 * required; mtls.c verifies what comes) */
+	struct MHD_OptionItem trust[] = {
+	    {MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)mtls_ca_pem()},
+	    {MHD_OPTION_END, 0, NULL},
+	};
 	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
@@ -847,6 +859,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	h = *out;
 	if (h->ipv6)
 		flags |= MHD_USE_IPv6;
+	if (mtls_ca_pem() == NULL)
+		trust[0].option = MHD_OPTION_END;
 	/* the reaper thread starts here, after the switch to --user (no
 	 * thread may exist before it) */
 	limits(v, &cc);
@@ -872,7 +886,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
 	    notify_cb, (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY, trust,
+	    MHD_OPTION_END);
 	h->listen_fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
 	if (h->d == NULL) {
 		log_msg("cannot start the HTTPS listener on %s", v->listen);

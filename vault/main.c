@@ -24,6 +24,7 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "mtls.h"
 #include "publicurl.h"
 #include "sandbox.h"
 #include "store.h"
@@ -44,35 +45,41 @@ void audit_test_fault_dir(const char *dir);
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
-	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
-	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
-	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
-	        "                [--no-seccomp]\n"
-	        "\n"
-	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
-	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
-	        "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
-	        "  --session-max-ttl S    longest session in seconds (default 14400)\n"
-	        "  --threads N            HTTP worker threads (default 4)\n"
-	        "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
-	        "  --max-per-address N    connections at once from one IPv4 address or\n"
-	        "                         IPv6 /64 (default 32)\n"
-	        "  --user NAME            required when started as root: the account to switch\n"
-	        "                         to once keys are read and the port is bound; it must\n"
-	        "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
-	        "  --group NAME           its group (default: the user's primary group)\n"
-	        "  --public-url URL       https:// address where customers reach this server, the\n"
-	        "                         base of link and receipt URLs; required to make links\n"
-	        "                         when --listen is not loopback (default there:\n"
-	        "                         https://ADDR:PORT of the listener)\n"
-	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
-	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
-	        "                         the key file must be private to its owner\n"
-	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
-	        "\n"
-	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
+	fprintf(
+	    f, "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
+	       "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
+	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
+	       "                [--no-seccomp]\n"
+	       "\n"
+	       "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
+	       "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
+	       "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
+	       "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	       "  --threads N            HTTP worker threads (default 4)\n"
+	       "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	       "  --max-per-address N    connections at once from one IPv4 address or\n"
+	       "                         IPv6 /64 (default 32)\n"
+	       "  --user NAME            required when started as root: the account to switch\n"
+	       "                         to once keys are read and the port is bound; it must\n"
+	       "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
+	       "  --group NAME           its group (default: the user's primary group)\n"
+	       "  --public-url URL       https:// address where customers reach this server, the\n"
+	       "                         base of link and receipt URLs; required to make links\n"
+	       "                         when --listen is not loopback (default there:\n"
+	       "                         https://ADDR:PORT of the listener)\n"
+	       "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
+	       "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
+	       "                         the key file must be private to its owner\n"
+	       "  --client-ca FILE       ask clients for a certificate and verify it against this\n"
+	       "                         CA (the client CA of `rsvault-keys client-ca`)\n"
+	       "  --mtls-roles LIST      roles (agent,admin,auditor,...) whose tokens work only\n"
+	       "                         with a valid client certificate naming the account\n"
+	       "  --client-crl FILE      the client CA's CRL (client-crl.pem); when it is out of\n"
+	       "                         date no client certificate is accepted\n"
+	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
+	       "\n"
+	       "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
 
 /* Wiping allocator for jansson: every JSON string or buffer that held a
@@ -121,6 +128,7 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 
 static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
 {
+	const char *client_ca = NULL, *client_crl = NULL, *mtls_role_list = NULL;
 	int64_t n;
 
 	for (int i = 1; i < argc; i += 2) {
@@ -174,6 +182,12 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 		} else if (strcmp(a, "--tls-key") == 0) {
 			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
 				return -1;
+		} else if (strcmp(a, "--client-ca") == 0) {
+			client_ca = val;
+		} else if (strcmp(a, "--client-crl") == 0) {
+			client_crl = val;
+		} else if (strcmp(a, "--mtls-roles") == 0) {
+			mtls_role_list = val;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
 				return -1;
@@ -193,6 +207,8 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 		fprintf(stderr, "rsvaultd: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	if (mtls_configure(client_ca, client_crl, mtls_role_list) != 0)
+		return -1;
 	return 0;
 }
 
@@ -371,7 +387,7 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
-	if (auditkeys_load(v.keys_dir) != 0)
+	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
 		goto out;
 	if (http_prepare(&v, &h) != 0)
 		goto out;
@@ -419,6 +435,7 @@ out:
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
 	auditkeys_shutdown();
+	mtls_shutdown();
 	crypto_shutdown();
 	return status;
 }
