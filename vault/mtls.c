@@ -261,9 +261,23 @@ static int has_client_auth(gnutls_x509_crt_t crt)
 
 void mtls_check(void *tls_session, struct req *r)
 {
-	gnutls_x509_crt_t crts[MTLS_CHAIN_MAX];
 	const gnutls_datum_t *peers;
-	unsigned n = 0, got = 0, status = 1;
+	unsigned n = 0;
+
+	r->cert_state = MTLS_NONE;
+	r->cert_fp[0] = '\0';
+	r->cert_account[0] = '\0';
+	if (!M.on || tls_session == NULL)
+		return;
+	peers = gnutls_certificate_get_peers((gnutls_session_t)tls_session, &n);
+	mtls_verify_chain(peers, n, r);
+}
+
+void mtls_verify_chain(const void *chain, unsigned n, struct req *r)
+{
+	const gnutls_datum_t *peers = chain;
+	gnutls_x509_crt_t crts[MTLS_CHAIN_MAX];
+	unsigned got = 0, status = 1;
 	unsigned char fp[crypto_hash_sha256_BYTES];
 	gnutls_typed_vdata_st vd = {
 	    .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT, .size = 0};
@@ -272,10 +286,7 @@ void mtls_check(void *tls_session, struct req *r)
 	r->cert_state = MTLS_NONE;
 	r->cert_fp[0] = '\0';
 	r->cert_account[0] = '\0';
-	if (!M.on || tls_session == NULL)
-		return;
-	peers = gnutls_certificate_get_peers((gnutls_session_t)tls_session, &n);
-	if (peers == NULL || n == 0)
+	if (!M.on || peers == NULL || n == 0)
 		return;
 	crypto_hash_sha256(fp, peers[0].data, peers[0].size);
 	sodium_bin2hex(r->cert_fp, sizeof r->cert_fp, fp, sizeof fp);
@@ -316,7 +327,10 @@ void mtls_shutdown(void)
 	if (M.tl != NULL)
 		gnutls_x509_trust_list_deinit(M.tl, 1);
 	M.tl = NULL;
+	M.crl_next = 0;
 	pthread_rwlock_unlock(&M.lock);
 	free(M.ca_pem);
 	M.ca_pem = NULL;
+	M.on = 0;
+	M.roles = 0;
 }

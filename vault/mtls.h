@@ -59,7 +59,12 @@ const char *mtls_ca_pem(void);
  * Never blocks beyond a read lock. */
 void mtls_check(void *tls_session, struct req *r);
 
-/* Free everything. */
+/* mtls_check's work on a chain the client presented: chain is an array
+ * of n gnutls_datum_t, DER certificates, leaf first (as
+ * gnutls_certificate_get_peers gives them). Exposed for the unit test. */
+void mtls_verify_chain(const void *chain, unsigned n, struct req *r);
+
+/* Free everything; mTLS is off afterwards (until mtls_configure). */
 void mtls_shutdown(void);
 
 #endif
