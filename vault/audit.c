@@ -332,6 +332,8 @@ int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
 	store_cursor_close(c);
 	if (cp_seq >= seq)
 		return STORE_OK;
+	if (max_age_ms < 0) /* audit_checkpoint_now: whatever the clock says */
+		return sign_checkpoint(t, seq, hash, now);
 	/* age of the oldest unsigned event */
 	util_be64_put(key, cp_seq + 1);
 	if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK || vl < ROW_HDR)
@@ -339,4 +341,9 @@ int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
 	if (now - (int64_t)util_be64_get((const unsigned char *)v + 32) < max_age_ms)
 		return STORE_OK;
 	return sign_checkpoint(t, seq, hash, now);
+}
+
+int audit_checkpoint_now(struct store_txn *t)
+{
+	return audit_checkpoint_due(t, util_now_ms(), -1);
 }

@@ -159,7 +159,7 @@ static int announce_op(struct store_txn *t, void *arg)
 		audit_set_signer(A->sk[i - 1], A->pk[i - 1]);
 		rc = audit_system_target(t, "key.audit", hex);
 		if (rc == STORE_OK) /* the announcement's checkpoint, unless it was due */
-			rc = audit_checkpoint_due(t, util_now_ms(), 0);
+			rc = audit_checkpoint_now(t);
 		audit_set_signer(NULL, NULL);
 		if (rc != STORE_OK)
 			return rc;
