@@ -14,9 +14,13 @@
 - retire-audit removes audit-1.key; the server still starts and signs,
   and the export still verifies; a second retire-audit has nothing to do;
 - a second rotation, and a server refusing to start when the key it
-  needs to sign the announcement has been retired too early."""
+  needs to sign the announcement has been retired too early;
+- rotate-audit cut short: a lone new public key is refused with what to
+  do; a new key already written is finished by the next run, and the
+  server announces it (three hand-overs verify)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -174,5 +178,32 @@ with Vault(env=NO_TIMER) as v:
     t.eq(sum(1 for x in rows if x.get("action") == "key.audit"), 2, "two hand-overs in the log")
     out = verify_both(path, os.path.join(v.keys, "audit.pub"), 0, "two hand-overs verify")
     t.ok("handed over 2 time(s)" in out, "both reported")
+    v.stop()
+
+    # a rotation cut short: audit-4.pub written, audit.key not yet replaced
+    spare = os.path.join(v.dir, "spare")
+    t.eq(keys("init", "--dir", spare).returncode, 0, "a spare key set for the next key")
+    shutil.copy(os.path.join(spare, "audit.pub"), os.path.join(v.keys, "audit-4.pub"))
+    r = keys("rotate-audit", "--dir", v.keys)
+    t.ok(r.returncode == 1 and "remove audit-4.pub" in r.stderr,
+         "a public key without its private key is refused with what to do (%s)" %
+         r.stderr.strip()[:200])
+    # ... and cut short after the new key was written: the next run finishes it
+    nxt = os.path.join(v.keys, "audit.key.next")
+    shutil.copy(os.path.join(spare, "audit.key"), nxt)
+    os.chmod(nxt, 0o600)
+    r = keys("rotate-audit", "--dir", v.keys)
+    t.eq(r.returncode, 0, "rotate-audit finishes an interrupted rotation (%s)" % r.stderr.strip())
+    t.ok("finished an interrupted rotation" in r.stdout, "and says so")
+    with open(os.path.join(spare, "audit.key"), "rb") as f1, \
+            open(os.path.join(v.keys, "audit.key"), "rb") as f2:
+        t.ok(f1.read() == f2.read(), "audit.key is now the new key")
+    t.ok(os.path.exists(os.path.join(v.keys, "audit-3.key")) and not os.path.exists(nxt),
+         "the old key is kept as audit-3.key, no .next left")
+    v.start()
+    traffic(v, c, aud, 3)
+    rows = export(v, aud, path)
+    out = verify_both(path, os.path.join(v.keys, "audit.pub"), 0, "three hand-overs verify")
+    t.ok("handed over 3 time(s)" in out, "three reported")
 
 t.done()
