@@ -111,8 +111,7 @@ static int ar_read_pubs(struct ar *a)
 	int e;
 
 	for (int i = 0; i < AR_MAX; i++) {
-		if (ar_path(path, a, "pub", i + 1) != 0 ||
-		    (e = ar_exists(path)) < 0)
+		if (ar_path(path, a, "pub", i + 1) != 0 || (e = ar_exists(path)) < 0)
 			return -1;
 		if (e == 0) {
 			if (i == 0) {
