@@ -210,6 +210,13 @@ static const char *cert_of(const struct req *r)
 	                                                                               : NULL;
 }
 
+int audit_head_seq(struct store_txn *t, uint64_t *seq)
+{
+	unsigned char hash[32];
+
+	return chain_head(t, seq, hash);
+}
+
 int audit_record(struct store_txn *t, const struct req *r, int allow)
 {
 	struct audit_event ev;

@@ -54,6 +54,9 @@ int audit_checkpoint_now(struct store_txn *t);
  * to sign the announcement of a new audit key with the key before it
  * (auditkeys.c). */
 void audit_set_signer(const unsigned char *sk, const unsigned char *pk);
+/* The seq of the newest event as t sees it (0 for an empty log). Returns
+ * 0 or a store_err. */
+int audit_head_seq(struct store_txn *t, uint64_t *seq);
 
 #define AUDIT_CHECKPOINT_EVERY 100
 

@@ -361,6 +361,8 @@ static int certificate(struct req *r)
 	why = r->cert_state == MTLS_NONE      ? "this account needs a client certificate"
 	      : r->cert_state == MTLS_CRL_OLD ? "the client CRL is out of date; no client "
 	                                        "certificate is accepted until it is renewed"
+	      : r->cert_state == MTLS_PROXIED ? "a request through a proxy cannot carry the client "
+	                                        "certificate this account needs; connect directly"
 	      : r->cert_state == MTLS_VALID   ? "the client certificate names another account"
 	                                      : "the client certificate is not valid (not from the "
 	                                        "client CA, revoked, expired or not for client "

@@ -24,6 +24,7 @@
 #define MTLS_VALID 1      /* verified; r->cert_account is its CN */
 #define MTLS_INVALID (-1) /* presented, did not verify */
 #define MTLS_CRL_OLD (-2) /* presented, but the CRL is past its nextUpdate */
+#define MTLS_PROXIED (-3) /* the TLS peer is a trusted proxy (http.c): never satisfies mTLS */
 
 /* Remember the options (before mtls_load). roles is a comma-separated
  * list of account roles (customer, reseller, agent, auditor, admin), or
