@@ -14,6 +14,9 @@ client-revoke` and, for the hostile cases, from the openssl command line:
   extensions are the tool's (CN=account, not CA), not the request's;
 - roles not in --mtls-roles (customer) are unaffected, with or without a
   certificate; the customer path (ticket, credential) works;
+- revocation takes effect on SIGHUP (mtls_reload), without a restart; a
+  CRL that does not load on SIGHUP leaves the one in force;
+- a request from a trusted proxy's address never satisfies mTLS;
 - an out-of-date CRL refuses every mTLS role;
 - the client's --cert/--key and RSVAULT_CERT/RSVAULT_KEY;
 - --mtls-roles without --client-ca is refused at start."""
@@ -21,9 +24,12 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
+import signal
 import ssl
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -132,8 +138,24 @@ for f, mode in (("client-ca.pem", 0o644), ("client-ca.key", 0o600), ("client-crl
 r = keys("client-ca", "--dir", v.keys)
 t.ok(r.returncode != 0, "a second client-ca refuses to overwrite")
 
-CA_ARGS = ["--client-ca", os.path.join(v.keys, "client-ca.pem"),
-           "--client-crl", os.path.join(v.keys, "client-crl.pem"),
+# The server reads the CA and CRL again on SIGHUP, after it has become
+# --user: they live where that account can read them (the key directory is
+# root's), as docs/keys.md says.
+PUB = os.path.join(v.dir, "pub")
+os.makedirs(PUB)
+os.chmod(PUB, 0o755)
+
+
+def publish():
+    for f in ("client-ca.pem", "client-crl.pem"):
+        shutil.copy(os.path.join(v.keys, f), os.path.join(PUB, f + ".tmp"))
+        os.chmod(os.path.join(PUB, f + ".tmp"), 0o644)
+        os.rename(os.path.join(PUB, f + ".tmp"), os.path.join(PUB, f))
+
+
+publish()
+CA_ARGS = ["--client-ca", os.path.join(PUB, "client-ca.pem"),
+           "--client-crl", os.path.join(PUB, "client-crl.pem"),
            "--mtls-roles", "admin,agent,auditor"]
 v.extra_args = CA_ARGS
 admin_cert = issue(v, "admin")
@@ -312,11 +334,55 @@ r = keys("client-revoke", "--dir", v.keys, "--serial", vc[2])
 t.eq(r.returncode, 0, "client-revoke exits 0 (%s)" % r.stderr.strip())
 r = keys("client-revoke", "--dir", v.keys, "--serial", "zz")
 t.ok(r.returncode != 0, "a serial that is not hex is refused")
-v.stop()
-v.start()  # the CRL is read at start (SIGHUP reload: mtls_reload)
+publish()
+r = call(v, "GET", "/v1/me", victim.token, victim.cert)
+t.eq(r.status, 200, "the server goes on with the CRL it has until it reloads")
+# SIGHUP re-reads the client CA and CRL (mtls_reload), without a restart
+mark = len(v.logtext())
+v.proc.send_signal(signal.SIGHUP)
+deadline = time.time() + 30
+while time.time() < deadline and "still running" not in v.logtext()[mark:]:
+    time.sleep(0.05)
+# (the server's own TLS files in the root-only key directory are not
+# readable after --user, so the reload as a whole may say "incomplete")
+seg = v.logtext()[mark:]
+t.ok("mtls: client CA" in seg and "mtls: reload failed" not in seg,
+     "SIGHUP re-read the client CA and CRL")
 denied(v, aud, victim, victim.cert, "a revoked certificate", fp(victim.cert[0]))
 r = call(v, "GET", "/v1/me", agent.token, agent.cert)
 t.eq(r.status, 200, "others' certificates still work")
+# a CRL that does not load on SIGHUP: the one in force stays
+crl = os.path.join(PUB, "client-crl.pem")
+with open(crl) as f:
+    good_crl = f.read()
+with open(crl, "w") as f:
+    f.write("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n")
+mark = len(v.logtext())
+v.proc.send_signal(signal.SIGHUP)
+deadline = time.time() + 30
+while time.time() < deadline and "still running" not in v.logtext()[mark:]:
+    time.sleep(0.05)
+t.ok("mtls: reload failed" in v.logtext()[mark:], "a broken CRL: the mTLS reload fails")
+denied(v, aud, victim, victim.cert, "the revoked certificate after a failed reload",
+       fp(victim.cert[0]))
+r = call(v, "GET", "/v1/me", agent.token, agent.cert)
+t.eq(r.status, 200, "and valid ones still work")
+with open(crl, "w") as f:
+    f.write(good_crl)
+v.stop()
+
+# --- a trusted proxy: a request through it never satisfies mTLS ---------------
+v.extra_args = CA_ARGS + ["--trusted-proxy", "127.0.0.1/32"]
+v.start()
+r = call(v, "GET", "/v1/me", agent.token, agent.cert)
+t.eq((r.status, r.code), (401, "certificate_required"),
+     "from a trusted proxy's address even a valid certificate does not count")
+t.ok("proxy" in r.body.decode(), "and the message says why")
+r = call(v, "GET", "/v1/me", cust.token)
+t.eq(r.status, 200, "a customer through the proxy is unaffected")
+v.stop()
+v.extra_args = CA_ARGS
+v.start()
 
 # --- an out-of-date CRL refuses every mTLS role -------------------------------
 open(os.path.join(work, "index.txt"), "w").close()
@@ -325,7 +391,6 @@ openssl("ca", "-batch", "-config", "ca.cnf", "-cert", CA_PEM, "-keyfile", CA_KEY
 v.stop()
 v.extra_args = CA_ARGS[:2] + ["--client-crl", os.path.join(work, "old-crl.pem")] + CA_ARGS[4:]
 v.start()
-import time  # noqa: E402
 time.sleep(2)
 r = call(v, "GET", "/v1/me", agent.token, agent.cert)
 t.eq((r.status, r.code), (401, "certificate_required"), "an out-of-date CRL: agent refused")
