@@ -27,6 +27,7 @@
 #include "sandbox.h"
 #include "store.h"
 #include "tokens.h"
+#include "unseal.h"
 #include "util.h"
 #include "vault.h"
 
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
 	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
-	        "                [--no-seccomp]\n"
+	        "                [--unseal-fd FD] [--no-seccomp]\n"
 	        "\n"
 	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
 	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
@@ -69,6 +70,9 @@ static void usage(FILE *f)
 	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
 	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
 	        "                         the key file must be private to its owner\n"
+	        "  --unseal-fd FD         sealed master keys: read the passphrase or share lines\n"
+	        "                         from this descriptor (else a systemd credential\n"
+	        "                         " UNSEAL_CREDENTIAL ", else the terminal); docs/keys.md\n"
 	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	        "\n"
 	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
@@ -118,7 +122,7 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
+static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb, int *unseal_fd)
 {
 	int64_t n;
 
@@ -173,6 +177,10 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 		} else if (strcmp(a, "--tls-key") == 0) {
 			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
 				return -1;
+		} else if (strcmp(a, "--unseal-fd") == 0) {
+			if (opt_i64(a, val, 0, 65535, &n))
+				return -1;
+			*unseal_fd = (int)n;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
 				return -1;
@@ -341,7 +349,8 @@ int main(int argc, char **argv)
 	uint16_t port;
 	dev_t map_dev = 0;
 	ino_t map_ino = 0;
-	int created, have_map, status = 1;
+	int created, have_map, status = 1, unseal_fd = -1, sealed, sig = 0;
+	struct unseal_src us = {.fd = -1};
 
 	harden_process();
 	/* Block the stop signals (and SIGHUP, whose default would stop us
@@ -353,7 +362,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (parse_args(argc, argv, &v, &sb) != 0) {
+	if (parse_args(argc, argv, &v, &sb, &unseal_fd) != 0) {
 		usage(stderr);
 		return 1;
 	}
@@ -370,6 +379,10 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	/* Sealed: what unsealing needs is opened now, before the sandbox. */
+	if ((sealed = crypto_sealed()) != 0 && unseal_prepare(unseal_fd, &us) != 0)
+		goto out;
+	sb.sb_tty_fd = unseal_tty_fd(&us);
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -379,9 +392,10 @@ int main(int argc, char **argv)
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
 	}
-	if (bootstrap(&v) != 0)
+	if (!sealed && (bootstrap(&v) != 0 || rewrap_start(&v) != 0))
 		goto out;
-	store_set_tick(v.store, dispatch_tick, &v);
+	if (!sealed)
+		store_set_tick(v.store, dispatch_tick, &v);
 
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
@@ -407,10 +421,37 @@ int main(int argc, char **argv)
 		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, host,
 		        (unsigned)port);
 	}
+	if (sealed) {
+		/* Until unsealed, every route answers 503 (http.c). */
+		log_msg("the master keys are sealed: serving only /v1/health (503 sealed) until "
+		        "unsealed from the %s",
+		        us.what);
+		switch (unseal_run(&us, &set, &sig)) {
+		case 1:
+			unseal_done(&us);
+			if (bootstrap(&v) != 0 || rewrap_start(&v) != 0)
+				goto out;
+			store_set_tick(v.store, dispatch_tick, &v);
+			log_msg("unsealed: master-key version %u is current; serving",
+			        (unsigned)crypto_mk_current());
+			break;
+		case -1:
+			log_msg("signal %d: shutting down (still sealed)", sig);
+			status = 0;
+			goto out;
+		default:
+			unseal_done(&us);
+			log_msg("the unseal input ended and the keys are STILL SEALED; every route "
+			        "answers 503 until the server is restarted with the right input");
+			break;
+		}
+	}
 	wait_for_stop(&set);
 	status = 0;
 out:
+	unseal_done(&us);
 	http_stop(h);
+	rewrap_stop();
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
 	crypto_shutdown();

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -504,6 +505,13 @@ int sandbox_seccomp(const struct sandbox *sb)
 		 * may be after the filter is on. */
 		struct scmp_arg_cmp name = {
 		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = PR_SET_NAME, .datum_b = 0};
+		/* A sealed server unsealing from the terminal restores its echo
+		 * (tcsetattr TCSANOW) on that one descriptor, nothing else. */
+		struct scmp_arg_cmp tty[2] = {
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)sb->sb_tty_fd},
+		    {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCSETS}};
+		if (sb->sb_tty_fd >= 0 && sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 2, tty) != 0)
+			goto done;
 		if (sb_rule(ctx, SCMP_ACT_ALLOW, "mmap", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "mprotect", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "tgkill", 1, &self) != 0)
