@@ -325,3 +325,4 @@ int seal_file_decrypt(const unsigned char *f, size_t len, const unsigned char ke
 	*imglen = len - SEAL_HDR_LEN - 16;
 	return 0;
 }
+_Static_assert(SEAL_AD_LEN == 60, "header fields end where the nonce starts");

@@ -32,7 +32,7 @@
 #define SEAL_SALT_LEN 16
 #define SEAL_KIND_PASSPHRASE 1
 #define SEAL_KIND_SHARES 2
-#define SEAL_HDR_LEN 78 /* 6 + 1 + 16 + 1 + 16 + 8 + 8 + 4 + 24 (through the nonce) */
+#define SEAL_HDR_LEN 84 /* 6 + 1 + 16 + 1 + 16 + 8 + 8 + 4 + 24 (through the nonce) */
 #define SEAL_AD_LEN (SEAL_HDR_LEN - 24)
 #define SEAL_IMAGE_MAX 160
 #define SEAL_FILE_MAX (SEAL_HDR_LEN + SEAL_IMAGE_MAX + 16)

@@ -151,7 +151,8 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	char *body = NULL;
 	int ret;
 
-	if (r->status >= 400) {
+	if (r->status >= 400 && r->err_code != NULL) {
+		/* (a 503 health answer of a sealed server has a body of its own) */
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
 		body = e ? json_text(e) : NULL;
