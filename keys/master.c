@@ -137,7 +137,7 @@ int keys_unseal_crypto(void)
 
 	if (line == NULL)
 		return -1;
-	while (crypto_sealed()) {
+	for (;;) {
 		if ((n = m_line("unseal the master keys (passphrase or share line): ", line,
 		                M_LINE_MAX)) < 0) {
 			warnx("the input ended: the master keys are still sealed");
@@ -145,9 +145,12 @@ int keys_unseal_crypto(void)
 		}
 		r = crypto_unseal_line(line, (size_t)n, &msg);
 		sodium_memzero(line, M_LINE_MAX);
+		if (r == 1)
+			break;
 		if (r < 0)
 			warnx("%s", msg);
 	}
+	crypto_seal_open();
 	rc = 0;
 done:
 	sodium_free(line);

@@ -70,7 +70,6 @@ static int install_set(void)
 	if (MU != NULL)
 		sodium_free(MU);
 	MU = NULL;
-	sealed_flag = 0;
 	rc = 0;
 done:
 	sodium_memzero(master, sizeof master);
@@ -131,12 +130,18 @@ int crypto_seal_kind(unsigned *k)
 	return MS->seal.kind;
 }
 
+void crypto_seal_open(void)
+{
+	if (MS == NULL)
+		sealed_flag = 0;
+}
+
 int crypto_unseal_line(const char *line, size_t len, const char **msg)
 {
 	int rc;
 
 	*msg = "not sealed";
-	if (!sealed_flag || MS == NULL)
+	if (MS == NULL)
 		return 1;
 	rc = mkset_feed(MS, MU, line, len, msg, NULL);
 	if (rc == 1 && install_set() != 0) {

@@ -44,8 +44,12 @@
  * opened after this call. Returns 0, or -1 with a message logged. */
 int crypto_init(const char *keys_dir);
 
-/* 1 while the master keys are sealed (any thread). */
+/* 1 while the master keys are sealed (any thread): from crypto_init on a
+ * sealed directory until crypto_seal_open(), which the server calls once
+ * the keys are unsealed AND the store is ready, so no request runs in
+ * between. */
 int crypto_sealed(void);
+void crypto_seal_open(void);
 
 /* While sealed: the seal's kind (SEAL_KIND_PASSPHRASE or SEAL_KIND_SHARES,
  * common/seal.h) and its threshold in *k; 0 when not sealed. */

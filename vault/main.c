@@ -432,6 +432,7 @@ int main(int argc, char **argv)
 			if (bootstrap(&v) != 0 || rewrap_start(&v) != 0)
 				goto out;
 			store_set_tick(v.store, dispatch_tick, &v);
+			crypto_seal_open(); /* now requests may come in */
 			log_msg("unsealed: master-key version %u is current; serving",
 			        (unsigned)crypto_mk_current());
 			break;
