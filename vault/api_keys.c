@@ -118,12 +118,38 @@ static void *job(void *arg)
 	return NULL;
 }
 
+/* At start: is a rewrap to be resumed? And does the store hold values
+ * under a version that is not loaded (a retired one: a restored backup
+ * that needs it)? That is logged, once per version. */
 static int resume_op(struct store_txn *t, void *arg)
 {
+	struct wrapped_count counts[WRAPPED_VERSIONS_MAX];
+	uint32_t loaded[CRYPTO_MK_MAX];
 	const void *v;
-	size_t vl;
+	size_t vl, n = 0, nl, i, j;
+	uint64_t malformed = 0;
+	int rc;
 
 	*(int *)arg = store_get(t, DB_META, REWRAP_META, strlen(REWRAP_META), &v, &vl) == STORE_OK;
+	if ((rc = wrapped_count(t, counts, WRAPPED_VERSIONS_MAX, &n, &malformed)) != STORE_OK)
+		return rc;
+	nl = crypto_mk_versions(loaded, CRYPTO_MK_MAX);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < nl && loaded[j] != counts[i].version; j++)
+			;
+		if (j == nl)
+			log_msg(
+			    "WARNING: %llu wrapped value(s) in the store (%llu ticket key(s)) need "
+			    "master-key version %u, which is not in the key directory (retired?): "
+			    "their tickets' credentials cannot be read until that version's file "
+			    "is put back",
+			    (unsigned long long)counts[i].all,
+			    (unsigned long long)counts[i].ticket_keys, (unsigned)counts[i].version);
+	}
+	if (malformed > 0)
+		log_msg("WARNING: %llu row(s) among the wrapped values are not wrapped values "
+		        "(damage?)",
+		        (unsigned long long)malformed);
 	return STORE_OK;
 }
 

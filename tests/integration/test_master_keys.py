@@ -6,13 +6,15 @@ tokens and links made before a rotation still authenticate after version 1
 is retired, and a SIGKILL in the middle of a rewrap loses nothing (the
 restarted server resumes it)."""
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import TAP, Vault, binpath  # noqa: E402
+from rsvtest import RUN_AS, TAP, Vault, binpath  # noqa: E402
 from rsvcore import Core, all_events, expect  # noqa: E402
 
 
@@ -196,6 +198,8 @@ def main():
             v.post("/v1/test/ticket-keys", v.admin, {"count": 10000})
         before = keys_view(t, v, "before the crash")[0][3]["ticket_keys"]
         v.stop()
+        backup = v.data + ".backup"
+        shutil.copytree(v.data, backup)  # a backup of the store under version 3
         keys_tool("rotate-master", "--dir", v.keys)  # version 4
         v.start()
         expect(t, v.post("/v1/admin/rewrap", v.admin), 202, name="rewrap started")
@@ -226,6 +230,26 @@ def main():
                  "secret of %s reads after the crash and resume" % w.tid)
         t.ok("could not be opened" in v.logtext() and " 0 could not be opened" in v.logtext(),
              "no wrapped value failed to open during the rewraps")
+
+        # --- a backup that needs a retired version says so
+        v.stop()
+        r = keys_tool("retire-master", "--dir", v.keys, "--version", "3", "--data", v.data)
+        t.eq(r.returncode, 0, "version 3 retired after the rewrap to 4")
+        shutil.rmtree(v.data)
+        shutil.move(backup, v.data)
+        for root, dirs, files in os.walk(v.data):
+            for n in [root] + [os.path.join(root, f) for f in files]:
+                if RUN_AS:
+                    os.chown(n, RUN_AS[1], RUN_AS[2])
+        v.start()
+        t.ok(re.search(r"WARNING: \d+ wrapped value\(s\) in the store .* need master-key "
+                       r"version 3, which is not in the key directory", v.logtext()),
+             "restoring a backup that needs retired version 3: the start-up log says so")
+        vers, _ = keys_view(t, v, "restored backup")
+        t.ok(3 in vers and vers[3]["loaded"] is False and vers[3]["ticket_keys"] > 0,
+             "GET /v1/admin/keys lists version 3 as needed but not loaded")
+        expect(t, c.read_secret(worlds[0]), 500, "internal",
+               "a secret under the retired version cannot be read (nothing leaks)")
     t.done()
 
 
