@@ -137,6 +137,7 @@ int keys_unseal_crypto(void)
 
 	if (line == NULL)
 		return -1;
+	setvbuf(stdin, NULL, _IONBF, 0); /* no copy of a passphrase in stdio's buffer */
 	for (;;) {
 		if ((n = m_line("unseal the master keys (passphrase or share line): ", line,
 		                M_LINE_MAX)) < 0) {
@@ -623,6 +624,7 @@ int keys_master(int argc, char **argv)
 	int r;
 
 	memset(&o, 0, sizeof o);
+	setvbuf(stdin, NULL, _IONBF, 0); /* no copy of a passphrase in stdio's buffer */
 	if (m_parse(argc, argv, &o) != 0)
 		return 2;
 	if (strcmp(argv[1], "rotate-master") == 0)
