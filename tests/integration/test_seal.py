@@ -217,6 +217,16 @@ def main():
     sealed_answers(t, v, "input ended")
     v.stop()
 
+    # no way to unseal (no --unseal-fd, no credential, no terminal): refuses to start
+    env = dict(os.environ)
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    r = subprocess.run([binpath("rsvaultd"), "--data", v.data, "--keys", v.keys, "--listen",
+                        "127.0.0.1:0"] + (["--user", "nobody"] if os.geteuid() == 0 else []),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                       start_new_session=True, env=env)
+    t.ok(r.returncode != 0 and "nothing to unseal them from" in r.stderr,
+         "sealed with no unseal source at all: refuses to start, says why")
+
     # systemd credential
     cred = tmpdir("cred")
     cp = os.path.join(cred, "rsvault-unseal")
