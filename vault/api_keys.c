@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "log.h"
+#include "metrics.h"
 #include "records.h"
 #include "vault.h"
 #include "wrapped.h"
@@ -36,6 +37,12 @@ static struct {
 	struct vault *v;
 	pthread_t th;
 } J = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static double rewrap_running(void);
+METRIC_COUNTER(m_rewrapped, "rsvault_rewrapped_total",
+               "Wrapped values rewrapped to the current master-key version");
+METRIC_GAUGE_FN(m_rewrap_running, "rsvault_rewrap_running", "1 while a rewrap job runs",
+                rewrap_running);
 
 struct batch {
 	struct wrapped_pos pos;
@@ -103,6 +110,7 @@ static void *job(void *arg)
 		}
 		b.pos = cur->pos;
 		J.done += cur->rewrapped;
+		metrics_add(&m_rewrapped, (int64_t)cur->rewrapped);
 		J.failed += cur->failed;
 		if (cur->finished) {
 			log_msg("rewrap: done: %llu value(s) rewrapped to master-key version %u, "
@@ -151,6 +159,16 @@ static int resume_op(struct store_txn *t, void *arg)
 		        "(damage?)",
 		        (unsigned long long)malformed);
 	return STORE_OK;
+}
+
+static double rewrap_running(void)
+{
+	int r;
+
+	pthread_mutex_lock(&J.mu);
+	r = J.running;
+	pthread_mutex_unlock(&J.mu);
+	return r;
 }
 
 int rewrap_start(struct vault *v)

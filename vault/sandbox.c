@@ -430,6 +430,8 @@ static const char *const sb_allow[] = {
     /* a sealed server's first start writes admin.token once unsealed, after
      * the filter is on (keyfile_write_new: fchmod; unlink if the commit fails) */
     "fchmod", "unlink", "unlinkat",
+    /* SIGHUP: the certificate reload checks who owns the key file */
+    "geteuid", "getuid", "getegid", "getgid",
     /* network: libmicrohttpd on sockets bound before the filter */
     "accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
     "getsockname", "getpeername", "setsockopt", "getsockopt",

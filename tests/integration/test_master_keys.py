@@ -152,6 +152,11 @@ def main():
                  vv[2]["ticket_keys"] == 0 and res["rewrap"]["left"] == 0,
                  "every key under version 3 now")
             t.eq(res["rewrap"]["done"], 20005, "done counts every rewrapped key")
+        m = v.get("/v1/metrics", v.admin)
+        text = m.body.decode() if m.status == 200 else ""
+        t.ok(re.search(r"^rsvault_rewrapped_total 20005$", text, re.M) and
+             re.search(r"^rsvault_rewrap_running 0$", text, re.M),
+             "metrics: rsvault_rewrapped_total 20005, rsvault_rewrap_running 0")
         t.ok(reads["ok"] > 0 and not reads["bad"],
              "reads during the rewrap all succeeded (%d ok, failures %r)"
              % (reads["ok"], reads["bad"][:5]))
