@@ -12,7 +12,7 @@ import hashlib
 import os
 import pty
 import secrets
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -371,6 +371,9 @@ def main():
     r = keys_tool("admin-token", "--data", v.data, "--keys", v.keys, stdin=lines[0] + lines[2] + lines[4])
     t.eq(r.returncode, 0, "admin-token works on a sealed key directory given 3 shares")
     t.ok(v.bad_exits == [], "every server exited cleanly (%r)" % v.bad_exits)
+    if not t.failed and not os.environ.get("RSVAULT_KEEP_TMP"):
+        for d in (v.dir, cred, os.path.dirname(shares_dir), other):
+            shutil.rmtree(d, ignore_errors=True)
     t.done()
 
 
