@@ -11,8 +11,10 @@
 #include "api.h"
 #include "audit.h"
 #include "auditlog.h"
+#include "log.h"
 #include "records.h"
 #include "util.h"
+#include "vault.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
@@ -143,7 +145,8 @@ typedef json_t *(*row_fn)(const void *v, size_t vl);
  * limit of them, scanning at most scan rows. Answers {name: [...],
  * "next_seq": the last seq scanned}, so a sparse filter still pages. */
 static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t after, int64_t limit,
-                int64_t scan, row_fn decode, const struct filter *f, const char *name)
+                int64_t scan, row_fn decode, const struct filter *f, const char *name,
+                uint64_t bound)
 {
 	struct store_cursor *c;
 	unsigned char key[8];
@@ -163,7 +166,12 @@ static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t af
 	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
 	for (int64_t n = 0; rc == STORE_OK && (int64_t)json_array_size(arr) < limit && n < scan;
 	     n++) {
-		json_t *item = kl == 8 ? decode(v, vl) : NULL;
+		json_t *item;
+		if (kl == 8 && util_be64_get(k) > bound) {
+			rc = STORE_NOTFOUND; /* newer than the decision: not in this page */
+			break;
+		}
+		item = kl == 8 ? decode(v, vl) : NULL;
 		if (item == NULL) {
 			rc = STORE_ERROR;
 			break;
@@ -190,7 +198,7 @@ static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t af
  * the before_seq sent (1 once event 1 was listed), or the newest seq + 1
  * for a before_seq past the end. */
 static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t limit,
-                     int64_t scan, const struct filter *f)
+                     int64_t scan, const struct filter *f, uint64_t bound)
 {
 	struct store_cursor *c;
 	unsigned char key[8];
@@ -210,6 +218,8 @@ static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t
 	store_cursor_close(c);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
+	if (head > bound)
+		head = bound; /* newer than the decision: not in this page */
 	s = before > 0 && (uint64_t)before <= head ? (uint64_t)before - 1 : head;
 	next = before > 0 && (uint64_t)before <= head + 1 ? (uint64_t)before : head + 1;
 	if ((arr = json_array()) == NULL)
@@ -241,22 +251,92 @@ static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t
 	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
 }
 
+/* A listing decided in the writer and read after its commit. The writer
+ * checks the query and notes the newest seq its decision saw (bound); the
+ * page is read on the connection's thread in a read-only transaction
+ * begun after the commit, and shows no row past bound. Audit rows are
+ * never changed or removed once committed, so that page is the one the
+ * writer would have built (docs/decisions.md, "Audit pages read after the
+ * commit"); the writer's time per listing is the decision only. */
+enum listing_kind { L_ASC, L_DESC, L_TICKET, L_CHECKPOINTS };
+
+struct listing {
+	enum listing_kind kind;
+	struct filter f;
+	int64_t after, before, limit;
+	uint64_t bound;
+};
+
+static int ticket_page(struct req *r, struct store_txn *t, int64_t after, int64_t limit,
+                       uint64_t bound);
+
+static int listing_build(struct store_txn *t, void *arg)
+{
+	struct req *r = arg;
+	const struct listing *l = (const struct listing *)(const void *)r->post_rec;
+
+	if (l == NULL || r->post_reclen != sizeof *l)
+		return STORE_ERROR;
+	switch (l->kind) {
+	case L_ASC:
+		return page(r, t, DB_AUDIT, l->after, l->limit, l->limit * SCAN_PAGES, row_event,
+		            &l->f, "events", l->bound);
+	case L_DESC:
+		return page_desc(r, t, l->before, l->limit, l->limit * SCAN_PAGES, &l->f, l->bound);
+	case L_TICKET:
+		return ticket_page(r, t, l->after, l->limit, l->bound);
+	case L_CHECKPOINTS:
+		return page(r, t, DB_CHECKPOINTS, l->after, l->limit, l->limit, checkpoint_view,
+		            NULL, "checkpoints", l->bound);
+	}
+	return STORE_ERROR;
+}
+
+static int listing_post(struct req *r)
+{
+	int rc = store_read(r->v->store, listing_build, r);
+
+	if (rc < 0) {
+		log_msg("request %s: cannot read the audit listing (%d)", r->request_id, rc);
+		return req_fail(r, 503, "unavailable", "the vault cannot read right now");
+	}
+	return rc;
+}
+
+/* In the writer: note what the decision saw and leave the page to post. */
+static int defer(struct req *r, struct store_txn *t, const struct listing *l)
+{
+	struct listing *copy;
+	int rc;
+
+	if ((copy = malloc(sizeof *copy)) == NULL)
+		return STORE_ERROR;
+	*copy = *l;
+	if ((rc = audit_head(t, &copy->bound)) != STORE_OK) {
+		free(copy);
+		return rc;
+	}
+	r->post_rec = (unsigned char *)copy;
+	r->post_reclen = sizeof *copy;
+	r->post = listing_post;
+	return req_ok(r, 200, NULL);
+}
+
 int api_audit_list(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"ticket",    "actor", "action",
 	                                      "outcome",   "order", "before_seq",
 	                                      "after_seq", "limit", NULL};
-	struct filter f;
+	struct listing l;
 	char order[8] = "asc";
-	int64_t after = 0, before = 0, limit;
 	int rc, has_order = 0, desc;
 
-	memset(&f, 0, sizeof f);
+	memset(&l, 0, sizeof l);
 	if ((rc = check_query(r, allowed)) ||
-	    (rc = query_str(r, "ticket", f.ticket, sizeof f.ticket, &f.has_ticket)) ||
-	    (rc = query_str(r, "actor", f.actor, sizeof f.actor, &f.has_actor)) ||
-	    (rc = query_str(r, "action", f.action, sizeof f.action, &f.has_action)) ||
-	    (rc = query_str(r, "outcome", f.outcome, sizeof f.outcome, &f.has_outcome)) ||
+	    (rc = query_str(r, "ticket", l.f.ticket, sizeof l.f.ticket, &l.f.has_ticket)) ||
+	    (rc = query_str(r, "actor", l.f.actor, sizeof l.f.actor, &l.f.has_actor)) ||
+	    (rc = query_str(r, "action", l.f.action, sizeof l.f.action, &l.f.has_action)) ||
+	    (rc = query_str(r, "outcome", l.f.outcome, sizeof l.f.outcome, &l.f.has_outcome)) ||
 	    (rc = query_str(r, "order", order, sizeof order, &has_order)))
 		return rc;
 	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
@@ -269,40 +349,39 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	if (!desc && query_has(r, "before_seq"))
 		return req_fail(r, 400, "invalid_field", "before_seq needs order=desc");
 	if (desc) {
-		if ((rc = query_u64(r, "before_seq", INT64_MAX, 0, &before)) ||
-		    (rc = limit_param(r, &limit)))
+		if ((rc = query_u64(r, "before_seq", INT64_MAX, 0, &l.before)) ||
+		    (rc = limit_param(r, &l.limit)))
 			return rc;
-		if (query_has(r, "before_seq") && before < 1)
+		if (query_has(r, "before_seq") && l.before < 1)
 			return req_fail(
 			    r, 400, "invalid_field",
 			    "query parameter \"before_seq\" must be an integer from 1 to "
 			    "%lld",
 			    (long long)INT64_MAX);
-		return page_desc(r, t, before, limit, limit * SCAN_PAGES, &f);
+		l.kind = L_DESC;
+		return defer(r, t, &l);
 	}
-	if ((rc = page_params(r, &after, &limit)))
+	if ((rc = page_params(r, &l.after, &l.limit)))
 		return rc;
-	return page(r, t, DB_AUDIT, after, limit, limit * SCAN_PAGES, row_event, &f, "events");
+	l.kind = L_ASC;
+	return defer(r, t, &l);
 }
 
 /* A ticket's events (every event that names it), oldest first, paged like
  * GET /v1/audit: seq > after_seq, at most limit, next_seq the last seq
  * returned (the after_seq sent when there is nothing more). */
-int api_audit_ticket(struct req *r, struct store_txn *t)
+static int ticket_page(struct req *r, struct store_txn *t, int64_t after, int64_t limit,
+                       uint64_t bound)
 {
-	static const char *const allowed[] = {"after_seq", "limit", NULL};
 	unsigned char key[TICKET_KEY_MAX];
 	size_t pl = strlen(r->a_ticket) + 1;
 	struct store_cursor *c;
 	const void *k, *v;
 	size_t kl, vl;
-	int64_t after, limit;
 	uint64_t next;
 	json_t *arr;
 	int rc;
 
-	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
-		return rc;
 	if (pl + 8 > sizeof key)
 		return STORE_ERROR;
 	next = (uint64_t)after;
@@ -316,6 +395,7 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 	}
 	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
 	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 &&
+	       util_be64_get((const unsigned char *)k + pl) <= bound &&
 	       (int64_t)json_array_size(arr) < limit) {
 		json_t *ev;
 
@@ -337,6 +417,19 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
+}
+
+int api_audit_ticket(struct req *r, struct store_txn *t)
+{
+	static const char *const allowed[] = {"after_seq", "limit", NULL};
+	struct listing l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &l.after, &l.limit)))
+		return rc;
+	l.kind = L_TICKET;
+	return defer(r, t, &l);
 }
 
 int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg)
@@ -397,11 +490,12 @@ int api_audit_checkpoint(struct req *r, struct store_txn *t)
 int api_audit_checkpoints(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
-	int64_t after, limit;
+	struct listing l;
 	int rc;
 
-	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
+	memset(&l, 0, sizeof l);
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &l.after, &l.limit)))
 		return rc;
-	return page(r, t, DB_CHECKPOINTS, after, limit, limit, checkpoint_view, NULL,
-	            "checkpoints");
+	l.kind = L_CHECKPOINTS;
+	return defer(r, t, &l);
 }

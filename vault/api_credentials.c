@@ -13,6 +13,7 @@
 #include "records.h"
 #include "util.h"
 #include "validate.h"
+#include "vault.h"
 
 #define CRED_LIST_MAX 1000
 #define KEY_MAX 200
@@ -185,8 +186,11 @@ int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now
 	return *view != NULL ? STORE_OK : STORE_ERROR;
 }
 
-int api_cred_list(struct req *r, struct store_txn *t)
+/* The listing proper: in a read-only transaction begun after the commit
+ * of the listing's allow event (cred_list_post). */
+static int cred_list_build(struct store_txn *t, void *arg)
 {
+	struct req *r = arg;
 	const char *tid = r->a_ticket;
 	unsigned char pre[80];
 	size_t pl = strlen(tid) + 1;
@@ -234,6 +238,28 @@ int api_cred_list(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	return req_ok(r, 200, json_pack("{s:o}", "credentials", arr));
+}
+
+/* After the commit, on the connection's thread: the credentials of a
+ * state at or after the decision (like the ticket list), not built by the
+ * writer. A record failing authentication is answered 500 as before, but
+ * its allow event is already committed; the log names the request. */
+static int cred_list_post(struct req *r)
+{
+	int rc = store_read(r->v->store, cred_list_build, r);
+
+	if (rc < 0) {
+		log_msg("request %s: cannot read the credential list (%d)", r->request_id, rc);
+		return req_fail(r, 503, "unavailable", "the vault cannot read right now");
+	}
+	return rc;
+}
+
+int api_cred_list(struct req *r, struct store_txn *t)
+{
+	(void)t;
+	r->post = cred_list_post;
+	return req_ok(r, 200, NULL);
 }
 
 int cred_destroy(struct store_txn *t, const char *tid, const char *cid)
