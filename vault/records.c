@@ -149,7 +149,7 @@ int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, json_
 int rec_put(struct store_txn *t, enum store_db db, const char *key, const json_t *obj,
             unsigned flags)
 {
-	char *s = json_text(obj);
+	char *s = jx_text(obj);
 	int rc;
 
 	if (s == NULL)
@@ -219,61 +219,7 @@ out:
 	return rc;
 }
 
-const char *js(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-json_int_t ji(const json_t *o, const char *key, json_int_t def)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : def;
-}
-
-json_t *jtime(int64_t ms)
-{
-	char buf[UTIL_TIME_LEN];
-
-	if (ms < 0 || util_format_time(ms, buf) != 0)
-		return json_null();
-	return json_string(buf);
-}
-
 int streq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-char *json_text(const json_t *obj)
-{
-	/* One pass for the usual small text: json_dumpb() to measure first
-	 * would serialize everything twice. */
-	size_t cap = 1024, n;
-	char *buf = malloc(cap), *big;
-
-	if (buf == NULL)
-		return NULL;
-	n = json_dumpb(obj, buf, cap - 1, JSON_COMPACT);
-	if (n == 0) {
-		free(buf);
-		return NULL;
-	}
-	if (n < cap) {
-		buf[n] = '\0';
-		return buf;
-	}
-	/* too long: what was written is a prefix of the text; wipe it (the
-	 * text may hold a secret) and write the whole of it */
-	sodium_memzero(buf, cap - 1);
-	free(buf);
-	if ((big = malloc(n + 1)) == NULL)
-		return NULL;
-	if (json_dumpb(obj, big, n, JSON_COMPACT) != n) {
-		sodium_memzero(big, n);
-		free(big);
-		return NULL;
-	}
-	big[n] = '\0';
-	return big;
 }

@@ -4,8 +4,8 @@ outside the writer (docs/decisions.md, "Audit pages read after the
 commit"): an audit page holds exactly the events committed before the
 listing's decision, never the listing's own event or a later one, however
 many writes commit around it; the next page starts where it ended and
-holds the listing's own event; a credential list shows what was committed
-before it."""
+holds the listing's own event; the checkpoint list pages the same way; a
+credential list shows what was committed before it."""
 import os
 import sys
 import threading
@@ -93,6 +93,14 @@ with Vault() as v:
     t.eq(bad_own, [], "no page racing writes holds its own event")
     t.eq(bad_gap, [], "every page racing writes is a run of consecutive seqs")
     t.eq(bad_tail, [], "the listing's own event comes after every event of its page")
+
+    # --- checkpoints ---------------------------------------------------------
+    while all_events(v, aud.token)[-1]["seq"] < 105:
+        v.get("/v1/me", cust.token)
+    cps = v.get("/v1/audit/checkpoints?after_seq=0&limit=1000", aud.token)
+    seqs = [c["seq"] for c in cps.json["checkpoints"]]
+    t.ok(cps.status == 200 and seqs and seqs[0] == 100 and cps.json["next_seq"] == seqs[-1],
+         "the checkpoint list holds seq 100 and next_seq is its last seq")
 
     # --- the ticket's trail and the credential list --------------------------
     tr = v.get(w.path + "/audit?limit=1000", cust.token)

@@ -1,7 +1,7 @@
 /* Unit tests for vault/records.c: rec_get_shared's per-thread cache of
  * parsed records answers only for the very bytes the caller's transaction
  * holds (a change in the same transaction, a change of the same length, a
- * rolled-back change, many keys sharing slots), and json_text writes texts
+ * rolled-back change, many keys sharing slots), and jx_text writes texts
  * longer than its first buffer. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "jsonx.h"
 #include "records.h"
 #include "store.h"
 
@@ -50,7 +51,7 @@ static int step_op(struct store_txn *t, void *arg)
 	    store_put(t, DB_ACCOUNTS, s->key, strlen(s->key), s->put, strlen(s->put), 0) != 0)
 		return STORE_ERROR;
 	s->rc = rec_get_shared(t, DB_ACCOUNTS, s->key, &o);
-	s->got = o != NULL ? ji(o, "a", -1) : -1;
+	s->got = o != NULL ? jx_int(o, "a", -1) : -1;
 	s->obj = o;
 	json_decref(o); /* the cache keeps its own reference */
 	return s->abort ? STORE_ABORT : 0;
@@ -110,7 +111,7 @@ static void test_shared(void **state)
 	rm_store();
 }
 
-static void test_json_text(void **state)
+static void test_jx_text(void **state)
 {
 	json_t *o = json_object();
 	char *small, *big, *want;
@@ -119,7 +120,7 @@ static void test_json_text(void **state)
 	(void)state;
 	assert_non_null(o);
 	json_object_set_new(o, "x", json_string("y"));
-	small = json_text(o);
+	small = jx_text(o);
 	assert_string_equal(small, "{\"x\":\"y\"}");
 	free(small);
 	want = malloc(n + 1);
@@ -127,7 +128,7 @@ static void test_json_text(void **state)
 	memset(want, 'z', n);
 	want[n] = '\0';
 	json_object_set_new(o, "x", json_string(want));
-	big = json_text(o);
+	big = jx_text(o);
 	assert_non_null(big);
 	assert_int_equal(strlen(big), n + 8);
 	assert_memory_equal(big + 6, want, n);
@@ -141,7 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shared),
-	    cmocka_unit_test(test_json_text),
+	    cmocka_unit_test(test_jx_text),
 	};
 	if (sodium_init() < 0)
 		return 1;
