@@ -31,6 +31,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "metrics.h"
+#include "mtls.h"
 #include "pages.h"
 #include "proxy.h"
 #include "records.h"
@@ -326,6 +327,26 @@ static void read_headers(struct MHD_Connection *con, struct req *r)
 	}
 }
 
+/* The client certificate (mtls.c), verified here on the connection's
+ * thread. A request whose TLS peer is a trusted proxy never satisfies
+ * mTLS (SPEC 8.4): the certificate on that connection is the proxy's, if
+ * any, and says nothing about the staff member behind it. */
+static void client_cert(struct http *h, struct MHD_Connection *con, struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	char peer[64];
+
+	if (!mtls_enabled())
+		return;
+	client_ip(con, peer, sizeof peer);
+	if (h->v->nproxies > 0 && proxy_trusted(h->v->proxies, h->v->nproxies, peer)) {
+		r->cert_state = MTLS_PROXIED;
+		return;
+	}
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	mtls_check(ci != NULL ? ci->tls_session : NULL, r);
+}
+
 /* application/json, optionally with "; charset=utf-8". */
 static int json_media_type(const char *ct)
 {
@@ -470,6 +491,7 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 		goto send;
 	}
 	read_headers(con, r);
+	client_cert(c->h, con, r);
 	parse_body(c);
 	if (r->route->flags & R_PUBLIC) {
 		r->route->handler(r, NULL);
@@ -1368,10 +1390,18 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	 * it (http_reload_tls). */
 	for (unsigned i = 0; i < h->nls; i++) {
 		struct listener *l = &h->ls[i];
+		/* --client-ca: ask every client for a certificate (requested,
+		 * not required; mtls.c verifies what comes) */
+		struct MHD_OptionItem trust[] = {
+		    {MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)mtls_ca_pem()},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 		                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 		if (l->ipv6)
 			flags |= MHD_USE_IPv6;
+		if (mtls_ca_pem() == NULL)
+			trust[0].option = MHD_OPTION_END;
 		batch = sched_batch_begin();
 		l->d = MHD_start_daemon(
 		    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
@@ -1384,7 +1414,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 		    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, (void *)h,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT, MHD_OPTION_ARRAY,
+		    trust, MHD_OPTION_END);
 		sched_batch_end(batch);
 		l->fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
 		if (l->d == NULL) {

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "auditkeys.h"
 #include "authz.h"
 #include "crypto.h"
 #include "dispatch.h"
@@ -23,6 +24,7 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "mtls.h"
 #include "proxy.h"
 #include "publicurl.h"
 #include "sandbox.h"
@@ -88,10 +90,17 @@ static void usage(FILE *f)
 	       "  --log-format F         text (default) or json (one object a line)\n"
 	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
 	       "                         SIGHUP) instead of stderr\n"
+	       "  --client-ca FILE       ask clients for a certificate and verify it against this\n"
+	       "                         CA (the client CA of `rsvault-keys client-ca`)\n"
+	       "  --mtls-roles LIST      roles (agent,admin,auditor,...) whose tokens work only\n"
+	       "                         with a valid client certificate naming the account\n"
+	       "  --client-crl FILE      the client CA's CRL (client-crl.pem); when it is out of\n"
+	       "                         date no client certificate is accepted\n"
 	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	       "  --version              print the version and exit\n"
 	       "\n"
-	       "SIGHUP reloads the TLS certificate and key and reopens --log-file.\n"
+	       "SIGHUP reloads the TLS certificate and key, the client CA and CRL, and\n"
+	       "reopens --log-file.\n"
 	       "\n"
 	       "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
@@ -121,10 +130,13 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 struct opts {
 	struct vault *v;
 	struct sandbox *sb;
-	int cli;             /* 1 while the command line is applied */
-	int cli_listen;      /* the command line has given a --listen already */
-	int cli_proxy;       /* ... a --trusted-proxy */
-	enum log_format fmt; /* --log-format */
+	int cli;               /* 1 while the command line is applied */
+	int cli_listen;        /* the command line has given a --listen already */
+	int cli_proxy;         /* ... a --trusted-proxy */
+	enum log_format fmt;   /* --log-format */
+	char client_ca[2048];  /* --client-ca (mtls.c) */
+	char client_crl[2048]; /* --client-crl */
+	char mtls_roles[128];  /* --mtls-roles */
 };
 
 /* Apply one option (a is "--name", val its value; NULL for --no-seccomp on
@@ -210,6 +222,15 @@ static int set_option(struct opts *o, const char *a, const char *val)
 			if (opt_i64(a, val, 1, 1024 * 1024, &n))
 				return -1;
 			v->mapsize = (size_t)n * 1024 * 1024;
+		} else if (strcmp(a, "--client-ca") == 0) {
+			if (opt_str(a, val, o->client_ca, sizeof o->client_ca))
+				return -1;
+		} else if (strcmp(a, "--client-crl") == 0) {
+			if (opt_str(a, val, o->client_crl, sizeof o->client_crl))
+				return -1;
+		} else if (strcmp(a, "--mtls-roles") == 0) {
+			if (opt_str(a, val, o->mtls_roles, sizeof o->mtls_roles))
+				return -1;
 		} else if (strcmp(a, "--public-url") == 0) {
 			const char *why;
 			if (publicurl_check(val, v->public_url, sizeof v->public_url, &why) != 0) {
@@ -378,6 +399,8 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 		fprintf(stderr, "rsvaultd: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	if (mtls_configure(o.client_ca, o.client_crl, o.mtls_roles) != 0)
+		return -1;
 	return 0;
 }
 
@@ -519,6 +542,8 @@ static void reload(struct vault *v, struct http *h)
 		failed = 1;
 	/* The client CA and CRL of mTLS reload here too, with the same rule
 	 * (a bad file keeps the ones in use and says why). */
+	if (mtls_enabled() && mtls_reload() != 0)
+		failed = 1;
 	log_msg("SIGHUP: reload %s; still running",
 	        failed ? "incomplete (see above): what failed kept its old state" : "done");
 }
@@ -612,6 +637,8 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
+		goto out;
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -630,6 +657,8 @@ int main(int argc, char **argv)
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
 	}
+	if (auditkeys_announce(v.store) != 0) /* before any other event */
+		goto out;
 	/* Every step that depends on the configuration runs before the
 	 * first start's admin token is written (bootstrap): a start that
 	 * fails leaves no token behind. Until http_ready, requests that
@@ -665,6 +694,8 @@ out:
 	http_stop(h);
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
+	auditkeys_shutdown();
+	mtls_shutdown();
 	crypto_shutdown();
 	return status;
 }
