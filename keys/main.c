@@ -25,6 +25,7 @@
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
+#include "master.h"
 #include "version.h"
 
 #define KEYS_PATH_MAX 4096
@@ -92,11 +93,10 @@ static void usage(FILE *fp, int full)
 	fprintf(fp,
 	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
 	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
-	        "%s"
-	        "%s"
-	        "%s"
+	        "%s%s%s%s"
 	        "       rsvault-keys --help | --version\n",
-	        keys_admin_token_usage, keys_audit_rotate_usage, keys_client_usage);
+	        keys_admin_token_usage, keys_master_usage, keys_audit_rotate_usage,
+	        keys_client_usage);
 	if (!full)
 		return;
 	fprintf(
@@ -130,11 +130,14 @@ static void usage(FILE *fp, int full)
 	    "\n"
 	    "%s"
 	    "\n"
+	    "%s"
+	    "\n"
 	    "examples:\n"
 	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
 	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n"
 	    "  rsvault-keys admin-token --data /var/lib/rsvault --keys /etc/rsvault/keys\n",
-	    KEYS_SAN_MAX, keys_admin_token_help, keys_audit_rotate_help, keys_client_help);
+	    KEYS_SAN_MAX, keys_admin_token_help, keys_master_help, keys_audit_rotate_help,
+	    keys_client_help);
 }
 
 /* Print the first OpenSSL error, if any, after our own message. */
@@ -550,6 +553,12 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "admin-token") == 0) {
 		if ((r = keys_admin_token(argc, argv)) == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "rotate-master") == 0 || strcmp(argv[1], "retire-master") == 0 ||
+	    strcmp(argv[1], "seal") == 0) {
+		if ((r = keys_master(argc, argv)) == 2)
 			usage(stderr, 0);
 		return r == 0 ? 0 : 1;
 	}

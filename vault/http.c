@@ -264,7 +264,8 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		MHD_destroy_response(resp);
 		return ret;
 	}
-	if (r->status >= 400) {
+	if (r->status >= 400 && r->err_code != NULL) {
+		/* (a 503 health answer of a sealed server has a body of its own) */
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
 		body = e ? jx_text(e) : NULL;
@@ -469,6 +470,14 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 		req_fail(r, 400, "bad_request", "percent-encoding is not accepted in paths");
 		goto send;
 	}
+	if (crypto_sealed()) {
+		/* SPEC 8.4: sealed, only health answers, and with 503. */
+		if (strcmp(r->uri, "/v1/health") == 0 && strcmp(c->method, "GET") == 0)
+			req_ok(r, 503, json_pack("{s:s, s:b}", "status", "sealed", "sealed", 1));
+		else
+			req_fail(r, 503, "unavailable", "the vault is sealed");
+		goto send;
+	}
 	switch (route_match(r, c->method, r->uri, allow, sizeof allow)) {
 	case ROUTE_NOT_FOUND:
 		req_fail(r, 404, "not_found", "no such resource");
@@ -635,7 +644,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		return MHD_NO;
 	if (c->parked)
 		return answer(h, con, c);
-	if (!c->headers_seen && (page = pages_find(method, c->r.uri)) != NULL) {
+	if (!c->headers_seen && !crypto_sealed() && (page = pages_find(method, c->r.uri)) != NULL) {
 		snprintf(c->method, sizeof c->method, "%s", method);
 		return answer_page(h, con, c, page);
 	}

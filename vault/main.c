@@ -30,6 +30,7 @@
 #include "sandbox.h"
 #include "store.h"
 #include "tokens.h"
+#include "unseal.h"
 #include "util.h"
 #include "vault.h"
 #include "wipe.h"
@@ -54,7 +55,7 @@ static void usage(FILE *f)
 	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
 	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
-	       "                [--log-file FILE] [--no-seccomp]\n"
+	       "                [--log-file FILE] [--unseal-fd FD] [--no-seccomp]\n"
 	       "       rsvaultd --version | --help\n"
 	       "\n"
 	       "  --config FILE          read options from FILE, one \"name = value\" a line\n"
@@ -90,6 +91,9 @@ static void usage(FILE *f)
 	       "  --log-format F         text (default) or json (one object a line)\n"
 	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
 	       "                         SIGHUP) instead of stderr\n"
+	       "  --unseal-fd FD         sealed master keys: read the passphrase or share lines\n"
+	       "                         from this descriptor (else a systemd credential\n"
+	       "                         " UNSEAL_CREDENTIAL ", else the terminal); docs/keys.md\n"
 	       "  --client-ca FILE       ask clients for a certificate and verify it against this\n"
 	       "                         CA (the client CA of `rsvault-keys client-ca`)\n"
 	       "  --mtls-roles LIST      roles (agent,admin,auditor,...) whose tokens work only\n"
@@ -243,6 +247,10 @@ static int set_option(struct opts *o, const char *a, const char *val)
 		} else if (strcmp(a, "--tls-key") == 0) {
 			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
 				return -1;
+		} else if (strcmp(a, "--unseal-fd") == 0) {
+			if (opt_i64(a, val, 0, 65535, &n))
+				return -1;
+			v->unseal_fd = (int)n;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
 				return -1;
@@ -598,6 +606,7 @@ int main(int argc, char **argv)
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
 	    .run_uid = -1,
+	    .unseal_fd = -1,
 	};
 	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
@@ -606,7 +615,8 @@ int main(int argc, char **argv)
 	const char *shown;
 	dev_t map_dev = 0;
 	ino_t map_ino = 0;
-	int created, have_map, status = 1;
+	int created, have_map, status = 1, sealed, sig = 0;
+	struct unseal_src us = {.fd = -1};
 
 	harden_process();
 	/* Block the stop signals (and SIGHUP, whose default would stop us
@@ -639,6 +649,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
 		goto out;
+	/* Sealed: what unsealing needs is opened now, before the sandbox. */
+	if ((sealed = crypto_sealed()) != 0 && unseal_prepare(v.unseal_fd, &us) != 0)
+		goto out;
+	sb.sb_tty_fd = unseal_tty_fd(&us);
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -676,10 +690,12 @@ int main(int argc, char **argv)
 	/* Every thread and library is up: lock memory, then the filter. */
 	have_map = store_map_file(v.store, &map_dev, &map_ino) == STORE_OK;
 	sandbox_lock_memory(have_map, map_dev, map_ino);
-	/* bootstrap writes files (the token) with calls the filter refuses */
-	if (bootstrap(&v) != 0)
+	/* bootstrap writes files (the token) with calls the filter refuses
+	 * (a sealed server's runs later: sandbox.c allows it those calls) */
+	if (!sealed && (bootstrap(&v) != 0 || rewrap_start(&v) != 0))
 		goto out;
-	store_set_tick(v.store, dispatch_tick, &v);
+	if (!sealed)
+		store_set_tick(v.store, dispatch_tick, &v);
 	if (sandbox_seccomp(&sb) != 0)
 		goto out;
 	http_ready(h);
@@ -688,10 +704,38 @@ int main(int argc, char **argv)
 		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, shown,
 		        (unsigned)port);
 	}
+	if (sealed) {
+		/* Until unsealed, every route answers 503 (http.c). */
+		log_msg("the master keys are sealed: serving only /v1/health (503 sealed) until "
+		        "unsealed from the %s",
+		        us.what);
+		switch (unseal_run(&us, &set, &sig)) {
+		case 1:
+			unseal_done(&us);
+			if (bootstrap(&v) != 0 || rewrap_start(&v) != 0)
+				goto out;
+			store_set_tick(v.store, dispatch_tick, &v);
+			crypto_seal_open(); /* now requests may come in */
+			log_msg("unsealed: master-key version %u is current; serving",
+			        (unsigned)crypto_mk_current());
+			break;
+		case -1:
+			log_msg("signal %d: shutting down (still sealed)", sig);
+			status = 0;
+			goto out;
+		default:
+			unseal_done(&us);
+			log_msg("the unseal input ended and the keys are STILL SEALED; every route "
+			        "answers 503 until the server is restarted with the right input");
+			break;
+		}
+	}
 	wait_for_stop(&set, &v, h);
 	status = 0;
 out:
+	unseal_done(&us);
 	http_stop(h);
+	rewrap_stop();
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
 	auditkeys_shutdown();
