@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "admin_token.h"
+#include "restore.h"
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
@@ -90,8 +91,9 @@ static void usage(FILE *fp, int full)
 	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
 	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
 	        "%s"
+	        "%s"
 	        "       rsvault-keys --help\n",
-	        keys_admin_token_usage);
+	        keys_admin_token_usage, keys_restore_usage);
 	if (!full)
 		return;
 	fprintf(
@@ -121,11 +123,13 @@ static void usage(FILE *fp, int full)
 	    "\n"
 	    "%s"
 	    "\n"
+	    "%s"
+	    "\n"
 	    "examples:\n"
 	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
 	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n"
 	    "  rsvault-keys admin-token --data /var/lib/rsvault --keys /etc/rsvault/keys\n",
-	    KEYS_SAN_MAX, keys_admin_token_help);
+	    KEYS_SAN_MAX, keys_admin_token_help, keys_restore_help);
 }
 
 /* Print the first OpenSSL error, if any, after our own message. */
@@ -537,6 +541,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "admin-token") == 0) {
 		if ((r = keys_admin_token(argc, argv)) == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "restore") == 0) {
+		if ((r = keys_restore(argc, argv)) == 2)
 			usage(stderr, 0);
 		return r == 0 ? 0 : 1;
 	}

@@ -397,7 +397,8 @@ static int cap_unknown(struct req *r)
 
 /* Is the capability record rec (a link or receipt) usable at now? 1 yes,
  * 0 no, or a store_err. A link: not revoked, not spent, not expired. A
- * receipt: its credential is still there. */
+ * receipt: not revoked (by a restore, SPEC 8.5), its credential still
+ * there. */
 static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64_t now)
 {
 	int rc;
@@ -405,7 +406,8 @@ static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64
 	if (is_link)
 		return json_object_get(rec, "revoked_at") == NULL &&
 		       ji(rec, "used", 0) < ji(rec, "uses", 0) && now < ji(rec, "expires_at", 0);
-	if (js(rec, "ticket") == NULL || js(rec, "credential") == NULL)
+	if (js(rec, "ticket") == NULL || js(rec, "credential") == NULL ||
+	    json_object_get(rec, "revoked_at") != NULL) /* a restore revokes receipts */
 		return 0;
 	rc = cred_alive(t, js(rec, "ticket"), js(rec, "credential"), now);
 	return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : rc;

@@ -191,6 +191,18 @@ int crypto_ticket_key_new(const char *tid, unsigned char key[CRYPTO_TICKET_KEY_L
 	return 0;
 }
 
+uint32_t crypto_master_version(void)
+{
+	return K != NULL ? K->mk_version : 0;
+}
+
+uint32_t crypto_wrapped_version(const unsigned char *wrapped, size_t len)
+{
+	if (len != CRYPTO_WRAPPED_LEN || wrapped[0] != WRAP_FORMAT)
+		return 0;
+	return util_be32_get(wrapped + 1);
+}
+
 int crypto_ticket_key_unwrap(const char *tid, const unsigned char *wrapped, size_t len,
                              unsigned char key[CRYPTO_TICKET_KEY_LEN])
 {

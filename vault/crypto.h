@@ -41,6 +41,11 @@ int crypto_init(const char *keys_dir);
 /* Wipe and free every key. */
 void crypto_shutdown(void);
 
+/* The version of the master key that wraps new ticket keys, and the
+ * version a wrapped ticket key names (0 for a blob of another format). */
+uint32_t crypto_master_version(void);
+uint32_t crypto_wrapped_version(const unsigned char *wrapped, size_t len);
+
 /* The audit signing key (64 bytes) and its public half (32 bytes). */
 const unsigned char *crypto_audit_sk(void);
 const unsigned char *crypto_audit_pk(void);

@@ -17,6 +17,7 @@
 #include "api.h"
 #include "audit.h"
 #include "authz.h"
+#include "backup.h"
 #include "crypto.h"
 #include "dispatch.h"
 #include "http.h"
@@ -48,7 +49,7 @@ static void usage(FILE *f)
 	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
 	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
-	        "                [--no-seccomp]\n"
+	        "                [--backup-dir DIR] [--no-seccomp]\n"
 	        "\n"
 	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
 	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
@@ -69,6 +70,8 @@ static void usage(FILE *f)
 	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
 	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
 	        "                         the key file must be private to its owner\n"
+	        "  --backup-dir DIR       where POST /v1/admin/backup writes copies of the store\n"
+	        "                         (a directory the server's user may write)\n"
 	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	        "\n"
 	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
@@ -167,6 +170,9 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 				fprintf(stderr, "rsvaultd: --public-url: %s\n", why);
 				return -1;
 			}
+		} else if (strcmp(a, "--backup-dir") == 0) {
+			if (opt_str(a, val, v->backup_dir, sizeof v->backup_dir))
+				return -1;
 		} else if (strcmp(a, "--tls-cert") == 0) {
 			if (opt_str(a, val, v->tls_cert, sizeof v->tls_cert))
 				return -1;
@@ -217,9 +223,13 @@ static int announce_note(struct store_txn *t, const char *action, const char *ta
 	char when[UTIL_TIME_LEN] = "?";
 
 	(void)arg;
+	util_format_time(time_ms, when);
+	if (strcmp(action, "store.restore") == 0) {
+		log_msg("first start after a restore (put in place at %s)", when);
+		return backup_restored(t, target);
+	}
 	if (strcmp(action, "store.admin_token") != 0 && strcmp(action, "account.revoke") != 0)
 		return STORE_ERROR; /* not a note the key tool writes */
-	util_format_time(time_ms, when);
 	log_msg("recording %s %s (made offline at %s)", action, target, when);
 	return audit_system_target(t, action, target);
 }

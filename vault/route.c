@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "backup.h"
 #include "crypto.h"
 #include "util.h"
 
@@ -80,6 +81,10 @@ static const struct route routes[] = {
      api_audit_checkpoint},
     {"GET", "/v1/audit/checkpoints", P_NONE, P_NONE, 0, ROLE_AUDITOR, 0, "audit.checkpoints",
      api_audit_checkpoints},
+
+    /* operating it (SPEC 8.5) */
+    {"POST", "/v1/admin/backup", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "store.backup",
+     api_admin_backup},
 };
 
 static int valid_license_key(const char *s)

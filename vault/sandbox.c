@@ -426,6 +426,11 @@ static const char *const sb_allow[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
     "close", "fstat", "newfstatat", "statx", "openat", "fcntl", "flock", "fsync", "fdatasync",
     "msync", "ftruncate", "access", "faccessat", "faccessat2",
+    /* backups: the copy and its manifest go in place by rename; a failed
+     * one is removed */
+    "rename", "renameat", "renameat2", "unlink", "unlinkat",
+    /* and LMDB opening the copy read-only looks at its file system */
+    "fstatfs", "uname",
     /* network: libmicrohttpd on sockets bound before the filter */
     "accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
     "getsockname", "getpeername", "setsockopt", "getsockopt",

@@ -17,6 +17,7 @@ struct vault {
 	 * URLs (SPEC 8.2). "" when none is set and a listen address is not
 	 * loopback: then making a link is refused (409). */
 	char public_url[512];
+	char backup_dir[2048]; /* --backup-dir: where POST /v1/admin/backup writes; "" none */
 	char tls_cert[2048]; /* --tls-cert / --tls-key: "" for the key directory's */
 	char tls_key[2048];
 	int64_t session_max_ttl_s;
