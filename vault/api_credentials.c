@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "page.h"
 #include "audit.h"
 #include "crypto.h"
 #include "log.h"
@@ -14,7 +15,6 @@
 #include "util.h"
 #include "validate.h"
 
-#define CRED_LIST_MAX 1000
 #define KEY_MAX 200
 
 const char *const cred_kind_words[] = {
@@ -191,12 +191,15 @@ int api_cred_list(struct req *r, struct store_txn *t)
 	unsigned char pre[80];
 	size_t pl = strlen(tid) + 1;
 	struct store_cursor *c;
+	struct page pg;
 	const void *k, *v;
 	size_t kl, vl;
-	json_t *arr = json_array();
+	json_t *arr, *body;
 	int rc;
 
-	if (arr == NULL)
+	if ((rc = page_init(r, &pg)) != 0)
+		return rc;
+	if ((arr = json_array()) == NULL)
 		return STORE_ERROR;
 	memcpy(pre, tid, pl);
 	if ((rc = store_cursor_open(t, DB_CREDS, &c)) != STORE_OK) {
@@ -204,12 +207,11 @@ int api_cred_list(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	rc = store_cursor_seek(c, pre, pl, &k, &kl, &v, &vl);
-	while (rc == STORE_OK && kl > pl && memcmp(k, pre, pl) == 0 &&
-	       json_array_size(arr) < CRED_LIST_MAX) {
+	while (rc == STORE_OK && kl > pl && memcmp(k, pre, pl) == 0) {
 		char cid[64];
 		json_t *plain;
 		int64_t created, expires;
-		if (kl - pl < sizeof cid) {
+		if (kl - pl < sizeof cid && !page_skip(&pg, (const char *)k + pl, kl - pl)) {
 			memcpy(cid, (const char *)k + pl, kl - pl);
 			cid[kl - pl] = '\0';
 			rc = open_record(t, tid, cid, r->now, v, vl, &plain, &created, &expires);
@@ -220,7 +222,12 @@ int api_cred_list(struct req *r, struct store_txn *t)
 				return tampered(r, rc);
 			}
 			if (rc == STORE_OK) {
+				if (page_full(&pg)) {
+					json_decref(plain);
+					break;
+				}
 				json_array_append_new(arr, meta_view(cid, plain, created, expires));
+				page_add(&pg, cid, kl - pl);
 				json_decref(plain);
 			} else if (rc != STORE_NOTFOUND) {
 				break;
@@ -233,7 +240,11 @@ int api_cred_list(struct req *r, struct store_txn *t)
 		json_decref(arr);
 		return rc;
 	}
-	return req_ok(r, 200, json_pack("{s:o}", "credentials", arr));
+	if ((body = json_pack("{s:o}", "credentials", arr)) == NULL || page_finish(&pg, body) != 0) {
+		json_decref(body);
+		return STORE_ERROR;
+	}
+	return req_ok(r, 200, body);
 }
 
 int cred_destroy(struct store_txn *t, const char *tid, const char *cid)

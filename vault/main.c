@@ -268,6 +268,20 @@ static int boot_op(struct store_txn *t, void *arg)
 	}
 	b->made = 1;
 migrate:
+	{
+		char dups[1024];
+		if ((rc = license_fold_keys(t, &n, dups, sizeof dups)) == LICENSE_DUPLICATES) {
+			log_msg("license keys are compared without regard to case, and the store "
+			        "holds keys that differ only in case: %s. Remove or rename one of "
+			        "each pair with an earlier version, then start again",
+			        dups);
+			goto out;
+		}
+		if (rc != STORE_OK)
+			goto out;
+		if (n > 0)
+			log_msg("stored %d license(s) under their lower-case key", n);
+	}
 	if ((rc = license_migrate_ids(t, &n)) != STORE_OK)
 		goto out;
 	if (n > 0)
