@@ -2,6 +2,7 @@
 #include "page.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -58,6 +59,21 @@ int page_check_query(struct req *r)
 	return 0;
 }
 
+/* The page size when the request gives no limit. */
+static size_t default_limit(void)
+{
+#ifdef RSVAULT_TESTING
+	/* test builds: RSVAULT_TEST_PAGE_DEFAULT makes small pages, so a test
+	 * sees the client follow "next" without thousands of items */
+	const char *s = getenv("RSVAULT_TEST_PAGE_DEFAULT");
+	int64_t n;
+
+	if (s != NULL && util_parse_i64(s, 1, PAGE_LIMIT_MAX, &n) == 0)
+		return (size_t)n;
+#endif
+	return PAGE_LIMIT_DEFAULT;
+}
+
 int page_init(struct req *r, struct page *p)
 {
 	char buf[2 * PAGE_KEY_MAX];
@@ -65,7 +81,7 @@ int page_init(struct req *r, struct page *p)
 	int got;
 
 	memset(p, 0, sizeof *p);
-	p->limit = PAGE_LIMIT_DEFAULT;
+	p->limit = default_limit();
 	got = req_query(r, "limit", buf, 32);
 	if (got < 0 || (got == 1 && util_parse_i64(buf, 1, PAGE_LIMIT_MAX, &n) != 0))
 		return req_fail(r, 400, "invalid_field", "limit must be an integer from 1 to %d",
