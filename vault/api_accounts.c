@@ -21,6 +21,8 @@ int api_health(struct req *r, struct store_txn *t)
 	enum store_health h = store_health(r->v->store);
 
 	(void)t;
+	if (r->query != NULL && r->query[0] != '\0') /* SPEC 8.6: none on any /v1 route */
+		return req_fail(r, 400, "invalid_field", "unknown query parameter");
 	if (h == STORE_HEALTH_FAILED)
 		return req_fail(r, 503, "unavailable",
 		                "storage failed; writes are refused until the server is restarted");
