@@ -172,7 +172,8 @@ int cli_opt_duration(const struct cli_ctx *c, const char *name, int64_t min, int
 	if (cli_parse_duration(v, min, max, out) != 0) {
 		show_duration(min, lo, sizeof lo);
 		show_duration(max, hi, sizeof hi);
-		cli_usage(c, "%s wants a duration from %s to %s: seconds, or a number with s, m, h "
+		cli_usage(c,
+		          "%s wants a duration from %s to %s: seconds, or a number with s, m, h "
 		          "or d (90s, 30m, 2h, 7d)",
 		          name, lo, hi);
 		return -1;

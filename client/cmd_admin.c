@@ -323,8 +323,8 @@ done:
 	return rc;
 }
 
-static int list_cmd(struct cli_ctx *c, const char *path, const char *key,
-                    const char *const *head, const char *const *keys, size_t ncols)
+static int list_cmd(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
+                    const char *const *keys, size_t ncols)
 {
 	struct cli_resp r = {0};
 	json_t *list;

@@ -370,8 +370,7 @@ int cli_cmd_login(struct cli_ctx *c)
 		cli_warnx("cannot create %s: %s", tmp, strerror(errno));
 		goto done;
 	}
-	if (cli_write_all(fd, tok, len) != 0 || cli_write_all(fd, "\n", 1) != 0 ||
-	    fsync(fd) != 0) {
+	if (cli_write_all(fd, tok, len) != 0 || cli_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
 		cli_warnx("cannot write %s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -383,8 +382,7 @@ int cli_cmd_login(struct cli_ctx *c)
 		unlink(tmp);
 		goto done;
 	}
-	fprintf(stderr, "rsvault: token stored in %s (mode 0600); later commands use it\n",
-	        path);
+	fprintf(stderr, "rsvault: token stored in %s (mode 0600); later commands use it\n", path);
 	rc = CLI_OK;
 done:
 	cli_wipe_free(tok);

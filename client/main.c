@@ -47,7 +47,8 @@ static const struct cli_opt o_cred_add[] = {
     {"--kind", "K", 1, "remote-utilities, rdp, ssh, vnc, web or other"},
     {"--host", "H", 0, "host name, address or Remote Utilities ID"},
     {"--user", "U", 0, "user name"},
-    {"--ttl", "DUR", 0, "until the vault destroys it: 90s, 30m, 2h, 7d or seconds (default 7d, at most 30d)"},
+    {"--ttl", "DUR", 0,
+     "until the vault destroys it: 90s, 30m, 2h, 7d or seconds (default 7d, at most 30d)"},
     {"--notes", "N", 0, "notes for the agent (no secrets here)"},
     {NULL, NULL, 0, NULL}};
 
@@ -72,7 +73,8 @@ static const struct cli_opt o_cred_get[] = {
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_session_open[] = {
-    {"--ttl", "DUR", 0, "length: 90s, 30m, 2h or seconds (default 30m, at most the vault's maximum)"},
+    {"--ttl", "DUR", 0,
+     "length: 90s, 30m, 2h or seconds (default 30m, at most the vault's maximum)"},
     {"-q", NULL, 0, "print the session id alone"},
     {NULL, NULL, 0, NULL}};
 
@@ -85,11 +87,13 @@ static const struct cli_opt o_license_add[] = {
 static const struct cli_opt o_account_add[] = {
     {"--role", "R", 1, "customer, reseller, agent, auditor or admin"},
     {"--email", "E", 1, "e-mail address (customers: matched against licenses)"},
-    {"--ttl", "DUR", 0, "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
+    {"--ttl", "DUR", 0,
+     "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_account_token[] = {
-    {"--ttl", "DUR", 0, "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
+    {"--ttl", "DUR", 0,
+     "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_account_revoke[] = {

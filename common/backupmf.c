@@ -13,8 +13,8 @@ int backupmf_message(const char *sha256_hex, uint64_t seq, const char *hash_hex,
 
 	if (strlen(sha256_hex) != 64 || strlen(hash_hex) != 64)
 		return -1;
-	n = snprintf(out, len, BACKUPMF_TAG "\n%s\n%llu\n%s\n", sha256_hex,
-	             (unsigned long long)seq, hash_hex);
+	n = snprintf(out, len, BACKUPMF_TAG "\n%s\n%llu\n%s\n", sha256_hex, (unsigned long long)seq,
+	             hash_hex);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 

@@ -373,7 +373,8 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	snprintf(n.target, sizeof n.target, "%llu:%s", (unsigned long long)m->audit_seq,
 	         m->audit_hash);
 	if (store_open(o->data, (size_t)RS_MAP_MB * 1024 * 1024, RS_QUEUE_TIMEOUT_MS, &s,
-	               &created) != STORE_OK || created) {
+	               &created) != STORE_OK ||
+	    created) {
 		warnx("the copy in %s does not open as a store", dst);
 		if (s != NULL)
 			store_close(s);

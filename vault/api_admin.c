@@ -122,10 +122,9 @@ static int add_token(const void *b, size_t blen, void *arg)
 		return 0;
 	if ((rc = tokens_lookup_hash(w->t, b, &rec)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
-	return json_array_append_new(w->arr,
-	                             json_pack("{s:s, s:o, s:o}", "id", rec.id, "created_at",
-	                                       jtime(rec.created_ms), "expires_at",
-	                                       jtime(rec.expires_ms))) == 0
+	return json_array_append_new(w->arr, json_pack("{s:s, s:o, s:o}", "id", rec.id,
+	                                               "created_at", jtime(rec.created_ms),
+	                                               "expires_at", jtime(rec.expires_ms))) == 0
 	           ? 0
 	           : STORE_ERROR;
 }

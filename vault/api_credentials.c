@@ -240,7 +240,8 @@ int api_cred_list(struct req *r, struct store_txn *t)
 		json_decref(arr);
 		return rc;
 	}
-	if ((body = json_pack("{s:o}", "credentials", arr)) == NULL || page_finish(&pg, body) != 0) {
+	if ((body = json_pack("{s:o}", "credentials", arr)) == NULL ||
+	    page_finish(&pg, body) != 0) {
 		json_decref(body);
 		return STORE_ERROR;
 	}

@@ -100,7 +100,8 @@ int api_session_list(struct req *r, struct store_txn *t)
 		json_decref(l.arr);
 		return rc;
 	}
-	if ((body = json_pack("{s:o}", "sessions", l.arr)) == NULL || page_finish(&l.pg, body) != 0) {
+	if ((body = json_pack("{s:o}", "sessions", l.arr)) == NULL ||
+	    page_finish(&l.pg, body) != 0) {
 		json_decref(body);
 		return STORE_ERROR;
 	}

@@ -14,7 +14,6 @@
 #include "validate.h"
 #include "vault.h"
 
-
 static json_t *ticket_view(const json_t *tk, int priority)
 {
 	json_t *ref = json_object_get(tk, "ref");

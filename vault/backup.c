@@ -146,7 +146,8 @@ static int sync_dir(const char *dir)
 static json_t *manifest(const char *path, const struct copy_facts *f, const char *sha_hex,
                         uint64_t bytes)
 {
-	char when[UTIL_TIME_LEN], hash_hex[65], msg[BACKUPMF_MSG_MAX], sig_hex[2 * crypto_sign_BYTES + 1];
+	char when[UTIL_TIME_LEN], hash_hex[65], msg[BACKUPMF_MSG_MAX],
+	    sig_hex[2 * crypto_sign_BYTES + 1];
 	unsigned char sig[crypto_sign_BYTES];
 	json_t *m, *vers;
 

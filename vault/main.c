@@ -234,6 +234,24 @@ static int announce_note(struct store_txn *t, const char *action, const char *ta
 	return audit_system_target(t, action, target);
 }
 
+/* License keys are compared without regard to case (SPEC 8.6): move the
+ * ones an earlier version stored otherwise, or refuse to start when two
+ * differ only in case. */
+static int fold_license_keys(struct store_txn *t)
+{
+	char dups[1024];
+	int n, rc = license_fold_keys(t, &n, dups, sizeof dups);
+
+	if (rc == LICENSE_DUPLICATES)
+		log_msg("license keys are compared without regard to case, and the store holds "
+		        "keys that differ only in case: %s. Remove or rename one of each pair with "
+		        "an earlier version, then start again",
+		        dups);
+	else if (rc == STORE_OK && n > 0)
+		log_msg("stored %d license(s) under their lower-case key", n);
+	return rc;
+}
+
 /* Every start, in one write transaction:
  * - first start: create the admin account and write its token, 0600, to
  *   DATA/admin.token. The token expires 24 h after it is written (an
@@ -268,20 +286,8 @@ static int boot_op(struct store_txn *t, void *arg)
 	}
 	b->made = 1;
 migrate:
-	{
-		char dups[1024];
-		if ((rc = license_fold_keys(t, &n, dups, sizeof dups)) == LICENSE_DUPLICATES) {
-			log_msg("license keys are compared without regard to case, and the store "
-			        "holds keys that differ only in case: %s. Remove or rename one of "
-			        "each pair with an earlier version, then start again",
-			        dups);
-			goto out;
-		}
-		if (rc != STORE_OK)
-			goto out;
-		if (n > 0)
-			log_msg("stored %d license(s) under their lower-case key", n);
-	}
+	if ((rc = fold_license_keys(t)) != STORE_OK)
+		goto out;
 	if ((rc = license_migrate_ids(t, &n)) != STORE_OK)
 		goto out;
 	if (n > 0)

@@ -90,8 +90,8 @@ int page_init(struct req *r, struct page *p)
 		p->limit = (size_t)n;
 	got = req_query(r, "after", buf, sizeof buf);
 	if (got == 1 && buf[0] != '\0' &&
-	    sodium_base642bin(p->after, sizeof p->after, buf, strlen(buf), NULL, &p->afterlen,
-	                      NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+	    sodium_base642bin(p->after, sizeof p->after, buf, strlen(buf), NULL, &p->afterlen, NULL,
+	                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
 	    p->afterlen > 0) {
 		p->has_after = 1;
 		return 0;

@@ -22,9 +22,9 @@
 
 struct page {
 	size_t limit;
-	size_t n;       /* items taken so far */
-	int more;       /* a further item exists */
-	int has_after;  /* the request gave an after */
+	size_t n;      /* items taken so far */
+	int more;      /* a further item exists */
+	int has_after; /* the request gave an after */
 	unsigned char after[PAGE_KEY_MAX];
 	size_t afterlen;
 	unsigned char last[PAGE_KEY_MAX];

@@ -17,7 +17,6 @@ struct vault {
 	 * URLs (SPEC 8.2). "" when none is set and a listen address is not
 	 * loopback: then making a link is refused (409). */
 	char public_url[512];
-	char backup_dir[2048]; /* --backup-dir: where POST /v1/admin/backup writes; "" none */
 	char tls_cert[2048]; /* --tls-cert / --tls-key: "" for the key directory's */
 	char tls_key[2048];
 	int64_t session_max_ttl_s;
@@ -26,6 +25,8 @@ struct vault {
 	size_t mapsize;
 	int queue_timeout_ms;
 	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
+	/* --backup-dir: where POST /v1/admin/backup writes; "" none */
+	char backup_dir[2048];
 	struct store *store;
 };
 
