@@ -253,7 +253,8 @@ int license_fold_keys(struct store_txn *t, int *moved, char *dups, size_t duplen
 		free(ents);
 		return rc;
 	}
-	qsort(ents, n, sizeof *ents, fold_cmp);
+	if (n > 1)
+		qsort(ents, n, sizeof *ents, fold_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(ents[i - 1].folded, ents[i].folded) != 0)
 			continue;

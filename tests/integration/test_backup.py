@@ -58,7 +58,8 @@ class Load:
         self.v = v
         self.worlds = worlds
         self.stop = threading.Event()
-        self.acked = []  # (monotonic time of the 201, world, cid, secret)
+        # (monotonic time of the 201, world, cid, secret, time it was sent)
+        self.acked = []
         self.errors = []
         self.mu = threading.Lock()
         self.threads = [threading.Thread(target=self.run, args=(i,)) for i in range(LOAD_THREADS)]
@@ -72,12 +73,13 @@ class Load:
                 w = mine[n % len(mine)]
                 secret = "load-%d-%d-%s" % (i, n, uid("s"))
                 n += 1
+                sent = time.monotonic()
                 r = self.v.request("POST", w.path + "/credentials", w.owner.token,
                                    {"label": uid("l"), "kind": "ssh", "secret": secret},
                                    conn=conn)
                 if r.status == 201:
                     with self.mu:
-                        self.acked.append((time.monotonic(), w, r.json["id"], secret))
+                        self.acked.append((time.monotonic(), w, r.json["id"], secret, sent))
                 else:
                     self.errors.append(r.status)
         except Exception as e:  # noqa: BLE001
@@ -132,8 +134,10 @@ def drill():
         expect(t, r, 201, name="POST /v1/admin/backup under write load")
         m = r.json or {}
         t.eq(load.errors, [], "every upload of the load succeeded")
+        # acknowledged before the backup was asked for: committed before its
+        # snapshot; sent after its answer: committed after the snapshot
         before = [a for a in load.acked if a[0] < t_ask]
-        after = [a for a in load.acked if a[0] > t_done]
+        after = [a for a in load.acked if a[4] > t_done]
         t.ok(len(before) >= 5 and len(after) >= 1,
              "uploads were acknowledged before (%d) and after (%d) the backup"
              % (len(before), len(after)))
@@ -240,7 +244,7 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
              and nxt[0]["prev"] == m["audit_hash"],
              "the first event after it is store.restore, target seq:hash, chained on")
         # uploads acknowledged after the backup answered are not in the copy
-        later = {cid for (_, _, cid, _) in after}
+        later = {a[2] for a in after}
         back = set()
         for w in worlds:
             r = v2.get(w.path + "/credentials", w.owner.token)
@@ -274,7 +278,7 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
                 bad += 1
                 continue
             sid = r.json["id"]
-            for (_, ww, cid, secret) in before:
+            for (_, ww, cid, secret, _) in before:
                 if ww is not w:
                     continue
                 r = v2.get("%s/credentials/%s/secret" % (w.path, cid), agent_tok,
