@@ -152,6 +152,9 @@ def drill():
         t.eq((len(data), hashlib.sha256(data).hexdigest()), (m.get("bytes"), m.get("sha256")),
              "bytes and sha256 describe the file")
         t.eq(oct(os.stat(f).st_mode & 0o777), "0o600", "the copy is mode 0600")
+        leaked = [a[3] for a in before if a[3].encode() in data]
+        t.ok(not leaked and b"link-secret-1" not in data,
+             "no secret's plaintext in the copy (%d checked)" % len(before))
         with open(f + ".manifest.json") as fh:
             t.eq(json.load(fh), m, "the manifest beside the file is the answer")
         t.eq(m.get("master_versions"), [1], "master_versions names the key version")
