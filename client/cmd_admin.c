@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "cli.h"
 #include "cmd.h"
 #include "http.h"
@@ -128,8 +129,6 @@ int cli_cmd_license_bind(struct cli_ctx *c)
 }
 
 /* Token lifetimes the vault takes (seconds). */
-#define TOKEN_TTL_MIN 60
-#define TOKEN_TTL_MAX 31536000
 
 /* Put the --ttl of a token command into req as "ttl_s" (absent: none).
  * Returns 0, or -1 after a usage error. */
@@ -137,7 +136,7 @@ static int token_ttl(const struct cli_ctx *c, json_t *req)
 {
 	int64_t ttl = -1;
 
-	if (cli_opt_duration(c, "--ttl", TOKEN_TTL_MIN, TOKEN_TTL_MAX, &ttl) != 0)
+	if (cli_opt_duration(c, "--ttl", API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, &ttl) != 0)
 		return -1;
 	if (ttl >= 0 && json_object_set_new(req, "ttl_s", json_integer((json_int_t)ttl)) != 0) {
 		cli_warnx("out of memory");
@@ -304,7 +303,7 @@ static int object_table(json_t *list, const char *what, const char *const *head,
 			size_t kl = strlen(keys[k]);
 			if ((kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
 			    strcmp(keys[k], "valid_until") == 0)
-				cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
 				               sizeof buf[k]);
 			row[k] = (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
 			                 strcmp(keys[k], "valid_until") == 0

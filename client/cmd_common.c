@@ -174,7 +174,7 @@ int cli_api_list(struct cli_ctx *c, const char *path, const char *key, struct cl
 			cli_warnx("out of memory");
 			return CLI_ERR;
 		}
-		cli_wipe_free(r->body);
+		wipe_free(r->body);
 		r->body = body;
 		r->len = strlen(body);
 	}

@@ -385,6 +385,6 @@ int cli_cmd_login(struct cli_ctx *c)
 	fprintf(stderr, "rsvault: token stored in %s (mode 0600); later commands use it\n", path);
 	rc = CLI_OK;
 done:
-	cli_wipe_free(tok);
+	wipe_free(tok);
 	return rc;
 }

@@ -132,11 +132,11 @@ static int read_manifest(const char *path, const unsigned char pk[32], struct rs
 		warnx("%s: not a manifest: %s (line %d)", path, jerr.text, jerr.line);
 		return -1;
 	}
-	sha = js(j, "sha256");
-	hash = js(j, "audit_hash");
-	sig = js(j, "signature");
-	seq = ji(j, "audit_seq", -1);
-	bytes = ji(j, "bytes", -1);
+	sha = jx_str(j, "sha256");
+	hash = jx_str(j, "audit_hash");
+	sig = jx_str(j, "signature");
+	seq = jx_int(j, "audit_seq", -1);
+	bytes = jx_int(j, "bytes", -1);
 	vers = json_object_get(j, "master_versions");
 	if (!is_hex64(sha) || !is_hex64(hash) || sig == NULL || seq < 1 || bytes < 1 ||
 	    !json_is_array(vers) || json_array_size(vers) > RS_VERSIONS_MAX) {

@@ -24,10 +24,10 @@ static const char *const type_words[] = {"site", "pro", "plus", "starter", "free
 
 static json_t *account_view(const json_t *a)
 {
-	return json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", js(a, "id"), "role", js(a, "role"),
-	                 "email", js(a, "email"), "suspended",
+	return json_pack("{s:s, s:s, s:s, s:b, s:o}", "id", jx_str(a, "id"), "role",
+	                 jx_str(a, "role"), "email", jx_str(a, "email"), "suspended",
 	                 json_is_true(json_object_get(a, "suspended")), "created_at",
-	                 jtime(ji(a, "created_at", -1)));
+	                 jx_time(jx_int(a, "created_at", -1)));
 }
 
 /* Walk table db in key order, paged: fn makes the view of one record (or
@@ -122,8 +122,8 @@ static int add_token(const void *b, size_t blen, void *arg)
 	if ((rc = tokens_lookup_hash(w->t, b, &rec)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	return json_array_append_new(w->arr, json_pack("{s:s, s:o, s:o}", "id", rec.id,
-	                                               "created_at", jtime(rec.created_ms),
-	                                               "expires_at", jtime(rec.expires_ms))) == 0
+	                                               "created_at", jx_time(rec.created_ms),
+	                                               "expires_at", jx_time(rec.expires_ms))) == 0
 	           ? 0
 	           : STORE_ERROR;
 }
@@ -188,7 +188,7 @@ static int enforce(struct req *r, struct store_txn *t, const json_t *lic)
 	char **ids = NULL;
 	int rc;
 
-	license_fold(js(lic, "key"), folded);
+	license_fold(jx_str(lic, "key"), folded);
 	if ((rc = store_cursor_open(t, DB_ACCOUNTS, &c)) != STORE_OK)
 		return rc;
 	rc = store_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
@@ -200,14 +200,14 @@ static int enforce(struct req *r, struct store_txn *t, const json_t *lic)
 			rc = STORE_ERROR;
 			break;
 		}
-		key = js(a, "license_key");
+		key = jx_str(a, "license_key");
 		if (key != NULL) {
 			license_fold(key, bound);
 			hit = strcmp(bound, folded) == 0;
 		} else {
-			hit = streq(js(a, "email"), js(lic, "email"));
+			hit = streq(jx_str(a, "email"), jx_str(lic, "email"));
 		}
-		if (hit && js(a, "id") != NULL) {
+		if (hit && jx_str(a, "id") != NULL) {
 			if (n == cap) {
 				char **ni = realloc(ids, (cap = cap ? cap * 2 : 16) * sizeof *ni);
 				if (ni == NULL) {
@@ -217,7 +217,7 @@ static int enforce(struct req *r, struct store_txn *t, const json_t *lic)
 				}
 				ids = ni;
 			}
-			if ((ids[n] = strdup(js(a, "id"))) == NULL) {
+			if ((ids[n] = strdup(jx_str(a, "id"))) == NULL) {
 				json_decref(a);
 				rc = STORE_ERROR;
 				break;
@@ -261,7 +261,7 @@ static int save_and_enforce(struct req *r, struct store_txn *t, json_t *lic)
 {
 	int rc;
 
-	if ((rc = license_put(t, js(lic, "key"), lic, 0)) == STORE_OK &&
+	if ((rc = license_put(t, jx_str(lic, "key"), lic, 0)) == STORE_OK &&
 	    (rc = enforce(r, t, lic)) == STORE_OK)
 		rc = req_ok(r, 200, license_view(lic));
 	return rc;

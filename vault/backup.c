@@ -171,7 +171,7 @@ static json_t *manifest(const char *path, const struct copy_facts *f, const char
 /* Write the manifest text to final (through tmp, 0600, synced). */
 static int put_manifest(const char *tmp, const char *final, const json_t *m)
 {
-	char *s = json_text(m);
+	char *s = jx_text(m);
 	int fd, rc = -1;
 
 	if (s == NULL)
