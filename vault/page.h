@@ -14,10 +14,11 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "req.h"
 
-#define PAGE_LIMIT_MAX 1000
-#define PAGE_LIMIT_DEFAULT 1000
+#define PAGE_LIMIT_MAX API_LIST_PAGE_MAX
+#define PAGE_LIMIT_DEFAULT API_LIST_PAGE_DEFAULT
 #define PAGE_KEY_MAX 512
 
 struct page {
