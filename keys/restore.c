@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "audit_read.h"
 #include "backupmf.h"
 #include "keyfile.h"
 #include "log.h"
@@ -204,27 +205,12 @@ struct head {
 	unsigned char hash[32];
 };
 
-/* The copy's audit head: the last row of the audit table (key be64 seq,
- * value hash(32) ...). */
+/* The copy's audit head. */
 static int read_head(struct store_txn *t, void *arg)
 {
 	struct head *h = arg;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
-	int rc;
 
-	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
-		return rc;
-	rc = store_cursor_last(c, &k, &kl, &v, &vl);
-	if (rc == STORE_OK && (kl != 8 || vl < 32))
-		rc = STORE_ERROR;
-	if (rc == STORE_OK) {
-		h->seq = util_be64_get(k);
-		memcpy(h->hash, v, 32);
-	}
-	store_cursor_close(c);
-	return rc;
+	return audit_read_head(t, &h->seq, h->hash);
 }
 
 /* Is every master-key version the backup needs in the key directory? */

@@ -58,11 +58,6 @@ static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]
 	return rc;
 }
 
-int audit_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32])
-{
-	return chain_head(t, seq, hash);
-}
-
 static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned char hash[32],
                            int64_t now)
 {

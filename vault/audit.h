@@ -45,11 +45,6 @@ int audit_caused_target(struct store_txn *t, const struct req *r, const char *ac
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);
 
-/* The chain's head in t: the newest event's seq and hash (0 and 32 zero
- * bytes for an empty log). Works in read-only transactions too (a backup
- * reads the head of its copy with it). Returns 0 or a store_err. */
-int audit_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]);
-
 #define AUDIT_CHECKPOINT_EVERY 100
 
 #endif

@@ -32,6 +32,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "audit_read.h"
 #include "backupmf.h"
 #include "crypto.h"
 #include "log.h"
@@ -71,7 +72,7 @@ static int read_facts(struct store_txn *t, void *arg)
 	size_t kl, vl;
 	int rc;
 
-	if ((rc = audit_head(t, &f->seq, f->hash)) != STORE_OK)
+	if ((rc = audit_read_head(t, &f->seq, f->hash)) != STORE_OK)
 		return rc;
 	/* the master-key versions wrapping its ticket keys, and the one its
 	 * tokens' keyed hashes were made with (the current one) */
