@@ -216,6 +216,10 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
         fh.write(bytes([b[0] ^ 1]))
     p = restore(bad, data2, keys2)
     t.ok(p.returncode != 0 and "SHA-256" in p.stderr, "a changed file: refused")
+    bad = tampered_manifest(f, m, "master_versions", [1, 2])
+    p = restore(bad, data2, keys2)
+    t.ok(p.returncode != 0 and "master-key version 2" in p.stderr,
+         "a master-key version the keys lack: refused, naming it")
     t.eq(os.listdir(data2), [], "the refusals wrote nothing")
 
     p = restore(f, data2, keys2)
