@@ -37,9 +37,10 @@ int page_check_query(struct req *r)
 	static const char *const none[] = {NULL};
 	const char *p = r->query, *action = r->route ? r->route->action : NULL;
 
-	if (p == NULL || *p == '\0' || action == NULL || own_check(action))
+	if (p == NULL || *p == '\0' || (action != NULL && own_check(action)))
 		return 0;
-	for (size_t i = 0; i < sizeof takes / sizeof takes[0]; i++)
+	/* a route without an action (GET /v1/metrics) takes none */
+	for (size_t i = 0; action != NULL && i < sizeof takes / sizeof takes[0]; i++)
 		if (strcmp(takes[i].action, action) == 0)
 			allowed = takes[i].params;
 	if (allowed == NULL)

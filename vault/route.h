@@ -23,6 +23,12 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 #define R_LINK 0x80u     /* a link */
 #define R_RECEIPT 0x100u /* a receipt */
 #define R_LINKID 0x200u  /* params[0] is a link id: relation via its ticket and creator */
+/* Authenticated and authorized like any route, but no audit event, allowed
+ * or denied (GET /v1/metrics, SPEC 8.1); failed authentications still
+ * count for rate limiting. */
+#define R_NOAUDIT 0x4000u
+/* A 200 answer is the metrics exposition (text/plain), not JSON. */
+#define R_METRICS 0x8000u
 
 typedef int (*handler_fn)(struct req *r, struct store_txn *t);
 

@@ -431,6 +431,8 @@ static const char *const sb_allow[] = {
     "rename", "renameat", "renameat2", "unlink", "unlinkat",
     /* and LMDB opening the copy read-only looks at its file system */
     "fstatfs", "uname",
+    /* SIGHUP: the certificate reload checks who owns the key file */
+    "geteuid", "getuid", "getegid", "getgid",
     /* network: libmicrohttpd on sockets bound before the filter */
     "accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
     "getsockname", "getpeername", "setsockopt", "getsockopt",

@@ -213,6 +213,10 @@ int store_backup(struct store *s, int fd);
  * store). */
 int store_inspect(const char *path, store_op_fn fn, void *arg);
 
+/* The number of records in db as t sees them (LMDB's count: no scan).
+ * Returns 0 or a store_err. */
+int store_count(struct store_txn *t, enum store_db db, uint64_t *n);
+
 /* Statistics for tests and benchmarks. */
 struct store_stats {
 	uint64_t commits;

@@ -216,7 +216,8 @@ def tickets_and_paging(v, c):
                       (w.path + "?x", cust.token), (w.path + "/credentials?limit=2&y=1",
                                                     cust.token),
                       ("/v1/licenses/" + cust.license + "?x=1", v.admin),
-                      ("/v1/accounts?page=2", v.admin), ("/v1/health?x=1", None)):
+                      ("/v1/accounts?page=2", v.admin), ("/v1/health?x=1", None),
+                      ("/v1/metrics?x=1", v.admin)):
         expect(t, v.get(path, tok), 400, "invalid_field", "unknown query parameter: " + path)
     return cust, agent, w
 
