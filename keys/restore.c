@@ -37,6 +37,7 @@
 #include "backupmf.h"
 #include "keyfile.h"
 #include "log.h"
+#include "mkset.h"
 #include "records.h"
 #include "store.h"
 #include "tokens.h"
@@ -118,8 +119,38 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
+#define RS_AUDIT_KEYS_MAX 64
+
+/* Does the signature verify with one of the vault's audit public keys:
+ * audit.pub (the first), or audit-2.pub, audit-3.pub, ... that
+ * `rsvault-keys rotate-audit` wrote beside it (the server signs backups
+ * with its current key)? Returns 0, -1 (none), -2 (audit.pub unreadable). */
+static int verify_any(const char *keys, const char *sha, uint64_t seq, const char *hash,
+                      const char *sig)
+{
+	unsigned char pk[32];
+	char path[RS_PATH_MAX];
+	struct stat st;
+
+	for (int v = 1; v <= RS_AUDIT_KEYS_MAX; v++) {
+		int n = v == 1 ? snprintf(path, sizeof path, "%s/audit.pub", keys)
+		               : snprintf(path, sizeof path, "%s/audit-%d.pub", keys, v);
+		if (n < 0 || (size_t)n >= sizeof path)
+			return -1;
+		if (v > 1 && stat(path, &st) != 0)
+			return -1; /* the keys end at the first one missing */
+		if (keyfile_read_pub(path, pk) != 0) {
+			warnx("cannot read the audit public key: %s", keyfile_error());
+			return v == 1 ? -2 : -1;
+		}
+		if (backupmf_verify(sha, seq, hash, sig, pk) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 /* Read and check the manifest's shape and signature. */
-static int read_manifest(const char *path, const unsigned char pk[32], struct rs_manifest *m)
+static int read_manifest(const char *path, const char *keys, struct rs_manifest *m)
 {
 	json_error_t jerr;
 	json_t *j, *vers, *x;
@@ -146,12 +177,17 @@ static int read_manifest(const char *path, const unsigned char pk[32], struct rs
 		      path);
 		goto out;
 	}
-	if (backupmf_verify(sha, (uint64_t)seq, hash, sig, pk) != 0) {
-		warnx("%s: the signature does not verify with this vault's audit.pub: not a "
-		      "backup of this vault, or the manifest was changed",
-		      path);
+	if ((rc = verify_any(keys, sha, (uint64_t)seq, hash, sig)) != 0) {
+		if (rc == -1)
+			warnx(
+			    "%s: the signature does not verify with this vault's audit keys "
+			    "(audit.pub, audit-N.pub): not a backup of this vault, or the manifest "
+			    "was changed",
+			    path);
+		rc = -1;
 		goto out;
 	}
+	rc = -1; /* until every field is taken */
 	memcpy(m->sha256, sha, 65);
 	memcpy(m->audit_hash, hash, 65);
 	m->audit_seq = (uint64_t)seq;
@@ -213,30 +249,36 @@ static int read_head(struct store_txn *t, void *arg)
 	return audit_read_head(t, &h->seq, h->hash);
 }
 
-/* Is every master-key version the backup needs in the key directory? */
+/* Is every master-key version the backup needs in the key directory
+ * (master.key, master-N.key, plain or sealed: only the file names and
+ * versions are looked at, nothing is unsealed)? */
 static int check_versions(const char *keys, const struct rs_manifest *m)
 {
-	unsigned char *key;
-	char path[RS_PATH_MAX];
-	uint32_t have = 0;
+	struct mkset *set;
+	char err[256];
 	int rc = 0;
 
-	if ((key = sodium_malloc(32)) == NULL)
-		return -1;
-	if (snprintf(path, sizeof path, "%s/master.key", keys) >= (int)sizeof path ||
-	    keyfile_read_master(path, key, &have) != 0) {
-		warnx("cannot read the master key: %s", keyfile_error());
-		sodium_free(key);
+	if ((set = sodium_malloc(sizeof *set)) == NULL) {
+		warnx("out of memory");
 		return -1;
 	}
-	sodium_free(key);
-	for (size_t i = 0; i < m->nversions; i++)
-		if (m->versions[i] != have) {
-			warnx("the backup needs master-key version %u, which %s does not hold "
-			      "(it has version %u): it was retired or belongs to another vault",
-			      (unsigned)m->versions[i], keys, (unsigned)have);
+	if (mkset_load(keys, set, err, sizeof err) != 0) {
+		warnx("cannot read the master keys of %s: %s", keys, err);
+		sodium_free(set);
+		return -1;
+	}
+	for (size_t i = 0; i < m->nversions; i++) {
+		size_t j;
+		for (j = 0; j < set->n && set->e[j].version != m->versions[i]; j++)
+			;
+		if (j == set->n) {
+			warnx("the backup needs master-key version %u, which %s does not hold: it "
+			      "was retired, or the directory belongs to another vault",
+			      (unsigned)m->versions[i], keys);
 			rc = -1;
 		}
+	}
+	sodium_free(set);
 	return rc;
 }
 
@@ -402,8 +444,7 @@ int keys_restore(int argc, char **argv)
 	struct rs_opts o = {0};
 	struct rs_manifest m;
 	struct head h = {0};
-	char keys[RS_PATH_MAX], mpath[RS_PATH_MAX], path[RS_PATH_MAX], sha[65], hhex[65];
-	unsigned char pk[32];
+	char keys[RS_PATH_MAX], mpath[RS_PATH_MAX], sha[65], hhex[65];
 	uint64_t bytes;
 	sigset_t block, old;
 	int rc;
@@ -418,17 +459,12 @@ int keys_restore(int argc, char **argv)
 		}
 		o.keys = keys;
 	}
-	if (snprintf(mpath, sizeof mpath, "%s.manifest.json", o.backup) >= (int)sizeof mpath ||
-	    snprintf(path, sizeof path, "%s/audit.pub", o.keys) >= (int)sizeof path) {
+	if (snprintf(mpath, sizeof mpath, "%s.manifest.json", o.backup) >= (int)sizeof mpath) {
 		warnx("path too long");
 		return 1;
 	}
-	if (keyfile_read_pub(path, pk) != 0) {
-		warnx("cannot read the audit public key: %s", keyfile_error());
-		return 1;
-	}
 	memset(&m, 0, sizeof m);
-	if (read_manifest(mpath, pk, &m) != 0)
+	if (read_manifest(mpath, o.keys, &m) != 0)
 		return 1;
 	if (hash_file(o.backup, sha, &bytes) != 0) {
 		warn("cannot read %s", o.backup);

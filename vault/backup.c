@@ -40,6 +40,7 @@
 #include "sessions.h"
 #include "util.h"
 #include "vault.h"
+#include "wrapped.h"
 
 #define BACKUP_NAME_MAX 64
 #define BACKUP_PATH_MAX (sizeof(((struct vault *)0)->backup_dir) + BACKUP_NAME_MAX + 32)
@@ -67,30 +68,22 @@ static void add_version(struct copy_facts *f, uint32_t v)
 static int read_facts(struct store_txn *t, void *arg)
 {
 	struct copy_facts *f = arg;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
+	struct wrapped_count wc[BACKUP_VERSIONS_MAX];
+	uint64_t malformed = 0;
+	size_t n = 0;
 	int rc;
 
 	if ((rc = audit_read_head(t, &f->seq, f->hash)) != STORE_OK)
 		return rc;
-	/* the master-key versions wrapping its ticket keys, and the one its
-	 * tokens' keyed hashes were made with (the current one) */
-	add_version(f, crypto_master_version());
-	if ((rc = store_cursor_open(t, DB_TICKET_KEYS, &c)) != STORE_OK)
-		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	rc = store_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
-	while (rc == STORE_OK) {
-		uint32_t ver = crypto_wrapped_version(v, vl);
-		if (ver == 0) {
-			rc = STORE_ERROR;
-			break;
-		}
-		add_version(f, ver);
-		rc = store_cursor_next(c, &k, &kl, &v, &vl);
-	}
-	store_cursor_close(c);
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	/* the master-key versions its wrapped values (ticket keys, webhook
+	 * secrets) are under, and the current one, whose file carries the
+	 * token, link and receipt hash keys */
+	if ((rc = wrapped_count(t, wc, BACKUP_VERSIONS_MAX, &n, &malformed)) != STORE_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		add_version(f, wc[i].version);
+	add_version(f, crypto_mk_current());
+	return STORE_OK;
 }
 
 /* SHA-256 of the file open at fd (from its start) and its size. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -426,10 +427,12 @@ static const char *const sb_allow[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
     "close", "fstat", "newfstatat", "statx", "openat", "fcntl", "flock", "fsync", "fdatasync",
     "msync", "ftruncate", "access", "faccessat", "faccessat2",
-    /* backups: the copy and its manifest go in place by rename; a failed
-     * one is removed */
-    "rename", "renameat", "renameat2", "unlink", "unlinkat",
-    /* and LMDB opening the copy read-only looks at its file system */
+    /* a sealed server's first start writes admin.token once unsealed, after
+     * the filter is on (keyfile_write_new: fchmod; unlink if the commit fails);
+     * backups: the copy and its manifest go in place by rename, a failed one
+     * is removed */
+    "fchmod", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+    /* and LMDB opening a backup's copy read-only looks at its file system */
     "fstatfs", "uname",
     /* SIGHUP: the certificate reload checks who owns the key file */
     "geteuid", "getuid", "getegid", "getgid",
@@ -511,6 +514,18 @@ int sandbox_seccomp(const struct sandbox *sb)
 		 * may be after the filter is on. */
 		struct scmp_arg_cmp name = {
 		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = PR_SET_NAME, .datum_b = 0};
+		/* A sealed server unsealing from the terminal restores its echo
+		 * (tcsetattr TCSANOW; glibc may read the settings back first) on
+		 * that one descriptor, nothing else. */
+		struct scmp_arg_cmp tty[2] = {
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)sb->sb_tty_fd},
+		    {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCSETS}};
+		struct scmp_arg_cmp ttyget[2] = {
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)sb->sb_tty_fd},
+		    {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCGETS}};
+		if (sb->sb_tty_fd >= 0 && (sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 2, tty) != 0 ||
+		                           sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 2, ttyget) != 0))
+			goto done;
 		if (sb_rule(ctx, SCMP_ACT_ALLOW, "mmap", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "mprotect", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "tgkill", 1, &self) != 0)
