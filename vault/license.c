@@ -66,6 +66,18 @@ int license_get(struct store_txn *t, const char *key, json_t **out)
 	return rec_get(t, DB_LICENSES, k, out);
 }
 
+/* As license_get, but the record may be shared (rec_get_shared): read
+ * only, for the gauntlet's standing checks. */
+static int license_get_shared(struct store_txn *t, const char *key, json_t **out)
+{
+	char k[LICENSE_KEY_MAX + 1];
+
+	if (strlen(key) > LICENSE_KEY_MAX)
+		return STORE_NOTFOUND;
+	license_fold(key, k);
+	return rec_get_shared(t, DB_LICENSES, k, out);
+}
+
 int license_put(struct store_txn *t, const char *key, const json_t *lic, unsigned flags)
 {
 	char k[LICENSE_KEY_MAX + 1];
@@ -388,7 +400,7 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 		return 0;
 	memcpy(key, b, blen);
 	key[blen] = '\0';
-	if ((bs->rc = license_get(bs->t, key, &lic)) != STORE_OK)
+	if ((bs->rc = license_get_shared(bs->t, key, &lic)) != STORE_OK)
 		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
 	if (license_valid(lic, bs->now) &&
 	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
@@ -412,7 +424,7 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 	st->priority = NOT_ELIGIBLE_PRIORITY;
 	if (bound != NULL) {
 		/* an applied key wins over any email match */
-		rc = license_get(t, bound, &st->license);
+		rc = license_get_shared(t, bound, &st->license); /* read only */
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 	} else if (jx_str(account, "email") != NULL) {
@@ -453,7 +465,7 @@ int license_standing_of(struct store_txn *t, const char *account_id, int64_t now
 
 	memset(st, 0, sizeof *st);
 	st->priority = NOT_ELIGIBLE_PRIORITY;
-	if ((rc = rec_get(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
+	if ((rc = rec_get_shared(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = license_standing(t, acct, now, st);
 	json_decref(acct);

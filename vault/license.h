@@ -76,7 +76,7 @@ int license_fold_keys(struct store_txn *t, int *moved, char *dups, size_t duplen
 int license_revoked(const json_t *lic);
 
 struct standing {
-	json_t *license; /* the license that counts (owned), or NULL */
+	json_t *license; /* the license that counts (a reference: read only), or NULL */
 	int eligible;    /* may receive remote support now */
 	int priority;    /* 1 (first) .. 5 */
 };
