@@ -48,7 +48,10 @@ const char *session_state(const json_t *sess, int64_t now)
 	const char *st = jx_str(sess, "state");
 
 	if (st == NULL) /* written before approval existed: active until ended */
-		st = jx_int(sess, "ended_at", -1) >= 0 ? "ended" : "active";
+		st = "active";
+	if ((strcmp(st, "pending") == 0 || strcmp(st, "active") == 0) &&
+	    jx_int(sess, "ended_at", -1) >= 0)
+		return "ended"; /* an end that wrote only ended_at */
 	if (strcmp(st, "pending") == 0)
 		return now >= jx_int(sess, "approve_by", 0) ? "expired" : "pending";
 	if (strcmp(st, "active") == 0)

@@ -43,6 +43,8 @@ struct vault {
 	int queue_timeout_ms;
 	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
 	int unseal_fd;         /* --unseal-fd (sealed master keys, SPEC 8.4); -1: none */
+	/* --backup-dir: where POST /v1/admin/backup writes; "" none */
+	char backup_dir[2048];
 	struct store *store;
 };
 
