@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "crypto.h"
 #include "log.h"
+#include "notify.h"
 #include "records.h"
 #include "util.h"
 #include "validate.h"
@@ -220,8 +221,16 @@ int api_cred_list(struct req *r, struct store_txn *t)
 				return tampered(r, rc);
 			}
 			if (rc == STORE_OK) {
-				json_array_append_new(arr, meta_view(cid, plain, created, expires));
+				json_t *mv = meta_view(cid, plain, created, expires);
 				json_decref(plain);
+				/* reads and the rotation mark (SPEC 8.3) */
+				if (mv == NULL ||
+				    (rc = notify_cred_fields(t, tid, cid, mv)) != STORE_OK) {
+					json_decref(mv);
+					rc = rc == STORE_OK ? STORE_ERROR : rc;
+					break;
+				}
+				json_array_append_new(arr, mv);
 			} else if (rc != STORE_NOTFOUND) {
 				break;
 			}

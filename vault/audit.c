@@ -11,6 +11,7 @@
 #include "auditlog.h"
 #include "crypto.h"
 #include "log.h"
+#include "notify.h"
 #include "records.h"
 #include "route.h"
 #include "util.h"
@@ -156,8 +157,11 @@ static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 		    (rc = idx_put(t, DB_AUDIT_TICKET, ev->ticket, key, 8)) != STORE_OK)
 			goto out;
 	}
-	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0)
-		rc = sign_checkpoint(t, ev->seq, ev->hash, now);
+	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0 &&
+	    (rc = sign_checkpoint(t, ev->seq, ev->hash, now)) != STORE_OK)
+		goto out;
+	/* its notifications (SPEC 8.3), in this same transaction */
+	rc = notify_event(t, ev, now);
 out:
 	free(row);
 	free(s);

@@ -499,6 +499,9 @@ static int authenticate_any(struct req *r, struct store_txn *t)
 {
 	if (r->route->flags & (R_LINK | R_RECEIPT))
 		return cap_authenticate(r, t);
+	if ((r->route->flags & R_OR_RECEIPT) && r->auth_state == 1 &&
+	    strncasecmp(r->auth, "Receipt ", 8) == 0)
+		return cap_authenticate(r, t);
 	return authenticate(r, t);
 }
 
@@ -622,7 +625,12 @@ int authz_run(struct req *r, struct store_txn *t)
 		                r->who.role == ROLE_GUEST ? "the ticket's owner is suspended"
 		                                          : "this account is suspended");
 
-	if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
+	if (r->who.role == ROLE_GUEST && (rt->flags & R_OR_RECEIPT)) {
+		/* a receipt on a ticket route: only the credential it is for */
+		if (r->nparams < 2 || strcmp(r->params[0], r->a_ticket) != 0 ||
+		    strcmp(r->params[1], r->a_cred) != 0)
+			return req_fail(r, 404, "not_found", "no such credential");
+	} else if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
 		char creator[80] = "";
 		if ((rc = load_subject(r, t, creator, sizeof creator)) != 0)
 			return rc;

@@ -284,3 +284,69 @@ int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 	*ptlen = n;
 	return 0;
 }
+
+/* ---- webhook signing secrets ---------------------------------------------- */
+
+#define WH_FORMAT 0x01
+
+static size_t wh_ad(unsigned char ad[AD_MAX], const char *whid, uint32_t version)
+{
+	size_t off = ad_tag(ad, "rsvault-webhook-secret-v1");
+
+	if ((off = ad_field(ad, off, whid, strlen(whid))) == 0 || off + 4 > AD_MAX)
+		return 0;
+	util_be32_put(ad + off, version);
+	return off + 4;
+}
+
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len,
+                               unsigned char **out, size_t *outlen)
+{
+	unsigned char ad[AD_MAX], *b;
+	size_t adlen;
+
+	*out = NULL;
+	if (len == 0 || len >= CRYPTO_WH_SECRET_MAX ||
+	    (adlen = wh_ad(ad, whid, K->mk_version)) == 0)
+		return -1;
+	if ((b = malloc(CRYPTO_WH_WRAP_OVERHEAD + len)) == NULL)
+		return -1;
+	b[0] = WH_FORMAT;
+	util_be32_put(b + 1, K->mk_version);
+	randombytes_buf(b + 5, 24);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(b + 29, NULL, (const unsigned char *)secret, len,
+	                                           ad, adlen, NULL, b + 5, K->kek);
+	*out = b;
+	*outlen = CRYPTO_WH_WRAP_OVERHEAD + len;
+	return 0;
+}
+
+int crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
+                                 char out[CRYPTO_WH_SECRET_MAX], uint32_t *version)
+{
+	unsigned char ad[AD_MAX];
+	size_t adlen, n;
+	uint32_t v;
+
+	sodium_memzero(out, CRYPTO_WH_SECRET_MAX);
+	if (len <= CRYPTO_WH_WRAP_OVERHEAD || blob[0] != WH_FORMAT)
+		return -1;
+	n = len - CRYPTO_WH_WRAP_OVERHEAD;
+	if (n >= CRYPTO_WH_SECRET_MAX)
+		return -1;
+	v = util_be32_get(blob + 1);
+	if (v != K->mk_version) /* rotation will keep older versions here */
+		return -1;
+	if ((adlen = wh_ad(ad, whid, v)) == 0)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out, NULL, NULL, blob + 29,
+	                                               len - 29, ad, adlen, blob + 5,
+	                                               K->kek) != 0) {
+		sodium_memzero(out, CRYPTO_WH_SECRET_MAX);
+		return -1;
+	}
+	out[n] = '\0';
+	if (version != NULL)
+		*version = v;
+	return 0;
+}

@@ -103,6 +103,26 @@ void crypto_cap_new(char secret[CRYPTO_CAP_SECRET_LEN + 1]);
 void crypto_cap_hash(const char *kind, const char *id, const char *secret, size_t len,
                      unsigned char hash[CRYPTO_CAP_HASH_LEN]);
 
+/* Webhook signing secrets (SPEC 8.3), stored encrypted under the master
+ * key's wrapping key (the KEK that wraps ticket keys, so a rewrap of the
+ * master key reaches them the same way):
+ *   0x01 | u32 BE master-key version | nonce (24) | XChaCha20-Poly1305(secret)
+ *   AD = "rsvault-webhook-secret-v1" 0x00 | u32 BE len | webhook id | u32 BE mk version
+ * crypto_webhook_secret_wrap is the one place that encrypts them: *out is
+ * malloc'd (CRYPTO_WH_WRAP_OVERHEAD + len bytes). Returns 0 or -1. */
+#define CRYPTO_WH_WRAP_OVERHEAD (1 + 4 + 24 + 16)
+#define CRYPTO_WH_SECRET_MAX 128
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len,
+                               unsigned char **out, size_t *outlen);
+
+/* Decrypt a wrapped webhook secret into out (NUL-terminated, at most
+ * CRYPTO_WH_SECRET_MAX bytes with the NUL); *version (if not NULL) gets
+ * the master-key version it was wrapped under. Returns 0, or -1 on a bad
+ * format, an unknown version or failed authentication (out wiped). */
+__attribute__((warn_unused_result)) int
+crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
+                             char out[CRYPTO_WH_SECRET_MAX], uint32_t *version);
+
 /* A fresh random id for a ticket, credential or session (22 chars). */
 void crypto_new_id(char out[64]);
 

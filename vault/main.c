@@ -29,6 +29,7 @@
 #include "tokens.h"
 #include "util.h"
 #include "vault.h"
+#include "webhooks.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define DEFAULT_THREADS 4
@@ -48,6 +49,7 @@ static void usage(FILE *f)
 	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
 	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
+	        "                [--webhook-ca FILE] [--webhook-outbox-max N]\n"
 	        "                [--no-seccomp]\n"
 	        "\n"
 	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
@@ -69,6 +71,10 @@ static void usage(FILE *f)
 	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
 	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
 	        "                         the key file must be private to its owner\n"
+	        "  --webhook-ca FILE      trust only the CA certificates in FILE (PEM) for\n"
+	        "                         webhook receivers (default: the system's CAs)\n"
+	        "  --webhook-outbox-max N undelivered and recent webhook deliveries kept at\n"
+	        "                         most (default 10000; docs/webhooks.md)\n"
 	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	        "\n"
 	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
@@ -172,6 +178,12 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 				return -1;
 		} else if (strcmp(a, "--tls-key") == 0) {
 			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
+				return -1;
+		} else if (strcmp(a, "--webhook-ca") == 0) {
+			if (opt_str(a, val, v->webhook_ca, sizeof v->webhook_ca))
+				return -1;
+		} else if (strcmp(a, "--webhook-outbox-max") == 0) {
+			if (opt_i64(a, val, 1, WEBHOOK_OUTBOX_MAX, &v->webhook_outbox_max))
 				return -1;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
@@ -304,6 +316,9 @@ static void test_overrides(struct vault *v)
 		authz_anon_rate = n;
 	if ((s = getenv("RSVAULT_TEST_ANON_BURST")) && util_parse_i64(s, 1, 100000, &n) == 0)
 		authz_anon_burst = n;
+	if ((s = getenv("RSVAULT_TEST_WEBHOOK_WINDOW_MS")) &&
+	    util_parse_i64(s, 1, WEBHOOK_WINDOW_MS, &n) == 0)
+		webhook_window_ms = n;
 	audit_test_fault_dir(v->data_dir);
 }
 #endif
@@ -334,6 +349,7 @@ int main(int argc, char **argv)
 	    .mapsize = (size_t)DEFAULT_MAP_MB * 1024 * 1024,
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
+	    .webhook_outbox_max = WEBHOOK_OUTBOX_DEFAULT,
 	};
 	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
@@ -370,6 +386,9 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	/* libcurl before any thread; the --webhook-ca file while it can be read */
+	if (webhooks_init(v.webhook_ca, v.webhook_outbox_max) != 0)
+		goto out;
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -382,6 +401,8 @@ int main(int argc, char **argv)
 	if (bootstrap(&v) != 0)
 		goto out;
 	store_set_tick(v.store, dispatch_tick, &v);
+	if (webhooks_start(v.store) != 0)
+		goto out;
 
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
@@ -411,6 +432,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	http_stop(h);
+	webhooks_stop();         /* before the store it reads */
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
 	crypto_shutdown();

@@ -23,6 +23,9 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 #define R_LINK 0x80u     /* a link */
 #define R_RECEIPT 0x100u /* a receipt */
 #define R_LINKID 0x200u  /* params[0] is a link id: relation via its ticket and creator */
+/* A ticket route that also takes "Authorization: Receipt ..." of the
+ * credential it names (params[1]); a bearer token goes the usual way. */
+#define R_OR_RECEIPT 0x400u
 
 typedef int (*handler_fn)(struct req *r, struct store_txn *t);
 

@@ -24,7 +24,8 @@ static const char *const db_names[DB_COUNT] = {
     "license_email", "tickets",       "tickets_owner",   "tickets_agent",   "ticket_keys",
     "creds",         "cred_expiry",   "sessions",        "ticket_sessions", "audit",
     "audit_ticket",  "checkpoints",   "active_sessions", "ticket_active",   "links",
-    "ticket_links",  "creator_links", "receipts",
+    "ticket_links",  "creator_links", "receipts",        "webhooks",        "outbox",
+    "outbox_due",    "outbox_state",  "webhook_deliv",   "cred_meta",       "session_reads",
 };
 
 /* An operation's life: queued by its caller, taken into a batch by the

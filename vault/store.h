@@ -46,6 +46,13 @@ enum store_db {
 	DB_TICKET_LINKS,    /* ticket id \0 link id -> "" */
 	DB_CREATOR_LINKS,   /* creator account id \0 link id -> "" */
 	DB_RECEIPTS,        /* receipt id -> JSON (links.c) */
+	DB_WEBHOOKS,        /* webhook id -> JSON (webhooks.c) */
+	DB_OUTBOX,          /* delivery id -> JSON with the payload (webhooks.c) */
+	DB_OUTBOX_DUE,      /* be64(next attempt ms) delivery id -> "" (pending ones) */
+	DB_OUTBOX_STATE,    /* state letter be64(order) -> delivery id (oldest first) */
+	DB_WEBHOOK_DELIV,   /* webhook id \0 be64(~order) -> delivery id (newest first) */
+	DB_CRED_META,       /* ticket id \0 credential id -> JSON reads, rotate (notify.c) */
+	DB_SESSION_READS,   /* session id \0 credential id -> "" (notify.c) */
 	DB_COUNT
 };
 
