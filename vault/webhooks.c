@@ -28,6 +28,7 @@
 #define CA_MAX (1024 * 1024) /* the --webhook-ca file */
 #define RESP_MAX (64 * 1024) /* a receiver's answer body, discarded */
 #define ROUND_MAX 16         /* deliveries attempted at once */
+#define SCAN_MAX 256         /* due deliveries looked at per scan */
 #define POLL_MS 200          /* the delivery thread looks for due work */
 #define LIST_MAX 1000        /* SPEC 8.6: limit 1..1000, default 1000 */
 #define EVENTS_MAX 8
@@ -789,7 +790,11 @@ int webhooks_rewrap(struct store_txn *t, size_t max, char after[64], size_t *don
 
 /* ---- the delivery thread ---------------------------------------------------- */
 
+/* One delivery being attempted. Each webhook has at most one in flight,
+ * the earliest due, so its deliveries go out in order while it answers;
+ * a receiver that hangs holds only its own queue. */
 struct job {
+	int used;
 	char did[ID_MAX];
 	char whid[ID_MAX];
 	char url[WEBHOOK_URL_MAX + 1];
@@ -797,8 +802,6 @@ struct job {
 	unsigned char *wrapped;
 	size_t wlen;
 	int gone; /* its webhook is gone: no attempt */
-	int started, finished;
-	/* the attempt */
 	CURL *h;
 	struct curl_slist *hdrs;
 	size_t got;
@@ -806,10 +809,12 @@ struct job {
 	int ok;
 };
 
-struct round {
-	struct job jobs[ROUND_MAX];
-	size_t n;
+/* load_due's argument: the jobs in flight (skipped), the new ones. */
+struct scan {
 	int64_t now;
+	const struct job *busy; /* INFLIGHT_MAX slots */
+	struct job *out;        /* free slots are filled */
+	size_t nout;
 	uint64_t pending, dropped;
 };
 
@@ -823,71 +828,116 @@ static void job_free(struct job *j)
 	memset(j, 0, sizeof *j);
 }
 
-/* Read-only: up to ROUND_MAX pending deliveries due at now. */
-static int load_due(struct store_txn *t, void *arg)
+static int whid_busy(const struct job *a, const char *whid, const char *did)
 {
-	struct round *rd = arg;
-	struct store_cursor *c;
-	const void *k;
-	size_t kl;
-	char dids[ROUND_MAX][ID_MAX];
-	size_t n = 0;
+	for (size_t i = 0; i < ROUND_MAX; i++)
+		if (a[i].used &&
+		    (strcmp(a[i].whid, whid) == 0 || (did != NULL && strcmp(a[i].did, did) == 0)))
+			return 1;
+	return 0;
+}
+
+/* Fill job j from delivery did (pending) and its webhook. 1 when filled,
+ * 0 to skip it, or a store_err. */
+static int job_load(struct store_txn *t, const char *did, const struct scan *sc, struct job *j)
+{
+	json_t *d, *wh;
+	const char *s;
 	int rc;
 
-	if ((rc = meta_get(t, WH_PENDING_KEY, &rd->pending)) != STORE_OK ||
-	    (rc = meta_get(t, WH_DROPPED_KEY, &rd->dropped)) != STORE_OK)
+	if ((rc = rec_get(t, DB_OUTBOX, did, &d)) == STORE_NOTFOUND)
+		return 0;
+	if (rc != STORE_OK)
 		return rc;
-	if ((rc = store_cursor_open(t, DB_OUTBOX_DUE, &c)) != STORE_OK)
+	if (!streq(js(d, "state"), "pending") || js(d, "webhook") == NULL ||
+	    js(d, "body") == NULL || strlen(js(d, "webhook")) >= ID_MAX ||
+	    whid_busy(sc->busy, js(d, "webhook"), did) ||
+	    whid_busy(sc->out, js(d, "webhook"), NULL)) {
+		json_decref(d);
+		return 0;
+	}
+	memset(j, 0, sizeof *j);
+	snprintf(j->did, sizeof j->did, "%s", did);
+	snprintf(j->whid, sizeof j->whid, "%s", js(d, "webhook"));
+	j->body = strdup(js(d, "body"));
+	json_decref(d);
+	if (j->body == NULL)
+		return STORE_ERROR;
+	j->used = 1;
+	if ((rc = rec_get(t, DB_WEBHOOKS, j->whid, &wh)) == STORE_NOTFOUND) {
+		j->gone = 1;
+		return 1;
+	}
+	if (rc != STORE_OK) {
+		job_free(j);
 		return rc;
+	}
+	s = js(wh, "secret");
+	if (js(wh, "url") == NULL || strlen(js(wh, "url")) > WEBHOOK_URL_MAX || s == NULL ||
+	    strlen(s) % 2 != 0 || (j->wrapped = malloc(strlen(s) / 2 + 1)) == NULL ||
+	    sodium_hex2bin(j->wrapped, strlen(s) / 2 + 1, s, strlen(s), NULL, &j->wlen, NULL) != 0)
+		j->gone = 1;
+	else
+		snprintf(j->url, sizeof j->url, "%s", js(wh, "url"));
+	json_decref(wh);
+	return 1;
+}
+
+/* Read-only: pending deliveries due at sc->now, the earliest of each
+ * webhook that has none in flight, into the free slots of sc->out. */
+static int load_due(struct store_txn *t, void *arg)
+{
+	struct scan *sc = arg;
+	struct store_cursor *c;
+	const void *k;
+	size_t kl, free_slots = 0, n = 0, slot = 0;
+	char(*dids)[ID_MAX];
+	int rc;
+
+	if ((rc = meta_get(t, WH_PENDING_KEY, &sc->pending)) != STORE_OK ||
+	    (rc = meta_get(t, WH_DROPPED_KEY, &sc->dropped)) != STORE_OK)
+		return rc;
+	for (size_t i = 0; i < ROUND_MAX; i++)
+		free_slots += !sc->out[i].used;
+	if (free_slots == 0)
+		return STORE_OK;
+	if ((dids = malloc(SCAN_MAX * sizeof *dids)) == NULL)
+		return STORE_ERROR;
+	if ((rc = store_cursor_open(t, DB_OUTBOX_DUE, &c)) != STORE_OK) {
+		free(dids);
+		return rc;
+	}
 	rc = store_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && n < ROUND_MAX && kl > DUE_HDR && kl < DUE_HDR + ID_MAX &&
-	       (int64_t)util_be64_get(k) <= rd->now) {
+	while (rc == STORE_OK && n < SCAN_MAX && kl > DUE_HDR && kl < DUE_HDR + ID_MAX &&
+	       (int64_t)util_be64_get(k) <= sc->now) {
 		memcpy(dids[n], (const char *)k + DUE_HDR, kl - DUE_HDR);
 		dids[n][kl - DUE_HDR] = '\0';
 		n++;
 		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
 	}
 	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		free(dids);
 		return rc;
-	for (size_t i = 0; i < n; i++) {
-		struct job *j = &rd->jobs[rd->n];
-		json_t *d, *wh;
-		const char *s;
-		if ((rc = rec_get(t, DB_OUTBOX, dids[i], &d)) == STORE_NOTFOUND)
-			continue;
-		if (rc != STORE_OK)
-			return rc;
-		if (!streq(js(d, "state"), "pending") || js(d, "webhook") == NULL ||
-		    js(d, "body") == NULL || strlen(js(d, "webhook")) >= ID_MAX) {
-			json_decref(d);
-			continue;
-		}
-		memcpy(j->did, dids[i], sizeof j->did);
-		snprintf(j->whid, sizeof j->whid, "%s", js(d, "webhook"));
-		j->body = strdup(js(d, "body"));
-		json_decref(d);
-		if (j->body == NULL)
-			return STORE_ERROR;
-		rd->n++;
-		if ((rc = rec_get(t, DB_WEBHOOKS, j->whid, &wh)) == STORE_NOTFOUND) {
-			j->gone = 1;
-			continue;
-		}
-		if (rc != STORE_OK)
-			return rc;
-		s = js(wh, "secret");
-		if (js(wh, "url") == NULL || strlen(js(wh, "url")) > WEBHOOK_URL_MAX || s == NULL ||
-		    strlen(s) % 2 != 0 || (j->wrapped = malloc(strlen(s) / 2)) == NULL ||
-		    sodium_hex2bin(j->wrapped, strlen(s) / 2, s, strlen(s), NULL, &j->wlen, NULL) !=
-		        0) {
-			j->gone = 1;
-		} else {
-			snprintf(j->url, sizeof j->url, "%s", js(wh, "url"));
-		}
-		json_decref(wh);
 	}
-	return STORE_OK;
+	rc = STORE_OK;
+	for (size_t i = 0; i < n && free_slots > 0; i++) {
+		int got;
+		while (slot < ROUND_MAX && sc->out[slot].used)
+			slot++;
+		if (slot == ROUND_MAX)
+			break;
+		if ((got = job_load(t, dids[i], sc, &sc->out[slot])) < 0) {
+			rc = got;
+			break;
+		}
+		if (got == 1) {
+			free_slots--;
+			sc->nout++;
+		}
+	}
+	free(dids);
+	return rc;
 }
 
 static size_t discard(char *p, size_t size, size_t nmemb, void *arg)
@@ -911,10 +961,11 @@ static size_t discard(char *p, size_t size, size_t nmemb, void *arg)
  * option. Returns 0, or -1 (the job counts as a failed attempt). */
 static int job_setup(struct job *j, int64_t ts)
 {
-	char secret[CRYPTO_WH_SECRET_MAX], line[256], tbuf[24];
+	char secret[CRYPTO_WH_SECRET_MAX], line[256], tbuf[24], dl[128];
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	char hex[2 * sizeof mac + 1];
 	crypto_auth_hmacsha256_state st;
+	const char *h[4];
 	struct curl_slist *l;
 
 	if (crypto_webhook_secret_unwrap(j->whid, j->wrapped, j->wlen, secret, NULL) != 0) {
@@ -930,20 +981,16 @@ static int job_setup(struct job *j, int64_t ts)
 	sodium_memzero(&st, sizeof st);
 	sodium_memzero(secret, sizeof secret);
 	sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-	{
-		const char *h[4];
-		char dl[128];
-		snprintf(line, sizeof line, "Rsvault-Signature: t=%s,v1=%s", tbuf, hex);
-		snprintf(dl, sizeof dl, "Rsvault-Delivery: %s", j->did);
-		h[0] = "Content-Type: application/json";
-		h[1] = "Expect:";
-		h[2] = dl;
-		h[3] = line;
-		for (int i = 0; i < 4; i++) {
-			if ((l = curl_slist_append(j->hdrs, h[i])) == NULL)
-				return -1;
-			j->hdrs = l;
-		}
+	snprintf(line, sizeof line, "Rsvault-Signature: t=%s,v1=%s", tbuf, hex);
+	snprintf(dl, sizeof dl, "Rsvault-Delivery: %s", j->did);
+	h[0] = "Content-Type: application/json";
+	h[1] = "Expect:";
+	h[2] = dl;
+	h[3] = line;
+	for (int i = 0; i < 4; i++) {
+		if ((l = curl_slist_append(j->hdrs, h[i])) == NULL)
+			return -1;
+		j->hdrs = l;
 	}
 	if ((j->h = curl_easy_init()) == NULL)
 		return -1;
@@ -995,73 +1042,6 @@ static int stopping(void)
 	s = d_stop;
 	pthread_mutex_unlock(&d_mu);
 	return s;
-}
-
-/* Start every job that is not behind an unfinished one of the same
- * webhook: each webhook gets its deliveries one at a time, in order;
- * different webhooks in parallel. Returns how many were started. */
-static int start_ready(struct round *rd, int64_t ts)
-{
-	int started = 0;
-
-	for (size_t i = 0; i < rd->n; i++) {
-		struct job *j = &rd->jobs[i];
-		int blocked = 0;
-		if (j->started || j->gone)
-			continue;
-		for (size_t k = 0; k < i && !blocked; k++)
-			blocked = !rd->jobs[k].finished && !rd->jobs[k].gone &&
-			          strcmp(rd->jobs[k].whid, j->whid) == 0;
-		if (blocked)
-			continue;
-		j->started = 1;
-		if (job_setup(j, ts) != 0 || curl_multi_add_handle(d_multi, j->h) != CURLM_OK) {
-			j->finished = 1; /* a failed attempt */
-			i = (size_t)-1;  /* the next of its webhook may go now */
-			continue;
-		}
-		started++;
-	}
-	return started;
-}
-
-/* Attempt the jobs of the round; each at most WEBHOOK_ATTEMPT_MS
- * (libcurl's own timeouts); abandoned when stopping. */
-static void attempt_all(struct round *rd)
-{
-	int64_t ts = util_now_ms() / 1000;
-	int running = start_ready(rd, ts), still = running;
-
-	while (still > 0 && !stopping()) {
-		CURLMsg *m;
-		int left, done = 0;
-		if (curl_multi_perform(d_multi, &still) != CURLM_OK)
-			break;
-		while ((m = curl_multi_info_read(d_multi, &left)) != NULL) {
-			struct job *j = NULL;
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
-			if (j == NULL)
-				continue;
-			if (m->data.result == CURLE_OK)
-				curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &j->status);
-			j->ok = m->data.result == CURLE_OK && j->status >= 200 && j->status <= 299;
-			j->finished = 1;
-			curl_multi_remove_handle(d_multi, j->h);
-			done = 1;
-		}
-		if (done) {
-			ts = util_now_ms() / 1000;
-			still += start_ready(rd, ts);
-		}
-		if (still > 0 && curl_multi_poll(d_multi, NULL, 0, 200, NULL) != CURLM_OK)
-			break;
-	}
-	for (size_t i = 0; i < rd->n; i++)
-		if (rd->jobs[i].h != NULL && rd->jobs[i].started && !rd->jobs[i].finished)
-			curl_multi_remove_handle(d_multi, rd->jobs[i].h);
-	(void)running;
 }
 
 /* The outcomes, owned by the writer's operation (see store_submit). */
@@ -1153,70 +1133,147 @@ static void release_outcomes(void *arg, int rc)
 	free(arg);
 }
 
+/* Job j is done (ok, failed or gone): its outcome into oc, its slot freed. */
+static void job_done(struct job *j, struct outcomes *oc)
+{
+	struct outcome *o = &oc->o[oc->n++];
+
+	snprintf(o->did, sizeof o->did, "%s", j->did);
+	o->status = j->status;
+	o->ok = j->ok;
+	o->gone = j->gone;
+	if (j->h != NULL)
+		curl_multi_remove_handle(d_multi, j->h);
+	job_free(j);
+}
+
+/* Hand the outcomes to the writer and wait for their commit (a small
+ * operation; the API's requests queue beside it, not behind a receiver). */
+static void record(struct outcomes **oc)
+{
+	int rc;
+
+	if ((*oc)->n == 0)
+		return;
+	(*oc)->now = util_now_ms();
+	rc = store_submit(d_store, apply_op, *oc, release_outcomes);
+	if (rc != STORE_OK)
+		log_msg("webhooks: cannot record %zu delivery outcomes (%d); they will be "
+		        "attempted again",
+		        (*oc)->n, rc);
+	if (rc == STORE_TIMEOUT || rc == STORE_UNKNOWN)
+		*oc = calloc(1, sizeof **oc); /* the store frees the old one */
+	else
+		memset(*oc, 0, sizeof **oc);
+}
+
+static void idle_wait(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += POLL_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&d_mu);
+	if (!d_stop)
+		pthread_cond_timedwait(&d_cv, &d_mu, &ts);
+	pthread_mutex_unlock(&d_mu);
+}
+
 static void *deliver_loop(void *arg)
 {
-	struct round *rd = calloc(1, sizeof *rd);
+	struct job *slots = calloc(ROUND_MAX, sizeof *slots);
+	struct outcomes *oc = calloc(1, sizeof *oc);
+	int64_t last_scan = 0;
 
 	(void)arg;
-	if (rd == NULL) {
-		log_msg("webhooks: out of memory; no deliveries");
-		return NULL;
-	}
-	while (!stopping()) {
-		struct outcomes *oc;
-		int rc;
+	while (slots != NULL && oc != NULL && !stopping()) {
+		size_t inflight = 0;
+		int changed = 0, still = 0;
+		CURLMsg *m;
+		int left;
 
-		memset(rd, 0, sizeof *rd);
-		rd->now = util_now_ms();
-		rc = store_read(d_store, load_due, rd);
-		if (rc == STORE_OK) {
-			atomic_store(&m_backlog, rd->pending);
-			atomic_store(&m_dropped, rd->dropped);
-		}
-		if (rc != STORE_OK || rd->n == 0) {
-			struct timespec ts;
-			for (size_t i = 0; i < rd->n; i++)
-				job_free(&rd->jobs[i]);
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += POLL_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
+		for (size_t i = 0; i < ROUND_MAX; i++)
+			inflight += slots[i].used;
+		if (inflight < ROUND_MAX && util_mono_ms() - last_scan >= POLL_MS) {
+			struct scan sc = {.now = util_now_ms(), .busy = slots, .out = NULL};
+			struct job *fresh = calloc(ROUND_MAX, sizeof *fresh);
+			int64_t ts = sc.now / 1000;
+			if (fresh == NULL)
+				break;
+			/* the slots in use count as taken in fresh too */
+			for (size_t i = 0; i < ROUND_MAX; i++)
+				fresh[i].used = slots[i].used;
+			sc.out = fresh;
+			last_scan = util_mono_ms();
+			if (store_read(d_store, load_due, &sc) == STORE_OK) {
+				atomic_store(&m_backlog, sc.pending);
+				atomic_store(&m_dropped, sc.dropped);
 			}
-			pthread_mutex_lock(&d_mu);
-			if (!d_stop)
-				pthread_cond_timedwait(&d_cv, &d_mu, &ts);
-			pthread_mutex_unlock(&d_mu);
+			for (size_t i = 0; i < ROUND_MAX; i++) {
+				struct job *j = &fresh[i];
+				if (slots[i].used || !j->used)
+					continue;
+				slots[i] = *j; /* the slot takes the job */
+				j = &slots[i];
+				if (j->gone) {
+					job_done(j, oc);
+				} else if (job_setup(j, ts) != 0 ||
+				           curl_multi_add_handle(d_multi, j->h) != CURLM_OK) {
+					if (j->h != NULL)
+						curl_easy_cleanup(j->h);
+					j->h = NULL;
+					job_done(j, oc); /* a failed attempt */
+				} else {
+					curl_easy_setopt(j->h, CURLOPT_PRIVATE, j);
+					curl_easy_setopt(j->h, CURLOPT_WRITEDATA, j);
+					inflight++;
+				}
+			}
+			free(fresh);
+		}
+		if (inflight == 0) {
+			record(&oc);
+			if (oc == NULL)
+				break;
+			idle_wait();
 			continue;
 		}
-		attempt_all(rd);
-		if (stopping()) { /* abandoned: still pending, retried after the next start */
-			for (size_t i = 0; i < rd->n; i++)
-				job_free(&rd->jobs[i]);
+		if (curl_multi_perform(d_multi, &still) != CURLM_OK)
 			break;
+		while ((m = curl_multi_info_read(d_multi, &left)) != NULL) {
+			struct job *j = NULL;
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+			if (j == NULL)
+				continue;
+			if (m->data.result == CURLE_OK)
+				curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &j->status);
+			j->ok = m->data.result == CURLE_OK && j->status >= 200 && j->status <= 299;
+			job_done(j, oc);
+			changed = 1;
 		}
-		if ((oc = calloc(1, sizeof *oc)) != NULL) {
-			oc->now = util_now_ms();
-			for (size_t i = 0; i < rd->n; i++) {
-				snprintf(oc->o[i].did, ID_MAX, "%s", rd->jobs[i].did);
-				oc->o[i].status = rd->jobs[i].status;
-				oc->o[i].ok = rd->jobs[i].ok;
-				oc->o[i].gone = rd->jobs[i].gone;
-			}
-			oc->n = rd->n;
-			rc = store_submit(d_store, apply_op, oc, release_outcomes);
-			if (rc != STORE_TIMEOUT && rc != STORE_UNKNOWN)
-				free(oc);
-			if (rc != STORE_OK)
-				log_msg(
-				    "webhooks: cannot record %zu delivery outcomes (%d); they will "
-				    "be attempted again",
-				    rd->n, rc);
+		if (changed) {
+			record(&oc);
+			if (oc == NULL)
+				break;
+			last_scan = 0; /* a webhook is free: look for its next one now */
 		}
-		for (size_t i = 0; i < rd->n; i++)
-			job_free(&rd->jobs[i]);
+		if (still > 0)
+			curl_multi_poll(d_multi, NULL, 0, POLL_MS, NULL);
 	}
-	free(rd);
+	/* stopping: transfers in flight are abandoned, still pending */
+	for (size_t i = 0; slots != NULL && i < ROUND_MAX; i++) {
+		if (slots[i].used && slots[i].h != NULL)
+			curl_multi_remove_handle(d_multi, slots[i].h);
+		job_free(&slots[i]);
+	}
+	free(slots);
+	free(oc);
 	return NULL;
 }
 
