@@ -41,6 +41,12 @@ int cli_cmd_account_revoke(struct cli_ctx *c);
 int cli_cmd_account_suspend(struct cli_ctx *c);
 int cli_cmd_account_reactivate(struct cli_ctx *c);
 
+/* cmd_webhook.c */
+int cli_cmd_webhook_add(struct cli_ctx *c);
+int cli_cmd_webhook_list(struct cli_ctx *c);
+int cli_cmd_webhook_rm(struct cli_ctx *c);
+int cli_cmd_webhook_deliveries(struct cli_ctx *c);
+
 /* cmd_audit.c */
 int cli_cmd_audit_list(struct cli_ctx *c);
 int cli_cmd_audit_export(struct cli_ctx *c);

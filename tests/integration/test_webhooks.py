@@ -11,11 +11,12 @@ capability, or the signing secret itself. TAP on stdout."""
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from rsvtest import TAP, Vault, tmpdir  # noqa: E402
+from rsvtest import TAP, Vault, binpath, tmpdir  # noqa: E402
 from rsvcore import Core, all_events, expect, guarded, uid  # noqa: E402
 from whrx import Receiver, check_signature, payloads  # noqa: E402
 
@@ -347,6 +348,49 @@ def bounded(rx):
         t.ok(first == sorted(first, reverse=True), "newest first")
 
 
+def client(v, rx):
+    """rsvault webhook add|list|deliveries|rm."""
+    env = {k: x for k, x in os.environ.items() if not k.startswith("RSVAULT_")}
+    env.update(RSVAULT_ADDR=v.addr, RSVAULT_CACERT=v.ca, RSVAULT_TOKEN=v.admin,
+               HOME=tmpdir("whhome"))
+
+    def run(*a):
+        return subprocess.run([binpath("rsvault")] + list(a), capture_output=True, env=env,
+                              timeout=60, text=True)
+    r = run("webhook", "add", "http://127.0.0.1:9/x")
+    t.ok(r.returncode == 1 and r.stdout == "", "client: an http:// URL is refused")
+    r = run("webhook", "add", rx.url("/cli"), "--event", "ticket.closed", "--event",
+            "credential.read")
+    sec = r.stdout.strip()
+    t.ok(r.returncode == 0 and sec.startswith("whsec_") and "webhook " in r.stderr,
+         "client: webhook add prints the secret, the id on stderr")
+    NEVER.append(sec)
+    wid = r.stderr.split("webhook ", 1)[1].split(";", 1)[0] if "webhook " in r.stderr else ""
+    r = run("--json", "webhook", "list")
+    hooks = json.loads(r.stdout)["webhooks"] if r.returncode == 0 else []
+    mine = [h for h in hooks if h["id"] == wid]
+    t.ok(mine and mine[0]["events"] == ["ticket.closed", "credential.read"],
+         "client: both --event values were sent")
+    r = run("webhook", "list")
+    t.ok(r.returncode == 0 and wid in r.stdout and "ticket.closed,credential.read" in r.stdout,
+         "client: webhook list shows it")
+    c = Core(v)
+    cust = c.customer("pro")
+    w = c.ticket(cust)
+    v.post(w.path + "/close", cust.token)
+    rx.wait(lambda: len(rx.delivered("/cli")) >= 1, 30)
+    time.sleep(0.5)
+    r = run("webhook", "deliveries", wid)
+    t.ok(r.returncode == 0 and "ticket.closed" in r.stdout and "delivered" in r.stdout,
+         "client: webhook deliveries shows the delivery")
+    r = run("webhook", "deliveries", wid, "--state", "nope")
+    t.ok(r.returncode == 1, "client: a bad --state is a usage error")
+    r = run("webhook", "rm", wid)
+    t.ok(r.returncode == 0, "client: webhook rm")
+    r = run("webhook", "rm", wid)
+    t.ok(r.returncode == 4, "client: removing it again: not found (exit 4)")
+
+
 def main():
     d = tmpdir("wh")
     rx = Receiver(d)
@@ -358,6 +402,7 @@ def main():
             guarded(t, "retries", retries, v, rx)
             guarded(t, "hanging receiver", hanging, v, rx)
             guarded(t, "restart", restart, v, rx)
+            guarded(t, "client", client, v, rx)
         guarded(t, "bounded outbox", bounded, rx)
         raw = bytes(rx.raw)
         t.ok(len(raw) > 0 and all(s.encode() not in raw for s in NEVER if s),
