@@ -439,6 +439,9 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 	    json_pack("{s:O, s:O, s:O}", "credential", view, "reads", rd.reads, "sessions", w.arr));
 	if (r->resp == NULL)
 		rc = STORE_ERROR;
+	/* the ticket's id: the page's "I have changed it" (.../rotated) names it */
+	else if (json_object_set_new(r->resp, "ticket", json_string(r->a_ticket)) != 0)
+		rc = STORE_ERROR;
 out:
 	json_decref(view);
 	json_decref(rd.reads);
