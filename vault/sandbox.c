@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -433,7 +434,7 @@ static const char *const sb_allow[] = {
     "epoll_wait", "epoll_pwait", "epoll_ctl", "poll", "ppoll",
     /* webhook deliveries (webhooks.c): libcurl connects out, its threaded
      * resolver signals over a socket pair; socket itself is below */
-    "connect", "socketpair", "sendmmsg",
+    "connect", "socketpair", "sendmmsg", "uname",
     /* randomness (libsodium, GnuTLS) */
     "getrandom",
     /* the end */
@@ -520,7 +521,11 @@ int sandbox_seccomp(const struct sandbox *sb)
 		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
 		struct scmp_arg_cmp nl = {
 		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_NETLINK, .datum_b = 0};
-		if (sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet) != 0 ||
+		/* the resolver sizes a UDP answer with ioctl(FIONREAD) */
+		struct scmp_arg_cmp fionread = {
+		    .arg = 1, .op = SCMP_CMP_EQ, .datum_a = FIONREAD, .datum_b = 0};
+		if (sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &fionread) != 0 ||
+		    sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet6) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &unixf) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &nl) != 0)

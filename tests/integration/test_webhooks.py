@@ -248,7 +248,13 @@ def retries(v, rx):
     t.ok(d and d[0]["state"] == "pending" and d[0]["last_status"] == 302 and
          not any(g["path"] == "/ok-after-redirect" for g in rx.got),
          "a 302 is a failed attempt, not followed: %r" % d)
-    for h in (hook, h2):
+    # a host name (the certificate names localhost too), under the seccomp filter
+    h3 = add_hook(v, "https://localhost:%d/by-name" % rx.port, ["ticket.closed"])
+    w = c.ticket(cust)
+    expect(t, v.post(w.path + "/close", cust.token), 200, name="close (receiver by name)")
+    t.ok(rx.wait(lambda: len(rx.delivered("/by-name")) >= 1, 20),
+         "a receiver named by host name gets it (the server survives the lookup)")
+    for h in (hook, h2, h3):
         v.delete("/v1/webhooks/" + h["id"], v.admin)
 
 
