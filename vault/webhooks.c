@@ -52,6 +52,7 @@ int64_t webhook_window_ms = WEBHOOK_WINDOW_MS;
 static int64_t outbox_max = WEBHOOK_OUTBOX_DEFAULT;
 static unsigned char *ca_blob; /* --webhook-ca, or NULL for the system's CAs */
 static size_t ca_len;
+static int curl_up;
 static _Atomic uint64_t m_backlog, m_dropped;
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -1286,6 +1287,7 @@ int webhooks_init(const char *ca_file, int64_t max)
 		log_msg("webhooks: cannot initialise libcurl");
 		return -1;
 	}
+	curl_up = 1;
 	if (ca_file != NULL && ca_file[0] != '\0') {
 		struct stat st;
 		int fd = open(ca_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -1349,6 +1351,9 @@ void webhooks_stop(void)
 	d_multi = NULL;
 	free(ca_blob);
 	ca_blob = NULL;
+	if (curl_up)
+		curl_global_cleanup();
+	curl_up = 0;
 }
 
 uint64_t webhook_backlog(void)
