@@ -205,7 +205,8 @@ int cli_cmd_webhook_deliveries(struct cli_ctx *c)
 			char buf[7][64];
 			const char *row[7];
 			for (size_t k = 0; k < 7; k++) {
-				if (strcmp(keys[k] + strlen(keys[k]) - 3, "_at") == 0) {
+				size_t kl = strlen(keys[k]);
+				if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
 					cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_SECONDS,
 					               buf[k], sizeof buf[k]);
 					row[k] = buf[k];

@@ -385,10 +385,11 @@ def client(v, rx):
     w = c.ticket(cust)
     v.post(w.path + "/close", cust.token)
     rx.wait(lambda: len(rx.delivered("/cli")) >= 1, 30)
-    time.sleep(0.5)
+    rx.wait(lambda: any(d["state"] == "delivered" for d in deliveries(v, wid)), 30)
     r = run("webhook", "deliveries", wid)
-    t.ok(r.returncode == 0 and "ticket.closed" in r.stdout and "delivered" in r.stdout,
-         "client: webhook deliveries shows the delivery")
+    if not t.ok(r.returncode == 0 and "ticket.closed" in r.stdout and "delivered" in r.stdout,
+                "client: webhook deliveries shows the delivery"):
+        t.diag("exit %d, stdout %r, stderr %r" % (r.returncode, r.stdout, r.stderr))
     r = run("webhook", "deliveries", wid, "--state", "nope")
     t.ok(r.returncode == 1, "client: a bad --state is a usage error")
     r = run("webhook", "rm", wid)
