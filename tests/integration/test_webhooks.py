@@ -98,6 +98,7 @@ def full_run(v, rx):
     """Every type, in order, signed; the rotation prompt along the way."""
     c = Core(v)
     hook = add_hook(v, rx.url("/all"))
+    hook2 = add_hook(v, rx.url("/all2"), ["ticket.closed"])
     aud = c.auditor()
     cust, ag = c.customer("pro"), c.agent()
     NEVER.extend([cust.token, ag.token, aud.token, v.admin])
@@ -203,6 +204,16 @@ def full_run(v, rx):
     shred = [p for p in ps if p["type"] == "credential.destroyed" and p["index"] > 0]
     t.ok([p["credential"] for p in shred] == [ca2] or {p["credential"] for p in shred} == {ca2},
          "the close reports the credential it shredded")
+    # one notification, one delivery per matching webhook
+    ok = rx.wait(lambda: len(rx.delivered("/all2")) >= 1, 30)
+    tc = [g for g in got if json.loads(g["body"])["type"] == "ticket.closed"]
+    tc2 = rx.delivered("/all2")
+    t.ok(ok and len(tc) == 1 and len(tc2) == 1 and
+         json.loads(tc[0]["body"])["id"] == json.loads(tc2[0]["body"])["id"] and
+         tc[0]["headers"]["rsvault-delivery"] != tc2[0]["headers"]["rsvault-delivery"] and
+         check_signature(hook2["secret"], tc2[0]["headers"], tc2[0]["body"]) and
+         not check_signature(hook["secret"], tc2[0]["headers"], tc2[0]["body"]),
+         "two webhooks: the same notification id, a delivery id and a signing key each")
     # a failed read notifies nobody
     t.ok(not any(p["type"] == "credential.read" and evs[p["audit_seq"]]["outcome"] != "allow"
                  for p in ps), "denied events notify nobody")
@@ -212,6 +223,7 @@ def full_run(v, rx):
             p["time"], p["audit_seq"], p["index"], p["type"], p["credential"], p["session"],
             json.dumps(p["data"], sort_keys=True)))
     expect(t, v.delete("/v1/webhooks/" + hook["id"], v.admin), 204, name="remove the hook")
+    v.delete("/v1/webhooks/" + hook2["id"], v.admin)
 
 
 def retries(v, rx):
@@ -285,6 +297,13 @@ def hanging(v, rx):
            (base * 1000, hung * 1000))
     t.ok(hung < base * 3 + 0.05, "a receiver that never answers leaves read latency unchanged "
          "(%.1f ms vs %.1f ms)" % (hung * 1000, base * 1000))
+    # the attempt ends at 10 s: a failed attempt with no status, retried later
+    t0 = time.time()
+    ended = rx.wait(lambda: any(d["attempts"] >= 1 for d in deliveries(v, hook["id"])), 30)
+    d = [x for x in deliveries(v, hook["id"]) if x["attempts"] >= 1]
+    t.ok(ended and d and d[0]["state"] == "pending" and d[0]["last_status"] is None,
+         "an attempt that gets no answer ends (10 s): pending, last_status null "
+         "(after %.1f s more)" % (time.time() - t0))
     expect(t, v.delete("/v1/webhooks/" + hook["id"], v.admin), 204,
            name="remove the hanging hook")
 
@@ -403,7 +422,10 @@ def main():
     rx = Receiver(d)
     os.chmod(rx.ca, 0o644)
     try:
-        with Vault(extra_args=["--webhook-ca", rx.ca]) as v:
+        # a proxy in the environment must not be used (it does not exist)
+        proxy = "http://127.0.0.1:9"
+        env = {k: proxy for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
+        with Vault(extra_args=["--webhook-ca", rx.ca], env=env) as v:
             guarded(t, "routes", routes, v, rx)
             guarded(t, "full run", full_run, v, rx)
             guarded(t, "retries", retries, v, rx)
