@@ -111,9 +111,10 @@ static void test_webhook_secret(void **st)
 	w[wl - 1] ^= 1;
 	assert_int_equal(crypto_webhook_secret_unwrap("hookA", w, wl - 1, out, NULL), -1);
 	assert_int_equal(crypto_webhook_secret_unwrap("hookA", w, 10, out, NULL), -1);
+	free(w);
 	/* empty or too long secrets are not wrapped */
 	assert_int_equal(crypto_webhook_secret_wrap("hookA", sec, 0, &w, &wl), -1);
-	free(w);
+	assert_null(w);
 }
 
 static void test_record(void **st)
