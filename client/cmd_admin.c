@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "cli.h"
 #include "cmd.h"
 #include "http.h"
@@ -128,8 +129,6 @@ int cli_cmd_license_bind(struct cli_ctx *c)
 }
 
 /* Token lifetimes the vault takes (seconds). */
-#define TOKEN_TTL_MIN 60
-#define TOKEN_TTL_MAX 31536000
 
 /* Put the --ttl of a token command into req as "ttl_s" (absent: none).
  * Returns 0, or -1 after a usage error. */
@@ -137,7 +136,7 @@ static int token_ttl(const struct cli_ctx *c, json_t *req)
 {
 	int64_t ttl = -1;
 
-	if (cli_opt_int(c, "--ttl", TOKEN_TTL_MIN, TOKEN_TTL_MAX, &ttl) != 0)
+	if (cli_opt_int(c, "--ttl", API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, &ttl) != 0)
 		return -1;
 	if (ttl >= 0 && json_object_set_new(req, "ttl_s", json_integer((json_int_t)ttl)) != 0) {
 		cli_warnx("out of memory");

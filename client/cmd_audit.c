@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "auditlog.h"
 #include "cli.h"
 #include "cmd.h"
@@ -27,7 +28,6 @@
 #include "keyfile.h"
 #include "output.h"
 
-#define PAGE_LIMIT 1000 /* the API's largest page */
 #define LIST_LIMIT_DEFAULT 100
 
 static const char *const outcomes[] = {"allow", "deny", NULL};
@@ -58,7 +58,7 @@ static int pager_fetch(struct pager *p)
 	p->items = NULL;
 	p->idx = p->n = 0;
 	if (cli_path(path, sizeof path, "%s?after_seq=%" PRIu64 "&limit=%d", p->route, p->after,
-	             PAGE_LIMIT) != 0)
+	             API_AUDIT_PAGE_MAX) != 0)
 		return CLI_ERR;
 	rc = cli_api(p->c, "GET", path, NULL, NULL, &p->resp);
 	if (rc != CLI_OK)
@@ -67,12 +67,12 @@ static int pager_fetch(struct pager *p)
 	if (p->items == NULL)
 		return CLI_ERR;
 	p->n = json_array_size(p->items);
-	if (p->n > PAGE_LIMIT)
+	if (p->n > API_AUDIT_PAGE_MAX)
 		return cli_malformed("page larger than the limit asked for");
-	/* A page of PAGE_LIMIT items may have more behind it. A shorter page
+	/* A page of API_AUDIT_PAGE_MAX items may have more behind it. A shorter page
 	 * means caught up: since every page read is itself audited, waiting
 	 * for an empty page of events would never end. */
-	p->stalled = p->n < PAGE_LIMIT;
+	p->stalled = p->n < API_AUDIT_PAGE_MAX;
 	if (p->n > 0) {
 		next = json_object_get(p->resp.json, "next_seq");
 		if (!json_is_integer(next) || json_integer_value(next) < 0 ||
@@ -131,7 +131,7 @@ static int event_matches(const struct cli_ctx *c, json_t *e, int64_t after)
 
 		if (want == NULL)
 			continue;
-		got = cli_jstr(e, fields[i][1]);
+		got = jx_str(e, fields[i][1]);
 		if (got == NULL || strcmp(got, want) != 0)
 			return 0;
 	}
@@ -157,14 +157,14 @@ static int event_table(json_t *events)
 			rc = cli_malformed("events");
 			goto done;
 		}
-		cli_time_local(cli_jstr(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
+		cli_time_local(jx_str(e, "time"), CLI_TIME_SECONDS, tm, sizeof tm);
 		row[0] = cli_jtext(e, "seq", seq, sizeof seq);
 		row[1] = tm;
-		row[2] = cli_jstr(e, "actor");
-		row[3] = cli_jstr(e, "action");
-		row[4] = cli_jstr(e, "ticket");
-		row[5] = cli_jstr(e, "outcome");
-		row[6] = cli_jstr(e, "reason");
+		row[2] = jx_str(e, "actor");
+		row[3] = jx_str(e, "action");
+		row[4] = jx_str(e, "ticket");
+		row[5] = jx_str(e, "outcome");
+		row[6] = jx_str(e, "reason");
 		if (cli_table_add(&t, row) != 0) {
 			cli_warnx("out of memory");
 			rc = CLI_ERR;
@@ -267,7 +267,7 @@ int cli_cmd_audit_list(struct cli_ctx *c)
 		return cli_usage(c, "--outcome must be allow or deny");
 	if (cli_opt_int(c, "--after", 0, INT64_MAX, &after) != 0 ||
 	    cli_opt_int(c, "--before", 1, INT64_MAX, &before) != 0 ||
-	    cli_opt_int(c, "--limit", 1, PAGE_LIMIT, &limit) != 0)
+	    cli_opt_int(c, "--limit", 1, API_AUDIT_PAGE_MAX, &limit) != 0)
 		return CLI_ERR;
 	if (cli_opt(c, "--before") != NULL && !newest)
 		return cli_usage(c, "--before goes with --newest (use --after for oldest first)");
@@ -360,8 +360,8 @@ static int is_hex(const char *s, size_t n)
 /* Write the checkpoint cp as {"type","seq","hash","signature","public_key"}. */
 static int write_checkpoint(struct export *x, json_t *cp, json_int_t seq)
 {
-	const char *hash = cli_jstr(cp, "hash"), *sig = cli_jstr(cp, "signature");
-	const char *pk = cli_jstr(cp, "public_key");
+	const char *hash = jx_str(cp, "hash"), *sig = jx_str(cp, "signature");
+	const char *pk = jx_str(cp, "public_key");
 	json_t *line;
 	int rc;
 

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "cli.h"
 #include "cmd.h"
 #include "config.h"
@@ -20,11 +21,9 @@
 #include "secret.h"
 #include "util.h"
 
-#define CRED_TTL_MAX 2592000     /* 30 days, SPEC section 6 */
 #define SESSION_TTL_MAX 31536000 /* the server applies its own, lower limit */
-#define LABEL_MAX_BYTES 512      /* 128 code points of up to 4 bytes */
 
-static const char *const kinds[] = {"remote-utilities", "rdp", "ssh", "vnc", "web", "other", NULL};
+static const char *const kinds[] = {API_CRED_KINDS, NULL};
 
 /* Build the body of cred add around the secret. Returns NULL (message
  * printed) on invalid input. */
@@ -75,12 +74,12 @@ int cli_cmd_cred_add(struct cli_ctx *c)
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0)
 		return CLI_ERR;
-	if (label[0] == '\0' || strlen(label) > LABEL_MAX_BYTES)
+	if (label[0] == '\0' || strlen(label) > 4 * API_LABEL_MAX)
 		return cli_usage(c, "--label must have 1 to 128 characters");
 	if (!cli_one_of(kind, kinds))
 		return cli_usage(c, "--kind must be one of remote-utilities, rdp, ssh, vnc, "
 		                    "web, other");
-	if (cli_opt_int(c, "--ttl", 1, CRED_TTL_MAX, &ttl) != 0)
+	if (cli_opt_int(c, "--ttl", 1, API_CRED_TTL_MAX, &ttl) != 0)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials", c->args[0]) != 0)
 		return CLI_ERR;
@@ -98,7 +97,7 @@ int cli_cmd_cred_add(struct cli_ctx *c)
 		rc = cli_show_field(c, &r, "id");
 done:
 	json_decref(req);
-	cli_wipe_free(secret);
+	wipe_free(secret);
 	cli_resp_free(&r);
 	return rc;
 }
@@ -127,7 +126,7 @@ static int list_table(json_t *list, const char *what, const char *const *head,
 			size_t kl = strlen(keys[k]);
 
 			if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
-				cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
 				               sizeof buf[k]);
 				row[k] = buf[k];
 			} else {
@@ -207,7 +206,7 @@ static int print_secret(const struct cli_ctx *c, const char *s, size_t n)
 		cli_warnx("the secret holds control or invisible characters; shown escaped "
 		          "(\\xHH, \\uXXXX, \\t, \\r; a backslash as \\\\). Use --raw, or "
 		          "redirect standard output, to get it exactly as stored");
-	cli_wipe_free(esc);
+	wipe_free(esc);
 	return rc;
 }
 
@@ -381,7 +380,7 @@ int cli_cmd_link_create(struct cli_ctx *c)
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0)
 		return CLI_ERR;
-	if (ttl != NULL && parse_duration(ttl, 1, 604800, &ttl_s) != 0)
+	if (ttl != NULL && parse_duration(ttl, 1, API_LINK_TTL_MAX, &ttl_s) != 0)
 		return cli_usage(c, "--ttl wants a duration from 1s to 7d (90s, 30m, 2h, 1d or "
 		                    "seconds)");
 	if (cli_opt_int(c, "--uses", 1, 10, &uses) != 0)

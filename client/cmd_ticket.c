@@ -10,8 +10,6 @@
 #include "output.h"
 #include "util.h"
 
-#define SUBJECT_MAX 200
-
 int cli_cmd_me(struct cli_ctx *c)
 {
 	struct cli_resp r;
@@ -74,14 +72,14 @@ static int ticket_table(json_t *list)
 			rc = cli_malformed("tickets");
 			goto done;
 		}
-		cli_age(cli_jstr(tk, "created_at"), now, age, sizeof age);
+		cli_age(jx_str(tk, "created_at"), now, age, sizeof age);
 		row[0] = cli_jtext(tk, "id", b1, sizeof b1);
 		row[1] = cli_jtext(tk, "priority", prio, sizeof prio);
 		row[2] = cli_jtext(tk, "status", b2, sizeof b2);
 		row[3] = age;
 		row[4] = cli_jtext(tk, "owner", b3, sizeof b3);
-		row[5] = cli_jstr(tk, "agent");
-		row[6] = cli_jstr(tk, "subject");
+		row[5] = jx_str(tk, "agent");
+		row[6] = jx_str(tk, "subject");
 		if (cli_table_add(&t, row) != 0) {
 			cli_warnx("out of memory");
 			rc = CLI_ERR;

@@ -58,7 +58,7 @@ int cli_cmd_webhook_add(struct cli_ctx *c)
 	rc = cli_api(c, "POST", "/v1/webhooks", req, NULL, &r);
 	if (rc == CLI_OK) {
 		/* the signing secret alone on stdout (shown once); its id to stderr */
-		const char *id = cli_jstr(r.json, "id");
+		const char *id = jx_str(r.json, "id");
 		rc = cli_show_field(c, &r, "secret");
 		if (rc == CLI_OK && !c->json && id != NULL && cli_valid_server_id(id))
 			fprintf(stderr,
@@ -104,10 +104,9 @@ int cli_cmd_webhook_list(struct cli_ctx *c)
 			if (s != NULL)
 				snprintf(events + n, sizeof events - n, "%s%s", n ? "," : "", s);
 		}
-		cli_time_local(cli_jstr(o, "created_at"), CLI_TIME_MINUTES, created,
-		               sizeof created);
-		row[0] = cli_jstr(o, "id");
-		row[1] = cli_jstr(o, "url");
+		cli_time_local(jx_str(o, "created_at"), CLI_TIME_MINUTES, created, sizeof created);
+		row[0] = jx_str(o, "id");
+		row[1] = jx_str(o, "url");
 		row[2] = events;
 		row[3] = created;
 		if (cli_table_add(&t, row) != 0) {
@@ -182,7 +181,7 @@ int cli_cmd_webhook_deliveries(struct cli_ctx *c)
 			break;
 		}
 		json_array_extend(all, page);
-		next = cli_jstr(r.json, "next");
+		next = jx_str(r.json, "next");
 		if (limit || next == NULL || strspn(next, "0123456789") != strlen(next) ||
 		    cli_fmt(after, sizeof after, "%s", next) != 0) {
 			cli_resp_free(&r);
@@ -207,8 +206,8 @@ int cli_cmd_webhook_deliveries(struct cli_ctx *c)
 			for (size_t k = 0; k < 7; k++) {
 				size_t kl = strlen(keys[k]);
 				if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
-					cli_time_local(cli_jstr(o, keys[k]), CLI_TIME_SECONDS,
-					               buf[k], sizeof buf[k]);
+					cli_time_local(jx_str(o, keys[k]), CLI_TIME_SECONDS, buf[k],
+					               sizeof buf[k]);
 					row[k] = buf[k];
 				} else {
 					row[k] = cli_jtext(o, keys[k], buf[k], sizeof buf[k]);

@@ -93,7 +93,7 @@ static void *ossl_malloc(size_t n, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	return cli_wipe_malloc(n);
+	return wipe_malloc(n);
 }
 
 static void *ossl_realloc(void *p, size_t n, const char *file, int line)
@@ -101,17 +101,17 @@ static void *ossl_realloc(void *p, size_t n, const char *file, int line)
 	(void)file;
 	(void)line;
 	if (n == 0) {
-		cli_wipe_free(p);
+		wipe_free(p);
 		return NULL;
 	}
-	return cli_wipe_realloc(p, n);
+	return wipe_realloc(p, n);
 }
 
 static void ossl_free(void *p, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	cli_wipe_free(p);
+	wipe_free(p);
 }
 
 int cli_http_global_init(void)
@@ -123,8 +123,8 @@ int cli_http_global_init(void)
 		cli_warnx("ignoring SSLKEYLOGFILE: TLS session keys are never written out");
 		unsetenv("SSLKEYLOGFILE");
 	}
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, cli_wipe_malloc, cli_wipe_free,
-	                         cli_wipe_realloc, cli_wipe_strdup, cli_wipe_calloc) != CURLE_OK) {
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
+	                         wipe_strdup, wipe_calloc) != CURLE_OK) {
 		cli_warnx("cannot initialise libcurl");
 		return -1;
 	}
@@ -158,7 +158,7 @@ int cli_http_open(const struct cli_http_conf *conf, struct cli_http **out)
 	if (conf->token != NULL) {
 		size_t n = sizeof prefix - 1 + strlen(conf->token) + 1;
 
-		h->auth = cli_wipe_malloc(n);
+		h->auth = wipe_malloc(n);
 		if (h->auth == NULL || cli_fmt(h->auth, n, "%s%s", prefix, conf->token) != 0) {
 			cli_warnx("out of memory");
 			goto fail;
@@ -182,9 +182,8 @@ void cli_http_close(struct cli_http *h)
 		return;
 	if (h->curl != NULL)
 		curl_easy_cleanup(h->curl);
-	cli_wipe_free(h->auth);
-	sodium_memzero(h, sizeof *h);
-	free(h);
+	wipe_free(h->auth);
+	wipe_release(h, sizeof *h);
 }
 
 char *cli_http_escape(struct cli_http *h, const char *s)
@@ -217,7 +216,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 			cap *= 2;
 		if (cap > CLI_BODY_MAX + 1)
 			cap = CLI_BODY_MAX + 1;
-		p = cli_wipe_realloc(x->body, cap);
+		p = wipe_realloc(x->body, cap);
 		if (p == NULL) {
 			x->no_mem = 1;
 			return 0;
@@ -536,6 +535,6 @@ done:
 void cli_resp_free(struct cli_resp *r)
 {
 	json_decref(r->json);
-	cli_wipe_free(r->body);
+	wipe_free(r->body);
 	memset(r, 0, sizeof *r);
 }

@@ -628,7 +628,7 @@ int main(int argc, char **argv)
 		cli_warnx("cannot initialise libsodium");
 		return CLI_ERR;
 	}
-	json_set_alloc_funcs(cli_wipe_malloc, cli_wipe_free);
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
 
 	if (parse_args(argc, argv, &c, &p) != 0)
 		return CLI_ERR;

@@ -174,7 +174,7 @@ char *cli_esc_dup(const char *s, size_t n, enum cli_esc mode, size_t *outlen)
 
 	if (n > (SIZE_MAX - 1) / ESC_GROWTH)
 		return NULL;
-	out = cli_wipe_malloc(n * ESC_GROWTH + 1);
+	out = wipe_malloc(n * ESC_GROWTH + 1);
 	if (out == NULL)
 		return NULL;
 	while (left > 0) {
@@ -395,11 +395,6 @@ void cli_table_free(struct cli_table *t)
 	memset(t, 0, sizeof *t);
 }
 
-const char *cli_jstr(json_t *obj, const char *key)
-{
-	return json_string_value(json_object_get(obj, key));
-}
-
 const char *cli_jtext(json_t *obj, const char *key, char *buf, size_t n)
 {
 	json_t *v = json_object_get(obj, key);
@@ -556,7 +551,7 @@ int cli_print_json(const char *body, size_t len)
 		cli_warnx("the vault's answer is not clean JSON; not printed");
 		return -1;
 	}
-	out = cli_wipe_malloc(n + 1);
+	out = wipe_malloc(n + 1);
 	if (out == NULL) {
 		cli_warnx("out of memory");
 		return -1;
@@ -570,7 +565,7 @@ int cli_print_json(const char *body, size_t len)
 	}
 	rc = 0;
 done:
-	cli_wipe_free(out);
+	wipe_free(out);
 	return rc;
 }
 

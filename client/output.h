@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include "jsonx.h" /* jx_str */
+
 #define CLI_TABLE_MAXCOLS 8
 #define CLI_CELL_MAXCOLS 60 /* table cells longer than this are cut with "..." */
 
@@ -41,7 +43,7 @@ enum cli_esc {
 int cli_esc_needed(const char *s, size_t n, enum cli_esc mode);
 
 /* The escaped copy of s[0..n) for mode, NUL-terminated, in a block from
- * cli_wipe_malloc (free it with cli_wipe_free; it may hold a secret), its
+ * wipe_malloc (free it with wipe_free; it may hold a secret), its
  * length in *outlen (if not NULL). NULL if out of memory. */
 char *cli_esc_dup(const char *s, size_t n, enum cli_esc mode, size_t *outlen);
 
@@ -107,9 +109,6 @@ int cli_print_json(const char *body, size_t len);
  * secret, a token). The caller decides whether s may reach a terminal as
  * it is. 0 or -1. */
 int cli_print_secret(const char *s, size_t len);
-
-/* Object member as a string, or NULL if absent or not a string. */
-const char *cli_jstr(json_t *obj, const char *key);
 
 /* Object member shown as text into buf: string as is, integer in decimal,
  * null or absent as "-", true/false as yes/no. Returns buf. */

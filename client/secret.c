@@ -15,79 +15,10 @@
 #include "cli.h"
 #include "secret.h"
 
-/* The header in front of each block holds its size; it is as large as the
- * strictest alignment so the block itself stays aligned. */
-#define WIPE_HDR _Alignof(max_align_t)
-_Static_assert(_Alignof(max_align_t) >= sizeof(size_t), "header too small");
-
 /* stdin: the secret, a "\r\n" and one byte more to see that it is too long */
-#define STDIN_CAP (CLI_SECRET_MAX + 3)
+#define STDIN_CAP (API_SECRET_MAX + 3)
 /* terminal: one line, one byte more to see that it is too long */
-#define TTY_CAP (CLI_SECRET_MAX + 1)
-
-void *cli_wipe_malloc(size_t n)
-{
-	unsigned char *p;
-
-	if (n > SIZE_MAX - WIPE_HDR)
-		return NULL;
-	p = malloc(n + WIPE_HDR);
-	if (p == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof n);
-	return p + WIPE_HDR;
-}
-
-void cli_wipe_free(void *q)
-{
-	unsigned char *p;
-	size_t n;
-
-	if (q == NULL)
-		return;
-	p = (unsigned char *)q - WIPE_HDR;
-	memcpy(&n, p, sizeof n);
-	sodium_memzero(p, n + WIPE_HDR);
-	free(p);
-}
-
-void *cli_wipe_calloc(size_t nmemb, size_t size)
-{
-	void *p;
-
-	if (size != 0 && nmemb > SIZE_MAX / size)
-		return NULL;
-	p = cli_wipe_malloc(nmemb * size);
-	if (p != NULL)
-		memset(p, 0, nmemb * size);
-	return p;
-}
-
-void *cli_wipe_realloc(void *q, size_t n)
-{
-	void *p;
-	size_t old;
-
-	if (q == NULL)
-		return cli_wipe_malloc(n);
-	memcpy(&old, (unsigned char *)q - WIPE_HDR, sizeof old);
-	p = cli_wipe_malloc(n);
-	if (p == NULL)
-		return NULL;
-	memcpy(p, q, old < n ? old : n);
-	cli_wipe_free(q);
-	return p;
-}
-
-char *cli_wipe_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = cli_wipe_malloc(n);
-
-	if (p != NULL)
-		memcpy(p, s, n);
-	return p;
-}
+#define TTY_CAP (API_SECRET_MAX + 1)
 
 int cli_write_all(int fd, const void *buf, size_t len)
 {
@@ -125,8 +56,8 @@ static int check_secret(const char *buf, size_t len)
 		cli_warnx("the secret is empty");
 		return -1;
 	}
-	if (len > CLI_SECRET_MAX) {
-		cli_warnx("the secret is longer than %d bytes", CLI_SECRET_MAX);
+	if (len > API_SECRET_MAX) {
+		cli_warnx("the secret is longer than %d bytes", API_SECRET_MAX);
 		return -1;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
@@ -142,7 +73,7 @@ int cli_secret_read_fd(int fd, char **out, size_t *len)
 	size_t n = 0;
 	int rc = -1;
 
-	buf = cli_wipe_malloc(STDIN_CAP + 1);
+	buf = wipe_malloc(STDIN_CAP + 1);
 	if (buf == NULL) {
 		cli_warnx("out of memory");
 		return -1;
@@ -169,7 +100,7 @@ int cli_secret_read_fd(int fd, char **out, size_t *len)
 	buf = NULL;
 	rc = 0;
 done:
-	cli_wipe_free(buf);
+	wipe_free(buf);
 	return rc;
 }
 
@@ -272,8 +203,8 @@ static int read_from_tty(char **out, size_t *len)
 	tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	in_fd = tty >= 0 ? tty : STDIN_FILENO;
 	out_fd = tty >= 0 ? tty : STDERR_FILENO;
-	first = cli_wipe_malloc(TTY_CAP + 1);
-	again = cli_wipe_malloc(TTY_CAP + 1);
+	first = wipe_malloc(TTY_CAP + 1);
+	again = wipe_malloc(TTY_CAP + 1);
 	if (first == NULL || again == NULL) {
 		cli_warnx("out of memory");
 		goto done;
@@ -282,7 +213,7 @@ static int read_from_tty(char **out, size_t *len)
 	                  &toolong) != 0)
 		goto done;
 	if (toolong) {
-		cli_warnx("the secret is longer than %d bytes", CLI_SECRET_MAX);
+		cli_warnx("the secret is longer than %d bytes", API_SECRET_MAX);
 		goto done;
 	}
 	if (check_secret(first, n1) != 0)
@@ -299,8 +230,8 @@ static int read_from_tty(char **out, size_t *len)
 	first = NULL;
 	rc = 0;
 done:
-	cli_wipe_free(first);
-	cli_wipe_free(again);
+	wipe_free(first);
+	wipe_free(again);
 	if (tty >= 0)
 		close(tty);
 	return rc;

@@ -6,33 +6,22 @@
 
 #include <stddef.h>
 
-/* Largest secret the API accepts (SPEC section 6), in bytes. */
-#define CLI_SECRET_MAX 8192
-
-/* A malloc family that remembers each block's size in a header in front
- * of it and zeroes the whole block (sodium_memzero) before freeing it.
- * Installed for jansson (json_set_alloc_funcs) and libcurl
- * (curl_global_init_mem) so their copies of a secret are wiped too.
- * Blocks from these functions must be freed with cli_wipe_free and never
- * with free(). None of them block. */
-void *cli_wipe_malloc(size_t n);
-void *cli_wipe_calloc(size_t nmemb, size_t size);
-void *cli_wipe_realloc(void *p, size_t n);
-char *cli_wipe_strdup(const char *s);
-void cli_wipe_free(void *p);
+/* The wiping allocator (wipe_malloc ... wipe_free) is in common/wipe.h. */
+#include "apilimits.h"
+#include "wipe.h"
 
 /* Read a secret. If standard input is a terminal, prompt on /dev/tty with
  * echo off (twice, the second time to confirm); otherwise read all of
  * standard input. Exactly one trailing "\n" or "\r\n" is removed. The
- * result has 1..CLI_SECRET_MAX bytes and no NUL byte.
- * On success *out is a NUL-terminated block from cli_wipe_malloc (the
- * caller frees it with cli_wipe_free) and *len its length; returns 0. On
+ * result has 1..API_SECRET_MAX bytes and no NUL byte.
+ * On success *out is a NUL-terminated block from wipe_malloc (the
+ * caller frees it with wipe_free) and *len its length; returns 0. On
  * failure prints a message, wipes everything it read and returns -1.
  * Blocks until the input ends or the user presses Enter. */
 int cli_secret_read(char **out, size_t *len);
 
 /* Split of cli_secret_read's standard-input path, for tests: read all of
- * fd (at most CLI_SECRET_MAX plus a line end) into a wiping block and
+ * fd (at most API_SECRET_MAX plus a line end) into a wiping block and
  * strip one trailing line end. Same contract as cli_secret_read. */
 int cli_secret_read_fd(int fd, char **out, size_t *len);
 

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "auditlog.h"
+#include "be.h"
 
 #define AUDIT_FIELD_MAX 65535u         /* longest string field, bytes */
 #define AUDIT_LINE_MAX (1024u * 1024u) /* longest export line, bytes (no \n) */
@@ -88,22 +89,6 @@ static size_t form_nstr(int form)
 
 /* ---- byte helpers ------------------------------------------------------ */
 
-static void put_be64(unsigned char out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		out[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-static void put_be32(unsigned char out[4], uint32_t v)
-{
-	for (int i = 3; i >= 0; i--) {
-		out[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
 /* Decode exactly 2*binlen lowercase hex characters (s has slen bytes).
  * Returns 0, or -1 (wrong length, uppercase, any other character). */
 static int hex_decode_strict(const char *s, size_t slen, unsigned char *bin, size_t binlen)
@@ -138,7 +123,7 @@ static int hash_present(crypto_generichash_state *st, const char *s, size_t len)
 	unsigned char hdr[5];
 
 	hdr[0] = 0x01;
-	put_be32(hdr + 1, (uint32_t)len);
+	util_be32_put(hdr + 1, (uint32_t)len);
 	if (crypto_generichash_update(st, hdr, sizeof(hdr)) != 0)
 		return -1;
 	return crypto_generichash_update(st, (const unsigned char *)s, len);
@@ -184,7 +169,7 @@ int audit_event_hash(const struct audit_event *ev, unsigned char out[32])
 	if (ev == NULL || out == NULL || (nstr = form_nstr(ev->form)) == 0 ||
 	    event_lengths_ok(ev) != 0)
 		return -1;
-	put_be64(seq_be, ev->seq);
+	util_be64_put(seq_be, ev->seq);
 	event_get_strs(ev, f);
 	/* form 1 has no place for the later fields: they must be null */
 	for (size_t i = nstr; i < AUDIT_NSTR; i++)
@@ -217,7 +202,7 @@ void audit_checkpoint_msg(uint64_t seq, const unsigned char hash[32],
                           unsigned char out[AUDIT_CP_MSG_LEN])
 {
 	memcpy(out, AUDIT_CHECKPOINT_TAG, sizeof(AUDIT_CHECKPOINT_TAG)); /* with its NUL */
-	put_be64(out + sizeof(AUDIT_CHECKPOINT_TAG), seq);
+	util_be64_put(out + sizeof(AUDIT_CHECKPOINT_TAG), seq);
 	memcpy(out + sizeof(AUDIT_CHECKPOINT_TAG) + 8, hash, 32);
 }
 

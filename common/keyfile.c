@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "keyfile.h"
+#include "be.h"
 
 #define KF_MAGIC_LEN 4
 #define KF_HDR_LEN (KF_MAGIC_LEN + 2) /* magic | type | format */
@@ -51,20 +52,6 @@ __attribute__((format(printf, 1, 2))) static void kf_fail(const char *fmt, ...)
 const char *keyfile_error(void)
 {
 	return kf_err;
-}
-
-static void kf_be32_put(unsigned char out[4], uint32_t v)
-{
-	out[0] = (unsigned char)(v >> 24);
-	out[1] = (unsigned char)(v >> 16);
-	out[2] = (unsigned char)(v >> 8);
-	out[3] = (unsigned char)v;
-}
-
-static uint32_t kf_be32_get(const unsigned char in[4])
-{
-	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
-	       (uint32_t)in[3];
 }
 
 static void kf_put_header(unsigned char *out, unsigned char type)
@@ -330,7 +317,7 @@ void keyfile_encode_master(unsigned char out[KEYFILE_MASTER_LEN], const unsigned
                            uint32_t version)
 {
 	kf_put_header(out, KEYFILE_TYPE_MASTER);
-	kf_be32_put(out + KF_HDR_LEN, version);
+	util_be32_put(out + KF_HDR_LEN, version);
 	memcpy(out + KF_HDR_LEN + 4, key, KF_MASTER_KEY_LEN);
 }
 
@@ -353,7 +340,7 @@ int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *versi
 		kf_fail("%s: not a master key file (magic, type or format)", path);
 		goto done;
 	}
-	v = kf_be32_get(buf + KF_HDR_LEN);
+	v = util_be32_get(buf + KF_HDR_LEN);
 	if (v == 0) {
 		kf_fail("%s: master key version 0 is not valid", path);
 		goto done;

@@ -201,40 +201,6 @@ int util_valid_account_id(const char *s)
 	return 1;
 }
 
-void util_be64_put(unsigned char out[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		out[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-uint64_t util_be64_get(const unsigned char in[8])
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | in[i];
-	return v;
-}
-
-void util_be32_put(unsigned char out[4], uint32_t v)
-{
-	for (int i = 3; i >= 0; i--) {
-		out[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
-}
-
-uint32_t util_be32_get(const unsigned char in[4])
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v = (v << 8) | in[i];
-	return v;
-}
-
 int util_hexval(int c)
 {
 	if (c >= '0' && c <= '9')

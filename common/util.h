@@ -51,10 +51,7 @@ int util_hexval(int c);
 #define UTIL_IP_GROUP_LEN 64
 int util_ip_group(const char *ip, char out[UTIL_IP_GROUP_LEN]);
 
-/* Big-endian encoders/decoders. */
-void util_be64_put(unsigned char out[8], uint64_t v);
-uint64_t util_be64_get(const unsigned char in[8]);
-void util_be32_put(unsigned char out[4], uint32_t v);
-uint32_t util_be32_get(const unsigned char in[4]);
+/* Big-endian encoders/decoders: util_be64_put/get, util_be32_put/get. */
+#include "be.h"
 
 #endif

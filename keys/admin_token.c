@@ -243,7 +243,7 @@ static int at_op(struct store_txn *t, void *arg)
 			run->error = "no such account in the store";
 		return rc == STORE_NOTFOUND ? STORE_ABORT : rc;
 	}
-	if (!streq(js(a, "role"), "admin") || json_is_true(json_object_get(a, "suspended")))
+	if (!streq(jx_str(a, "role"), "admin") || json_is_true(json_object_get(a, "suspended")))
 		run->error = "the account is not an active admin account";
 	json_decref(a);
 	if (run->error != NULL)

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "creds.h" /* creds_alive, creds_destroy, creds_shred_ticket, creds_sweep */
 #include "req.h"
 #include "store.h"
 
@@ -59,24 +60,11 @@ int links_revoke_creator(struct store_txn *t, const char *account, const struct 
 /* The credential kinds (SPEC 6), NULL-terminated. */
 extern const char *const cred_kind_words[];
 
-/* Does the credential (tid, cid) exist and is its time not yet out?
- * Returns 0, STORE_NOTFOUND or a store_err. */
-int cred_alive(struct store_txn *t, const char *tid, const char *cid, int64_t now);
-
 /* Its public view {"id","label","kind","created_at","expires_at"} into
  * *view. Returns 0, STORE_NOTFOUND (absent or expired), CRED_TAMPERED (a
  * stored record fails authentication; logged) or a store_err. */
 #define CRED_TAMPERED (-1000)
 int cred_view(struct store_txn *t, const char *tid, const char *cid, int64_t now, json_t **view);
-
-/* Delete the credential's record and its expiry entry. Returns 0,
- * STORE_NOTFOUND or a store_err. */
-int cred_destroy(struct store_txn *t, const char *tid, const char *cid);
-
-/* Call fn for each audit event of ticket tid (JSON of the event), oldest
- * first; fn returning non-zero stops the walk and is returned. */
-typedef int (*audit_event_fn)(const json_t *ev, void *arg);
-int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg);
 
 int api_audit_ticket(struct req *r, struct store_txn *t);
 int api_audit_list(struct req *r, struct store_txn *t);
@@ -88,12 +76,5 @@ int api_audit_checkpoints(struct req *r, struct store_txn *t);
  * wipes it) and its id. */
 int api_bootstrap_admin(struct store_txn *t, int64_t now, char *token_out, size_t len,
                         char id_out[CRYPTO_TOKEN_ID_LEN]);
-
-/* Crypto-shredding: delete every credential of ticket tid and its wrapped
- * key (in the caller's transaction). */
-int tickets_shred(struct store_txn *t, const char *tid);
-
-/* Destroy credentials whose time ran out (a bounded number per call). */
-int creds_sweep(struct store_txn *t, int64_t now);
 
 #endif

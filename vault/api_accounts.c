@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "crypto.h"
 #include "license.h"
 #include "records.h"
@@ -31,8 +32,8 @@ int api_health(struct req *r, struct store_txn *t)
 
 static json_t *account_view(const json_t *a)
 {
-	return json_pack("{s:s, s:s, s:s, s:b}", "id", js(a, "id"), "role", js(a, "role"), "email",
-	                 js(a, "email"), "suspended",
+	return json_pack("{s:s, s:s, s:s, s:b}", "id", jx_str(a, "id"), "role", jx_str(a, "role"),
+	                 "email", jx_str(a, "email"), "suspended",
 	                 json_is_true(json_object_get(a, "suspended")));
 }
 
@@ -53,7 +54,7 @@ static int issue_into(struct req *r, struct store_txn *t, const char *id, int64_
 	r->secret = 1;
 	if (json_object_set_new(obj, "token", json_string(tok)) != 0 ||
 	    json_object_set_new(obj, "token_id", json_string(tid)) != 0 ||
-	    json_object_set_new(obj, "expires_at", jtime(expires)) != 0)
+	    json_object_set_new(obj, "expires_at", jx_time(expires)) != 0)
 		rc = STORE_ERROR;
 	sodium_memzero(tok, sizeof tok);
 	return rc;
@@ -93,7 +94,7 @@ int api_bootstrap_admin(struct store_txn *t, int64_t now, char *token_out, size_
 /* The optional "ttl_s" of a token: -1 when absent. */
 static int token_ttl(struct req *r, int64_t *ttl_s)
 {
-	return v_int(r, "ttl_s", 0, TOKENS_TTL_MIN_S, TOKENS_TTL_MAX_S, -1, ttl_s);
+	return v_int(r, "ttl_s", 0, API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, -1, ttl_s);
 }
 
 int api_account_create(struct req *r, struct store_txn *t)
@@ -253,9 +254,9 @@ static int me_view(struct req *r, struct store_txn *t, json_t **out)
 	if ((rc = rec_get(t, DB_ACCOUNTS, r->who.id, &a)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
 	if ((rc = license_standing(t, a, r->now, &st)) == STORE_OK) {
-		*out = json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "id", js(a, "id"), "role",
-		                 js(a, "role"), "email", js(a, "email"), "license",
-		                 st.license ? license_view_for(st.license, js(a, "email"))
+		*out = json_pack("{s:s, s:s, s:s, s:o, s:b, s:i}", "id", jx_str(a, "id"), "role",
+		                 jx_str(a, "role"), "email", jx_str(a, "email"), "license",
+		                 st.license ? license_view_for(st.license, jx_str(a, "email"))
 		                            : json_null(),
 		                 "eligible", st.eligible, "priority", st.priority);
 		standing_free(&st);

@@ -9,50 +9,32 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "audit.h"
+#include "audit_read.h"
 #include "auditlog.h"
 #include "records.h"
 #include "util.h"
 
 #define PAGE_DEFAULT 100
-#define PAGE_MAX 1000
 #define SCAN_PAGES 50 /* a filtered listing looks at most at limit * this rows */
-#define ROW_HDR 40
-#define TICKET_KEY_MAX 512 /* ticket id \0 be64(seq) of DB_AUDIT_TICKET */
 
 /* The verifier requires a checkpoint wherever the server signs one. */
 _Static_assert(AUDIT_CHECKPOINT_EVERY == AUDIT_CP_EVERY, "checkpoint spacing");
-
-/* Parse the stored row into its event JSON, in the shape of its form:
- * every event comes out with all the keys (seq, form, ..., target,
- * token, cert, prev, hash), also rows written before form 2 existed
- * (which lack "form" and the later fields, and read as form 1). A row
- * that does not parse as an event is an error (NULL). */
-static json_t *row_event(const void *v, size_t vl)
-{
-	struct audit_event ev;
-	json_t *stored, *out = NULL;
-
-	if (vl <= ROW_HDR)
-		return NULL;
-	stored = json_loadb((const char *)v + ROW_HDR, vl - ROW_HDR, 0, NULL);
-	if (stored != NULL && audit_event_from_json(stored, &ev) == 0)
-		out = audit_event_to_json(&ev);
-	json_decref(stored);
-	return out;
-}
 
 struct filter {
 	char ticket[130], actor[130], action[64], outcome[16];
 	int has_ticket, has_actor, has_action, has_outcome;
 };
 
-static int matches(const struct filter *f, const json_t *ev)
+static int matches(const json_t *ev, const void *arg)
 {
-	return (!f->has_ticket || streq(js(ev, "ticket"), f->ticket)) &&
-	       (!f->has_actor || streq(js(ev, "actor"), f->actor)) &&
-	       (!f->has_action || streq(js(ev, "action"), f->action)) &&
-	       (!f->has_outcome || streq(js(ev, "outcome"), f->outcome));
+	const struct filter *f = arg;
+
+	return (!f->has_ticket || streq(jx_str(ev, "ticket"), f->ticket)) &&
+	       (!f->has_actor || streq(jx_str(ev, "actor"), f->actor)) &&
+	       (!f->has_action || streq(jx_str(ev, "action"), f->action)) &&
+	       (!f->has_outcome || streq(jx_str(ev, "outcome"), f->outcome));
 }
 
 static int query_u64(struct req *r, const char *name, int64_t max, int64_t def, int64_t *out)
@@ -97,15 +79,6 @@ static int check_query(struct req *r, const char *const *allowed)
 	return 0;
 }
 
-static json_t *checkpoint_view(const void *v, size_t vl)
-{
-	json_t *cp = json_loadb(v, vl, 0, NULL);
-
-	if (cp != NULL)
-		json_object_del(cp, "time_ms");
-	return cp;
-}
-
 /* limit (default 100, 1..1000). */
 static int limit_param(struct req *r, int64_t *limit)
 {
@@ -113,8 +86,9 @@ static int limit_param(struct req *r, int64_t *limit)
 
 	if ((rc = query_u64(r, "limit", INT64_MAX, PAGE_DEFAULT, limit)))
 		return rc;
-	if (*limit < 1 || *limit > PAGE_MAX)
-		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d", PAGE_MAX);
+	if (*limit < 1 || *limit > API_AUDIT_PAGE_MAX)
+		return req_fail(r, 400, "invalid_field", "limit must be from 1 to %d",
+		                API_AUDIT_PAGE_MAX);
 	return 0;
 }
 
@@ -136,109 +110,14 @@ static int query_has(struct req *r, const char *name)
 	return req_query(r, name, buf, sizeof buf) != 0;
 }
 
-typedef json_t *(*row_fn)(const void *v, size_t vl);
-
-/* One page of a table keyed by be64(seq): rows with seq > after, oldest
- * first, decoded by decode and kept when f (may be NULL) matches, at most
- * limit of them, scanning at most scan rows. Answers {name: [...],
- * "next_seq": the last seq scanned}, so a sparse filter still pages. */
-static int page(struct req *r, struct store_txn *t, enum store_db db, int64_t after, int64_t limit,
-                int64_t scan, row_fn decode, const struct filter *f, const char *name)
+/* Answer {name: arr, "next_seq": next}, or the store error rc. */
+static int reply_page(struct req *r, int rc, json_t *arr, const char *name, uint64_t next)
 {
-	struct store_cursor *c;
-	unsigned char key[8];
-	const void *k, *v;
-	size_t kl, vl;
-	uint64_t next = (uint64_t)after;
-	json_t *arr;
-	int rc;
-
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	util_be64_put(key, (uint64_t)after + 1);
-	if ((rc = store_cursor_open(t, db, &c)) != STORE_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
-	for (int64_t n = 0; rc == STORE_OK && (int64_t)json_array_size(arr) < limit && n < scan;
-	     n++) {
-		json_t *item = kl == 8 ? decode(v, vl) : NULL;
-		if (item == NULL) {
-			rc = STORE_ERROR;
-			break;
-		}
-		next = util_be64_get(k);
-		if (f == NULL || matches(f, item))
-			json_array_append(arr, item);
-		json_decref(item);
-		rc = store_cursor_next(c, &k, &kl, &v, &vl);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		json_decref(arr);
-		return rc;
-	}
-	return req_ok(r, 200, json_pack("{s:o, s:I}", name, arr, "next_seq", (json_int_t)next));
-}
-
-/* Newest first: events with seq < before (before 0: from the newest),
- * kept when f matches, at most limit of them, looking at most at scan
- * rows. Seqs have no gaps, so each is fetched by its key. Answers
- * {"events": [...], "next_seq": the lowest seq looked at}, which is the
- * before_seq of the next page; with nothing left to look at, next_seq is
- * the before_seq sent (1 once event 1 was listed), or the newest seq + 1
- * for a before_seq past the end. */
-static int page_desc(struct req *r, struct store_txn *t, int64_t before, int64_t limit,
-                     int64_t scan, const struct filter *f)
-{
-	struct store_cursor *c;
-	unsigned char key[8];
-	const void *k, *v;
-	size_t kl, vl;
-	uint64_t head = 0, s, next;
-	json_t *arr;
-	int rc;
-
-	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
-		return rc;
-	rc = store_cursor_last(c, &k, &kl, NULL, NULL);
-	if (rc == STORE_OK && kl == 8)
-		head = util_be64_get(k);
-	else if (rc == STORE_OK)
-		rc = STORE_ERROR;
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND)
-		return rc;
-	s = before > 0 && (uint64_t)before <= head ? (uint64_t)before - 1 : head;
-	next = before > 0 && (uint64_t)before <= head + 1 ? (uint64_t)before : head + 1;
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	rc = STORE_OK;
-	for (int64_t n = 0; s >= 1 && (int64_t)json_array_size(arr) < limit && n < scan; n++, s--) {
-		json_t *item;
-
-		util_be64_put(key, s);
-		if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK) {
-			rc = rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* a gap: corruption */
-			break;
-		}
-		if ((item = row_event(v, vl)) == NULL) {
-			rc = STORE_ERROR;
-			break;
-		}
-		next = s;
-		if (matches(f, item) && json_array_append(arr, item) != 0)
-			rc = STORE_ERROR;
-		json_decref(item);
-		if (rc != STORE_OK)
-			break;
-	}
 	if (rc != STORE_OK) {
 		json_decref(arr);
 		return rc;
 	}
-	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
+	return req_ok(r, 200, json_pack("{s:o, s:I}", name, arr, "next_seq", (json_int_t)next));
 }
 
 int api_audit_list(struct req *r, struct store_txn *t)
@@ -249,6 +128,8 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	struct filter f;
 	char order[8] = "asc";
 	int64_t after = 0, before = 0, limit;
+	uint64_t next;
+	json_t *arr;
 	int rc, has_order = 0, desc;
 
 	memset(&f, 0, sizeof f);
@@ -278,11 +159,18 @@ int api_audit_list(struct req *r, struct store_txn *t)
 			    "query parameter \"before_seq\" must be an integer from 1 to "
 			    "%lld",
 			    (long long)INT64_MAX);
-		return page_desc(r, t, before, limit, limit * SCAN_PAGES, &f);
+		if ((arr = json_array()) == NULL)
+			return STORE_ERROR;
+		rc = audit_read_events_desc(t, before, limit, limit * SCAN_PAGES, matches, &f, arr,
+		                            &next);
+		return reply_page(r, rc, arr, "events", next);
 	}
 	if ((rc = page_params(r, &after, &limit)))
 		return rc;
-	return page(r, t, DB_AUDIT, after, limit, limit * SCAN_PAGES, row_event, &f, "events");
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
+	rc = audit_read_events(t, after, limit, limit * SCAN_PAGES, matches, &f, arr, &next);
+	return reply_page(r, rc, arr, "events", next);
 }
 
 /* A ticket's events (every event that names it), oldest first, paged like
@@ -291,11 +179,6 @@ int api_audit_list(struct req *r, struct store_txn *t)
 int api_audit_ticket(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
-	unsigned char key[TICKET_KEY_MAX];
-	size_t pl = strlen(r->a_ticket) + 1;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
 	int64_t after, limit;
 	uint64_t next;
 	json_t *arr;
@@ -303,94 +186,21 @@ int api_audit_ticket(struct req *r, struct store_txn *t)
 
 	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
 		return rc;
-	if (pl + 8 > sizeof key)
-		return STORE_ERROR;
-	next = (uint64_t)after;
-	memcpy(key, r->a_ticket, pl);
-	util_be64_put(key + pl, (uint64_t)after + 1);
 	if ((arr = json_array()) == NULL)
 		return STORE_ERROR;
-	if ((rc = store_cursor_open(t, DB_AUDIT_TICKET, &c)) != STORE_OK) {
-		json_decref(arr);
-		return rc;
-	}
-	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 &&
-	       (int64_t)json_array_size(arr) < limit) {
-		json_t *ev;
-
-		if ((rc = store_get(t, DB_AUDIT, (const char *)k + pl, 8, &v, &vl)) != STORE_OK ||
-		    (ev = row_event(v, vl)) == NULL) {
-			rc = rc == STORE_OK || rc == STORE_NOTFOUND ? STORE_ERROR : rc;
-			break;
-		}
-		next = util_be64_get((const unsigned char *)k + pl);
-		if (json_array_append_new(arr, ev) != 0) {
-			rc = STORE_ERROR;
-			break;
-		}
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		json_decref(arr);
-		return rc;
-	}
-	return req_ok(r, 200, json_pack("{s:o, s:I}", "events", arr, "next_seq", (json_int_t)next));
-}
-
-int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, void *arg)
-{
-	unsigned char key[TICKET_KEY_MAX];
-	size_t pl = strlen(tid) + 1;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
-	int rc;
-
-	if (pl > sizeof key)
-		return STORE_ERROR;
-	memcpy(key, tid, pl);
-	if ((rc = store_cursor_open(t, DB_AUDIT_TICKET, &c)) != STORE_OK)
-		return rc;
-	rc = store_cursor_seek(c, key, pl, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0) {
-		json_t *ev;
-
-		if ((rc = store_get(t, DB_AUDIT, (const char *)k + pl, 8, &v, &vl)) != STORE_OK ||
-		    (ev = row_event(v, vl)) == NULL) {
-			rc = rc == STORE_OK || rc == STORE_NOTFOUND ? STORE_ERROR : rc;
-			break;
-		}
-		rc = fn(ev, arg);
-		json_decref(ev);
-		if (rc != 0)
-			break;
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
-	}
-	store_cursor_close(c);
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	rc = audit_read_ticket(t, r->a_ticket, after, limit, arr, &next);
+	return reply_page(r, rc, arr, "events", next);
 }
 
 int api_audit_checkpoint(struct req *r, struct store_txn *t)
 {
-	struct store_cursor *c;
-	const void *v;
-	size_t vl;
 	json_t *cp;
-	int rc;
+	int rc = audit_read_last_checkpoint(t, &cp);
 
-	if ((rc = store_cursor_open(t, DB_CHECKPOINTS, &c)) != STORE_OK)
-		return rc;
-	rc = store_cursor_last(c, NULL, NULL, &v, &vl);
-	if (rc == STORE_NOTFOUND) {
-		store_cursor_close(c);
+	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no checkpoint has been signed yet");
-	}
-	cp = rc == STORE_OK ? checkpoint_view(v, vl) : NULL;
-	store_cursor_close(c);
-	if (cp == NULL)
-		return rc == STORE_OK ? STORE_ERROR : rc;
+	if (rc != STORE_OK)
+		return rc;
 	return req_ok(r, 200, cp);
 }
 
@@ -398,10 +208,14 @@ int api_audit_checkpoints(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
 	int64_t after, limit;
+	uint64_t next;
+	json_t *arr;
 	int rc;
 
 	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
 		return rc;
-	return page(r, t, DB_CHECKPOINTS, after, limit, limit, checkpoint_view, NULL,
-	            "checkpoints");
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
+	rc = audit_read_checkpoints(t, after, limit, arr, &next);
+	return reply_page(r, rc, arr, "checkpoints", next);
 }

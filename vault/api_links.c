@@ -21,7 +21,9 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "audit.h"
+#include "audit_read.h"
 #include "authz.h"
 #include "crypto.h"
 #include "license.h"
@@ -32,11 +34,6 @@
 #include "validate.h"
 #include "vault.h"
 
-#define LINK_TTL_DEFAULT 86400
-#define LINK_TTL_MAX 604800
-#define LINK_USES_DEFAULT 1
-#define LINK_USES_MAX 10
-#define LINK_NOTE_MAX 200
 #define LINK_LIST_MAX 1000
 #define RECEIPT_READS_MAX 1000
 #define RECEIPT_SESSIONS_MAX 1000
@@ -47,23 +44,23 @@ static const char *link_state(const json_t *l, int64_t now)
 {
 	if (json_object_get(l, "revoked_at") != NULL)
 		return "revoked";
-	if (ji(l, "used", 0) >= ji(l, "uses", 0))
+	if (jx_int(l, "used", 0) >= jx_int(l, "uses", 0))
 		return "spent";
-	if (now >= ji(l, "expires_at", 0))
+	if (now >= jx_int(l, "expires_at", 0))
 		return "expired";
 	return "active";
 }
 
 static json_t *link_view(const json_t *l, int64_t now)
 {
-	json_int_t left = ji(l, "uses", 0) - ji(l, "used", 0);
+	json_int_t left = jx_int(l, "uses", 0) - jx_int(l, "used", 0);
 	json_t *note = json_object_get(l, "note");
 
-	return json_pack("{s:s, s:s, s:O, s:o, s:o, s:I, s:I, s:s}", "id", js(l, "id"), "creator",
-	                 js(l, "creator"), "note", note ? note : json_null(), "created_at",
-	                 jtime(ji(l, "created_at", -1)), "expires_at",
-	                 jtime(ji(l, "expires_at", -1)), "uses", ji(l, "uses", 0), "uses_left",
-	                 left > 0 ? left : 0, "state", link_state(l, now));
+	return json_pack("{s:s, s:s, s:O, s:o, s:o, s:I, s:I, s:s}", "id", jx_str(l, "id"),
+	                 "creator", jx_str(l, "creator"), "note", note ? note : json_null(),
+	                 "created_at", jx_time(jx_int(l, "created_at", -1)), "expires_at",
+	                 jx_time(jx_int(l, "expires_at", -1)), "uses", jx_int(l, "uses", 0),
+	                 "uses_left", left > 0 ? left : 0, "state", link_state(l, now));
 }
 
 /* A new capability of kind ("link", "receipt") under path ("u", "r"):
@@ -103,9 +100,9 @@ int api_link_create(struct req *r, struct store_txn *t)
 	int rc;
 
 	if ((rc = v_only(r, fields)) ||
-	    (rc = v_int(r, "ttl_s", 0, 1, LINK_TTL_MAX, LINK_TTL_DEFAULT, &ttl)) ||
-	    (rc = v_int(r, "uses", 0, 1, LINK_USES_MAX, LINK_USES_DEFAULT, &uses)) ||
-	    (rc = v_str(r, "note", 0, 1, LINK_NOTE_MAX, 4 * LINK_NOTE_MAX, V_LINE, &note)))
+	    (rc = v_int(r, "ttl_s", 0, 1, API_LINK_TTL_MAX, API_LINK_TTL_DEFAULT, &ttl)) ||
+	    (rc = v_int(r, "uses", 0, 1, API_LINK_USES_MAX, API_LINK_USES_DEFAULT, &uses)) ||
+	    (rc = v_str(r, "note", 0, 1, API_LINK_NOTE_MAX, 4 * API_LINK_NOTE_MAX, V_LINE, &note)))
 		return rc;
 	if (r->v->public_url[0] == '\0')
 		return no_public_url(r);
@@ -129,7 +126,7 @@ int api_link_create(struct req *r, struct store_txn *t)
 		r->secret = 1; /* the answer holds the link's secret: wiped after sending */
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:o, s:I}", "id", id, "url", url, "expires_at",
-		                      jtime(expires), "uses", (json_int_t)uses));
+		                      jx_time(expires), "uses", (json_int_t)uses));
 	}
 	json_decref(l);
 	sodium_memzero(url, sizeof url);
@@ -244,8 +241,8 @@ static int revoke_one(const void *b, size_t blen, void *arg)
 	if ((rc = revoke(w->t, id, w->now, &l, &done)) != STORE_OK)
 		return rc;
 	if (done)
-		rc =
-		    audit_caused_target(w->t, w->by, "link.revoke", js(l, "ticket"), id, w->reason);
+		rc = audit_caused_target(w->t, w->by, "link.revoke", jx_str(l, "ticket"), id,
+		                         w->reason);
 	json_decref(l);
 	return rc;
 }
@@ -269,10 +266,10 @@ int links_revoke_creator(struct store_txn *t, const char *account, const struct 
 /* What the upload page needs to check fields before sending (SPEC 6). */
 static json_t *upload_limits(void)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "label", V_LABEL_MAX,
-	                 "username", V_USERNAME_MAX, "secret_bytes", V_SECRET_MAX, "notes",
-	                 V_NOTES_MAX, "host", V_HOST_MAX, "ttl_s", "min", 1, "max", V_CRED_TTL_MAX,
-	                 "default", V_CRED_TTL_DEFAULT);
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i}}", "label", API_LABEL_MAX,
+	                 "username", API_USERNAME_MAX, "secret_bytes", API_SECRET_MAX, "notes",
+	                 API_NOTES_MAX, "host", V_HOST_MAX, "ttl_s", "min", 1, "max",
+	                 API_CRED_TTL_MAX, "default", API_CRED_TTL_DEFAULT);
 }
 
 int api_link_open(struct req *r, struct store_txn *t)
@@ -283,7 +280,7 @@ int api_link_open(struct req *r, struct store_txn *t)
 
 	if ((rc = rec_get(t, DB_LINKS, r->cap_id, &l)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
-	if ((rc = license_standing_of(t, js(r->ticket, "owner"), r->now, &st)) != STORE_OK) {
+	if ((rc = license_standing_of(t, jx_str(r->ticket, "owner"), r->now, &st)) != STORE_OK) {
 		json_decref(l);
 		return rc;
 	}
@@ -292,10 +289,11 @@ int api_link_open(struct req *r, struct store_txn *t)
 		json_array_append_new(kinds, json_string(cred_kind_words[i]));
 	rc = req_ok(r, 200,
 	            json_pack("{s:{s:s, s:s, s:O}, s:o, s:I, s:b, s:o, s:o}", "ticket", "id",
-	                      js(r->ticket, "id"), "subject", js(r->ticket, "subject"), "ref",
-	                      ref ? ref : json_null(), "expires_at", jtime(ji(l, "expires_at", -1)),
-	                      "uses_left", ji(l, "uses", 0) - ji(l, "used", 0), "eligible",
-	                      st.eligible, "kinds", kinds, "limits", upload_limits()));
+	                      jx_str(r->ticket, "id"), "subject", jx_str(r->ticket, "subject"),
+	                      "ref", ref ? ref : json_null(), "expires_at",
+	                      jx_time(jx_int(l, "expires_at", -1)), "uses_left",
+	                      jx_int(l, "uses", 0) - jx_int(l, "used", 0), "eligible", st.eligible,
+	                      "kinds", kinds, "limits", upload_limits()));
 	standing_free(&st);
 	json_decref(l);
 	return r->resp != NULL ? rc : STORE_ERROR;
@@ -317,7 +315,7 @@ int api_link_upload(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	/* one use, in the same transaction as the upload */
-	json_object_set_new(l, "used", json_integer(ji(l, "used", 0) + 1));
+	json_object_set_new(l, "used", json_integer(jx_int(l, "used", 0) + 1));
 	rc = rec_put(t, DB_LINKS, r->cap_id, l, 0);
 	json_decref(l);
 	if (rc != STORE_OK)
@@ -356,10 +354,10 @@ struct reads {
 static int read_event(const json_t *ev, void *arg)
 {
 	struct reads *rd = arg;
-	const char *sid = js(ev, "session");
+	const char *sid = jx_str(ev, "session");
 
-	if (!streq(js(ev, "action"), "credential.read") || !streq(js(ev, "outcome"), "allow") ||
-	    !streq(js(ev, "credential"), rd->cid))
+	if (!streq(jx_str(ev, "action"), "credential.read") ||
+	    !streq(jx_str(ev, "outcome"), "allow") || !streq(jx_str(ev, "credential"), rd->cid))
 		return 0;
 	rd->count++;
 	if (json_array_size(rd->reads) < RECEIPT_READS_MAX)
@@ -391,15 +389,16 @@ static int sess_one(const void *b, size_t blen, void *arg)
 		return 1;
 	if (walk_id(b, blen, id) != 0)
 		return 0;
-	if ((rc = rec_get(w->t, DB_SESSIONS, id, &s)) != STORE_OK)
+	if ((rc = session_get(w->t, id, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	const char *state = session_state(s, w->now);
 	if (strcmp(state, "active") == 0 || json_object_get(w->rd->sessions, id) != NULL)
-		json_array_append_new(
-		    w->arr, json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
-		                      js(s, "agent") ? js(s, "agent") : "", "state", state,
-		                      "requested_at", "opened_at", jtime(ji(s, "opened_at", -1)),
-		                      "expires_at", jtime(ji(s, "expires_at", -1))));
+		json_array_append_new(w->arr,
+		                      json_pack("{s:s, s:s, s:s, s:n, s:o, s:o}", "id", id, "agent",
+		                                jx_str(s, "agent") ? jx_str(s, "agent") : "",
+		                                "state", state, "requested_at", "opened_at",
+		                                jx_time(jx_int(s, "opened_at", -1)), "expires_at",
+		                                jx_time(jx_int(s, "expires_at", -1))));
 	json_decref(s);
 	return 0;
 }
@@ -424,7 +423,7 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 		goto out;
 	if ((rc = audit_ticket_each(t, r->a_ticket, read_event, &rd)) != STORE_OK)
 		goto out;
-	rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, sess_one, &w);
+	rc = sessions_of_ticket_each(t, r->a_ticket, sess_one, &w);
 	if (rc != STORE_OK && rc != 1)
 		goto out;
 	json_object_set_new(view, "read_count", json_integer(rd.count));
@@ -454,7 +453,7 @@ int api_receipt_destroy(struct req *r, struct store_txn *t)
 {
 	int rc;
 
-	if ((rc = cred_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
+	if ((rc = creds_destroy(t, r->a_ticket, r->a_cred)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc; /* alive at the gauntlet */
 	/* the sessions that may read it: the ticket's active one ends now */
 	if ((rc = sessions_end_ticket(t, r->a_ticket, r->now, r, END_CREDENTIAL_DESTROYED)) !=

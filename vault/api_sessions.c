@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
 #include "authz.h"
 #include "crypto.h"
 #include "records.h"
@@ -9,7 +10,6 @@
 #include "validate.h"
 #include "vault.h"
 
-#define SESSION_TTL_DEFAULT 1800
 #define SESSION_LIST_MAX 1000
 
 int api_session_open(struct req *r, struct store_txn *t)
@@ -22,7 +22,7 @@ int api_session_open(struct req *r, struct store_txn *t)
 
 	if ((rc = v_only(r, fields)) ||
 	    (rc = v_int(r, "ttl_s", 0, 1, max,
-	                max < SESSION_TTL_DEFAULT ? max : SESSION_TTL_DEFAULT, &ttl)))
+	                max < API_SESSION_TTL_DEFAULT ? max : API_SESSION_TTL_DEFAULT, &ttl)))
 		return rc;
 	if ((rc = session_active_on(t, r->a_ticket, r->now, &active)) != STORE_OK)
 		return rc;
@@ -37,13 +37,13 @@ int api_session_open(struct req *r, struct store_txn *t)
 	              (json_int_t)(r->now + ttl * 1000));
 	if (s == NULL)
 		return STORE_ERROR;
-	if ((rc = rec_put(t, DB_SESSIONS, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
-	    (rc = idx_put(t, DB_TICKET_SESSIONS, r->a_ticket, sid, strlen(sid))) == STORE_OK &&
+	if ((rc = session_put(t, sid, s, STORE_NOOVERWRITE)) == STORE_OK &&
+	    (rc = session_add_to_ticket(t, r->a_ticket, sid)) == STORE_OK &&
 	    (rc = session_set_active(t, r->a_ticket, sid)) == STORE_OK)
 		rc = req_ok(r, 201,
 		            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", sid, "ticket", r->a_ticket,
-		                      "agent", r->who.id, "opened_at", jtime(r->now), "expires_at",
-		                      jtime(ji(s, "expires_at", -1))));
+		                      "agent", r->who.id, "opened_at", jx_time(r->now),
+		                      "expires_at", jx_time(jx_int(s, "expires_at", -1))));
 	json_decref(s);
 	return rc;
 }
@@ -65,7 +65,7 @@ static int add_session(const void *b, size_t blen, void *arg)
 		return 0;
 	memcpy(sid, b, blen);
 	sid[blen] = '\0';
-	if ((rc = rec_get(l->t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(l->t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	json_array_append_new(l->arr, session_view(s, l->now));
 	json_decref(s);
@@ -79,7 +79,7 @@ int api_session_list(struct req *r, struct store_txn *t)
 
 	if (l.arr == NULL)
 		return STORE_ERROR;
-	if ((rc = idx_each(t, DB_TICKET_SESSIONS, r->a_ticket, add_session, &l)) != STORE_OK) {
+	if ((rc = sessions_of_ticket_each(t, r->a_ticket, add_session, &l)) != STORE_OK) {
 		json_decref(l.arr);
 		return rc;
 	}

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "apilimits.h"
+#include "creds.h"
 #include "crypto.h"
 #include "license.h"
 #include "log.h"
@@ -19,12 +21,13 @@ static json_t *ticket_view(const json_t *tk, int priority)
 {
 	json_t *ref = json_object_get(tk, "ref");
 
-	return json_pack(
-	    "{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", js(tk, "id"), "subject",
-	    js(tk, "subject"), "ref", ref ? ref : json_null(), "owner", js(tk, "owner"), "agent",
-	    json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(), "status",
-	    js(tk, "status"), "priority", priority, "created_at", jtime(ji(tk, "created_at", -1)),
-	    "closed_at", jtime(ji(tk, "closed_at", -1)));
+	return json_pack("{s:s, s:s, s:O, s:s, s:O, s:s, s:i, s:o, s:o}", "id", jx_str(tk, "id"),
+	                 "subject", jx_str(tk, "subject"), "ref", ref ? ref : json_null(), "owner",
+	                 jx_str(tk, "owner"), "agent",
+	                 json_object_get(tk, "agent") ? json_object_get(tk, "agent") : json_null(),
+	                 "status", jx_str(tk, "status"), "priority", priority, "created_at",
+	                 jx_time(jx_int(tk, "created_at", -1)), "closed_at",
+	                 jx_time(jx_int(tk, "closed_at", -1)));
 }
 
 static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t **out)
@@ -32,7 +35,7 @@ static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t 
 	struct standing st;
 	int rc;
 
-	if ((rc = license_standing_of(t, js(tk, "owner"), r->now, &st)) != STORE_OK)
+	if ((rc = license_standing_of(t, jx_str(tk, "owner"), r->now, &st)) != STORE_OK)
 		return rc;
 	*out = ticket_view(tk, st.priority);
 	standing_free(&st);
@@ -72,7 +75,7 @@ static int ticket_owner(struct req *r, struct store_txn *t, const char **owner)
 		return req_fail(r, 400, "invalid_field", "no account %s", *owner);
 	if (rc != STORE_OK)
 		return rc;
-	ok = streq(js(a, "role"), "customer") || streq(js(a, "role"), "reseller");
+	ok = streq(jx_str(a, "role"), "customer") || streq(jx_str(a, "role"), "reseller");
 	json_decref(a);
 	if (!ok)
 		return req_fail(r, 400, "invalid_field",
@@ -88,7 +91,8 @@ int api_ticket_create(struct req *r, struct store_txn *t)
 	json_t *tk;
 	int rc;
 
-	if ((rc = v_only(r, fields)) || (rc = v_str(r, "subject", 1, 1, 200, 800, 0, &subject)) ||
+	if ((rc = v_only(r, fields)) ||
+	    (rc = v_str(r, "subject", 1, 1, API_SUBJECT_MAX, 4 * API_SUBJECT_MAX, 0, &subject)) ||
 	    (rc = v_str(r, "ref", 0, 1, 128, 512, 0, &ref)) || (rc = ticket_owner(r, t, &owner)))
 		return rc;
 	crypto_new_id(id);
@@ -145,12 +149,12 @@ static int cmp_tickets(const void *a, const void *b)
 	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
 	int c;
 
-	if (ji(x, "priority", 5) != ji(y, "priority", 5))
-		return ji(x, "priority", 5) < ji(y, "priority", 5) ? -1 : 1;
+	if (jx_int(x, "priority", 5) != jx_int(y, "priority", 5))
+		return jx_int(x, "priority", 5) < jx_int(y, "priority", 5) ? -1 : 1;
 	/* RFC 3339 strings of one format sort like the times they name */
-	if ((c = strcmp(js(x, "created_at"), js(y, "created_at"))) != 0)
+	if ((c = strcmp(jx_str(x, "created_at"), jx_str(y, "created_at"))) != 0)
 		return c;
-	return strcmp(js(x, "id"), js(y, "id"));
+	return strcmp(jx_str(x, "id"), jx_str(y, "id"));
 }
 
 static int all_tickets(struct listing *l)
@@ -258,12 +262,13 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 		return req_fail(r, 400, "invalid_field", "no agent account %s", agent);
 	if (rc != STORE_OK)
 		return rc;
-	int ok = streq(js(a, "role"), "agent") && !json_is_true(json_object_get(a, "suspended"));
+	int ok =
+	    streq(jx_str(a, "role"), "agent") && !json_is_true(json_object_get(a, "suspended"));
 	json_decref(a);
 	if (!ok)
 		return req_fail(r, 400, "invalid_field",
 		                "field \"agent\" must name an active agent account");
-	old = js(r->ticket, "agent");
+	old = jx_str(r->ticket, "agent");
 	if (!streq(old, agent)) {
 		/* a reassignment ends the previous agent's session */
 		if ((rc = sessions_end_ticket(t, tid, r->now, r, END_REASSIGNED)) != STORE_OK)
@@ -281,54 +286,13 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 	return reply_ticket(r, t, 200, r->ticket);
 }
 
-/* Delete every credential of ticket tid (and its expiry entries). */
-int tickets_shred(struct store_txn *t, const char *tid)
-{
-	unsigned char pre[80], key[200];
-	size_t pl = strlen(tid) + 1;
-	struct store_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
-	int rc;
-
-	memcpy(pre, tid, pl);
-	for (;;) {
-		int64_t created, expires;
-		if ((rc = store_cursor_open(t, DB_CREDS, &c)) != STORE_OK)
-			return rc;
-		rc = store_cursor_seek(c, pre, pl, &k, &kl, &v, &vl);
-		if (rc == STORE_OK && (kl < pl || kl >= sizeof key - 8 || memcmp(k, pre, pl) != 0))
-			rc = STORE_NOTFOUND;
-		if (rc != STORE_OK) {
-			store_cursor_close(c);
-			break;
-		}
-		memcpy(key + 8, k, kl);
-		if (crypto_record_times(v, vl, &created, &expires) != 0)
-			expires = -1;
-		store_cursor_close(c);
-		if ((rc = store_del(t, DB_CREDS, key + 8, kl)) != STORE_OK)
-			return rc;
-		if (expires >= 0) {
-			util_be64_put(key, (uint64_t)expires);
-			rc = store_del(t, DB_CRED_EXPIRY, key, kl + 8);
-			if (rc != STORE_OK && rc != STORE_NOTFOUND)
-				return rc;
-		}
-	}
-	if (rc != STORE_NOTFOUND)
-		return rc;
-	rc = store_del(t, DB_TICKET_KEYS, tid, strlen(tid));
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
 int api_ticket_close(struct req *r, struct store_txn *t)
 {
 	const char *tid = r->a_ticket;
 	int rc;
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
-	if ((rc = tickets_shred(t, tid)) != STORE_OK ||
+	if ((rc = creds_shred_ticket(t, tid)) != STORE_OK ||
 	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK ||
 	    (rc = links_revoke_ticket(t, tid, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;

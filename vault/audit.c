@@ -75,7 +75,7 @@ static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned cha
 	sodium_bin2hex(phex, sizeof phex, crypto_audit_pk(), 32);
 	cp = json_pack("{s:I, s:s, s:s, s:s, s:I}", "seq", (json_int_t)seq, "hash", hhex,
 	               "signature", shex, "public_key", phex, "time_ms", (json_int_t)now);
-	if (cp == NULL || (s = json_text(cp)) == NULL) {
+	if (cp == NULL || (s = jx_text(cp)) == NULL) {
 		json_decref(cp);
 		return STORE_ERROR;
 	}
@@ -124,7 +124,7 @@ static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 	ev->seq++;
 	if (util_format_time(now, ev->time) != 0 || audit_event_hash(ev, ev->hash) != 0)
 		return STORE_ERROR;
-	if ((obj = audit_event_to_json(ev)) == NULL || (s = json_text(obj)) == NULL) {
+	if ((obj = audit_event_to_json(ev)) == NULL || (s = jx_text(obj)) == NULL) {
 		rc = STORE_ERROR;
 		goto out;
 	}

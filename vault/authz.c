@@ -14,10 +14,12 @@
 #include "log.h"
 #include "records.h"
 #include "route.h"
+#include "sessions.h"
 #include "api.h"
 #include "tokens.h"
 #include "util.h"
 #include "vault.h"
+#include "wipe.h"
 
 /* Failed authentications (SPEC §6, §8.1). Two limits apply to requests
  * that carry no valid token:
@@ -373,7 +375,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 		           : rc;
 	snprintf(r->who.id, sizeof r->who.id, "%s", rec.account);
 	memcpy(r->token_id, rec.id, sizeof r->token_id);
-	r->who.role = role_parse(js(acct, "role"));
+	r->who.role = role_parse(jx_str(acct, "role"));
 	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
 	json_decref(acct);
 	return 0;
@@ -404,10 +406,11 @@ static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64
 
 	if (is_link)
 		return json_object_get(rec, "revoked_at") == NULL &&
-		       ji(rec, "used", 0) < ji(rec, "uses", 0) && now < ji(rec, "expires_at", 0);
-	if (js(rec, "ticket") == NULL || js(rec, "credential") == NULL)
+		       jx_int(rec, "used", 0) < jx_int(rec, "uses", 0) &&
+		       now < jx_int(rec, "expires_at", 0);
+	if (jx_str(rec, "ticket") == NULL || jx_str(rec, "credential") == NULL)
 		return 0;
-	rc = cred_alive(t, js(rec, "ticket"), js(rec, "credential"), now);
+	rc = creds_alive(t, jx_str(rec, "ticket"), jx_str(rec, "credential"), now);
 	return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : rc;
 }
 
@@ -448,7 +451,7 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 	if (rc != STORE_OK)
 		return rc;
 	crypto_cap_hash(kind, id, dot + 1, seclen, got);
-	hex = js(rec, "hash");
+	hex = jx_str(rec, "hash");
 	ok = hex != NULL && strlen(hex) == 2 * sizeof want &&
 	     sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, NULL, NULL) == 0 &&
 	     sodium_memcmp(want, got, sizeof want) == 0;
@@ -465,11 +468,11 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 		json_decref(rec);
 		return cap_unknown(r);
 	}
-	rc = rec_get(t, DB_TICKETS, js(rec, "ticket"), &r->ticket);
-	if (rc == STORE_OK && !streq(js(r->ticket, "status"), "open"))
+	rc = rec_get(t, DB_TICKETS, jx_str(rec, "ticket"), &r->ticket);
+	if (rc == STORE_OK && !streq(jx_str(r->ticket, "status"), "open"))
 		rc = STORE_NOTFOUND;
 	if (rc == STORE_OK)
-		rc = rec_get(t, DB_ACCOUNTS, js(r->ticket, "owner"), &acct);
+		rc = rec_get(t, DB_ACCOUNTS, jx_str(r->ticket, "owner"), &acct);
 	if (rc == STORE_NOTFOUND) {
 		json_decref(rec);
 		json_decref(r->ticket);
@@ -484,11 +487,11 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 	r->who.role = ROLE_GUEST;
 	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
 	snprintf(r->cap_id, sizeof r->cap_id, "%s", id);
-	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", js(rec, "ticket"));
+	snprintf(r->a_ticket, sizeof r->a_ticket, "%s", jx_str(rec, "ticket"));
 	if (is_link)
 		snprintf(r->a_target, sizeof r->a_target, "%s", id);
 	else
-		snprintf(r->a_cred, sizeof r->a_cred, "%s", js(rec, "credential"));
+		snprintf(r->a_cred, sizeof r->a_cred, "%s", jx_str(rec, "credential"));
 	json_decref(acct);
 	json_decref(rec);
 	return 0;
@@ -505,22 +508,13 @@ static int authenticate_any(struct req *r, struct store_txn *t)
 	return authenticate(r, t);
 }
 
-const char *session_state(const json_t *sess, int64_t now)
-{
-	if (ji(sess, "ended_at", -1) >= 0)
-		return "ended";
-	if (now >= ji(sess, "expires_at", 0))
-		return "expired";
-	return "active";
-}
-
 /* creator: on a route about one link, who made it (the assigned agent
  * may act on the links it made; on the others it is related, no more). */
 static unsigned relation(const struct req *r, const json_t *ticket, const json_t *sess,
                          const char *creator)
 {
 	unsigned rel = 0;
-	const char *owner = js(ticket, "owner"), *agent = js(ticket, "agent");
+	const char *owner = jx_str(ticket, "owner"), *agent = jx_str(ticket, "agent");
 
 	if (streq(owner, r->who.id))
 		rel |= REL_OWNER;
@@ -528,7 +522,7 @@ static unsigned relation(const struct req *r, const json_t *ticket, const json_t
 		rel |= streq(creator, r->who.id) ? REL_AGENT : REL_ASSIGNED;
 	else if (r->who.role == ROLE_AGENT && streq(agent, r->who.id))
 		rel |= sess != NULL ? REL_ASSIGNED : REL_AGENT;
-	if (sess != NULL && r->who.role == ROLE_AGENT && streq(js(sess, "agent"), r->who.id))
+	if (sess != NULL && r->who.role == ROLE_AGENT && streq(jx_str(sess, "agent"), r->who.id))
 		rel |= REL_AGENT;
 	if (r->who.role == ROLE_ADMIN)
 		rel |= REL_ADMIN;
@@ -552,21 +546,22 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 			return req_fail(r, 404, "not_found", "no such link");
 		if (rc != STORE_OK)
 			return rc;
-		snprintf(creator, clen, "%s", js(link, "creator") ? js(link, "creator") : "");
+		snprintf(creator, clen, "%s",
+		         jx_str(link, "creator") ? jx_str(link, "creator") : "");
 		snprintf(r->a_ticket, sizeof r->a_ticket, "%s",
-		         js(link, "ticket") ? js(link, "ticket") : "");
+		         jx_str(link, "ticket") ? jx_str(link, "ticket") : "");
 		json_decref(link);
 		if (r->a_ticket[0] == '\0')
 			return STORE_ERROR;
 		tid = r->a_ticket;
 	} else if (r->route->flags & R_SESSION) {
 		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
-		rc = rec_get(t, DB_SESSIONS, r->params[0], &r->session);
+		rc = session_get(t, r->params[0], &r->session);
 		if (rc == STORE_NOTFOUND)
 			return req_fail(r, 404, "not_found", "no such session");
 		if (rc != STORE_OK)
 			return rc;
-		tid = js(r->session, "ticket");
+		tid = jx_str(r->session, "ticket");
 	} else {
 		tid = r->params[0];
 	}
@@ -594,12 +589,12 @@ static int check_session(struct req *r, struct store_txn *t)
 		return req_fail(
 		    r, 403, "session_required",
 		    "an X-Session-Id of your active session on this ticket is required");
-	rc = rec_get(t, DB_SESSIONS, r->session_hdr, &s);
+	rc = session_get(t, r->session_hdr, &s);
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 403, "session_required", "unknown session");
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(js(s, "agent"), r->who.id) || !streq(js(s, "ticket"), r->a_ticket)) {
+	if (!streq(jx_str(s, "agent"), r->who.id) || !streq(jx_str(s, "ticket"), r->a_ticket)) {
 		json_decref(s);
 		return req_fail(r, 403, "session_required",
 		                "that session is not yours or not on this ticket");
@@ -647,7 +642,8 @@ int authz_run(struct req *r, struct store_txn *t)
 
 	if (rt->flags & R_ELIGIBLE) {
 		struct standing st;
-		if ((rc = license_standing_of(t, js(r->ticket, "owner"), r->now, &st)) != STORE_OK)
+		if ((rc = license_standing_of(t, jx_str(r->ticket, "owner"), r->now, &st)) !=
+		    STORE_OK)
 			return rc;
 		int ok = st.eligible;
 		standing_free(&st);
@@ -658,7 +654,7 @@ int authz_run(struct req *r, struct store_txn *t)
 	}
 	if ((rt->flags & R_NEEDSESS) && (rc = check_session(r, t)) != 0)
 		return rc;
-	if ((rt->flags & R_OPEN) && !streq(js(r->ticket, "status"), "open"))
+	if ((rt->flags & R_OPEN) && !streq(jx_str(r->ticket, "status"), "open"))
 		return req_fail(r, 409, "conflict", "the ticket is closed");
 	return 0;
 }
@@ -694,9 +690,8 @@ int authz_gate(struct req *r)
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
 		rc = store_read(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';
-		json_decref(p->ticket);       /* a capability's check loads its ticket */
-		sodium_memzero(p, sizeof *p); /* held the token */
-		free(p);
+		json_decref(p->ticket);     /* a capability's check loads its ticket */
+		wipe_release(p, sizeof *p); /* held the token */
 		if (rc < 0) {
 			log_msg("request %s: cannot check its token (%d)", r->request_id, rc);
 			return req_fail(r, 503, "unavailable",

@@ -80,9 +80,6 @@ void authz_rl_recorded(const struct authz_limited *d, size_t n);
 /* Forget everything (unit tests). */
 void authz_rl_reset(void);
 
-/* Session state at time now: "active", "ended" or "expired". */
-const char *session_state(const json_t *sess, int64_t now);
-
 /* Before a request is queued: hash its bearer token (a well-formed one)
  * into r->tok_hash, so that the writer only looks it up. */
 void authz_prehash(struct req *r);

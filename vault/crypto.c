@@ -10,6 +10,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "util.h"
+#include "wipe.h"
 
 #define WRAP_FORMAT 0x01
 #define RECORD_FORMAT 0x01
@@ -275,8 +276,7 @@ int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 		return -1;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL, rec + 41, len - 41, ad,
 	                                               adlen, rec + 17, key) != 0) {
-		sodium_memzero(buf, n + 1);
-		free(buf);
+		wipe_release(buf, n + 1);
 		return -1;
 	}
 	buf[n] = '\0';

@@ -33,6 +33,7 @@
 #include "sessions.h"
 #include "util.h"
 #include "vault.h"
+#include "wipe.h"
 
 static int run(struct req *r, struct store_txn *t)
 {
@@ -86,8 +87,7 @@ static void req_discard(struct req *w)
 	json_decref(w->resp);
 	json_decref(w->ticket);
 	json_decref(w->session);
-	sodium_memzero(w, sizeof *w); /* the bearer token among the rest */
-	free(w);
+	wipe_release(w, sizeof *w); /* the bearer token among the rest */
 }
 
 /* The store is done with a request whose caller was answered 503 before
@@ -142,8 +142,7 @@ int dispatch_start(struct req *r, struct dispatch_wait *dw)
 	dw->rc = STORE_ERROR;
 	if (store_submit_async(r->v->store, op, w, req_release, job_done, dw) != STORE_OK) {
 		req_move(r, w);
-		sodium_memzero(w, sizeof *w);
-		free(w);
+		wipe_release(w, sizeof *w);
 		dw->job = NULL;
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");
@@ -182,8 +181,7 @@ void dispatch_finish(struct req *r, struct dispatch_wait *dw)
 		return;
 	}
 	req_move(r, w);
-	sodium_memzero(w, sizeof *w);
-	free(w);
+	wipe_release(w, sizeof *w);
 	if (rc != STORE_OK) {
 		req_post_clear(r);
 		log_msg("request %s: storage failed (%d)", r->request_id, rc);

@@ -31,6 +31,7 @@
 #include "req.h"
 #include "route.h"
 #include "util.h"
+#include "wipe.h"
 
 /* TLS 1.3 and 1.2 only, ECDHE with AEAD ciphers. */
 #define TLS_PRIORITIES                                                                             \
@@ -38,9 +39,9 @@
 	"+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"                \
 	"%SERVER_PRECEDENCE"
 
-/* A declared Content-Length over REQ_BODY_MAX is answered 413 at once,
+/* A declared Content-Length over API_BODY_MAX is answered 413 at once,
  * before any of the body is read. A chunked body has no declared length:
- * past REQ_BODY_MAX it is read and dropped up to this much, and answered
+ * past API_BODY_MAX it is read and dropped up to this much, and answered
  * 413 at its end (libmicrohttpd cannot queue a response while a body is
  * arriving); a chunked stream longer than this is cut off. */
 #define DISCARD_MAX (64 * 1024 * 1024)
@@ -97,12 +98,11 @@ struct conn {
 	int parked; /* 1 from the suspension until dispatch_finish/drop */
 };
 
-static void wipe_free(void *cls)
+static void free_body(void *cls)
 {
 	char *buf = cls;
 
-	sodium_memzero(buf, strlen(buf));
-	free(buf);
+	wipe_release(buf, strlen(buf));
 }
 
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
@@ -154,10 +154,10 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	if (r->status >= 400) {
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
-		body = e ? json_text(e) : NULL;
+		body = e ? jx_text(e) : NULL;
 		json_decref(e);
 	} else if (r->resp != NULL) {
-		body = json_text(r->resp);
+		body = jx_text(r->resp);
 	}
 	json_decref(r->resp);
 	r->resp = NULL;
@@ -167,12 +167,12 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	}
 	if (body != NULL)
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(strlen(body), body,
-		                                                              wipe_free, body);
+		                                                              free_body, body);
 	else
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
 		if (body)
-			wipe_free(body);
+			free_body(body);
 		return MHD_NO;
 	}
 	if (body != NULL)
@@ -348,7 +348,7 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 	c->log_path = r->route->pattern;
 	if (c->too_large) {
 		req_fail(r, 413, "payload_too_large", "request body exceeds %d bytes",
-		         REQ_BODY_MAX);
+		         API_BODY_MAX);
 		goto send;
 	}
 	ct = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -396,7 +396,7 @@ static void send_413_now(struct MHD_Connection *con, struct conn *c)
 	bl = snprintf(body, sizeof body,
 	              "{\"error\":{\"code\":\"payload_too_large\",\"message\":"
 	              "\"request body exceeds %d bytes\"}}",
-	              REQ_BODY_MAX);
+	              API_BODY_MAX);
 	ml = snprintf(msg, sizeof msg,
 	              "HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
 	              "Content-Type: application/json\r\nX-Request-Id: %s\r\n"
@@ -486,7 +486,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		te = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-		if (cl != NULL && (util_parse_i64(cl, 0, INT64_MAX, &n) != 0 || n > REQ_BODY_MAX)) {
+		if (cl != NULL && (util_parse_i64(cl, 0, INT64_MAX, &n) != 0 || n > API_BODY_MAX)) {
 			/* Answer before reading any of the body: libmicrohttpd
 			 * then sends no "100 Continue" and sends this response
 			 * with "Connection: close"; the close lingers so that a
@@ -500,12 +500,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	}
 	if (*size > 0) {
 		c->seen += *size;
-		if (!c->too_large && c->body_len + *size > REQ_BODY_MAX)
+		if (!c->too_large && c->body_len + *size > API_BODY_MAX)
 			c->too_large = 1;
 		if (c->too_large) {
 			if (c->body != NULL) {
-				sodium_memzero(c->body, c->body_len);
-				free(c->body);
+				wipe_release(c->body, c->body_len);
 				c->body = NULL;
 				c->body_len = 0;
 			}
@@ -516,7 +515,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 				return MHD_NO;
 			}
 		} else {
-			if (c->body == NULL && (c->body = malloc(REQ_BODY_MAX)) == NULL)
+			if (c->body == NULL && (c->body = malloc(API_BODY_MAX)) == NULL)
 				return MHD_NO;
 			memcpy(c->body + c->body_len, data, *size);
 			c->body_len += *size;
@@ -547,8 +546,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		        (long long)(util_mono_ms() - c->start), c->r.request_id,
 		        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
 	if (c->body != NULL) {
-		sodium_memzero(c->body, REQ_BODY_MAX);
-		free(c->body);
+		wipe_release(c->body, API_BODY_MAX);
 	}
 	json_decref(c->r.body);
 	json_decref(c->r.resp);

@@ -37,7 +37,7 @@ int license_type(const char *type, int *commercial, int *priority)
 
 int license_valid(const json_t *lic, int64_t now)
 {
-	json_int_t until = ji(lic, "valid_until", -1);
+	json_int_t until = jx_int(lic, "valid_until", -1);
 
 	return until < 0 || now < until;
 }
@@ -46,10 +46,11 @@ json_t *license_view(const json_t *lic)
 {
 	int commercial = 0, priority = NOT_ELIGIBLE_PRIORITY;
 
-	license_type(js(lic, "type"), &commercial, &priority);
-	return json_pack("{s:s?, s:s, s:s, s:s, s:o, s:b, s:i}", "id", js(lic, "id"), "key",
-	                 js(lic, "key"), "type", js(lic, "type"), "email", js(lic, "email"),
-	                 "valid_until", jtime(ji(lic, "valid_until", -1)), "commercial", commercial,
+	license_type(jx_str(lic, "type"), &commercial, &priority);
+	return json_pack("{s:s?, s:s, s:s, s:s, s:o, s:b, s:i}", "id", jx_str(lic, "id"), "key",
+	                 jx_str(lic, "key"), "type", jx_str(lic, "type"), "email",
+	                 jx_str(lic, "email"), "valid_until",
+	                 jx_time(jx_int(lic, "valid_until", -1)), "commercial", commercial,
 	                 "priority", priority);
 }
 
@@ -63,7 +64,7 @@ void license_new_id(char out[LICENSE_ID_LEN])
 
 void license_target(struct req *r, const json_t *lic)
 {
-	const char *id = js(lic, "id");
+	const char *id = jx_str(lic, "id");
 
 	if (id != NULL)
 		snprintf(r->a_target, sizeof r->a_target, "%s", id);
@@ -116,7 +117,7 @@ int license_migrate_ids(struct store_txn *t, int *n)
 			json_t *lic;
 			if ((rc = rec_get(t, DB_LICENSES, keys[i], &lic)) != STORE_OK)
 				break;
-			if (js(lic, "id") == NULL) {
+			if (jx_str(lic, "id") == NULL) {
 				license_new_id(lid);
 				if (json_object_set_new(lic, "id", json_string(lid)) != 0)
 					rc = STORE_ERROR;
@@ -137,7 +138,7 @@ json_t *license_view_for(const json_t *lic, const char *account_email)
 {
 	json_t *v = license_view(lic);
 
-	if (v != NULL && !streq(js(lic, "email"), account_email))
+	if (v != NULL && !streq(jx_str(lic, "email"), account_email))
 		json_object_set_new(v, "email", json_null());
 	return v;
 }
@@ -245,7 +246,8 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 	key[blen] = '\0';
 	if ((bs->rc = rec_get(bs->t, DB_LICENSES, key, &lic)) != STORE_OK)
 		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
-	if (license_valid(lic, bs->now) && license_type(js(lic, "type"), &commercial, &prio) == 0 &&
+	if (license_valid(lic, bs->now) &&
+	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
 	    (bs->lic == NULL || prio < bs->prio)) {
 		json_decref(bs->lic);
 		bs->lic = lic;
@@ -258,8 +260,8 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 
 int license_standing(struct store_txn *t, const json_t *account, int64_t now, struct standing *st)
 {
-	const char *bound = js(account, "license_key");
-	const char *role = js(account, "role");
+	const char *bound = jx_str(account, "license_key");
+	const char *role = jx_str(account, "role");
 	int commercial = 0, prio = NOT_ELIGIBLE_PRIORITY, rc;
 
 	memset(st, 0, sizeof *st);
@@ -269,9 +271,9 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 		rc = rec_get(t, DB_LICENSES, bound, &st->license);
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
-	} else if (js(account, "email") != NULL) {
+	} else if (jx_str(account, "email") != NULL) {
 		struct best bs = {.t = t, .now = now};
-		if ((rc = idx_each(t, DB_LICENSE_EMAIL, js(account, "email"), best_by_email,
+		if ((rc = idx_each(t, DB_LICENSE_EMAIL, jx_str(account, "email"), best_by_email,
 		                   &bs)) != 0) {
 			json_decref(bs.lic);
 			return rc;
@@ -279,7 +281,7 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 		st->license = bs.lic;
 	}
 	if (st->license != NULL && license_valid(st->license, now) &&
-	    license_type(js(st->license, "type"), &commercial, &prio) == 0) {
+	    license_type(jx_str(st->license, "type"), &commercial, &prio) == 0) {
 		st->priority = prio;
 		st->eligible = commercial;
 	}

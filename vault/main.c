@@ -30,6 +30,7 @@
 #include "util.h"
 #include "vault.h"
 #include "webhooks.h"
+#include "wipe.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 #define DEFAULT_THREADS 4
@@ -78,31 +79,6 @@ static void usage(FILE *f)
 	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	        "\n"
 	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
-}
-
-/* Wiping allocator for jansson: every JSON string or buffer that held a
- * secret is zeroed before it is freed. */
-static void *wipe_malloc(size_t n)
-{
-	size_t *p;
-
-	if (n > SIZE_MAX - sizeof(size_t) * 2)
-		return NULL;
-	if ((p = malloc(n + sizeof(size_t) * 2)) == NULL)
-		return NULL;
-	p[0] = n;
-	return p + 2;
-}
-
-static void wipe_free(void *ptr)
-{
-	size_t *p;
-
-	if (ptr == NULL)
-		return;
-	p = (size_t *)ptr - 2;
-	sodium_memzero(ptr, p[0]);
-	free(p);
 }
 
 static int opt_i64(const char *name, const char *val, int64_t min, int64_t max, int64_t *out)
@@ -379,7 +355,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
 		return 1;
 	}
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	json_set_alloc_funcs(wipe_malloc, wipe_free); /* JSON that held a secret is wiped */
 #ifdef RSVAULT_TESTING
 	test_overrides(&v);
 #endif

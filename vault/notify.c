@@ -6,8 +6,12 @@
 
 #include "api.h"
 #include "authz.h"
+#include "be.h"
+#include "creds.h"
 #include "crypto.h"
+#include "jsonx.h"
 #include "records.h"
+#include "sessions.h"
 #include "util.h"
 #include "webhooks.h"
 
@@ -89,7 +93,7 @@ static int meta_store(struct store_txn *t, const char *tid, const char *cid, con
 	char *s;
 	int rc;
 
-	if (kl == 0 || (s = json_text(m)) == NULL)
+	if (kl == 0 || (s = jx_text(m)) == NULL)
 		return STORE_ERROR;
 	rc = store_put(t, DB_CRED_META, k, kl, s, strlen(s), 0);
 	free(s);
@@ -129,8 +133,8 @@ int notify_cred_fields(struct store_txn *t, const char *tid, const char *cid, js
 
 	if ((rc = meta_load(t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	json_object_set_new(view, "read_count", json_integer(ji(m, "read_count", 0)));
-	json_object_set_new(view, "last_read_at", jtime(ji(m, "last_read_at", -1)));
+	json_object_set_new(view, "read_count", json_integer(jx_int(m, "read_count", 0)));
+	json_object_set_new(view, "last_read_at", jx_time(jx_int(m, "last_read_at", -1)));
 	json_object_set_new(view, "rotate",
 	                    json_boolean(json_is_true(json_object_get(m, "rotate"))));
 	json_decref(m);
@@ -227,7 +231,7 @@ static int clear_same_label(struct store_txn *t, const char *tid, const char *ci
 			rc = STORE_OK;
 			continue;
 		}
-		if (rc == STORE_OK && streq(js(other, "label"), js(mine, "label")))
+		if (rc == STORE_OK && streq(jx_str(other, "label"), jx_str(mine, "label")))
 			rc = set_rotate(t, tid, ids[i], 0, now);
 		json_decref(other);
 	}
@@ -250,7 +254,8 @@ static json_t *str_or_null(const char *s)
 static int emit(struct nctx *c, const char *type, int index, const char *cred, json_t *data)
 {
 	const struct audit_event *ev = c->ev;
-	const char *agent = c->session != NULL ? js(c->session, "agent") : js(c->ticket, "agent");
+	const char *agent =
+	    c->session != NULL ? jx_str(c->session, "agent") : jx_str(c->ticket, "agent");
 	json_t *p, *ref = c->ticket != NULL ? json_object_get(c->ticket, "ref") : NULL;
 	char id[ID_MAX], *body;
 	int rc;
@@ -272,14 +277,14 @@ static int emit(struct nctx *c, const char *type, int index, const char *cred, j
 	json_object_set_new(p, "time", json_string(ev->time));
 	json_object_set_new(p, "ticket", str_or_null(ev->ticket));
 	json_object_set_new(p, "ref", json_is_string(ref) ? json_copy(ref) : json_null());
-	json_object_set_new(p, "owner", str_or_null(js(c->ticket, "owner")));
+	json_object_set_new(p, "owner", str_or_null(jx_str(c->ticket, "owner")));
 	json_object_set_new(p, "credential", str_or_null(cred));
 	json_object_set_new(p, "session", str_or_null(ev->session));
 	json_object_set_new(p, "agent", str_or_null(agent));
 	json_object_set_new(p, "audit_seq", json_integer((json_int_t)ev->seq));
 	json_object_set_new(p, "index", json_integer(index));
 	json_object_set_new(p, "data", data);
-	body = json_text(p);
+	body = jx_text(p);
 	json_decref(p);
 	if (body == NULL)
 		return STORE_ERROR;
@@ -297,7 +302,7 @@ static json_t *data_action(const char *action)
  * record without one, as the times say. */
 static const char *sess_state(const json_t *s, int64_t now)
 {
-	const char *st = js(s, "state");
+	const char *st = jx_str(s, "state");
 
 	return st != NULL ? st : session_state(s, now);
 }
@@ -316,7 +321,7 @@ static int note_read(struct nctx *c)
 		return STORE_OK;
 	if ((rc = meta_load(c->t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	json_object_set_new(m, "read_count", json_integer(ji(m, "read_count", 0) + 1));
+	json_object_set_new(m, "read_count", json_integer(jx_int(m, "read_count", 0) + 1));
 	json_object_set_new(m, "last_read_at", json_integer(c->now));
 	rc = meta_store(c->t, tid, cid, m);
 	json_decref(m);
@@ -329,7 +334,7 @@ static int note_read(struct nctx *c)
  * (index 1..N), and the mark on each that still exists. */
 static int session_rotation(struct nctx *c)
 {
-	const char *sid = c->ev->session, *tid = js(c->session, "ticket");
+	const char *sid = c->ev->session, *tid = jx_str(c->session, "ticket");
 	char(*ids)[ID_MAX] = NULL;
 	size_t n;
 	int rc;
@@ -344,7 +349,7 @@ static int session_rotation(struct nctx *c)
 		int alive;
 		if (kl == 0 || (rc = store_del(c->t, DB_SESSION_READS, k, kl)) != STORE_OK)
 			break;
-		alive = cred_alive(c->t, tid, ids[i], c->now);
+		alive = creds_alive(c->t, tid, ids[i], c->now);
 		if (alive != STORE_OK && alive != STORE_NOTFOUND) {
 			rc = alive;
 			break;
@@ -371,7 +376,7 @@ static int close_destroyed(struct nctx *c)
 	if ((rc = keys_under(c->t, DB_CRED_META, tid, SIZE_MAX, &ids, &n)) != STORE_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		int alive = cred_alive(c->t, tid, ids[i], c->now);
+		int alive = creds_alive(c->t, tid, ids[i], c->now);
 		if (alive == STORE_OK)
 			continue;
 		if (alive != STORE_NOTFOUND) {
@@ -472,8 +477,7 @@ int notify_event(struct store_txn *t, const struct audit_event *ev, int64_t now)
 	    (rc = rec_get(t, DB_TICKETS, ev->ticket, &c.ticket)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		return rc;
-	if (ev->session != NULL &&
-	    (rc = rec_get(t, DB_SESSIONS, ev->session, &c.session)) != STORE_OK &&
+	if (ev->session != NULL && (rc = session_get(t, ev->session, &c.session)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		goto out;
 	rc = dispatch(&c, k);

@@ -32,7 +32,7 @@ int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out
 int rec_put(struct store_txn *t, enum store_db db, const char *key, const json_t *obj,
             unsigned flags)
 {
-	char *s = json_text(obj);
+	char *s = jx_text(obj);
 	int rc;
 
 	if (s == NULL)
@@ -102,43 +102,7 @@ out:
 	return rc;
 }
 
-const char *js(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-json_int_t ji(const json_t *o, const char *key, json_int_t def)
-{
-	json_t *v = json_object_get(o, key);
-
-	return json_is_integer(v) ? json_integer_value(v) : def;
-}
-
-json_t *jtime(int64_t ms)
-{
-	char buf[UTIL_TIME_LEN];
-
-	if (ms < 0 || util_format_time(ms, buf) != 0)
-		return json_null();
-	return json_string(buf);
-}
-
 int streq(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
-}
-
-char *json_text(const json_t *obj)
-{
-	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-	char *buf;
-
-	if (n == 0 || (buf = malloc(n + 1)) == NULL)
-		return NULL;
-	if (json_dumpb(obj, buf, n, JSON_COMPACT) != n) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	return buf;
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "jsonx.h" /* jx_str, jx_int, jx_time, jx_text */
 #include "store.h"
 
 /* Load the JSON record db[key] into *out (new reference). Returns 0,
@@ -24,18 +25,6 @@ int idx_del(struct store_txn *t, enum store_db db, const char *a, const void *b,
  * order. fn returning non-zero stops the walk and is returned. */
 typedef int (*idx_fn)(const void *b, size_t blen, void *arg);
 int idx_each(struct store_txn *t, enum store_db db, const char *a, idx_fn fn, void *arg);
-
-/* Convenience accessors: the string at key, or NULL; the integer, or def. */
-const char *js(const json_t *o, const char *key);
-json_int_t ji(const json_t *o, const char *key, json_int_t def);
-
-/* A JSON time value: RFC 3339 string for ms >= 0, null for ms < 0. */
-json_t *jtime(int64_t ms);
-
-/* Compact JSON text of obj in a libc malloc'd, NUL-terminated buffer (the
- * caller frees it with free(), after wiping if it held a secret). jansson's
- * own json_dumps() result would need jansson's (wiping) allocator to free. */
-char *json_text(const json_t *obj);
 
 /* Both non-NULL and equal. */
 int streq(const char *a, const char *b);

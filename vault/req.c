@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "util.h"
+#include "wipe.h"
 
 int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 {
@@ -114,8 +115,7 @@ enum role role_parse(const char *s)
 void req_post_clear(struct req *r)
 {
 	if (r->post_rec != NULL) {
-		sodium_memzero(r->post_rec, r->post_reclen);
-		free(r->post_rec);
+		wipe_release(r->post_rec, r->post_reclen);
 	}
 	r->post_rec = NULL;
 	r->post_reclen = 0;

@@ -9,10 +9,10 @@
 
 #include <jansson.h>
 
+#include "apilimits.h"
 #include "crypto.h"
 #include "store.h"
 
-#define REQ_BODY_MAX (64 * 1024)
 #define REQ_PARAM_MAX 130
 #define REQ_URI_MAX 4096
 #define REQ_ID_LEN 33 /* 32 hex + NUL */

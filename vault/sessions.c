@@ -18,13 +18,42 @@
  * writer thread runs the sweeper. */
 static char sweep_after[ID_MAX];
 
+int session_get(struct store_txn *t, const char *sid, json_t **out)
+{
+	return rec_get(t, DB_SESSIONS, sid, out);
+}
+
+int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags)
+{
+	return rec_put(t, DB_SESSIONS, sid, s, flags);
+}
+
+int session_add_to_ticket(struct store_txn *t, const char *tid, const char *sid)
+{
+	return idx_put(t, DB_TICKET_SESSIONS, tid, sid, strlen(sid));
+}
+
+int sessions_of_ticket_each(struct store_txn *t, const char *tid, idx_fn fn, void *arg)
+{
+	return idx_each(t, DB_TICKET_SESSIONS, tid, fn, arg);
+}
+
+const char *session_state(const json_t *sess, int64_t now)
+{
+	if (jx_int(sess, "ended_at", -1) >= 0)
+		return "ended";
+	if (now >= jx_int(sess, "expires_at", 0))
+		return "expired";
+	return "active";
+}
+
 json_t *session_view(const json_t *s, int64_t now)
 {
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id", js(s, "id"), "ticket",
-	                 js(s, "ticket"), "agent", js(s, "agent"), "opened_at",
-	                 jtime(ji(s, "opened_at", -1)), "expires_at",
-	                 jtime(ji(s, "expires_at", -1)), "ended_at", jtime(ji(s, "ended_at", -1)),
-	                 "state", session_state(s, now));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id", jx_str(s, "id"), "ticket",
+	                 jx_str(s, "ticket"), "agent", jx_str(s, "agent"), "opened_at",
+	                 jx_time(jx_int(s, "opened_at", -1)), "expires_at",
+	                 jx_time(jx_int(s, "expires_at", -1)), "ended_at",
+	                 jx_time(jx_int(s, "ended_at", -1)), "state", session_state(s, now));
 }
 
 static int is_active(const json_t *s, int64_t now)
@@ -81,9 +110,9 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
 	*out = NULL;
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if (is_active(s, now) && streq(js(s, "ticket"), tid))
+	if (is_active(s, now) && streq(jx_str(s, "ticket"), tid))
 		*out = s;
 	else
 		json_decref(s); /* expired and not swept yet: it blocks nothing */
@@ -96,7 +125,7 @@ static int active_lookup(struct store_txn *t, const char *tid, int64_t now, json
  * take it out of the index. */
 static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 {
-	const char *sid = js(s, "id"), *tid = js(s, "ticket");
+	const char *sid = jx_str(s, "id"), *tid = jx_str(s, "ticket");
 	int rc;
 
 	*ended = 0;
@@ -104,7 +133,7 @@ static int end_loaded(struct store_txn *t, json_t *s, int64_t now, int *ended)
 		return STORE_ERROR;
 	if (is_active(s, now)) {
 		json_object_set_new(s, "ended_at", json_integer(now));
-		if ((rc = rec_put(t, DB_SESSIONS, sid, s, 0)) != STORE_OK)
+		if ((rc = session_put(t, sid, s, 0)) != STORE_OK)
 			return rc;
 		*ended = 1;
 	}
@@ -152,12 +181,12 @@ static int legacy_migrate(struct store_txn *t, int64_t now)
 			continue;
 		memcpy(sid, raw, kl);
 		sid[kl] = '\0';
-		if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+		if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 			continue;
 		if (rc != STORE_OK)
 			return rc;
-		if (is_active(s, now) && js(s, "ticket") != NULL) {
-			const char *tid = js(s, "ticket");
+		if (is_active(s, now) && jx_str(s, "ticket") != NULL) {
+			const char *tid = jx_str(s, "ticket");
 			if ((rc = active_lookup(t, tid, now, &other)) == STORE_OK) {
 				if (other == NULL)
 					rc = session_set_active(t, tid, sid);
@@ -190,7 +219,7 @@ int session_end(struct store_txn *t, const char *sid, int64_t now)
 
 	if ((rc = legacy_migrate(t, now)) != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) != STORE_OK)
+	if ((rc = session_get(t, sid, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = end_loaded(t, s, now, &ended);
 	json_decref(s);
@@ -208,15 +237,15 @@ static int end_on_ticket(struct store_txn *t, const char *tid, int64_t now, cons
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND ||
-	    (rc == STORE_OK && !streq(js(s, "ticket"), tid))) {
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND ||
+	    (rc == STORE_OK && !streq(jx_str(s, "ticket"), tid))) {
 		if (rc == STORE_OK)
 			json_decref(s);
 		return index_drop(t, tid, sid);
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if (agent == NULL || streq(js(s, "agent"), agent)) {
+	if (agent == NULL || streq(jx_str(s, "agent"), agent)) {
 		rc = end_loaded(t, s, now, &ended);
 		if (rc == STORE_OK && ended)
 			rc = record_end(t, by, tid, sid, reason);
@@ -335,13 +364,13 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 		*why = "expired";
 		return STORE_OK;
 	}
-	if ((rc = rec_get(t, DB_TICKETS, js(s, "ticket"), &ticket)) == STORE_NOTFOUND) {
+	if ((rc = rec_get(t, DB_TICKETS, jx_str(s, "ticket"), &ticket)) == STORE_NOTFOUND) {
 		*why = END_CONFLICT;
 		return STORE_OK;
 	}
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_ACCOUNTS, js(s, "agent"), &agent)) != STORE_OK &&
+	if ((rc = rec_get(t, DB_ACCOUNTS, jx_str(s, "agent"), &agent)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		goto out;
 	rc = STORE_OK;
@@ -349,11 +378,12 @@ static int stop_reason(struct store_txn *t, const json_t *s, int64_t now, const 
 		*why = END_ACCOUNT_SUSPENDED;
 		goto out;
 	}
-	if (!streq(js(ticket, "agent"), js(s, "agent")) || !streq(js(ticket, "status"), "open")) {
+	if (!streq(jx_str(ticket, "agent"), jx_str(s, "agent")) ||
+	    !streq(jx_str(ticket, "status"), "open")) {
 		*why = END_CONFLICT;
 		goto out;
 	}
-	if ((rc = license_standing_of(t, js(ticket, "owner"), now, &st)) != STORE_OK)
+	if ((rc = license_standing_of(t, jx_str(ticket, "owner"), now, &st)) != STORE_OK)
 		goto out;
 	if (!st.eligible)
 		*why = END_LICENSE_REQUIRED;
@@ -374,11 +404,11 @@ static int sweep_one(struct store_txn *t, const char *tid, int64_t now)
 
 	if ((rc = index_get(t, tid, sid)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	if ((rc = rec_get(t, DB_SESSIONS, sid, &s)) == STORE_NOTFOUND)
+	if ((rc = session_get(t, sid, &s)) == STORE_NOTFOUND)
 		return index_drop(t, tid, sid);
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(js(s, "ticket"), tid)) {
+	if (!streq(jx_str(s, "ticket"), tid)) {
 		rc = index_drop(t, tid, sid);
 	} else if ((rc = stop_reason(t, s, now, &why)) == STORE_OK && why != NULL) {
 		if (strcmp(why, "expired") == 0) {

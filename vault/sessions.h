@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "records.h"
 #include "req.h"
 #include "store.h"
 
@@ -26,6 +27,20 @@
 #define END_CONFLICT                                                                               \
 	"conflict" /* not the ticket's agent any more, ticket closed, or a                         \
 	              second active session on the ticket (old stores) */
+
+/* Session state at time now: "active", "ended" or "expired". */
+const char *session_state(const json_t *sess, int64_t now);
+
+/* The stored session sid (DB_SESSIONS) into *out (new reference), and
+ * storing it back. rec_get/rec_put's returns. */
+int session_get(struct store_txn *t, const char *sid, json_t **out);
+int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags);
+
+/* The index of a ticket's sessions (DB_TICKET_SESSIONS): add sid to
+ * ticket tid's; call fn(sid bytes, length, arg) for each of them in key
+ * order (idx_each's contract). */
+int session_add_to_ticket(struct store_txn *t, const char *tid, const char *sid);
+int sessions_of_ticket_each(struct store_txn *t, const char *tid, idx_fn fn, void *arg);
 
 /* Public view of a session with its state at time now. New reference. */
 json_t *session_view(const json_t *sess, int64_t now);

@@ -699,6 +699,47 @@ static void unqueue(struct store *s, struct op *o)
 		s->tail = prev;
 }
 
+/* A new queued-to-be op (calloc'd), or NULL. */
+static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, unsigned flags,
+                         store_done_fn done, void *ctx)
+{
+	struct op *o = calloc(1, sizeof *o);
+
+	if (o == NULL)
+		return NULL;
+	o->fn = fn;
+	o->arg = arg;
+	o->release = release;
+	o->flags = flags;
+	o->done = done;
+	o->ctx = ctx;
+	o->state = OP_QUEUED;
+	return o;
+}
+
+/* Take s->mu, append o to the queue and wake the writer: STORE_OK with
+ * s->mu held. An asynchronous op (o->done set) gets its deadline under
+ * the lock, so deadlines follow the queue's order. With the store
+ * stopping or failed: frees o and returns STORE_ERROR, s->mu not held. */
+static int enqueue(struct store *s, struct op *o)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->stopping || s->failed) {
+		pthread_mutex_unlock(&s->mu);
+		free(o);
+		return STORE_ERROR;
+	}
+	if (o->done != NULL)
+		o->deadline = util_mono_ms() + s->queue_timeout_ms;
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	pthread_cond_signal(&s->work_cv);
+	return STORE_OK;
+}
+
 static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
                   unsigned flags)
 {
@@ -707,25 +748,10 @@ static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn r
 	struct timespec ts;
 	int rc;
 
-	if ((o = calloc(1, sizeof *o)) == NULL)
+	if ((o = op_new(fn, arg, release, flags, NULL, NULL)) == NULL)
 		return STORE_ERROR;
-	o->fn = fn;
-	o->arg = arg;
-	o->release = release;
-	o->flags = flags;
-	o->state = OP_QUEUED;
-	pthread_mutex_lock(&s->mu);
-	if (s->stopping || s->failed) {
-		pthread_mutex_unlock(&s->mu);
-		free(o);
+	if (enqueue(s, o) != STORE_OK)
 		return STORE_ERROR;
-	}
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	pthread_cond_signal(&s->work_cv);
 	while (o->state != OP_DONE) {
 		if (util_mono_ms() >= deadline) {
 			if (o->state == OP_QUEUED) {
@@ -770,28 +796,10 @@ int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release
 {
 	struct op *o;
 
-	if (release == NULL || done == NULL || (o = calloc(1, sizeof *o)) == NULL)
+	if (release == NULL || done == NULL || (o = op_new(fn, arg, release, 0, done, ctx)) == NULL)
 		return STORE_ERROR;
-	o->fn = fn;
-	o->arg = arg;
-	o->release = release;
-	o->done = done;
-	o->ctx = ctx;
-	o->state = OP_QUEUED;
-	pthread_mutex_lock(&s->mu);
-	if (s->stopping || s->failed) {
-		pthread_mutex_unlock(&s->mu);
-		free(o);
+	if (enqueue(s, o) != STORE_OK)
 		return STORE_ERROR;
-	}
-	/* under the lock: deadlines follow the queue's order */
-	o->deadline = util_mono_ms() + s->queue_timeout_ms;
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	pthread_cond_signal(&s->work_cv);
 	pthread_mutex_unlock(&s->mu);
 	return STORE_OK;
 }

@@ -260,7 +260,7 @@ int tokens_note_add(struct store_txn *t, const char *action, const char *target,
 		json_decref(notes);
 		return STORE_ERROR;
 	}
-	if ((s = json_text(notes)) == NULL) {
+	if ((s = jx_text(notes)) == NULL) {
 		json_decref(notes);
 		return STORE_ERROR;
 	}
@@ -283,11 +283,12 @@ int tokens_notes_take(struct store_txn *t, tokens_note_fn fn, void *arg)
 		return rc;
 	json_array_foreach(notes, i, n)
 	{
-		if (js(n, "action") == NULL || js(n, "target") == NULL) {
+		if (jx_str(n, "action") == NULL || jx_str(n, "target") == NULL) {
 			rc = STORE_ERROR;
 			break;
 		}
-		if ((rc = fn(t, js(n, "action"), js(n, "target"), ji(n, "time_ms", -1), arg)) != 0)
+		if ((rc = fn(t, jx_str(n, "action"), jx_str(n, "target"), jx_int(n, "time_ms", -1),
+		             arg)) != 0)
 			break;
 	}
 	json_decref(notes);

@@ -20,9 +20,6 @@
 #include "crypto.h"
 #include "store.h"
 
-/* Bounds of "ttl_s" for a token (SPEC 8.1). */
-#define TOKENS_TTL_MIN_S 60
-#define TOKENS_TTL_MAX_S 31536000
 /* Lifetime of the bootstrap admin token and of one made by
  * `rsvault-keys admin-token`: 24 h. */
 #define TOKENS_ADMIN_TTL_MS (24LL * 3600 * 1000)

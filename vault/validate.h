@@ -8,15 +8,6 @@
 
 #include "req.h"
 
-/* Field rules of a credential upload (SPEC 6): what api_credentials.c
- * checks and GET /v1/link tells the upload page. */
-#define V_LABEL_MAX 128    /* code points */
-#define V_USERNAME_MAX 256 /* code points */
-#define V_SECRET_MAX 8192  /* bytes */
-#define V_NOTES_MAX 4096   /* code points */
-#define V_CRED_TTL_DEFAULT 604800
-#define V_CRED_TTL_MAX 2592000
-
 /* The body (NULL allowed: no body) may hold only the named keys. */
 int v_only(struct req *r, const char *const *allowed);
 

@@ -17,7 +17,9 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "be.h"
 #include "crypto.h"
+#include "jsonx.h"
 #include "log.h"
 #include "records.h"
 #include "util.h"
@@ -127,15 +129,16 @@ static char state_letter(const char *state)
 static int delivery_delete(struct store_txn *t, const json_t *rec)
 {
 	unsigned char k[ID_MAX + DUE_HDR];
-	const char *did = js(rec, "id"), *whid = js(rec, "webhook"), *state = js(rec, "state");
-	uint64_t order = (uint64_t)ji(rec, "order", 0);
+	const char *did = jx_str(rec, "id"), *whid = jx_str(rec, "webhook"),
+	           *state = jx_str(rec, "state");
+	uint64_t order = (uint64_t)jx_int(rec, "order", 0);
 	size_t kl;
 	int rc;
 
 	if (did == NULL || whid == NULL || strlen(did) >= ID_MAX || strlen(whid) >= ID_MAX)
 		return STORE_ERROR;
 	if (streq(state, "pending")) {
-		kl = due_key(k, ji(rec, "next_attempt_at", 0), order, did);
+		kl = due_key(k, jx_int(rec, "next_attempt_at", 0), order, did);
 		if ((rc = store_del(t, DB_OUTBOX_DUE, k, kl)) != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 		if ((rc = meta_add(t, WH_PENDING_KEY, -1)) != STORE_OK)
@@ -207,7 +210,7 @@ static int make_room(struct store_txn *t)
 		rc = delivery_delete(t, rec);
 		if (rc == STORE_OK && order[i] != 'd') {
 			char target[ID_MAX];
-			snprintf(target, sizeof target, "%s", js(rec, "webhook"));
+			snprintf(target, sizeof target, "%s", jx_str(rec, "webhook"));
 			if ((rc = meta_add(t, WH_DROPPED_KEY, 1)) == STORE_OK)
 				rc = audit_system_target(t, "webhook.dropped", target);
 		}
@@ -437,9 +440,9 @@ bad:
 
 static json_t *webhook_view(const json_t *wh)
 {
-	return json_pack("{s:s, s:s, s:O, s:o}", "id", js(wh, "id"), "url", js(wh, "url"), "events",
-	                 json_object_get(wh, "events"), "created_at",
-	                 jtime(ji(wh, "created_at", -1)));
+	return json_pack("{s:s, s:s, s:O, s:o}", "id", jx_str(wh, "id"), "url", jx_str(wh, "url"),
+	                 "events", json_object_get(wh, "events"), "created_at",
+	                 jx_time(jx_int(wh, "created_at", -1)));
 }
 
 int api_webhook_create(struct req *r, struct store_txn *t)
@@ -627,12 +630,13 @@ static json_t *delivery_view(const json_t *d)
 {
 	json_t *ls = json_object_get(d, "last_status");
 
-	return json_pack("{s:s, s:s, s:s, s:I, s:O, s:o, s:o}", "id", js(d, "id"), "type",
-	                 js(d, "type"), "state", js(d, "state"), "attempts", ji(d, "attempts", 0),
-	                 "last_status", ls != NULL ? ls : json_null(), "created_at",
-	                 jtime(ji(d, "created_at", -1)), "next_attempt_at",
-	                 streq(js(d, "state"), "pending") ? jtime(ji(d, "next_attempt_at", -1))
-	                                                  : json_null());
+	return json_pack("{s:s, s:s, s:s, s:I, s:O, s:o, s:o}", "id", jx_str(d, "id"), "type",
+	                 jx_str(d, "type"), "state", jx_str(d, "state"), "attempts",
+	                 jx_int(d, "attempts", 0), "last_status", ls != NULL ? ls : json_null(),
+	                 "created_at", jx_time(jx_int(d, "created_at", -1)), "next_attempt_at",
+	                 streq(jx_str(d, "state"), "pending")
+	                     ? jx_time(jx_int(d, "next_attempt_at", -1))
+	                     : json_null());
 }
 
 int api_webhook_deliveries(struct req *r, struct store_txn *t)
@@ -689,14 +693,14 @@ int api_webhook_deliveries(struct req *r, struct store_txn *t)
 			memcpy(did, v, vl);
 			did[vl] = '\0';
 			if ((rc = rec_get(t, DB_OUTBOX, did, &d)) == STORE_OK) {
-				if (state[0] == '\0' || streq(js(d, "state"), state)) {
+				if (state[0] == '\0' || streq(jx_str(d, "state"), state)) {
 					if ((int64_t)json_array_size(arr) == limit) {
 						more = 1;
 						json_decref(d);
 						break;
 					}
 					json_array_append_new(arr, delivery_view(d));
-					aft = ji(d, "order", 0);
+					aft = jx_int(d, "order", 0);
 				}
 				json_decref(d);
 			} else if (rc != STORE_NOTFOUND) {
@@ -764,7 +768,7 @@ int webhooks_rewrap(struct store_txn *t, size_t max, char after[64], size_t *don
 
 		if ((rc = rec_get(t, DB_WEBHOOKS, ids[i], &wh)) != STORE_OK)
 			break;
-		h = js(wh, "secret");
+		h = jx_str(wh, "secret");
 		if (h == NULL ||
 		    sodium_hex2bin(blob, sizeof blob, h, strlen(h), NULL, &bl, NULL) != 0 ||
 		    crypto_webhook_secret_unwrap(ids[i], blob, bl, secret, &ver) != 0 ||
@@ -850,17 +854,17 @@ static int job_load(struct store_txn *t, const char *did, const struct scan *sc,
 		return 0;
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(js(d, "state"), "pending") || js(d, "webhook") == NULL ||
-	    js(d, "body") == NULL || strlen(js(d, "webhook")) >= ID_MAX ||
-	    whid_busy(sc->busy, js(d, "webhook"), did) ||
-	    whid_busy(sc->out, js(d, "webhook"), NULL)) {
+	if (!streq(jx_str(d, "state"), "pending") || jx_str(d, "webhook") == NULL ||
+	    jx_str(d, "body") == NULL || strlen(jx_str(d, "webhook")) >= ID_MAX ||
+	    whid_busy(sc->busy, jx_str(d, "webhook"), did) ||
+	    whid_busy(sc->out, jx_str(d, "webhook"), NULL)) {
 		json_decref(d);
 		return 0;
 	}
 	memset(j, 0, sizeof *j);
 	snprintf(j->did, sizeof j->did, "%s", did);
-	snprintf(j->whid, sizeof j->whid, "%s", js(d, "webhook"));
-	j->body = strdup(js(d, "body"));
+	snprintf(j->whid, sizeof j->whid, "%s", jx_str(d, "webhook"));
+	j->body = strdup(jx_str(d, "body"));
 	json_decref(d);
 	if (j->body == NULL)
 		return STORE_ERROR;
@@ -873,13 +877,13 @@ static int job_load(struct store_txn *t, const char *did, const struct scan *sc,
 		job_free(j);
 		return rc;
 	}
-	s = js(wh, "secret");
-	if (js(wh, "url") == NULL || strlen(js(wh, "url")) > WEBHOOK_URL_MAX || s == NULL ||
+	s = jx_str(wh, "secret");
+	if (jx_str(wh, "url") == NULL || strlen(jx_str(wh, "url")) > WEBHOOK_URL_MAX || s == NULL ||
 	    strlen(s) % 2 != 0 || (j->wrapped = malloc(strlen(s) / 2 + 1)) == NULL ||
 	    sodium_hex2bin(j->wrapped, strlen(s) / 2 + 1, s, strlen(s), NULL, &j->wlen, NULL) != 0)
 		j->gone = 1;
 	else
-		snprintf(j->url, sizeof j->url, "%s", js(wh, "url"));
+		snprintf(j->url, sizeof j->url, "%s", jx_str(wh, "url"));
 	json_decref(wh);
 	return 1;
 }
@@ -1080,21 +1084,21 @@ static int apply_one(struct store_txn *t, const struct outcome *o, int64_t now)
 		return STORE_OK; /* dropped or its webhook deleted meanwhile */
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(js(d, "state"), "pending")) {
+	if (!streq(jx_str(d, "state"), "pending")) {
 		json_decref(d);
 		return STORE_OK;
 	}
-	order = (uint64_t)ji(d, "order", 0);
-	kl = due_key(k, ji(d, "next_attempt_at", 0), order, o->did);
+	order = (uint64_t)jx_int(d, "order", 0);
+	kl = due_key(k, jx_int(d, "next_attempt_at", 0), order, o->did);
 	if ((rc = store_del(t, DB_OUTBOX_DUE, k, kl)) != STORE_OK && rc != STORE_NOTFOUND)
 		goto out;
-	attempts = ji(d, "attempts", 0) + (o->gone ? 0 : 1);
+	attempts = jx_int(d, "attempts", 0) + (o->gone ? 0 : 1);
 	json_object_set_new(d, "attempts", json_integer(attempts));
 	if (!o->gone)
 		json_object_set_new(d, "last_status",
 		                    o->status > 0 ? json_integer(o->status) : json_null());
 	next = now + backoff_ms(attempts);
-	if (o->ok || o->gone || next > ji(d, "created_at", 0) + WINDOW_MS) {
+	if (o->ok || o->gone || next > jx_int(d, "created_at", 0) + WINDOW_MS) {
 		const char *st = o->ok ? "delivered" : "failed";
 		kl = state_key(k, 'p', order);
 		if ((rc = store_del(t, DB_OUTBOX_STATE, k, kl)) != STORE_OK && rc != STORE_NOTFOUND)

@@ -417,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct req *r;
 
-	if (size > REQ_BODY_MAX)
+	if (size > API_BODY_MAX)
 		return 0; /* http.c answers 413 first */
 	if ((r = malloc(sizeof *r)) == NULL)
 		return 0;

@@ -147,16 +147,16 @@ static void test_secret(void **st)
 	assert_non_null(e);
 	assert_string_equal(e, "a\\\\x1b\\x1b\nb\\t\\u009b\\u202e");
 	assert_int_equal(n, strlen(e));
-	cli_wipe_free(e);
+	wipe_free(e);
 	/* a length, not a NUL, ends the input */
 	e = cli_esc_dup("ab\x1b", 2, CLI_ESC_LINE, &n);
 	assert_string_equal(e, "ab");
 	assert_int_equal(n, 2);
-	cli_wipe_free(e);
+	wipe_free(e);
 	/* a truncated sequence at the end of the given length */
 	e = cli_esc_dup("a\xe2\x80\xae", 3, CLI_ESC_LINE, &n);
 	assert_string_equal(e, "a\\xe2\\x80");
-	cli_wipe_free(e);
+	wipe_free(e);
 }
 
 /* A reader's check, independent of output.c: s is valid UTF-8 and holds
@@ -229,11 +229,11 @@ static void test_random(void **st)
 		e = cli_esc_dup((const char *)in, n, CLI_ESC_SECRET, &outlen);
 		assert_non_null(e);
 		assert_true(terminal_safe((const unsigned char *)e, outlen, 1));
-		cli_wipe_free(e);
+		wipe_free(e);
 		e = cli_esc_dup((const char *)in, n, CLI_ESC_LINE, &outlen);
 		assert_non_null(e);
 		assert_true(terminal_safe((const unsigned char *)e, outlen, 0));
-		cli_wipe_free(e);
+		wipe_free(e);
 		in[n] = '\0';
 		c = cli_clean((const char *)in, (size_t)(x % 20));
 		assert_non_null(c);
@@ -323,6 +323,6 @@ int main(void)
 
 	if (sodium_init() < 0)
 		return 1;
-	json_set_alloc_funcs(cli_wipe_malloc, cli_wipe_free);
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
