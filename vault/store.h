@@ -48,7 +48,7 @@ enum store_db {
 	DB_RECEIPTS,        /* receipt id -> JSON (links.c) */
 	DB_WEBHOOKS,        /* webhook id -> JSON (webhooks.c) */
 	DB_OUTBOX,          /* delivery id -> JSON with the payload (webhooks.c) */
-	DB_OUTBOX_DUE,      /* be64(next attempt ms) delivery id -> "" (pending ones) */
+	DB_OUTBOX_DUE,      /* webhook id \0 be64(next ms) be64(order) did -> "" (pending) */
 	DB_OUTBOX_STATE,    /* state letter be64(order) -> delivery id (oldest first) */
 	DB_WEBHOOK_DELIV,   /* webhook id \0 be64(~order) -> delivery id (newest first) */
 	DB_CRED_META,       /* ticket id \0 credential id -> JSON reads, rotate (notify.c) */

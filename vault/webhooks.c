@@ -30,7 +30,6 @@
 #define CA_MAX (1024 * 1024) /* the --webhook-ca file */
 #define RESP_MAX (64 * 1024) /* a receiver's answer body, discarded */
 #define ROUND_MAX 16         /* deliveries attempted at once */
-#define SCAN_MAX 256         /* due deliveries looked at per scan */
 #define POLL_MS 200          /* the delivery thread looks for due work */
 #define LIST_MAX 1000        /* SPEC 8.6: limit 1..1000, default 1000 */
 #define EVENTS_MAX 8
@@ -90,18 +89,21 @@ static int meta_add(struct store_txn *t, const char *name, int64_t d)
 }
 
 /* Keys of the indexes. */
-/* Due deliveries sort by time, then by the order they were made in, so
- * the notifications of one event go out in their order. */
-#define DUE_HDR 16
-static size_t due_key(unsigned char k[DUE_HDR + ID_MAX], int64_t at, uint64_t order,
+/* Due deliveries: one queue per webhook (so a webhook with a long backlog
+ * never hides another's), sorted by time, then by the order they were
+ * made in, so the notifications of one event go out in their order:
+ * webhook id \0 be64(next attempt ms) be64(order) delivery id. */
+#define DUE_KEY_MAX (ID_MAX + 1 + 16 + ID_MAX)
+static size_t due_key(unsigned char k[DUE_KEY_MAX], const char *whid, int64_t at, uint64_t order,
                       const char *did)
 {
-	size_t n = strlen(did);
+	size_t wl = strlen(whid), n = strlen(did);
 
-	util_be64_put(k, (uint64_t)(at < 0 ? 0 : at));
-	util_be64_put(k + 8, order);
-	memcpy(k + DUE_HDR, did, n);
-	return DUE_HDR + n;
+	memcpy(k, whid, wl + 1);
+	util_be64_put(k + wl + 1, (uint64_t)(at < 0 ? 0 : at));
+	util_be64_put(k + wl + 9, order);
+	memcpy(k + wl + 17, did, n);
+	return wl + 17 + n;
 }
 
 static size_t state_key(unsigned char k[1 + 8], char state, uint64_t order)
@@ -128,7 +130,7 @@ static char state_letter(const char *state)
 /* Remove delivery rec (JSON of DB_OUTBOX) and its index entries. */
 static int delivery_delete(struct store_txn *t, const json_t *rec)
 {
-	unsigned char k[ID_MAX + DUE_HDR];
+	unsigned char k[DUE_KEY_MAX];
 	const char *did = jx_str(rec, "id"), *whid = jx_str(rec, "webhook"),
 	           *state = jx_str(rec, "state");
 	uint64_t order = (uint64_t)jx_int(rec, "order", 0);
@@ -138,7 +140,7 @@ static int delivery_delete(struct store_txn *t, const json_t *rec)
 	if (did == NULL || whid == NULL || strlen(did) >= ID_MAX || strlen(whid) >= ID_MAX)
 		return STORE_ERROR;
 	if (streq(state, "pending")) {
-		kl = due_key(k, jx_int(rec, "next_attempt_at", 0), order, did);
+		kl = due_key(k, whid, jx_int(rec, "next_attempt_at", 0), order, did);
 		if ((rc = store_del(t, DB_OUTBOX_DUE, k, kl)) != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 		if ((rc = meta_add(t, WH_PENDING_KEY, -1)) != STORE_OK)
@@ -233,7 +235,7 @@ static int takes_type(const json_t *wh, const char *type)
 static int delivery_new(struct store_txn *t, const char *whid, const char *type, const char *body,
                         int64_t now)
 {
-	unsigned char k[ID_MAX + DUE_HDR];
+	unsigned char k[DUE_KEY_MAX];
 	char did[ID_MAX];
 	uint64_t order;
 	json_t *rec;
@@ -256,7 +258,7 @@ static int delivery_new(struct store_txn *t, const char *whid, const char *type,
 	json_decref(rec);
 	if (rc != STORE_OK)
 		return rc;
-	kl = due_key(k, now, order, did);
+	kl = due_key(k, whid, now, order, did);
 	if ((rc = store_put(t, DB_OUTBOX_DUE, k, kl, "", 0, 0)) != STORE_OK)
 		return rc;
 	kl = state_key(k, 'p', order);
@@ -888,15 +890,47 @@ static int job_load(struct store_txn *t, const char *did, const struct scan *sc,
 	return 1;
 }
 
-/* Read-only: pending deliveries due at sc->now, the earliest of each
- * webhook that has none in flight, into the free slots of sc->out. */
-static int load_due(struct store_txn *t, void *arg)
+/* The first due delivery of webhook whid at now into did: 1, 0 (none
+ * due), or a store_err. */
+static int first_due(struct store_txn *t, const char *whid, int64_t now, char did[ID_MAX])
 {
-	struct scan *sc = arg;
+	unsigned char pre[ID_MAX + 1];
+	size_t pl = strlen(whid) + 1, kl;
 	struct store_cursor *c;
 	const void *k;
-	size_t kl, free_slots = 0, n = 0, slot = 0;
-	char(*dids)[ID_MAX];
+	int rc;
+
+	if (pl > sizeof pre)
+		return 0;
+	memcpy(pre, whid, pl);
+	if ((rc = store_cursor_open(t, DB_OUTBOX_DUE, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_seek(c, pre, pl, &k, &kl, NULL, NULL);
+	if (rc == STORE_OK) {
+		const unsigned char *kb = k;
+		if (kl > pl + 16 && kl - pl - 16 < ID_MAX && memcmp(kb, pre, pl) == 0 &&
+		    (int64_t)util_be64_get(kb + pl) <= now) {
+			memcpy(did, kb + pl + 16, kl - pl - 16);
+			did[kl - pl - 16] = '\0';
+			rc = 1;
+		} else {
+			rc = 0;
+		}
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+/* Read-only: pending deliveries due at sc->now, the earliest of each
+ * webhook that has none in flight, into the free slots of sc->out. The
+ * webhooks are visited from a rotating start, so none waits behind the
+ * others when there are more than slots. */
+static int load_due(struct store_txn *t, void *arg)
+{
+	static size_t start; /* only the delivery thread scans */
+	struct scan *sc = arg;
+	size_t free_slots = 0, nw = 0, slot = 0;
+	char(*ids)[ID_MAX];
 	int rc;
 
 	if ((rc = meta_get(t, WH_PENDING_KEY, &sc->pending)) != STORE_OK ||
@@ -906,42 +940,37 @@ static int load_due(struct store_txn *t, void *arg)
 		free_slots += !sc->out[i].used;
 	if (free_slots == 0)
 		return STORE_OK;
-	if ((dids = malloc(SCAN_MAX * sizeof *dids)) == NULL)
+	if ((ids = malloc(WEBHOOK_MAX * sizeof *ids)) == NULL)
 		return STORE_ERROR;
-	if ((rc = store_cursor_open(t, DB_OUTBOX_DUE, &c)) != STORE_OK) {
-		free(dids);
+	if ((rc = webhook_ids(t, ids, &nw)) != STORE_OK || nw == 0) {
+		free(ids);
 		return rc;
 	}
-	rc = store_cursor_seek(c, NULL, 0, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && n < SCAN_MAX && kl > DUE_HDR && kl < DUE_HDR + ID_MAX &&
-	       (int64_t)util_be64_get(k) <= sc->now) {
-		memcpy(dids[n], (const char *)k + DUE_HDR, kl - DUE_HDR);
-		dids[n][kl - DUE_HDR] = '\0';
-		n++;
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		free(dids);
-		return rc;
-	}
-	rc = STORE_OK;
-	for (size_t i = 0; i < n && free_slots > 0; i++) {
+	start %= nw;
+	for (size_t n = 0; n < nw && free_slots > 0 && rc == STORE_OK; n++) {
+		const char *whid = ids[(start + n) % nw];
+		char did[ID_MAX];
 		int got;
+		if (whid_busy(sc->busy, whid, NULL) ||
+		    (got = first_due(t, whid, sc->now, did)) == 0)
+			continue;
+		if (got < 0) {
+			rc = got;
+			break;
+		}
 		while (slot < ROUND_MAX && sc->out[slot].used)
 			slot++;
 		if (slot == ROUND_MAX)
 			break;
-		if ((got = job_load(t, dids[i], sc, &sc->out[slot])) < 0) {
+		if ((got = job_load(t, did, sc, &sc->out[slot])) < 0) {
 			rc = got;
-			break;
-		}
-		if (got == 1) {
+		} else if (got == 1) {
 			free_slots--;
 			sc->nout++;
 		}
 	}
-	free(dids);
+	start++;
+	free(ids);
 	return rc;
 }
 
@@ -1073,7 +1102,7 @@ static int64_t backoff_ms(int64_t attempts)
 /* One outcome: attempts, last status, and the next state. */
 static int apply_one(struct store_txn *t, const struct outcome *o, int64_t now)
 {
-	unsigned char k[ID_MAX + DUE_HDR];
+	unsigned char k[DUE_KEY_MAX];
 	json_t *d;
 	int64_t attempts, next;
 	uint64_t order;
@@ -1089,7 +1118,7 @@ static int apply_one(struct store_txn *t, const struct outcome *o, int64_t now)
 		return STORE_OK;
 	}
 	order = (uint64_t)jx_int(d, "order", 0);
-	kl = due_key(k, jx_int(d, "next_attempt_at", 0), order, o->did);
+	kl = due_key(k, jx_str(d, "webhook"), jx_int(d, "next_attempt_at", 0), order, o->did);
 	if ((rc = store_del(t, DB_OUTBOX_DUE, k, kl)) != STORE_OK && rc != STORE_NOTFOUND)
 		goto out;
 	attempts = jx_int(d, "attempts", 0) + (o->gone ? 0 : 1);
@@ -1112,7 +1141,7 @@ static int apply_one(struct store_txn *t, const struct outcome *o, int64_t now)
 		json_object_set_new(d, "done_at", json_integer(now));
 	} else {
 		json_object_set_new(d, "next_attempt_at", json_integer(next));
-		kl = due_key(k, next, order, o->did);
+		kl = due_key(k, jx_str(d, "webhook"), next, order, o->did);
 		if ((rc = store_put(t, DB_OUTBOX_DUE, k, kl, "", 0, 0)) != STORE_OK)
 			goto out;
 	}

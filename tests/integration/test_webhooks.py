@@ -289,6 +289,7 @@ def hanging(v, rx):
     base = read_latency(c, w, 30)
     rx.mode["/hang"] = "hang"
     hook = add_hook(v, rx.url("/hang"), ["credential.read"])
+    fast = add_hook(v, rx.url("/fast"), ["credential.read"])
     read_latency(c, w, 3)
     rx.wait(lambda: any(g["path"] == "/hang" for g in rx.got), 20)
     t.ok(any(g["path"] == "/hang" for g in rx.got), "the hanging receiver holds a delivery")
@@ -297,6 +298,10 @@ def hanging(v, rx):
            (base * 1000, hung * 1000))
     t.ok(hung < base * 3 + 0.05, "a receiver that never answers leaves read latency unchanged "
          "(%.1f ms vs %.1f ms)" % (hung * 1000, base * 1000))
+    t.ok(rx.wait(lambda: len(rx.delivered("/fast")) >= 33, 30),
+         "another webhook gets all %d of its deliveries meanwhile" %
+         len(rx.delivered("/fast")))
+    v.delete("/v1/webhooks/" + fast["id"], v.admin)
     # the attempt ends at 10 s: a failed attempt with no status, retried later
     t0 = time.time()
     ended = rx.wait(lambda: any(d["attempts"] >= 1 for d in deliveries(v, hook["id"])), 30)
