@@ -179,8 +179,8 @@ static int keys_under(struct store_txn *t, enum store_db db, const char *a, size
 		return rc;
 	}
 	rc = store_cursor_seek(c, pre, pl, &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && kl > pl && memcmp(k, pre, pl) == 0 && *n < max) {
-		if (kl - pl < ID_MAX) {
+	while (rc == STORE_OK && kl >= pl && memcmp(k, pre, pl) == 0 && *n < max) {
+		if (kl > pl && kl - pl < ID_MAX) { /* "a\0" alone is a note, not a key */
 			if (*n == cap) {
 				char(*more)[ID_MAX] = realloc(ids, 2 * cap * sizeof *ids);
 				if (more == NULL) {
@@ -391,6 +391,30 @@ static int close_destroyed(struct nctx *c)
 	return rc;
 }
 
+/* Is this the first end of the event's session? 1 (and noted), 0 (it
+ * was notified before: ending an ended session again notifies nobody),
+ * or a store_err. The note is the key "sid\0" of DB_SESSION_READS, which
+ * sorts before the session's reads and is never one of them. */
+static int first_end(struct nctx *c)
+{
+	unsigned char k[KEY_MAX];
+	size_t kl = strlen(c->ev->session) + 1;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (kl > sizeof k)
+		return 0;
+	memcpy(k, c->ev->session, kl);
+	rc = store_get(c->t, DB_SESSION_READS, k, kl, &v, &vl);
+	if (rc == STORE_OK)
+		return 0;
+	if (rc != STORE_NOTFOUND)
+		return rc;
+	rc = store_put(c->t, DB_SESSION_READS, k, kl, "ended", 5, 0);
+	return rc == STORE_OK ? 1 : rc;
+}
+
 /* ---- the event ------------------------------------------------------------------ */
 
 static enum kind kind_of(const char *action)
@@ -444,6 +468,8 @@ static int dispatch(struct nctx *c, enum kind k)
 	case K_END:
 		if (c->session == NULL)
 			return STORE_OK;
+		if ((rc = first_end(c)) != 1)
+			return rc; /* 0: notified before */
 		d = json_pack("{s:s, s:s}", "state", sess_state(c->session, c->now), "action",
 		              ev->action);
 		if (d != NULL && ev->reason != NULL)

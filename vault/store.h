@@ -52,7 +52,7 @@ enum store_db {
 	DB_OUTBOX_STATE,    /* state letter be64(order) -> delivery id (oldest first) */
 	DB_WEBHOOK_DELIV,   /* webhook id \0 be64(~order) -> delivery id (newest first) */
 	DB_CRED_META,       /* ticket id \0 credential id -> JSON reads, rotate (notify.c) */
-	DB_SESSION_READS,   /* session id \0 credential id -> "" (notify.c) */
+	DB_SESSION_READS,   /* session id \0 credential id -> ""; sid \0 -> "ended" (notify.c) */
 	DB_COUNT
 };
 

@@ -123,6 +123,7 @@ def full_run(v, rx):
     expect(t, c.read_secret(w, cid=cb), 200, name="read B")
     expect(t, c.read_secret(w, cid=ca), 200, name="read A again")
     expect(t, v.delete("/v1/sessions/" + sid, ag.token), 204, name="end the session")
+    expect(t, v.delete("/v1/sessions/" + sid, cust.token), 204, name="end it again (a no-op)")
     creds = {x["id"]: x for x in v.get(w.path + "/credentials", cust.token).json["credentials"]}
     t.ok(creds[ca]["read_count"] == 2 and creds[cb]["read_count"] == 1 and
          creds[ca]["last_read_at"] is not None, "listing: read_count and last_read_at")
@@ -197,6 +198,8 @@ def full_run(v, rx):
     ended = [p for p in ps if p["type"] == "session.ended"]
     t.ok(ended and ended[0]["data"].get("state") == "ended" and ended[0]["session"] == sid and
          ended[0]["agent"] == ag.id, "session.ended carries the state, session and agent")
+    t.ok(len([p for p in ended if p["session"] == sid]) == 1,
+         "ending an ended session again notifies nobody")
     how = {p["data"].get("action") for p in ps if p["type"] == "credential.destroyed"}
     t.ok({"credential.delete", "credential.expire", "receipt.destroy", "ticket.close"} <= how,
          "credential.destroyed for delete, expiry, receipt and shredding at close: %s"
