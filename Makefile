@@ -65,7 +65,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 PROGS := $(BIN)/rsvaultd $(BIN)/rsvault $(BIN)/rsvault-keys
 
-.PHONY: all deps deps-build run test check unit-tests bench bench-smoke bench-deps lint clean stress
+.PHONY: all deps deps-build run test check unit-tests bench bench-smoke bench-deps lint clean stress install
 all: programs
 
 .PHONY: programs
@@ -102,7 +102,7 @@ $(BIN)/rsvault: $(call obj,client/main.c) $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # admin-token works on the vault's own store with the server's code.
-KEYS_VAULT_OBJ := $(call obj,vault/tokens.c vault/store.c vault/crypto.c vault/records.c vault/log.c)
+KEYS_VAULT_OBJ := $(call obj,vault/tokens.c vault/store.c vault/crypto.c vault/records.c vault/log.c vault/metrics.c)
 $(call obj,keys/admin_token.c): CFLAGS += -Ivault
 
 $(BIN)/rsvault-keys: $(call obj,keys/main.c) $(KEYS_OBJ) $(KEYS_VAULT_OBJ) $(COMMON_OBJ)
@@ -164,6 +164,29 @@ bench-smoke: programs
 # wrk and nginx-light, installed (as root) only if missing.
 bench-deps:
 	@bash .ci/deps.sh bench
+
+# `make install` (docs/operations.md): the programs, man pages, the systemd
+# unit (with the paths filled in), a sysusers.d entry for its user and the
+# example configuration, under $(DESTDIR)$(PREFIX) and $(DESTDIR)$(SYSCONFDIR).
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL    ?= install
+
+install: programs
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/rsvault
+	$(INSTALL) -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 docs/rsvault.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 docs/rsvaultd.8 docs/rsvault-keys.8 $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/rsvaultd.service.in \
+		> $(DESTDIR)$(UNITDIR)/rsvaultd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rsvaultd.service
+	$(INSTALL) -m 0644 dist/rsvault.sysusers $(DESTDIR)$(SYSUSERSDIR)/rsvault.conf
+	$(INSTALL) -m 0644 dist/rsvaultd.conf.example $(DESTDIR)$(SYSCONFDIR)/rsvault/
 
 lint:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')

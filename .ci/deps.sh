@@ -8,6 +8,7 @@ set -eu
 BUILD_PKGS="gcc make libc6-dev pkg-config libmicrohttpd-dev liblmdb-dev libsodium-dev
 libssl-dev libgnutls28-dev libjansson-dev libcurl4-openssl-dev libseccomp-dev"
 TEST_PKGS="libcmocka-dev openssl gnutls-bin perl python3 curl lmdb-utils
+python3-prometheus-client python3-seccomp systemd util-linux mount man-db
 chromium chromium-driver python3-selenium"
 case "${1:-}" in
 build) PKGS="$BUILD_PKGS" ;;

@@ -7,11 +7,13 @@
 #ifndef RSVAULT_CLI_H
 #define RSVAULT_CLI_H
 
+#include "version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define CLI_VERSION "0.1.0"
+#define CLI_VERSION RSVAULT_VERSION
 
 /* Limits of the command line. */
 #define CLI_MAX_ARGS 4    /* positional arguments after VERB SUB */

@@ -153,12 +153,24 @@ static const char *kf_split(const char *path, char *dir, size_t cap)
 
 /* Who may own a secret file or its directory: this user, or root (a server
  * started as root reads root's keys before it drops to --user). */
-static int kf_owner_ok(uid_t owner)
+static int kf_owner_ok(uid_t owner, uid_t also)
 {
-	return owner == geteuid() || owner == 0;
+	return owner == geteuid() || owner == 0 || (also != (uid_t)-1 && owner == also);
 }
 
+static int kf_open_secret(const char *path, uid_t also);
+
 int keyfile_open_secret(const char *path)
+{
+	return kf_open_secret(path, (uid_t)-1);
+}
+
+int keyfile_open_secret_also(const char *path, uid_t also)
+{
+	return kf_open_secret(path, also);
+}
+
+static int kf_open_secret(const char *path, uid_t also)
 {
 	char dir[KF_DIR_MAX];
 	const char *base;
@@ -183,7 +195,7 @@ int keyfile_open_secret(const char *path)
 		errno = saved;
 		goto done;
 	}
-	if (!kf_owner_ok(st.st_uid)) {
+	if (!kf_owner_ok(st.st_uid, also)) {
 		kf_fail("%s: its directory %s is owned by uid %u, not by this user (uid %u) or "
 		        "root; fix: chown %u %s",
 		        path, dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(),
@@ -219,7 +231,7 @@ int keyfile_open_secret(const char *path)
 		errno = EINVAL;
 		goto fail;
 	}
-	if (!kf_owner_ok(st.st_uid)) {
+	if (!kf_owner_ok(st.st_uid, also)) {
 		kf_fail("%s: owned by uid %u, not by this user (uid %u) or root; fix: chown %u %s",
 		        path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
 		errno = EPERM;

@@ -45,6 +45,12 @@ int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode
  * errno set and keyfile_error() naming the file, the reason and the fix. */
 int keyfile_open_secret(const char *path);
 
+/* As keyfile_open_secret, but a file (and directory) owned by also is
+ * accepted too, besides the effective user and root ((uid_t)-1: nobody
+ * else). For the server's TLS key only: a server started as root passes
+ * its --user, whose key it reads again, as that user, on SIGHUP. */
+int keyfile_open_secret_also(const char *path, uid_t also);
+
 /* Why the last keyfile_* call of this thread failed: one line that names
  * the file and, where there is one, the fix ("chmod 600 PATH"). Never any
  * key byte. "" when nothing failed yet. */

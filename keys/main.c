@@ -23,6 +23,7 @@
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
+#include "version.h"
 
 #define KEYS_PATH_MAX 4096
 #define KEYS_MASTER_VERSION 1
@@ -90,7 +91,7 @@ static void usage(FILE *fp, int full)
 	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
 	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
 	        "%s"
-	        "       rsvault-keys --help\n",
+	        "       rsvault-keys --help | --version\n",
 	        keys_admin_token_usage);
 	if (!full)
 		return;
@@ -526,6 +527,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
 		usage(stdout, 1);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("rsvault-keys %s\n", RSVAULT_VERSION);
 		return 0;
 	}
 	if (strcmp(argv[1], "verify-audit") == 0) {

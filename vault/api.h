@@ -12,6 +12,9 @@
 #include "store.h"
 
 int api_health(struct req *r, struct store_txn *t);
+/* GET /v1/metrics (api_metrics.c): samples the gauges that need the store,
+ * then the HTTP layer answers with metrics_render(). */
+int api_metrics(struct req *r, struct store_txn *t);
 
 int api_account_create(struct req *r, struct store_txn *t);
 int api_account_token(struct req *r, struct store_txn *t);

@@ -191,6 +191,13 @@ static const char *target_of(const struct req *r, char buf[REQ_TARGET_MAX])
 	return buf;
 }
 
+int audit_head_seq(struct store_txn *t, uint64_t *seq)
+{
+	unsigned char hash[32];
+
+	return chain_head(t, seq, hash);
+}
+
 int audit_record(struct store_txn *t, const struct req *r, int allow)
 {
 	struct audit_event ev;

@@ -45,6 +45,10 @@ int audit_caused_target(struct store_txn *t, const struct req *r, const char *ac
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);
 
+/* The seq of the newest event as t sees it (0 for an empty log). Returns
+ * 0 or a store_err. */
+int audit_head_seq(struct store_txn *t, uint64_t *seq);
+
 #define AUDIT_CHECKPOINT_EVERY 100
 
 #endif

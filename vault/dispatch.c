@@ -62,6 +62,12 @@ static int op(struct store_txn *t1, void *arg)
 		store_child_abort(t2);
 		return st;
 	}
+	if (r->route->flags & R_NOAUDIT) { /* no event, allowed or denied */
+		if (st < 400)
+			return store_child_commit(t2);
+		store_child_abort(t2);
+		return STORE_OK;
+	}
 	if (st < 400) {
 		/* Staff work may use the map's reserve: an admin can still act
 		 * (close tickets, suspend accounts) and an auditor can still

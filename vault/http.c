@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -16,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <poll.h>
 #include <sodium.h>
@@ -26,7 +29,9 @@
 #include "dispatch.h"
 #include "keyfile.h"
 #include "log.h"
+#include "metrics.h"
 #include "pages.h"
+#include "proxy.h"
 #include "records.h"
 #include "req.h"
 #include "route.h"
@@ -60,8 +65,34 @@
 #define MHD_LOG_BURST 50
 #define MHD_LOG_WINDOW_MS 10000
 
-struct http {
+/* One listening address: its own libmicrohttpd daemon (and thread pool)
+ * on a socket bound by http_prepare. */
+struct listener {
 	struct MHD_Daemon *d;
+	int fd; /* until http_start hands it to the daemon */
+	int ipv6;
+	uint16_t port;
+	char shown[80]; /* "127.0.0.1" or "[::1]" */
+};
+
+#define TLS_CHAIN_MAX 16           /* certificates in --tls-cert's chain */
+#define TLS_RETIRED_KEEP_MS 120000 /* a replaced key outlives every handshake begun with it */
+
+/* The certificate chain and key handshakes use (tls_pick). A reload makes
+ * a new one and retires the old, which is freed once no handshake can
+ * still be using it (handshakes end within HEAD_DEADLINE_MS) or at stop. */
+struct tls_cred {
+	gnutls_pcert_st pcert[TLS_CHAIN_MAX];
+	unsigned npcert;
+	gnutls_privkey_t key;
+	time_t not_after;
+	int64_t retired_at;
+	struct tls_cred *next;
+};
+
+struct http {
+	struct listener ls[VAULT_LISTEN_MAX * 4];
+	unsigned nls;
 	struct vault *v;
 	struct conns *conns;
 	/* parked requests (suspended connections) and shutdown */
@@ -69,19 +100,23 @@ struct http {
 	pthread_cond_t park_cv;
 	unsigned parked;
 	int stopping;
-	char *cert;
-	char *key; /* sodium_malloc'd */
-	size_t keylen;
-	int listen_fd; /* bound by http_prepare, handed to libmicrohttpd by http_start */
-	int ipv6;
-	uint16_t port;
+	int ready; /* http_ready: requests beyond health and pages are served */
 };
+
+/* The certificate in use, for tls_pick (gnutls gives the callback no
+ * argument of ours: one server per process). */
+static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_cred *tls_cur;
+static struct tls_cred *tls_retired;
+/* the connection counters, for the metrics' callbacks */
+static struct conns *metrics_conns;
 
 /* Per-connection request state; lives from the URI callback to the
  * completion callback. */
 struct conn {
 	struct req r;
 	int64_t start;
+	int64_t start_us; /* for the metrics */
 	int headers_seen;
 	int uri_too_long;
 	int too_large;
@@ -117,6 +152,7 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	c->r.v = h->v;
 	c->h = h;
 	c->start = util_mono_ms();
+	c->start_us = metrics_now_us();
 	randombytes_buf(rid, sizeof rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
 	if (strlen(uri) >= sizeof c->r.uri)
@@ -144,6 +180,45 @@ static void client_ip(struct MHD_Connection *con, char *out, size_t len)
 		          out, (socklen_t)len);
 }
 
+struct xff {
+	const char *v[16];
+	size_t n;
+	int over;
+};
+
+static enum MHD_Result xff_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	struct xff *x = cls;
+
+	(void)kind;
+	if (key != NULL && strcasecmp(key, "X-Forwarded-For") == 0) {
+		if (x->n == sizeof x->v / sizeof x->v[0])
+			x->over = 1;
+		else
+			x->v[x->n++] = value;
+	}
+	return MHD_YES;
+}
+
+/* r->ip: the peer, or behind a trusted proxy the client it names
+ * (proxy.h). Set once, when the request head is complete. */
+static void set_client_ip(struct http *h, struct MHD_Connection *con, struct req *r)
+{
+	char peer[64], out[PROXY_ADDR_LEN];
+	struct xff x = {.n = 0};
+
+	client_ip(con, peer, sizeof peer);
+	snprintf(r->ip, sizeof r->ip, "%s", peer);
+	if (h->v->nproxies == 0 || !proxy_trusted(h->v->proxies, h->v->nproxies, peer))
+		return;
+	MHD_get_connection_values(con, MHD_HEADER_KIND, xff_each, &x);
+	if (x.over || x.n == 0)
+		return; /* more headers than anyone sends: none is believed */
+	proxy_client(h->v->proxies, h->v->nproxies, peer, x.v, x.n, out);
+	snprintf(r->ip, sizeof r->ip, "%s", out);
+}
+
 static int queue_json(struct MHD_Connection *con, struct conn *c, const char *allow)
 {
 	struct req *r = &c->r;
@@ -151,6 +226,31 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	char *body = NULL;
 	int ret;
 
+	if (r->status == 200 && r->route != NULL && (r->route->flags & R_METRICS)) {
+		char *text = metrics_render();
+		json_decref(r->resp);
+		r->resp = NULL;
+		if (text == NULL) {
+			r->status = 500;
+			text = strdup("out of memory\n");
+			if (text == NULL)
+				return MHD_NO;
+		}
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(strlen(text), text,
+		                                                              free, text);
+		if (resp == NULL) {
+			free(text);
+			return MHD_NO;
+		}
+		MHD_add_response_header(resp, "Content-Type",
+		                        "text/plain; version=0.0.4; charset=utf-8");
+		MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+		ret = MHD_queue_response(con, (unsigned int)r->status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (r->status >= 400) {
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
@@ -291,12 +391,14 @@ static int park(struct http *h, struct MHD_Connection *con, struct conn *c)
 	int stopping;
 
 	pthread_mutex_lock(&h->park_mu);
-	stopping = h->stopping;
+	stopping = h->stopping ? 1 : !h->ready ? 2 : 0;
 	if (!stopping)
 		h->parked++;
 	pthread_mutex_unlock(&h->park_mu);
 	if (stopping) {
-		req_fail(r, 503, "unavailable", "the vault is shutting down; nothing changed");
+		req_fail(r, 503, "unavailable",
+		         stopping == 1 ? "the vault is shutting down; nothing changed"
+		                       : "the vault is starting; retry in a moment");
 		return 0;
 	}
 	c->parked = 1;
@@ -322,7 +424,6 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 	char allow[64] = "", *q;
 	const char *ct;
 
-	client_ip(con, r->ip, sizeof r->ip);
 	if (c->uri_too_long) {
 		req_fail(r, 400, "bad_request", "request URI too long");
 		goto send;
@@ -451,6 +552,7 @@ static enum MHD_Result answer_page(struct http *h, struct MHD_Connection *con, s
 	enum MHD_Result ret;
 
 	c->headers_seen = 1;
+	set_client_ip(h, con, &c->r);
 	c->log_path = f->path;
 	c->r.status = 200;
 	conns_busy(h->conns, s);
@@ -481,6 +583,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		const char *cl, *te;
 		int64_t n = 0;
 		c->headers_seen = 1;
+		set_client_ip(h, con, &c->r);
 		snprintf(c->method, sizeof c->method, "%s", method);
 		cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -541,10 +644,14 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 		unpark(h, c);
 	}
 	req_post_clear(&c->r);
-	if (c->headers_seen)
-		log_msg("%s %s %d %lldms rid=%s%s", c->method, c->log_path, c->r.status,
-		        (long long)(util_mono_ms() - c->start), c->r.request_id,
-		        toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+	if (c->headers_seen) {
+		int64_t us = metrics_now_us() - c->start_us;
+		const char *route = strcmp(c->log_path, "-") == 0 ? "unmatched" : c->log_path;
+		log_request(c->r.ip[0] ? c->r.ip : "-", c->r.who.id, c->method, c->log_path,
+		            c->r.status, us / 1000, c->r.request_id,
+		            toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+		metrics_request(c->method, route, c->r.status, us);
+	}
 	if (c->body != NULL) {
 		wipe_release(c->body, API_BODY_MAX);
 	}
@@ -633,7 +740,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 /* Read a PEM file into a NUL-terminated buffer (sodium_malloc for keys).
  * A secret one (server.key) goes through keyfile_open_secret: private to
  * its owner, in a directory nobody else can write. */
-static char *read_pem(const char *dir, const char *name, int secret, size_t *lenp)
+static char *read_pem(const char *dir, const char *name, int secret, long also, size_t *lenp)
 {
 	char path[4096], *buf;
 	struct stat st;
@@ -645,7 +752,7 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 	    (int)sizeof path)
 		return NULL;
 	if (secret) {
-		if ((fd = keyfile_open_secret(path)) < 0) {
+		if ((fd = keyfile_open_secret_also(path, also < 0 ? (uid_t)-1 : (uid_t)also)) < 0) {
 			log_msg("cannot use %s", keyfile_error());
 			return NULL;
 		}
@@ -676,46 +783,6 @@ static char *read_pem(const char *dir, const char *name, int secret, size_t *len
 	buf[n] = '\0';
 	*lenp = (size_t)n;
 	return buf;
-}
-
-static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *sl)
-{
-	char host[64];
-	const char *colon;
-	int64_t port;
-
-	memset(ss, 0, sizeof *ss);
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-		if (end == NULL || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host)
-			return -1;
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = '\0';
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || (size_t)(colon - s) >= sizeof host)
-			return -1;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = '\0';
-	}
-	if (util_parse_i64(colon + 1, 0, 65535, &port) != 0)
-		return -1;
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons((uint16_t)port);
-		*sl = sizeof *in4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		*sl = sizeof *in6;
-		return 0;
-	}
-	return -1;
 }
 
 /* The total connection limit: what the open-file limit leaves after the
@@ -764,87 +831,449 @@ static void limits(const struct vault *v, struct conns_config *cc)
 #endif
 }
 
-/* Bind and listen on ss (non-blocking, close-on-exec, as libmicrohttpd
- * would), and note the port actually bound. */
-static int listen_socket(struct http *h, const struct sockaddr_storage *ss, socklen_t sl)
+/* --- listening ------------------------------------------------------------ */
+
+/* Split "HOST:PORT" or "[V6]:PORT" into host and port text. */
+static int split_listen(const char *s, char *host, size_t hl, char *port, size_t pl)
+{
+	const char *colon;
+	size_t n;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return -1;
+		n = (size_t)(end - s - 1);
+		if (n == 0 || n >= hl)
+			return -1;
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return -1;
+		n = (size_t)(colon - s);
+		if (n == 0 || n >= hl || memchr(s, ':', n) != NULL)
+			return -1; /* an IPv6 address goes in brackets */
+		memcpy(host, s, n);
+		host[n] = '\0';
+	}
+	if (snprintf(port, pl, "%s", colon + 1) >= (int)pl)
+		return -1;
+	return 0;
+}
+
+static void show_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, a,
+		          sizeof a);
+		snprintf(out, len, "[%s]", a);
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, a,
+		          sizeof a);
+		snprintf(out, len, "%s", a);
+	}
+}
+
+/* Bind and listen on one address (non-blocking, close-on-exec, as
+ * libmicrohttpd would; IPv6 sockets IPv6-only, so that [::] and 0.0.0.0
+ * can both be given with one port); note the port actually bound. */
+static int listen_one(struct http *h, const char *spec, const struct addrinfo *ai)
 {
 	struct sockaddr_storage got;
 	socklen_t gl = sizeof got;
-	int fd, one = 1;
+	struct listener *l;
+	char shown[80];
+	int fd, one = 1, e;
 
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		log_msg("cannot create the listening socket: %s", strerror(errno));
+	show_addr(ai->ai_addr, shown, sizeof shown);
+	if (h->nls == sizeof h->ls / sizeof h->ls[0]) {
+		log_msg("--listen %s: too many addresses in all (at most %zu)", spec,
+		        sizeof h->ls / sizeof h->ls[0]);
+		return -1;
+	}
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+		log_msg("cannot create a socket for %s: %s", shown, strerror(errno));
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    (ss->ss_family == AF_INET6 &&
+	    (ai->ai_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-	    bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&got, &gl) != 0) {
-		log_msg("cannot listen on %s: %s", h->v->listen, strerror(errno));
+		e = errno;
+		if (e == EADDRINUSE)
+			log_msg("cannot listen on %s (--listen %s): the port is already in use; is "
+			        "another rsvaultd or another program listening there?",
+			        shown, spec);
+		else if (e == EACCES)
+			log_msg(
+			    "cannot listen on %s (--listen %s): permission denied (a port below "
+			    "1024 needs root or CAP_NET_BIND_SERVICE)",
+			    shown, spec);
+		else if (e == EADDRNOTAVAIL)
+			log_msg("cannot listen on %s (--listen %s): no such address on this host",
+			        shown, spec);
+		else
+			log_msg("cannot listen on %s (--listen %s): %s", shown, spec, strerror(e));
 		close(fd);
 		return -1;
 	}
-	h->port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
-	                                          : ((struct sockaddr_in *)&got)->sin_port);
-	h->listen_fd = fd;
+	l = &h->ls[h->nls++];
+	l->fd = fd;
+	l->ipv6 = ai->ai_family == AF_INET6;
+	l->port = ntohs(l->ipv6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+	                        : ((struct sockaddr_in *)&got)->sin_port);
+	snprintf(l->shown, sizeof l->shown, "%s", shown);
 	return 0;
 }
+
+/* One --listen: a numeric address, [::], or a host name, which is bound on
+ * every address it resolves to. */
+static int listen_spec(struct http *h, const char *spec)
+{
+	struct addrinfo hints, *res = NULL, *ai, *bj;
+	char host[256], port[16];
+	int rc;
+	int64_t pn;
+
+	if (split_listen(spec, host, sizeof host, port, sizeof port) != 0 ||
+	    util_parse_i64(port, 0, 65535, &pn) != 0) {
+		log_msg("bad --listen %s: want HOST:PORT, IPV4:PORT or [IPV6]:PORT", spec);
+		return -1;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_msg("--listen %s: cannot resolve %s: %s", spec, host, gai_strerror(rc));
+		return -1;
+	}
+	rc = 0;
+	for (ai = res; ai != NULL && rc == 0; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		for (bj = res; bj != ai; bj = bj->ai_next) /* a duplicate of an earlier one */
+			if (bj->ai_addrlen == ai->ai_addrlen &&
+			    memcmp(bj->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+				break;
+		if (bj == ai)
+			rc = listen_one(h, spec, ai);
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+/* --- the certificate ------------------------------------------------------ */
+
+static void cred_free(struct tls_cred *c)
+{
+	if (c == NULL)
+		return;
+	for (unsigned i = 0; i < c->npcert; i++)
+		gnutls_pcert_deinit(&c->pcert[i]);
+	if (c->key != NULL)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+/* Whether key is the private half of the public key in pcert. */
+static int key_matches(gnutls_privkey_t key, gnutls_pcert_st *pcert)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t a = {NULL, 0}, b = {NULL, 0};
+	int ok = 0;
+
+	if (gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) == 0 &&
+	    gnutls_pubkey_export2(pcert->pubkey, GNUTLS_X509_FMT_DER, &b) == 0)
+		ok = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	if (pub != NULL)
+		gnutls_pubkey_deinit(pub);
+	return ok;
+}
+
+/* Read and check the certificate chain and key (--tls-cert/--tls-key, or
+ * server.pem/server.key of --keys): both parse, the key is the
+ * certificate's, the certificate is valid now. On failure writes the
+ * reason into why and returns NULL; nothing is logged. */
+static struct tls_cred *cred_load(const struct vault *v, char *why, size_t wl)
+{
+	struct tls_cred *c = calloc(1, sizeof *c);
+	char *cert = NULL, *key = NULL;
+	size_t certlen = 0, keylen = 0;
+	gnutls_x509_crt_t crt = NULL;
+	time_t now = time(NULL), from;
+	const char *cname = v->tls_cert[0] ? v->tls_cert : "server.pem of --keys";
+	const char *kname = v->tls_key[0] ? v->tls_key : "server.key of --keys";
+	int rc;
+
+	if (c == NULL) {
+		snprintf(why, wl, "out of memory");
+		return NULL;
+	}
+	cert = v->tls_cert[0] ? read_pem(NULL, v->tls_cert, 0, -1, &certlen)
+	                      : read_pem(v->keys_dir, "server.pem", 0, -1, &certlen);
+	if (cert == NULL) {
+		snprintf(why, wl, "cannot read the certificate (%s): see the line above", cname);
+		goto fail;
+	}
+	key = v->tls_key[0] ? read_pem(NULL, v->tls_key, 1, v->run_uid, &keylen)
+	                    : read_pem(v->keys_dir, "server.key", 1, v->run_uid, &keylen);
+	if (key == NULL) {
+		snprintf(why, wl, "cannot read the key (%s): see the line above", kname);
+		goto fail;
+	}
+	{
+		gnutls_datum_t d = {(unsigned char *)cert, (unsigned)certlen};
+		c->npcert = TLS_CHAIN_MAX;
+		rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->npcert, &d,
+		                                       GNUTLS_X509_FMT_PEM, 0);
+		if (rc < 0 || c->npcert == 0) {
+			c->npcert = 0;
+			snprintf(why, wl, "%s is not a PEM certificate chain (of at most %d): %s",
+			         cname, TLS_CHAIN_MAX, rc < 0 ? gnutls_strerror(rc) : "empty");
+			goto fail;
+		}
+	}
+	{
+		gnutls_datum_t d = {(unsigned char *)key, (unsigned)keylen};
+		if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
+		    (rc = gnutls_privkey_import_x509_raw(c->key, &d, GNUTLS_X509_FMT_PEM, NULL,
+		                                         0)) < 0) {
+			snprintf(why, wl, "%s is not a PEM private key: %s", kname,
+			         gnutls_strerror(rc));
+			goto fail;
+		}
+	}
+	if (!key_matches(c->key, &c->pcert[0])) {
+		snprintf(why, wl, "the key %s is not the key of the certificate %s", kname, cname);
+		goto fail;
+	}
+	if (gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &c->pcert[0].cert, GNUTLS_X509_FMT_DER) < 0) {
+		snprintf(why, wl, "%s: cannot read the certificate's dates", cname);
+		goto fail;
+	}
+	c->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	from = gnutls_x509_crt_get_activation_time(crt);
+	if (c->not_after != (time_t)-1 && c->not_after < now) {
+		char t[UTIL_TIME_LEN] = "?";
+		util_format_time((int64_t)c->not_after * 1000, t);
+		snprintf(why, wl, "%s expired at %s", cname, t);
+		goto fail;
+	}
+	if (from != (time_t)-1 && from > now + 300) {
+		char t[UTIL_TIME_LEN] = "?";
+		util_format_time((int64_t)from * 1000, t);
+		snprintf(why, wl, "%s is not valid before %s", cname, t);
+		goto fail;
+	}
+	gnutls_x509_crt_deinit(crt);
+	free(cert);
+	sodium_free(key);
+	return c;
+fail:
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	free(cert);
+	if (key != NULL)
+		sodium_free(key); /* wipes */
+	cred_free(c);
+	return NULL;
+}
+
+/* gnutls_certificate_retrieve_function2: every handshake takes the
+ * certificate in use at its start. */
+static int tls_pick(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                    const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                    gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+	int rc = -1;
+
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	pthread_mutex_lock(&tls_mu);
+	if (tls_cur != NULL) {
+		*pcert = tls_cur->pcert;
+		*pcert_length = tls_cur->npcert;
+		*pkey = tls_cur->key;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&tls_mu);
+	return rc;
+}
+
+static double tls_not_after(void)
+{
+	double t = 0;
+
+	pthread_mutex_lock(&tls_mu);
+	if (tls_cur != NULL)
+		t = (double)tls_cur->not_after;
+	pthread_mutex_unlock(&tls_mu);
+	return t;
+}
+
+METRIC_GAUGE_FN(m_tls_not_after, "rsvault_tls_certificate_not_after_seconds",
+                "Expiry of the server certificate in use, Unix time", tls_not_after)
+METRIC_COUNTER(m_reload_ok, "rsvault_tls_reloads_total",
+               "Certificate reloads (SIGHUP) that put a new certificate in use")
+METRIC_COUNTER(m_reload_failed, "rsvault_tls_reload_failures_total",
+               "Certificate reloads (SIGHUP) refused: the old certificate stayed in use")
+
+/* Put c in use; retire the one it replaces. */
+static void cred_swap(struct tls_cred *c)
+{
+	struct tls_cred **pp, *old;
+	int64_t now = util_mono_ms();
+
+	pthread_mutex_lock(&tls_mu);
+	old = tls_cur;
+	tls_cur = c;
+	if (old != NULL) {
+		old->retired_at = now;
+		old->next = tls_retired;
+		tls_retired = old;
+	}
+	/* free what no handshake can still be using */
+	for (pp = &tls_retired; *pp != NULL;) {
+		struct tls_cred *r = *pp;
+		if (now - r->retired_at >= TLS_RETIRED_KEEP_MS) {
+			*pp = r->next;
+			cred_free(r);
+		} else {
+			pp = &r->next;
+		}
+	}
+	pthread_mutex_unlock(&tls_mu);
+}
+
+static void cred_free_all(void)
+{
+	pthread_mutex_lock(&tls_mu);
+	cred_free(tls_cur);
+	tls_cur = NULL;
+	while (tls_retired != NULL) {
+		struct tls_cred *r = tls_retired;
+		tls_retired = r->next;
+		cred_free(r);
+	}
+	pthread_mutex_unlock(&tls_mu);
+}
+
+static void log_cred(const char *what, const struct tls_cred *c)
+{
+	char t[UTIL_TIME_LEN] = "?";
+
+	util_format_time((int64_t)c->not_after * 1000, t);
+	log_msg("%s: chain of %u, valid until %s", what, c->npcert, t);
+}
+
+int http_reload_tls(struct http *h)
+{
+	char why[4608];
+	struct tls_cred *c;
+
+	if (h == NULL)
+		return -1;
+	if ((c = cred_load(h->v, why, sizeof why)) == NULL) {
+		metrics_add(&m_reload_failed, 1);
+		log_msg("reload: keeping the current TLS certificate: %s", why);
+		return -1;
+	}
+	cred_swap(c);
+	metrics_add(&m_reload_ok, 1);
+	log_cred("reload: new TLS certificate in use for new connections", c);
+	return 0;
+}
+
+/* --- start and stop ------------------------------------------------------- */
 
 int http_prepare(struct vault *v, struct http **out)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
+	struct tls_cred *c;
 	struct http *h;
-	size_t certlen;
+	char why[4608];
 
 	*out = NULL;
-	if (parse_listen(v->listen, &ss, &sl) != 0) {
-		log_msg("bad --listen address %s (want ADDR:PORT)", v->listen);
+	if ((c = cred_load(v, why, sizeof why)) == NULL) {
+		log_msg("cannot use the TLS certificate and key: %s", why);
 		return -1;
 	}
-	if ((h = calloc(1, sizeof *h)) == NULL)
+	if ((h = calloc(1, sizeof *h)) == NULL) {
+		cred_free(c);
 		return -1;
+	}
 	h->v = v;
-	h->listen_fd = -1;
 	pthread_mutex_init(&h->park_mu, NULL);
 	pthread_cond_init(&h->park_cv, NULL);
-	h->ipv6 = ss.ss_family == AF_INET6;
-	if (v->tls_cert[0] != '\0') /* a certificate of its own (SPEC 8.2) */
-		h->cert = read_pem(NULL, v->tls_cert, 0, &certlen);
-	else
-		h->cert = read_pem(v->keys_dir, "server.pem", 0, &certlen);
-	if (v->tls_key[0] != '\0')
-		h->key = read_pem(NULL, v->tls_key, 1, &h->keylen);
-	else if (h->cert != NULL)
-		h->key = read_pem(v->keys_dir, "server.key", 1, &h->keylen);
-	if (h->cert == NULL || h->key == NULL) {
-		log_msg("cannot load the TLS certificate and key (%s, %s)",
-		        v->tls_cert[0] ? v->tls_cert : "server.pem of --keys",
-		        v->tls_key[0] ? v->tls_key : "server.key of --keys");
-		http_stop(h);
-		return -1;
-	}
-	if (listen_socket(h, &ss, sl) != 0) {
-		http_stop(h);
-		return -1;
-	}
+	cred_swap(c);
+	log_cred("TLS certificate", c);
+	for (unsigned i = 0; i < v->nlisten; i++)
+		if (listen_spec(h, v->listens[i]) != 0) {
+			http_stop(h);
+			return -1;
+		}
 	*out = h;
 	return 0;
 }
+
+static double conns_open_now(void)
+{
+	struct conns_stats st;
+
+	if (metrics_conns == NULL)
+		return 0;
+	conns_get_stats(metrics_conns, &st);
+	return st.open;
+}
+
+static double conns_refused_now(void)
+{
+	struct conns_stats st;
+
+	if (metrics_conns == NULL)
+		return 0;
+	conns_get_stats(metrics_conns, &st);
+	return (double)st.refused;
+}
+
+static double conns_deadline_now(void)
+{
+	struct conns_stats st;
+
+	if (metrics_conns == NULL)
+		return 0;
+	conns_get_stats(metrics_conns, &st);
+	return (double)st.deadline;
+}
+
+METRIC_GAUGE_FN(m_conns_open, "rsvault_connections_open", "Connections open now", conns_open_now)
+METRIC_COUNTER_FN(m_conns_refused, "rsvault_connections_refused_total",
+                  "Connections refused by a connection limit", conns_refused_now)
+METRIC_COUNTER_FN(m_conns_deadline, "rsvault_connections_deadline_total",
+                  "Connections closed past a deadline", conns_deadline_now)
 
 int http_start(struct vault *v, struct http **out, uint16_t *port)
 {
 	struct conns_config cc;
 	struct http *h;
-	unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 
 	if (*out == NULL && http_prepare(v, out) != 0)
 		return -1;
 	h = *out;
-	if (h->ipv6)
-		flags |= MHD_USE_IPv6;
 	/* the reaper thread starts here, after the switch to --user (no
 	 * thread may exist before it) */
 	limits(v, &cc);
@@ -854,48 +1283,88 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 		*out = NULL;
 		return -1;
 	}
+	metrics_conns = h->conns;
 	/* The limits are ours (conns.c), enforced in the accept policy: per
 	 * address group (not libmicrohttpd's PER_IP_CONNECTION_LIMIT, which
 	 * counts each IPv6 address on its own) and in total. libmicrohttpd
 	 * splits its CONNECTION_LIMIT evenly between the pool's threads and a
 	 * thread at its share stops accepting, leaving connections waiting in
 	 * the backlog; its limit is set so that no thread reaches its share
-	 * before ours refuses (and closes) the connection. */
-	h->d = MHD_start_daemon(
-	    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, (void *)NULL,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd, MHD_OPTION_HTTPS_MEM_KEY,
-	    (const char *)h->key, MHD_OPTION_HTTPS_MEM_CERT, (const char *)h->cert,
-	    MHD_OPTION_HTTPS_PRIORITIES, (const char *)TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)h,
-	    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h, MHD_OPTION_NOTIFY_CONNECTION,
-	    notify_cb, (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
-	h->listen_fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
-	if (h->d == NULL) {
-		log_msg("cannot start the HTTPS listener on %s", v->listen);
-		http_stop(h);
-		*out = NULL;
-		return -1;
+	 * before ours refuses (and closes) the connection. The certificate
+	 * comes from tls_pick at every handshake, so that SIGHUP can replace
+	 * it (http_reload_tls). */
+	for (unsigned i = 0; i < h->nls; i++) {
+		struct listener *l = &h->ls[i];
+		unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+		                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+		if (l->ipv6)
+			flags |= MHD_USE_IPv6;
+		l->d = MHD_start_daemon(
+		    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		    (void *)NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+		    MHD_OPTION_HTTPS_CERT_CALLBACK,
+		    (gnutls_certificate_retrieve_function2 *)tls_pick, MHD_OPTION_HTTPS_PRIORITIES,
+		    (const char *)TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
+		    (unsigned int)v->threads, MHD_OPTION_URI_LOG_CALLBACK, uri_cb, (void *)h,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, (void *)h,
+		    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, (void *)h,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+		l->fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
+		if (l->d == NULL) {
+			log_msg("cannot start the HTTPS listener on %s:%u", l->shown,
+			        (unsigned)l->port);
+			http_stop(h);
+			*out = NULL;
+			return -1;
+		}
 	}
 	log_msg("connections: at most %u, %u per address; handshake and request head within "
 	        "%lld ms, body and response within %lld ms each",
 	        cc.max_total, cc.max_per_addr, (long long)cc.head_ms, (long long)cc.body_ms);
-	*port = h->port;
+	*port = h->nls > 0 ? h->ls[0].port : 0;
 	return 0;
+}
+
+void http_ready(struct http *h)
+{
+	pthread_mutex_lock(&h->park_mu);
+	h->ready = 1;
+	pthread_mutex_unlock(&h->park_mu);
+}
+
+unsigned http_listeners(const struct http *h)
+{
+	return h ? h->nls : 0;
+}
+
+void http_listener(const struct http *h, unsigned i, const char **shown, uint16_t *port)
+{
+	*shown = h->ls[i].shown;
+	*port = h->ls[i].port;
 }
 
 void http_stop(struct http *h)
 {
+	MHD_socket lfd[sizeof h->ls / sizeof h->ls[0]];
+	int any = 0;
+
 	if (h == NULL)
 		return;
-	if (h->d != NULL) {
-		/* Quiesce: no new connection, no new request parked; then wait
-		 * until every parked request was resumed and answered (the
-		 * store tells each within its time bound), since
-		 * libmicrohttpd must not be stopped with a suspended
-		 * connection. The store is still running meanwhile. */
-		MHD_socket lfd = MHD_quiesce_daemon(h->d);
+	/* Quiesce: no new connection, no new request parked; then wait
+	 * until every parked request was resumed and answered (the store
+	 * tells each within its time bound), since libmicrohttpd must not be
+	 * stopped with a suspended connection. The store is still running
+	 * meanwhile. */
+	for (unsigned i = 0; i < h->nls; i++) {
+		lfd[i] = MHD_INVALID_SOCKET;
+		if (h->ls[i].d != NULL) {
+			lfd[i] = MHD_quiesce_daemon(h->ls[i].d);
+			any = 1;
+		}
+	}
+	if (any) {
 		int64_t until = util_mono_ms() + h->v->queue_timeout_ms + 10000;
 		pthread_mutex_lock(&h->park_mu);
 		h->stopping = 1;
@@ -912,14 +1381,16 @@ void http_stop(struct http *h)
 		if (h->parked > 0)
 			log_msg("http: %u requests still parked at shutdown", h->parked);
 		pthread_mutex_unlock(&h->park_mu);
-		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);
+		for (unsigned i = 0; i < h->nls; i++)
+			if (lfd[i] != MHD_INVALID_SOCKET)
+				close(lfd[i]);
 	}
 	/* the reaper first: then nothing shuts down a socket while the
 	 * daemon closes them */
 	conns_stop_reaper(h->conns);
-	if (h->d != NULL)
-		MHD_stop_daemon(h->d);
+	for (unsigned i = 0; i < h->nls; i++)
+		if (h->ls[i].d != NULL)
+			MHD_stop_daemon(h->ls[i].d);
 	if (h->conns != NULL) {
 		struct conns_stats st;
 		conns_get_stats(h->conns, &st);
@@ -928,12 +1399,12 @@ void http_stop(struct http *h)
 		        (unsigned long long)st.refused, (unsigned long long)st.deadline,
 		        (unsigned long long)st.lingered);
 	}
+	metrics_conns = NULL;
 	conns_free(h->conns);
-	if (h->listen_fd >= 0)
-		close(h->listen_fd);
-	free(h->cert);
-	if (h->key != NULL)
-		sodium_free(h->key); /* wipes */
+	for (unsigned i = 0; i < h->nls; i++)
+		if (h->ls[i].d == NULL && h->ls[i].fd >= 0)
+			close(h->ls[i].fd);
+	cred_free_all();
 	pthread_mutex_destroy(&h->park_mu);
 	pthread_cond_destroy(&h->park_cv);
 	free(h);

@@ -23,6 +23,7 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "proxy.h"
 #include "publicurl.h"
 #include "sandbox.h"
 #include "store.h"
@@ -38,6 +39,7 @@
 #define DEFAULT_MAP_MB 4096
 #define DEFAULT_QUEUE_TIMEOUT_MS 5000
 #define DEFAULT_CHECKPOINT_MS 60000
+#define CONFIG_MAX (64 * 1024) /* bytes of a --config file */
 
 #ifdef RSVAULT_TESTING
 void audit_test_fault_dir(const char *dir);
@@ -45,40 +47,59 @@ void audit_test_fault_dir(const char *dir);
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: rsvaultd --data DIR --keys DIR [--listen ADDR:PORT]\n"
-	        "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
-	        "                [--max-per-address N] [--user NAME [--group NAME]]\n"
-	        "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
-	        "                [--webhook-ca FILE] [--webhook-outbox-max N]\n"
-	        "                [--no-seccomp]\n"
-	        "\n"
-	        "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
-	        "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
-	        "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN ")\n"
-	        "  --session-max-ttl S    longest session in seconds (default 14400)\n"
-	        "  --threads N            HTTP worker threads (default 4)\n"
-	        "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
-	        "  --max-per-address N    connections at once from one IPv4 address or\n"
-	        "                         IPv6 /64 (default 32)\n"
-	        "  --user NAME            required when started as root: the account to switch\n"
-	        "                         to once keys are read and the port is bound; it must\n"
-	        "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
-	        "  --group NAME           its group (default: the user's primary group)\n"
-	        "  --public-url URL       https:// address where customers reach this server, the\n"
-	        "                         base of link and receipt URLs; required to make links\n"
-	        "                         when --listen is not loopback (default there:\n"
-	        "                         https://ADDR:PORT of the listener)\n"
-	        "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
-	        "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
-	        "                         the key file must be private to its owner\n"
-	        "  --webhook-ca FILE      trust only the CA certificates in FILE (PEM) for\n"
-	        "                         webhook receivers (default: the system's CAs)\n"
-	        "  --webhook-outbox-max N undelivered and recent webhook deliveries kept at\n"
-	        "                         most (default 10000; docs/webhooks.md)\n"
-	        "  --no-seccomp           do not install the system-call filter (debugging only)\n"
-	        "\n"
-	        "example: rsvaultd --data ./var/data --keys ./var/keys\n");
+	fprintf(
+	    f, "usage: rsvaultd [--config FILE] --data DIR --keys DIR [--listen ADDR:PORT]...\n"
+	       "                [--session-max-ttl S] [--threads N] [--map-size MIB]\n"
+	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
+	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
+	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
+	       "                [--log-file FILE] [--webhook-ca FILE]\n"
+	       "                [--webhook-outbox-max N] [--no-seccomp]\n"
+	       "       rsvaultd --version | --help\n"
+	       "\n"
+	       "  --config FILE          read options from FILE, one \"name = value\" a line\n"
+	       "                         (name without the dashes; # starts a comment line;\n"
+	       "                         no-seccomp = true); options on the command line\n"
+	       "                         win, and a --listen or --trusted-proxy there\n"
+	       "                         replaces all of the file's\n"
+	       "  --data DIR             LMDB store and admin.token (made 0700 if missing)\n"
+	       "  --keys DIR             master.key, audit.key, server.pem, server.key\n"
+	       "  --listen ADDR:PORT     HTTPS listener (default " DEFAULT_LISTEN "); may repeat;\n"
+	       "                         ADDR an IPv4 address, [IPv6] ([::] for all, IPv6\n"
+	       "                         only) or a host name (every address it resolves to)\n"
+	       "  --session-max-ttl S    longest session in seconds (default 14400)\n"
+	       "  --threads N            HTTP worker threads (default 4)\n"
+	       "  --map-size MIB         LMDB map size in MiB (default 4096)\n"
+	       "  --max-per-address N    connections at once from one IPv4 address or\n"
+	       "                         IPv6 /64 (default 32)\n"
+	       "  --user NAME            required when started as root: the account to switch\n"
+	       "                         to once keys are read and the port is bound; it must\n"
+	       "                         own --data (CAP_IPC_LOCK alone is kept, for mlock)\n"
+	       "  --group NAME           its group (default: the user's primary group)\n"
+	       "  --public-url URL       https:// address where customers reach this server, the\n"
+	       "                         base of link and receipt URLs; required to make links\n"
+	       "                         when --listen is not loopback (default there:\n"
+	       "                         https://ADDR:PORT of the listener)\n"
+	       "  --tls-cert FILE        serve this certificate (PEM chain) instead of the key\n"
+	       "  --tls-key FILE         directory's server.pem/server.key; both or neither;\n"
+	       "                         the key file must be private to its owner\n"
+	       "  --trusted-proxy CIDR   a reverse proxy's address range; may repeat. For\n"
+	       "                         requests from it the client address (audit, rate\n"
+	       "                         limits, logs) is the rightmost X-Forwarded-For entry\n"
+	       "                         that is not a trusted proxy itself\n"
+	       "  --log-format F         text (default) or json (one object a line)\n"
+	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
+	       "                         SIGHUP) instead of stderr\n"
+	       "  --webhook-ca FILE      trust only the CA certificates in FILE (PEM) for\n"
+	       "                         webhook receivers (default: the system's CAs)\n"
+	       "  --webhook-outbox-max N undelivered and recent webhook deliveries kept at\n"
+	       "                         most (default 10000; docs/webhooks.md)\n"
+	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
+	       "  --version              print the version and exit\n"
+	       "\n"
+	       "SIGHUP reloads the TLS certificate and key and reopens --log-file.\n"
+	       "\n"
+	       "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
 
 static int opt_i64(const char *name, const char *val, int64_t min, int64_t max, int64_t *out)
@@ -100,25 +121,43 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
+/* Where options come from: the --config file first, then the command line,
+ * which overrides it. A list option (--listen, --trusted-proxy) given on
+ * the command line replaces the file's list instead of adding to it. */
+struct opts {
+	struct vault *v;
+	struct sandbox *sb;
+	int cli;             /* 1 while the command line is applied */
+	int cli_listen;      /* the command line has given a --listen already */
+	int cli_proxy;       /* ... a --trusted-proxy */
+	enum log_format fmt; /* --log-format */
+};
+
+/* Apply one option (a is "--name", val its value; NULL for --no-seccomp on
+ * the command line): the one table of options, for both sources. Returns
+ * 0, or -1 after a message on stderr. */
+static int set_option(struct opts *o, const char *a, const char *val)
 {
+	struct vault *v = o->v;
+	struct sandbox *sb = o->sb;
 	int64_t n;
 
-	for (int i = 1; i < argc; i += 2) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--no-seccomp") == 0) { /* the one option without a value */
+	if (strcmp(a, "--no-seccomp") == 0) { /* the one option without a value */
+		if (val == NULL || strcmp(val, "true") == 0) {
 			sb->sb_no_seccomp = 1;
-			i--; /* the loop steps by two */
-			continue;
-		}
-		if (val == NULL) {
-			fprintf(stderr, "rsvaultd: %s needs a value\n", a);
+		} else if (strcmp(val, "false") == 0) {
+			sb->sb_no_seccomp = 0;
+		} else {
+			fprintf(stderr, "rsvaultd: no-seccomp wants true or false\n");
 			return -1;
 		}
+		return 0;
+	}
+	if (val == NULL) {
+		fprintf(stderr, "rsvaultd: %s needs a value\n", a);
+		return -1;
+	}
+	{
 		if (strcmp(a, "--data") == 0) {
 			if (opt_str(a, val, v->data_dir, sizeof v->data_dir))
 				return -1;
@@ -126,7 +165,41 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 			if (opt_str(a, val, v->keys_dir, sizeof v->keys_dir))
 				return -1;
 		} else if (strcmp(a, "--listen") == 0) {
-			if (opt_str(a, val, v->listen, sizeof v->listen))
+			if (o->cli && !o->cli_listen) {
+				o->cli_listen = 1;
+				v->nlisten = 0; /* the command line's list replaces the file's */
+			}
+			if (v->nlisten == VAULT_LISTEN_MAX) {
+				fprintf(stderr, "rsvaultd: at most %d --listen\n",
+				        VAULT_LISTEN_MAX);
+				return -1;
+			}
+			if (opt_str(a, val, v->listens[v->nlisten], sizeof v->listens[0]))
+				return -1;
+			v->nlisten++;
+		} else if (strcmp(a, "--trusted-proxy") == 0) {
+			const char *why;
+			if (o->cli && !o->cli_proxy) {
+				o->cli_proxy = 1;
+				v->nproxies = 0;
+			}
+			if (v->nproxies == PROXY_MAX) {
+				fprintf(stderr, "rsvaultd: at most %d --trusted-proxy\n",
+				        PROXY_MAX);
+				return -1;
+			}
+			if (proxy_parse_cidr(val, &v->proxies[v->nproxies], &why) != 0) {
+				fprintf(stderr, "rsvaultd: --trusted-proxy %s: %s\n", val, why);
+				return -1;
+			}
+			v->nproxies++;
+		} else if (strcmp(a, "--log-format") == 0) {
+			if (log_parse_format(val, &o->fmt) != 0) {
+				fprintf(stderr, "rsvaultd: --log-format wants text or json\n");
+				return -1;
+			}
+		} else if (strcmp(a, "--log-file") == 0) {
+			if (opt_str(a, val, v->log_file, sizeof v->log_file))
 				return -1;
 		} else if (strcmp(a, "--session-max-ttl") == 0) {
 			if (opt_i64(a, val, 1, 86400 * 7, &v->session_max_ttl_s))
@@ -172,6 +245,143 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Read --config FILE: "name = value" lines (name as the option without
+ * its dashes), blank lines, and lines whose first non-blank is '#'. Each
+ * goes through set_option, as a command-line option would. */
+static int read_config(struct opts *o, const char *path)
+{
+	char *buf = NULL, *line, *next;
+	struct stat st;
+	ssize_t got;
+	int fd, rc = -1, lineno = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		fprintf(stderr, "rsvaultd: --config %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
+		fprintf(stderr, "rsvaultd: --config %s: not a regular file of at most %d bytes\n",
+		        path, CONFIG_MAX);
+		goto out;
+	}
+	if (st.st_mode & S_IWOTH) {
+		fprintf(stderr,
+		        "rsvaultd: --config %s is writable by everyone (mode %04o): fix: chmod "
+		        "o-w %s\n",
+		        path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		goto out;
+	if ((got = read(fd, buf, (size_t)st.st_size)) != st.st_size) {
+		fprintf(stderr, "rsvaultd: --config %s: short read\n", path);
+		goto out;
+	}
+	buf[got] = '\0';
+	if (strlen(buf) != (size_t)got) {
+		fprintf(stderr, "rsvaultd: --config %s: contains a NUL byte\n", path);
+		goto out;
+	}
+	for (line = buf; line != NULL; line = next) {
+		char opt[80], *eq, *key, *val, *end;
+		lineno++;
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		if ((eq = strchr(line, '=')) == NULL) {
+			fprintf(stderr, "rsvaultd: %s line %d: want \"name = value\"\n", path,
+			        lineno);
+			goto out;
+		}
+		key = line;
+		for (end = eq; end > key && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		val = eq + 1;
+		while (*val == ' ' || *val == '\t')
+			val++;
+		if (*key == '\0' || *val == '\0' || strcmp(key, "config") == 0 ||
+		    strcmp(key, "help") == 0 || strcmp(key, "version") == 0 || key[0] == '-' ||
+		    snprintf(opt, sizeof opt, "--%s", key) >= (int)sizeof opt) {
+			fprintf(stderr,
+			        "rsvaultd: %s line %d: want \"name = value\" with an option's "
+			        "name\n",
+			        path, lineno);
+			goto out;
+		}
+		if (set_option(o, opt, val) != 0) {
+			fprintf(stderr, "rsvaultd: (in %s line %d)\n", path, lineno);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
+{
+	struct opts o = {.v = v, .sb = sb, .fmt = LOG_TEXT};
+	const char *config = NULL;
+
+	/* --help, --version and --config first: the file is read before the
+	 * command line is applied over it */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("rsvaultd %s\n", VAULT_VERSION);
+			exit(0);
+		}
+	}
+	for (int i = 1; i < argc; i += 2) {
+		if (strcmp(argv[i], "--no-seccomp") == 0) {
+			i--; /* the loop steps by two */
+			continue;
+		}
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc || config != NULL) {
+				fprintf(stderr, "rsvaultd: --config takes one FILE, once\n");
+				return -1;
+			}
+			config = argv[i + 1];
+		}
+	}
+	if (config != NULL && read_config(&o, config) != 0)
+		return -1;
+	o.cli = 1;
+	for (int i = 1; i < argc; i += 2) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--no-seccomp") == 0) {
+			if (set_option(&o, a, NULL) != 0)
+				return -1;
+			i--; /* the loop steps by two */
+			continue;
+		}
+		if (strcmp(a, "--config") == 0)
+			continue;
+		if (set_option(&o, a, val) != 0)
+			return -1;
+	}
+	if (v->nlisten == 0) {
+		snprintf(v->listens[0], sizeof v->listens[0], "%s", DEFAULT_LISTEN);
+		v->nlisten = 1;
+	}
+	snprintf(v->listen, sizeof v->listen, "%s", v->listens[0]);
+	log_set_format(o.fmt);
 	if (v->data_dir[0] == '\0' || v->keys_dir[0] == '\0') {
 		fprintf(stderr, "rsvaultd: --data and --keys are required\n");
 		return -1;
@@ -299,9 +509,37 @@ static void test_overrides(struct vault *v)
 }
 #endif
 
-/* Wait for a signal: SIGHUP is logged and waited past (a later version
- * reloads on it), SIGINT and SIGTERM end the wait. */
-static void wait_for_stop(const sigset_t *set)
+/* SIGHUP (SPEC 8.5): everything that is reloaded, in this one place, in
+ * this order. Each step reads its files by path with the rights the server
+ * has now (after --user, that user's: what it reads must be readable by
+ * it), logs its own outcome, and on failure keeps what it had; the server
+ * never stops here. */
+static void reload(struct vault *v, struct http *h)
+{
+	int failed = 0;
+
+	log_msg("SIGHUP: reloading");
+	if (v->log_file[0] != '\0') {
+		if (log_open(v->log_file) != 0) {
+			failed = 1;
+			log_msg(
+			    "reload: cannot reopen the log file %s: %s; still writing to the old "
+			    "one",
+			    v->log_file, strerror(errno));
+		} else {
+			log_msg("reload: log file %s reopened", v->log_file);
+		}
+	}
+	if (http_reload_tls(h) != 0)
+		failed = 1;
+	/* The client CA and CRL of mTLS reload here too, with the same rule
+	 * (a bad file keeps the ones in use and says why). */
+	log_msg("SIGHUP: reload %s; still running",
+	        failed ? "incomplete (see above): what failed kept its old state" : "done");
+}
+
+/* Wait for a signal: SIGHUP reloads, SIGINT and SIGTERM end the wait. */
+static void wait_for_stop(const sigset_t *set, struct vault *v, struct http *h)
 {
 	int sig;
 
@@ -312,8 +550,32 @@ static void wait_for_stop(const sigset_t *set)
 			log_msg("signal %d: shutting down", sig);
 			return;
 		}
-		log_msg("SIGHUP: nothing to reload yet; still running");
+		reload(v, h);
 	}
+}
+
+/* The base of link and receipt URLs: --public-url, or with every
+ * listening address on loopback, the first one's. */
+static int resolve_public_url(struct vault *v, struct http *h)
+{
+	char first[sizeof v->public_url] = "", one[sizeof v->public_url], spec[128];
+	const char *shown;
+	uint16_t port;
+
+	for (unsigned i = 0; i < http_listeners(h); i++) {
+		http_listener(h, i, &shown, &port);
+		snprintf(spec, sizeof spec, "%s:%u", shown, (unsigned)port);
+		if (publicurl_resolve(v->public_url, spec, port, one, sizeof one) != 0)
+			return -1;
+		if (one[0] == '\0') { /* beyond loopback, and no --public-url */
+			v->public_url[0] = '\0';
+			return 0;
+		}
+		if (i == 0)
+			snprintf(first, sizeof first, "%s", one);
+	}
+	snprintf(v->public_url, sizeof v->public_url, "%s", first);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -325,12 +587,14 @@ int main(int argc, char **argv)
 	    .mapsize = (size_t)DEFAULT_MAP_MB * 1024 * 1024,
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
+	    .run_uid = -1,
 	    .webhook_outbox_max = WEBHOOK_OUTBOX_DEFAULT,
 	};
 	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
 	sigset_t set;
 	uint16_t port;
+	const char *shown;
 	dev_t map_dev = 0;
 	ino_t map_ino = 0;
 	int created, have_map, status = 1;
@@ -351,6 +615,8 @@ int main(int argc, char **argv)
 	}
 	if (sandbox_init(&sb) != 0)
 		return 1;
+	if (sb.sb_switch) /* a TLS key it rereads on SIGHUP may be that user's */
+		v.run_uid = (long)sb.sb_uid;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "rsvaultd: libsodium failed to initialise\n");
 		return 1;
@@ -370,20 +636,27 @@ int main(int argc, char **argv)
 	/* Then give them up, before any thread exists. */
 	if (sandbox_drop(&sb) != 0 || sandbox_check_data_dir(&sb, v.data_dir) != 0)
 		goto out;
+	/* The log file as the user the server runs as, who reopens it on
+	 * SIGHUP. */
+	if (v.log_file[0] != '\0') {
+		if (log_open(v.log_file) != 0) {
+			log_msg("cannot open the log file %s: %s", v.log_file, strerror(errno));
+			goto out;
+		}
+		log_msg("rsvaultd %s starting; logging to %s", VAULT_VERSION, v.log_file);
+	}
 	if (store_open(v.data_dir, v.mapsize, v.queue_timeout_ms, &v.store, &created) != 0) {
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
 	}
-	if (bootstrap(&v) != 0)
-		goto out;
-	store_set_tick(v.store, dispatch_tick, &v);
-	if (webhooks_start(v.store) != 0)
-		goto out;
-
+	/* Every step that depends on the configuration runs before the
+	 * first start's admin token is written (bootstrap): a start that
+	 * fails leaves no token behind. Until http_ready, requests that
+	 * reach the store are answered 503. */
 	if (http_start(&v, &h, &port) != 0)
 		goto out;
-	/* the base of link and receipt URLs, now that the port is known */
-	if (publicurl_resolve(v.public_url, v.listen, port, v.public_url, sizeof v.public_url) != 0)
+	/* the base of link and receipt URLs, now that the ports are known */
+	if (resolve_public_url(&v, h) != 0)
 		goto out;
 	if (v.public_url[0] == '\0')
 		log_msg("no --public-url and a listen address beyond loopback: making links is "
@@ -393,18 +666,22 @@ int main(int argc, char **argv)
 	/* Every thread and library is up: lock memory, then the filter. */
 	have_map = store_map_file(v.store, &map_dev, &map_ino) == STORE_OK;
 	sandbox_lock_memory(have_map, map_dev, map_ino);
+	/* bootstrap writes files (the token) with calls the filter refuses */
+	if (bootstrap(&v) != 0)
+		goto out;
+	store_set_tick(v.store, dispatch_tick, &v);
+	/* the delivery thread and libcurl's multi handle, before the filter */
+	if (webhooks_start(v.store) != 0)
+		goto out;
 	if (sandbox_seccomp(&sb) != 0)
 		goto out;
-	{
-		char host[128];
-		snprintf(host, sizeof host, "%s", v.listen);
-		char *colon = strrchr(host, ':');
-		if (colon)
-			*colon = '\0';
-		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, host,
+	http_ready(h);
+	for (unsigned i = 0; i < http_listeners(h); i++) {
+		http_listener(h, i, &shown, &port);
+		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, shown,
 		        (unsigned)port);
 	}
-	wait_for_stop(&set);
+	wait_for_stop(&set, &v, h);
 	status = 0;
 out:
 	http_stop(h);

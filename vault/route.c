@@ -13,6 +13,8 @@
 
 static const struct route routes[] = {
     {"GET", "/v1/health", P_NONE, P_NONE, R_PUBLIC, 0, 0, NULL, api_health},
+    {"GET", "/v1/metrics", P_NONE, P_NONE, R_NOAUDIT | R_METRICS, ROLE_ADMIN | ROLE_AUDITOR, 0,
+     NULL, api_metrics},
 
     {"POST", "/v1/accounts", P_NONE, P_NONE, R_BODY, ROLE_ADMIN, 0, "account.create",
      api_account_create},

@@ -26,6 +26,12 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 /* A ticket route that also takes "Authorization: Receipt ..." of the
  * credential it names (params[1]); a bearer token goes the usual way. */
 #define R_OR_RECEIPT 0x400u
+/* Authenticated and authorized like any route, but no audit event, allowed
+ * or denied (GET /v1/metrics, SPEC 8.1); failed authentications still
+ * count for rate limiting. */
+#define R_NOAUDIT 0x4000u
+/* A 200 answer is the metrics exposition (text/plain), not JSON. */
+#define R_METRICS 0x8000u
 
 typedef int (*handler_fn)(struct req *r, struct store_txn *t);
 

@@ -428,6 +428,8 @@ static const char *const sb_allow[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
     "close", "fstat", "newfstatat", "statx", "openat", "fcntl", "flock", "fsync", "fdatasync",
     "msync", "ftruncate", "access", "faccessat", "faccessat2",
+    /* SIGHUP: the certificate reload checks who owns the key file */
+    "geteuid", "getuid", "getegid", "getgid",
     /* network: libmicrohttpd on sockets bound before the filter */
     "accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
     "getsockname", "getpeername", "setsockopt", "getsockopt",

@@ -14,6 +14,7 @@
 #include <lmdb.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define STORE_MAX_BATCH 256
@@ -360,6 +361,17 @@ static void run_tick(struct store *s)
 	}
 }
 
+/* Group commit, as a scrape sees it (GET /v1/metrics). */
+static const double commit_batch_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+static const double commit_secs_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,  0.5,   1,    2.5};
+METRIC_HISTOGRAM(m_commit_batch, "rsvault_store_commit_batch_size",
+                 "Operations per durable commit of the writer", commit_batch_b)
+METRIC_HISTOGRAM(m_commit_seconds, "rsvault_store_commit_duration_seconds",
+                 "Time to run and durably commit one batch", commit_secs_b)
+METRIC_COUNTER(m_commit_failed, "rsvault_store_commit_failures_total",
+               "Batches whose commit failed (their requests were answered 503)")
+
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
@@ -368,7 +380,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		int n = 0, max = STORE_MAX_BATCH, ok;
-		int64_t now = util_mono_ms();
+		int64_t now = util_mono_ms(), t0;
 		enum zone zone;
 		struct op *gone = NULL, *told = NULL;
 
@@ -413,7 +425,14 @@ static void *writer_main(void *arg)
 		memcpy(s->cur, batch, (size_t)n * sizeof batch[0]);
 		s->ncur = n; /* the watcher's to see */
 		pthread_mutex_unlock(&s->mu);
+		t0 = metrics_now_us();
 		ok = run_batch(s, batch, n, zone);
+		if (ok) {
+			metrics_observe(&m_commit_seconds, (double)(metrics_now_us() - t0) / 1e6);
+			metrics_observe(&m_commit_batch, (double)n);
+		} else {
+			metrics_add(&m_commit_failed, 1);
+		}
 		pthread_mutex_lock(&s->mu);
 		s->ncur = 0;
 		if (ok) {
@@ -893,6 +912,17 @@ int store_get(struct store_txn *t, enum store_db db, const void *key, size_t kle
 		return map_err(rc);
 	*val = v.mv_data;
 	*vlen = v.mv_size;
+	return STORE_OK;
+}
+
+int store_count(struct store_txn *t, enum store_db db, uint64_t *n)
+{
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_stat(t->txn, t->s->dbi[db], &st)) != MDB_SUCCESS)
+		return map_err(rc);
+	*n = (uint64_t)st.ms_entries;
 	return STORE_OK;
 }
 

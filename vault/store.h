@@ -204,6 +204,10 @@ int store_cursor_last(struct store_cursor *c, const void **k, size_t *kl, const 
                       size_t *vl);
 void store_cursor_close(struct store_cursor *c);
 
+/* The number of records in db as t sees them (LMDB's count: no scan).
+ * Returns 0 or a store_err. */
+int store_count(struct store_txn *t, enum store_db db, uint64_t *n);
+
 /* Statistics for tests and benchmarks. */
 struct store_stats {
 	uint64_t commits;

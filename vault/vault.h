@@ -5,14 +5,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy.h"
 #include "store.h"
+#include "version.h"
 
-#define VAULT_VERSION "0.1.0"
+#define VAULT_VERSION RSVAULT_VERSION
+
+#define VAULT_LISTEN_MAX 16 /* --listen addresses */
 
 struct vault {
 	char data_dir[2048];
 	char keys_dir[2048];
-	char listen[128];
+	char listen[128]; /* the first --listen (the base of the default public URL) */
+	/* every --listen, listens[0] == listen; a host name is every address
+	 * it resolves to at start-up */
+	char listens[VAULT_LISTEN_MAX][128];
+	unsigned nlisten;
+	/* --trusted-proxy ranges (SPEC 8.5, proxy.h) */
+	struct proxy_cidr proxies[PROXY_MAX];
+	unsigned nproxies;
+	/* the --user a server started as root switches to, -1 for none: the
+	 * TLS key may belong to it (it is read again as that user on SIGHUP) */
+	long run_uid;
+	/* --log-file: "" for stderr; reopened on SIGHUP */
+	char log_file[2048];
 	/* Where customers reach this server: the base of link and receipt
 	 * URLs (SPEC 8.2). "" when none is set and a listen address is not
 	 * loopback: then making a link is refused (409). */

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "jsonx.h"
 #include "log.h"
+#include "metrics.h"
 #include "records.h"
 #include "util.h"
 #include "validate.h"
@@ -1398,3 +1399,20 @@ uint64_t webhook_dropped_total(void)
 {
 	return atomic_load(&m_dropped);
 }
+
+/* The metrics route (SPEC 8.5): the backlog and the drops, as the delivery
+ * thread last read them (no store access at scrape time). */
+static double backlog_now(void)
+{
+	return (double)webhook_backlog();
+}
+
+static double dropped_now(void)
+{
+	return (double)webhook_dropped_total();
+}
+
+METRIC_GAUGE_FN(m_webhook_backlog, "rsvault_webhook_backlog",
+                "Webhook deliveries pending (not yet delivered nor failed)", backlog_now)
+METRIC_COUNTER_FN(m_webhook_dropped, "rsvault_webhook_dropped_total",
+                  "Pending or failed webhook deliveries dropped to bound the outbox", dropped_now)

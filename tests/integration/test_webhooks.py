@@ -385,6 +385,20 @@ def bounded(rx):
         first = [x["created_at"] for x in d]
         t.ok(first == sorted(first, reverse=True), "newest first")
 
+        def metric(name):
+            r = v.get("/v1/metrics", v.admin)
+            for line in (r.body.decode() if r.status == 200 else "").splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+            return None
+        rx.wait(lambda: metric("rsvault_webhook_dropped_total") == 5, 10)
+        t.ok(metric("rsvault_webhook_dropped_total") == 5,
+             "metrics: rsvault_webhook_dropped_total 5")
+        pend = sum(x["state"] == "pending" for x in deliveries(v, hook["id"]))
+        b = metric("rsvault_webhook_backlog")
+        t.ok(b is not None and 0 <= b <= 5 and (b == pend or pend < 5),
+             "metrics: rsvault_webhook_backlog %r (pending now %d)" % (b, pend))
+
 
 def client(v, rx):
     """rsvault webhook add|list|deliveries|rm."""
