@@ -64,6 +64,8 @@ struct cli_ctx {
 	const char *addr;       /* --addr */
 	const char *cacert;     /* --cacert */
 	const char *token_file; /* --token-file */
+	const char *cert;       /* --cert: client certificate (PEM) */
+	const char *key;        /* --key: its private key (PEM) */
 	int nargs;
 	const char *args[CLI_MAX_ARGS];
 	const char *optv[CLI_MAX_OPTS]; /* by index into cmd->opts; "" for a set flag */

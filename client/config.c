@@ -209,6 +209,41 @@ static int load_cacert(const struct cli_ctx *c, struct cli_conf *conf)
 	return 0;
 }
 
+/* The staff client certificate: --cert/--key, else RSVAULT_CERT and
+ * RSVAULT_KEY; both or neither, both readable. A key that group or others
+ * may read is used, with a warning. */
+static int load_client_cert(const struct cli_ctx *c, struct cli_conf *conf)
+{
+	const char *cert = c->cert ? c->cert : getenv("RSVAULT_CERT");
+	const char *key = c->key ? c->key : getenv("RSVAULT_KEY");
+	struct stat st;
+
+	if (cert != NULL && cert[0] == '\0')
+		cert = NULL;
+	if (key != NULL && key[0] == '\0')
+		key = NULL;
+	if (cert == NULL && key == NULL)
+		return 0;
+	if (cert == NULL || key == NULL) {
+		cli_warnx("a client certificate needs both --cert and --key (or RSVAULT_CERT and "
+		          "RSVAULT_KEY)");
+		return -1;
+	}
+	if (access(cert, R_OK) != 0 || access(key, R_OK) != 0) {
+		cli_warnx("cannot read the client certificate %s or its key %s: %s", cert, key,
+		          strerror(errno));
+		return -1;
+	}
+	if (stat(key, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+		cli_warnx("warning: the client key %s is readable by others (chmod 600 it)", key);
+	if (cli_fmt(conf->cert, sizeof conf->cert, "%s", cert) != 0 ||
+	    cli_fmt(conf->key, sizeof conf->key, "%s", key) != 0) {
+		cli_warnx("the client certificate or key path is too long");
+		return -1;
+	}
+	return 0;
+}
+
 static int load_token(const struct cli_ctx *c, struct cli_conf *conf)
 {
 	const char *env;
@@ -240,7 +275,7 @@ int cli_conf_load(const struct cli_ctx *c, struct cli_conf *conf)
 	memset(conf, 0, sizeof *conf);
 	if (load_addr(c, conf) != 0)
 		return CLI_ERR;
-	if (load_cacert(c, conf) != 0)
+	if (load_cacert(c, conf) != 0 || load_client_cert(c, conf) != 0)
 		return CLI_ERR;
 	return load_token(c, conf);
 }
@@ -271,6 +306,8 @@ int cli_connect(struct cli_ctx *c)
 	hc.addr = conf.addr;
 	hc.cacert = conf.cacert;
 	hc.token = conf.have_token ? conf.token : NULL;
+	hc.cert = conf.cert[0] ? conf.cert : NULL;
+	hc.key = conf.key[0] ? conf.key : NULL;
 	rc = cli_http_open(&hc, &c->http) == 0 ? CLI_OK : CLI_ERR;
 done:
 	cli_conf_wipe(&conf);

@@ -3,6 +3,8 @@
  *
  *   address  --addr, RSVAULT_ADDR, else https://127.0.0.1:8443
  *   CA file  --cacert, RSVAULT_CACERT, else the per-user file
+ *   client certificate and key (staff, SPEC 8.4)  --cert/--key, else
+ *            RSVAULT_CERT/RSVAULT_KEY; both or neither
  *            $XDG_CONFIG_HOME/rsvault/ca.pem (an absolute XDG_CONFIG_HOME)
  *            or ~/.config/rsvault/ca.pem, refused unless it and its
  *            directory belong to the user (or root) and are not writable
@@ -23,6 +25,8 @@
 struct cli_conf {
 	char addr[CLI_ADDR_MAX];
 	char cacert[CLI_CACERT_MAX];
+	char cert[CLI_CACERT_MAX]; /* client certificate, "" for none */
+	char key[CLI_CACERT_MAX];  /* its key */
 	char token[CLI_TOKEN_MAX + 1];
 	int have_token;
 };

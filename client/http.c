@@ -31,6 +31,8 @@ struct cli_http {
 	char *auth; /* "Authorization: Bearer ...", wiping block, or NULL */
 	char base[CLI_ADDR_MAX];
 	char cainfo[CLI_CACERT_MAX];
+	char sslcert[CLI_CACERT_MAX]; /* "" for none */
+	char sslkey[CLI_CACERT_MAX];
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -153,6 +155,12 @@ int cli_http_open(const struct cli_http_conf *conf, struct cli_http **out)
 	}
 	if (cli_fmt(h->cainfo, sizeof h->cainfo, "%s", conf->cacert) != 0) {
 		cli_warnx("the CA file path is too long");
+		goto fail;
+	}
+	if (conf->cert != NULL && conf->key != NULL &&
+	    (cli_fmt(h->sslcert, sizeof h->sslcert, "%s", conf->cert) != 0 ||
+	     cli_fmt(h->sslkey, sizeof h->sslkey, "%s", conf->key) != 0)) {
+		cli_warnx("the client certificate or key path is too long");
 		goto fail;
 	}
 	if (conf->token != NULL) {
@@ -302,6 +310,12 @@ static int set_options(struct cli_http *h, const char *url, struct curl_slist *h
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
 	SETOPT(CURLOPT_CAINFO, h->cainfo);
 	SETOPT(CURLOPT_CAPATH, (char *)NULL);
+	if (h->sslcert[0] != '\0') { /* staff: the client certificate (SPEC 8.4) */
+		SETOPT(CURLOPT_SSLCERT, h->sslcert);
+		SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+		SETOPT(CURLOPT_SSLKEY, h->sslkey);
+		SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+	}
 	SETOPT(CURLOPT_PROXY, "");
 	SETOPT(CURLOPT_NOPROXY, "*");
 	SETOPT(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -352,6 +366,10 @@ static void report_curl_error(const struct cli_http *h, CURLcode rc, const struc
 		cli_warnx("TLS certificate verification failed: %s (is %s the CA of the vault "
 		          "at %s?)",
 		          detail, h->cainfo, h->base);
+		break;
+	case CURLE_SSL_CERTPROBLEM:
+		cli_warnx("cannot use the client certificate %s with key %s: %s", h->sslcert,
+		          h->sslkey, detail);
 		break;
 	case CURLE_SSL_CACERT_BADFILE:
 		cli_warnx("cannot load the CA certificate file %s: %s", h->cainfo, detail);

@@ -25,6 +25,8 @@ struct cli_http_conf {
 	const char *addr;   /* vault address; must pass cli_http_check_addr */
 	const char *cacert; /* the one CA file to trust */
 	const char *token;  /* bearer token, or NULL to send none */
+	const char *cert;   /* client certificate file (PEM), or NULL */
+	const char *key;    /* its private key file (PEM), with cert */
 };
 
 /* Check a vault address: it must start with https://, name a host, hold no

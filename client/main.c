@@ -1,8 +1,8 @@
 /* main.c - rsvault, the command-line client of the vault: the command
  * table, the command-line parser, help texts and main.
  *
- * Global options (--json, --token-file, --addr, --cacert, --help) may
- * stand before or after the command; a command's own options come after
+ * Global options (--json, --token-file, --addr, --cacert, --cert, --key,
+ * --help) may stand before or after the command; a command's own options come after
  * VERB SUB. "--" ends the options. An argument that starts with '-' but
  * is no known option is taken as an argument when it looks like a
  * server-made id (those may begin with '-'). */
@@ -244,6 +244,8 @@ static const struct cli_opt global_opts[] = {
     {"--token-file", "FILE", 0, "read the API token from the first line of FILE"},
     {"--addr", "URL", 0, "vault address (default $RSVAULT_ADDR or " CLI_DEFAULT_ADDR ")"},
     {"--cacert", "PATH", 0, "the CA certificate to trust (default: see RSVAULT_CACERT)"},
+    {"--cert", "PATH", 0, "staff client certificate (PEM; default $RSVAULT_CERT)"},
+    {"--key", "PATH", 0, "its private key (PEM; default $RSVAULT_KEY)"},
     {"--help", NULL, 0, "show help (also -h); after a command: help for it"},
     {"--version", NULL, 0, "show the version"},
     {NULL, NULL, 0, NULL}};
@@ -345,7 +347,8 @@ static void help_command(const struct cli_cmd *cmd)
 		puts("\noptions:");
 		print_opts(stdout, cmd->opts);
 	}
-	puts("\nglobal options: --json, --token-file FILE, --addr URL, --cacert PATH");
+	puts("\nglobal options: --json, --token-file FILE, --addr URL, --cacert PATH,\n"
+	     "                --cert PATH --key PATH");
 	puts("\nexample:");
 	print_indented(stdout, "  ", cmd->example);
 }
@@ -383,6 +386,8 @@ static void help_global(void)
 	     "  RSVAULT_CACERT   the vault's CA certificate; the only one trusted\n"
 	     "                   (default $XDG_CONFIG_HOME/rsvault/ca.pem, else\n"
 	     "                   ~/.config/rsvault/ca.pem; never the current directory)\n"
+	     "  RSVAULT_CERT     staff client certificate, with RSVAULT_KEY its key\n"
+	     "                   (--cert/--key win), for servers that demand one\n"
 	     "  RSVAULT_SESSION  session id for `cred get` (--session wins)");
 	puts("\nexit status: 0 success, 2 unauthenticated, 3 forbidden, 4 not found,\n"
 	     "             1 anything else (usage, TLS, network, other errors)");
@@ -449,6 +454,8 @@ static int global_value(int argc, char **argv, int *i, const char *name, const c
 {
 	const char **slot = strcmp(name, "--token-file") == 0 ? &c->token_file
 	                    : strcmp(name, "--addr") == 0     ? &c->addr
+	                    : strcmp(name, "--cert") == 0     ? &c->cert
+	                    : strcmp(name, "--key") == 0      ? &c->key
 	                                                      : &c->cacert;
 
 	*slot = take_value(argc, argv, i, inline_val, c, name);
@@ -485,7 +492,8 @@ static int parse_option(int argc, char **argv, int *i, struct cli_ctx *c, struct
 		return 0;
 	}
 	if (strcmp(name, "--token-file") == 0 || strcmp(name, "--addr") == 0 ||
-	    strcmp(name, "--cacert") == 0)
+	    strcmp(name, "--cacert") == 0 || strcmp(name, "--cert") == 0 ||
+	    strcmp(name, "--key") == 0)
 		return global_value(argc, argv, i, name, inline_val, c);
 	for (o = c->cmd ? c->cmd->opts : o_none; o->name != NULL; o++) {
 		size_t k = (size_t)(o - c->cmd->opts);

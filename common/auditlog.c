@@ -568,13 +568,15 @@ int audit_parse_pin(const char *s, struct audit_verify *v)
 /* Verifier state beyond what struct audit_verify reports. */
 struct vstate {
 	struct audit_verify *v;
-	unsigned long line;          /* current line, 1-based */
-	unsigned char last_hash[32]; /* hash of the last event (zeros before seq 1) */
-	int prev_was_event;          /* the previous line was an event */
-	uint64_t due;                /* seq whose checkpoint must come next, 0 if none */
-	int io_error;                /* the input could not be read */
-	char *buf;                   /* line buffer of cap bytes, grown as needed */
-	size_t cap;                  /* AUDIT_LINE_START .. AUDIT_LINE_MAX */
+	unsigned long line;            /* current line, 1-based */
+	unsigned char last_hash[32];   /* hash of the last event (zeros before seq 1) */
+	int prev_was_event;            /* the previous line was an event */
+	uint64_t due;                  /* seq whose checkpoint must come next, 0 if none */
+	uint64_t announce_seq;         /* seq of a key.audit event awaiting its checkpoint */
+	unsigned char announce_pk[32]; /* the key it announces */
+	int io_error;                  /* the input could not be read */
+	char *buf;                     /* line buffer of cap bytes, grown as needed */
+	size_t cap;                    /* AUDIT_LINE_START .. AUDIT_LINE_MAX */
 };
 
 /* Record the first problem: seq, line and a message. */
@@ -651,6 +653,31 @@ static void printable(char *dst, size_t dstlen, const char *src)
 		dst[i] = '\0';
 }
 
+/* A key.audit event (already hashed and chained): form 2, allowed, its
+ * target a well-formed key other than the one in use. Noted as pending
+ * until its checkpoint, signed by the key in use, follows. */
+static int check_announcement(struct vstate *vs, const struct audit_event *ev)
+{
+	unsigned char pk[32];
+
+	if (ev->form < 2 || ev->target == NULL || ev->outcome == NULL ||
+	    strcmp(ev->outcome, "allow") != 0)
+		return fail(vs, ev->seq, vs->line,
+		            "key.audit event %llu is not an allowed form-2 event naming a key",
+		            (unsigned long long)ev->seq);
+	if (hex_decode_strict(ev->target, strlen(ev->target), pk, sizeof(pk)) != 0)
+		return fail(vs, ev->seq, vs->line,
+		            "key.audit event %llu: target is not 64 lowercase hex characters",
+		            (unsigned long long)ev->seq);
+	if (sodium_memcmp(pk, vs->v->cur_pk, 32) == 0)
+		return fail(vs, ev->seq, vs->line,
+		            "key.audit event %llu announces the key already in use",
+		            (unsigned long long)ev->seq);
+	memcpy(vs->announce_pk, pk, 32);
+	vs->announce_seq = ev->seq;
+	return 0;
+}
+
 static int verify_event(struct vstate *vs, json_t *obj)
 {
 	struct audit_verify *v = vs->v;
@@ -660,6 +687,12 @@ static int verify_event(struct vstate *vs, json_t *obj)
 
 	if (event_from_json(obj, &ev, why, sizeof(why)) != 0)
 		return fail(vs, expected_seq(vs), vs->line, "%s", why);
+	if (vs->announce_seq != 0)
+		return fail(
+		    vs, vs->announce_seq, vs->line,
+		    "the key.audit event %llu is not followed by its checkpoint (a new audit "
+		    "key counts only when the key in use signs its announcement)",
+		    (unsigned long long)vs->announce_seq);
 	if (vs->due != 0)
 		return fail(vs, vs->due, vs->line,
 		            "the checkpoint due after event %llu is missing (every %dth event is "
@@ -690,6 +723,9 @@ static int verify_event(struct vstate *vs, json_t *obj)
 	if (v->have_pin && ev.seq == v->pin_seq && sodium_memcmp(h, v->pin_hash, 32) != 0)
 		return fail(vs, ev.seq, vs->line, "hash at pinned seq %llu differs",
 		            (unsigned long long)ev.seq);
+	if (ev.action != NULL && strcmp(ev.action, AUDIT_KEY_ACTION) == 0 &&
+	    check_announcement(vs, &ev) != 0)
+		return -1;
 	memcpy(vs->last_hash, h, 32);
 	v->last_seq = ev.seq;
 	v->last_form = ev.form;
@@ -748,11 +784,13 @@ static int verify_checkpoint(struct vstate *vs, json_t *obj)
 		return fail(vs, seq > v->last_seq ? expected_seq(vs) : seq, vs->line,
 		            "checkpoint for seq %llu follows event %llu", (unsigned long long)seq,
 		            (unsigned long long)v->last_seq);
-	if (sodium_memcmp(pk, v->pk, 32) != 0)
+	if (sodium_memcmp(pk, v->cur_pk, 32) != 0)
 		return fail(vs, seq, vs->line,
-		            "checkpoint %llu carries a different public key than the trusted one",
+		            "checkpoint %llu carries a different public key than the trusted one "
+		            "(the first audit.pub, or a key announced by a key.audit event that "
+		            "the key before it signed)",
 		            (unsigned long long)seq);
-	if (audit_checkpoint_verify(seq, hash, sig, v->pk) != 0)
+	if (audit_checkpoint_verify(seq, hash, sig, v->cur_pk) != 0)
 		return fail(vs, seq, vs->line, "checkpoint %llu: bad signature",
 		            (unsigned long long)seq);
 	if (sodium_memcmp(hash, vs->last_hash, 32) != 0)
@@ -764,6 +802,11 @@ static int verify_checkpoint(struct vstate *vs, json_t *obj)
 	memcpy(v->last_cp_hash, hash, 32);
 	vs->prev_was_event = 0;
 	vs->due = 0;
+	if (vs->announce_seq != 0) { /* the hand-over: the announced key from now on */
+		memcpy(v->cur_pk, vs->announce_pk, 32);
+		v->key_changes++;
+		vs->announce_seq = 0;
+	}
 	return 0;
 }
 
@@ -806,6 +849,10 @@ static int verify_end(struct vstate *vs)
 
 	if (v->events == 0)
 		return fail(vs, 1, vs->line + 1, "no events");
+	if (vs->announce_seq != 0)
+		return fail(vs, vs->announce_seq, vs->line + 1,
+		            "the export ends without the checkpoint of the key.audit event %llu",
+		            (unsigned long long)vs->announce_seq);
 	if (vs->due != 0)
 		return fail(vs, vs->due, vs->line + 1,
 		            "the export ends without the checkpoint due after event %llu (every "
@@ -835,6 +882,8 @@ int audit_verify_stream(FILE *f, struct audit_verify *v)
 	memset(v->last_cp_hash, 0, sizeof(v->last_cp_hash));
 	v->unsigned_tail = v->bad_seq = 0;
 	v->last_form = 0;
+	v->key_changes = 0;
+	memcpy(v->cur_pk, v->pk, 32);
 	v->bad_line = 0;
 	v->error[0] = '\0';
 	memset(&vs, 0, sizeof(vs));
@@ -935,6 +984,16 @@ int audit_verify_print(const struct audit_verify *v, int result, FILE *out)
 	if (result == AUDIT_VERIFY_OK && audit_verify_pin(v, pin, sizeof(pin)) == 0) {
 		if (fprintf(out, "pin: %s\n", pin) < 0)
 			return -1;
+		if (v->key_changes > 0) {
+			char hex[AUDIT_HASH_HEX + 1];
+			hex_encode(hex, sizeof(hex), v->cur_pk, 32);
+			if (fprintf(out,
+			            "keys: the audit key was handed over %" PRIu64
+			            " time(s), each announced and signed by the key before it; "
+			            "the key in use is %s\n",
+			            v->key_changes, hex) < 0)
+				return -1;
+		}
 		if (v->unsigned_tail > 0 &&
 		    fprintf(out,
 		            "note: the last %" PRIu64 " events are covered by the hash chain only, "

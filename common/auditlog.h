@@ -114,7 +114,16 @@ int audit_event_from_json(json_t *obj, struct audit_event *ev);
  *    Hence the events after the newest checkpoint (the unsigned tail) are
  *    always fewer than AUDIT_CP_EVERY;
  *  - a pin (--pin SEQ:HASH) must be reached with the pinned hash;
- *  - at least one event.
+ *  - at least one event;
+ *  - audit-key hand-over (SPEC 8.4): verification starts with the first
+ *    key (pk, the first audit.pub). A "key.audit" event (form 2, outcome
+ *    allow, target the new Ed25519 public key as 64 lowercase hex, not
+ *    the key in use) announces the next key; the very next line must be
+ *    its checkpoint, signed by the key in use. Once that verifies, the
+ *    announced key is the key in use and every later checkpoint must
+ *    carry and be signed by it; the old key is no longer accepted. A
+ *    checkpoint carrying any other key (one never announced this way)
+ *    fails.
  */
 #define AUDIT_CP_EVERY 100 /* a checkpoint is due at every seq that is a multiple */
 
@@ -149,6 +158,9 @@ struct audit_verify {
 	unsigned char last_cp_hash[32]; /* its hash (zeros if none) */
 	uint64_t unsigned_tail;         /* events after the newest checkpoint */
 	int last_form;                  /* form of the last event, 0 before any */
+	uint64_t key_changes;           /* audit-key hand-overs verified */
+	unsigned char cur_pk[32];       /* the key in use after the last hand-over
+	                                 * verified (pk when there was none) */
 	uint64_t bad_seq;               /* first bad seq, 0 if unknown or none */
 	unsigned long bad_line;         /* 1-based line of the first problem, 0 if none */
 	char error[256];                /* what went wrong, printable ASCII only */
@@ -183,9 +195,14 @@ void audit_verify_describe(const struct audit_verify *v, int result, char *out, 
 #define AUDIT_PIN_LEN (19 + 1 + 64 + 1)
 int audit_verify_pin(const struct audit_verify *v, char *out, size_t len);
 
+/* The action of the event that announces a new audit key. */
+#define AUDIT_KEY_ACTION "key.audit"
+
 /* What both verifiers print to out after a run: the describe line, then
- * for AUDIT_VERIFY_OK "pin: SEQ:HASH" (the pin to keep), and a "note:"
- * line on what is not covered (an unsigned tail, an unsigned export).
+ * for AUDIT_VERIFY_OK "pin: SEQ:HASH" (the pin to keep), a "keys:" line
+ * when the audit key was handed over (how many times, and the key in use
+ * at the end), and a "note:" line on what is not covered (an unsigned
+ * tail, an unsigned export).
  * Every line is printable ASCII. Returns 0 or -1 on a write error. */
 int audit_verify_print(const struct audit_verify *v, int result, FILE *out);
 

@@ -339,6 +339,43 @@ void keyfile_encode_audit(unsigned char out[KEYFILE_AUDIT_LEN], const unsigned c
 	memcpy(out + KF_HDR_LEN, sk, KF_AUDIT_SK_LEN);
 }
 
+void keyfile_encode_master2(unsigned char out[KEYFILE_MASTER2_LEN], const unsigned char key[32],
+                            uint32_t version, const unsigned char hk[KEYFILE_HASH_KEYS_LEN])
+{
+	kf_put_header(out, KEYFILE_TYPE_MASTER);
+	out[KF_MAGIC_LEN + 1] = KEYFILE_FORMAT_MASTER2;
+	util_be32_put(out + KF_HDR_LEN, version);
+	memcpy(out + KF_HDR_LEN + 4, key, KF_MASTER_KEY_LEN);
+	memcpy(out + KF_HDR_LEN + 4 + KF_MASTER_KEY_LEN, hk, KEYFILE_HASH_KEYS_LEN);
+}
+
+int keyfile_decode_master(const unsigned char *buf, size_t len, unsigned char key[32],
+                          uint32_t *version, unsigned char hk[KEYFILE_HASH_KEYS_LEN], int *has_hk)
+{
+	uint32_t v;
+
+	if (len < KF_HDR_LEN || memcmp(buf, KEYFILE_MAGIC, KF_MAGIC_LEN) != 0 ||
+	    buf[KF_MAGIC_LEN] != KEYFILE_TYPE_MASTER)
+		return -1;
+	if (!((buf[KF_MAGIC_LEN + 1] == KEYFILE_FORMAT && len == KEYFILE_MASTER_LEN) ||
+	      (buf[KF_MAGIC_LEN + 1] == KEYFILE_FORMAT_MASTER2 && len == KEYFILE_MASTER2_LEN)))
+		return -1;
+	if ((v = util_be32_get(buf + KF_HDR_LEN)) == 0)
+		return -1;
+	memcpy(key, buf + KF_HDR_LEN + 4, KF_MASTER_KEY_LEN);
+	*version = v;
+	*has_hk = len == KEYFILE_MASTER2_LEN;
+	if (*has_hk)
+		memcpy(hk, buf + KF_HDR_LEN + 4 + KF_MASTER_KEY_LEN, KEYFILE_HASH_KEYS_LEN);
+	return 0;
+}
+
+int keyfile_read_secret(const char *path, unsigned char *buf, size_t cap, size_t min, size_t max,
+                        size_t *len)
+{
+	return kf_read_file(path, 1, buf, cap, min, max, len);
+}
+
 int keyfile_read_master(const char *path, unsigned char key[32], uint32_t *version)
 {
 	unsigned char buf[KF_READ_MAX];

@@ -3,6 +3,12 @@
  *
  * master.key (binary, 42 bytes, mode 0600):
  *   "RSVK" | type 0x01 | format 0x01 | u32 BE master-key version | 32 key bytes
+ * master-N.key (made by rotate-master; binary, 138 bytes, mode 0600):
+ *   "RSVK" | type 0x01 | format 0x02 | u32 BE version N | 32 key bytes |
+ *   96 bytes: the token-hash, token-id and capability-hash keys, carried
+ *   over unchanged from the version before (first derived from version 1),
+ *   so tokens, links and receipts outlive the retirement of any version.
+ * Sealed, each file is replaced by FILE.sealed (common/seal.h).
  * audit.key (binary, 70 bytes, mode 0600):
  *   "RSVK" | type 0x02 | format 0x01 | 64-byte Ed25519 secret key (libsodium)
  * audit.pub (text, mode 0644):
@@ -25,6 +31,9 @@
 #define KEYFILE_TYPE_AUDIT 0x02
 #define KEYFILE_FORMAT 0x01
 #define KEYFILE_MASTER_LEN 42
+#define KEYFILE_FORMAT_MASTER2 0x02
+#define KEYFILE_MASTER2_LEN 138
+#define KEYFILE_HASH_KEYS_LEN 96
 #define KEYFILE_AUDIT_LEN 70
 
 /* Create path with O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and mode,
@@ -74,6 +83,22 @@ int keyfile_read_pub(const char *path, unsigned char pk[32]);
 /* Encode a master key file image into out (KEYFILE_MASTER_LEN bytes). */
 void keyfile_encode_master(unsigned char out[KEYFILE_MASTER_LEN], const unsigned char key[32],
                            uint32_t version);
+
+/* Encode a format-2 master key file image (KEYFILE_MASTER2_LEN bytes). */
+void keyfile_encode_master2(unsigned char out[KEYFILE_MASTER2_LEN], const unsigned char key[32],
+                            uint32_t version, const unsigned char hk[KEYFILE_HASH_KEYS_LEN]);
+
+/* Decode a master key file image of either format (lengths, magic, type,
+ * format and version > 0 checked first). hk is filled and *has_hk set to 1
+ * for format 2; 0 for format 1. Returns 0 or -1. */
+int keyfile_decode_master(const unsigned char *buf, size_t len, unsigned char key[32],
+                          uint32_t *version, unsigned char hk[KEYFILE_HASH_KEYS_LEN], int *has_hk);
+
+/* Read a whole secret file (keyfile_open_secret) of min..max bytes into
+ * buf (cap bytes). Returns 0 with *len set, or -1 (reason in
+ * keyfile_error(); buf may be partly filled: the caller wipes it). */
+int keyfile_read_secret(const char *path, unsigned char *buf, size_t cap, size_t min, size_t max,
+                        size_t *len);
 
 /* Encode an audit key file image into out (KEYFILE_AUDIT_LEN bytes). */
 void keyfile_encode_audit(unsigned char out[KEYFILE_AUDIT_LEN], const unsigned char sk[64]);

@@ -22,6 +22,7 @@
  * until the environment is closed: closing any descriptor of a file drops
  * every fcntl() lock this process holds on it, LMDB's own included. */
 #include "admin_token.h"
+#include "master.h"
 
 #include <err.h>
 #include <errno.h>
@@ -134,7 +135,7 @@ static int default_keys(const char *data, char *out, size_t n)
 /* Does another process hold a lock on the first byte of the lock file
  * open at fd? 1 yes (its pid in *pid), 0 no, -1 error. This process's own
  * locks never conflict with the probe. */
-static int lock_probe(int fd, long *pid)
+int keys_lock_probe(int fd, long *pid)
 {
 	struct flock fl;
 
@@ -151,7 +152,7 @@ static int lock_probe(int fd, long *pid)
 
 /* Open DIR/lock.mdb into *fd (-1 if it does not exist: no process has the
  * store open) and probe it. Returns as lock_probe. */
-static int store_in_use(const char *data, int *fd, long *pid)
+int keys_store_in_use(const char *data, int *fd, long *pid)
 {
 	char p[AT_PATH_MAX];
 
@@ -160,7 +161,7 @@ static int store_in_use(const char *data, int *fd, long *pid)
 		return -1;
 	if ((*fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return errno == ENOENT ? 0 : -1;
-	return lock_probe(*fd, pid);
+	return keys_lock_probe(*fd, pid);
 }
 
 /* Read the token in DIR/admin.token, if any, into run->old. */
@@ -293,7 +294,7 @@ static int at_run_store(struct at_run *run, const char *keys)
 	int created = 0, rc, lockfd = -1, status = 1;
 	long pid = 0;
 
-	if ((rc = store_in_use(run->o->data, &lockfd, &pid)) != 0) {
+	if ((rc = keys_store_in_use(run->o->data, &lockfd, &pid)) != 0) {
 		if (rc > 0)
 			warnx("the store in %s is open in process %ld (a running rsvaultd?): stop "
 			      "the server first",
@@ -306,6 +307,8 @@ static int at_run_store(struct at_run *run, const char *keys)
 		warnx("cannot load the keys in %s (the server's --keys directory)", keys);
 		goto out;
 	}
+	if (crypto_sealed() && keys_unseal_crypto() != 0)
+		goto out_keys;
 	if (store_open(run->o->data, (size_t)AT_MAP_MB * 1024 * 1024, AT_QUEUE_TIMEOUT_MS, &s,
 	               &created) != STORE_OK) {
 		warnx("cannot open the store in %s", run->o->data);
@@ -314,9 +317,9 @@ static int at_run_store(struct at_run *run, const char *keys)
 	/* a server that started since the first probe (the lock file exists
 	 * now: this process has the environment open) */
 	if (lockfd < 0)
-		rc = store_in_use(run->o->data, &lockfd, &pid);
+		rc = keys_store_in_use(run->o->data, &lockfd, &pid);
 	else
-		rc = lock_probe(lockfd, &pid);
+		rc = keys_lock_probe(lockfd, &pid);
 	if (rc != 0) {
 		if (rc > 0)
 			warnx("a server started on %s meanwhile (process %ld); nothing changed",

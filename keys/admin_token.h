@@ -11,4 +11,11 @@ int keys_admin_token(int argc, char **argv);
 extern const char keys_admin_token_usage[];
 extern const char keys_admin_token_help[];
 
+/* Is the store in data open in another process (a running server)? Opens
+ * data/lock.mdb into *fd (-1 if absent; keep it open while the store is
+ * used) and probes LMDB's lock: 1 yes (its pid in *pid), 0 no, -1 error.
+ * keys_lock_probe probes an fd opened before. */
+int keys_store_in_use(const char *data, int *fd, long *pid);
+int keys_lock_probe(int fd, long *pid);
+
 #endif

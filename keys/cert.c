@@ -312,6 +312,66 @@ fail:
 	return -1;
 }
 
+/* --- staff client certificates (SPEC 8.4) -------------------------------- */
+
+int keys_cert_make_client_ca(EVP_PKEY **keyp, X509 **certp)
+{
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+
+	*keyp = NULL;
+	*certp = NULL;
+	if ((key = keys_new_key()) == NULL)
+		goto fail;
+	if ((x = X509_new()) == NULL)
+		goto fail;
+	if (keys_cert_base(x, KEYS_CLIENT_CA_CN, NULL, key, KEYS_CERT_CA_DAYS))
+		goto fail;
+	if (keys_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    keys_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    keys_add_ext(x, x, NID_subject_key_identifier, "hash"))
+		goto fail;
+	if (X509_sign(x, key, EVP_sha256()) <= 0)
+		goto fail;
+	*keyp = key;
+	*certp = x;
+	return 0;
+fail:
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return -1;
+}
+
+int keys_cert_make_client(EVP_PKEY *cakey, X509 *cacert, const char *account, EVP_PKEY *pub,
+                          X509 **certp)
+{
+	X509 *x = NULL;
+
+	*certp = NULL;
+	if ((x = X509_new()) == NULL)
+		goto fail;
+	if (keys_cert_base(x, account, cacert, pub, KEYS_CERT_CLIENT_DAYS))
+		goto fail;
+	if (keys_add_ext(x, cacert, NID_basic_constraints, "critical,CA:FALSE") ||
+	    keys_add_ext(x, cacert, NID_key_usage, "critical,digitalSignature") ||
+	    keys_add_ext(x, cacert, NID_ext_key_usage, "clientAuth") ||
+	    keys_add_ext(x, cacert, NID_subject_key_identifier, "hash") ||
+	    keys_add_ext(x, cacert, NID_authority_key_identifier, "keyid:always"))
+		goto fail;
+	if (X509_sign(x, cakey, EVP_sha256()) <= 0)
+		goto fail;
+	*certp = x;
+	return 0;
+fail:
+	X509_free(x);
+	return -1;
+}
+
+EVP_PKEY *keys_cert_new_key(void)
+{
+	return keys_new_key();
+}
+
 /* --- PEM in wiped memory ------------------------------------------------ */
 
 static int keys_pem_finish(struct keys_pem *pem)

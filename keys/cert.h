@@ -60,6 +60,26 @@ int keys_cert_make_ca(EVP_PKEY **keyp, X509 **certp);
 int keys_cert_make_server(EVP_PKEY *cakey, X509 *cacert, const struct keys_san *sans, size_t nsans,
                           EVP_PKEY **keyp, X509 **certp);
 
+#define KEYS_CERT_CLIENT_DAYS 365
+#define KEYS_CLIENT_CA_CN "rsvault client CA"
+
+/* A client CA of its own (SPEC 8.4): fresh P-256 key, self-signed, CN
+ * "rsvault client CA", 10 years, CA:TRUE pathlen 0, keyCertSign and
+ * cRLSign. The caller owns *keyp and *certp. Returns 0 or -1. */
+int keys_cert_make_client_ca(EVP_PKEY **keyp, X509 **certp);
+
+/* A staff certificate for account over pub (whatever public key it holds;
+ * only the public half is used), issued by the client CA: subject
+ * CN=account and nothing else, one year, CA:FALSE, keyUsage critical
+ * digitalSignature, EKU clientAuth, subject and authority key ids, random
+ * 159-bit serial. Nothing is taken from a request but its key. The caller
+ * owns *certp. Returns 0 or -1. */
+int keys_cert_make_client(EVP_PKEY *cakey, X509 *cacert, const char *account, EVP_PKEY *pub,
+                          X509 **certp);
+
+/* A fresh P-256 key (NULL on failure). */
+EVP_PKEY *keys_cert_new_key(void);
+
 /* A PEM document in memory. kp_data/kp_len are valid until
  * keys_cert_pem_free, which wipes the bytes before freeing them. */
 struct keys_pem {

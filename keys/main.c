@@ -20,9 +20,12 @@
 #include <sodium.h>
 
 #include "admin_token.h"
+#include "audit_rotate.h"
+#include "client_cert.h"
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
+#include "master.h"
 #include "version.h"
 
 #define KEYS_PATH_MAX 4096
@@ -90,9 +93,10 @@ static void usage(FILE *fp, int full)
 	fprintf(fp,
 	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
 	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
-	        "%s"
+	        "%s%s%s%s"
 	        "       rsvault-keys --help | --version\n",
-	        keys_admin_token_usage);
+	        keys_admin_token_usage, keys_master_usage, keys_audit_rotate_usage,
+	        keys_client_usage);
 	if (!full)
 		return;
 	fprintf(
@@ -122,11 +126,18 @@ static void usage(FILE *fp, int full)
 	    "\n"
 	    "%s"
 	    "\n"
+	    "%s"
+	    "\n"
+	    "%s"
+	    "\n"
+	    "%s"
+	    "\n"
 	    "examples:\n"
 	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
 	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n"
 	    "  rsvault-keys admin-token --data /var/lib/rsvault --keys /etc/rsvault/keys\n",
-	    KEYS_SAN_MAX, keys_admin_token_help);
+	    KEYS_SAN_MAX, keys_admin_token_help, keys_master_help, keys_audit_rotate_help,
+	    keys_client_help);
 }
 
 /* Print the first OpenSSL error, if any, after our own message. */
@@ -542,6 +553,24 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "admin-token") == 0) {
 		if ((r = keys_admin_token(argc, argv)) == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "rotate-master") == 0 || strcmp(argv[1], "retire-master") == 0 ||
+	    strcmp(argv[1], "seal") == 0) {
+		if ((r = keys_master(argc, argv)) == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "rotate-audit") == 0 || strcmp(argv[1], "retire-audit") == 0) {
+		r = argv[1][1] == 'o' ? keys_rotate_audit(argc, argv)
+		                      : keys_retire_audit(argc, argv);
+		if (r == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (keys_client_is_cmd(argv[1])) {
+		if ((r = keys_client_cmd(argc, argv)) == 2)
 			usage(stderr, 0);
 		return r == 0 ? 0 : 1;
 	}

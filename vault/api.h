@@ -74,6 +74,19 @@ int api_audit_list(struct req *r, struct store_txn *t);
 int api_audit_checkpoint(struct req *r, struct store_txn *t);
 int api_audit_checkpoints(struct req *r, struct store_txn *t);
 
+/* Master-key versions and the rewrap (api_keys.c, SPEC 8.4). */
+int api_admin_keys(struct req *r, struct store_txn *t);
+int api_admin_rewrap(struct req *r, struct store_txn *t);
+#ifdef RSVAULT_TESTING
+int api_test_seed_keys(struct req *r, struct store_txn *t);
+#endif
+/* Start the rewrap thread (resuming a rewrap a stop interrupted), after
+ * the store is open and the keys unsealed; stop it before the store
+ * closes. rewrap_start returns 0 or -1. */
+struct vault;
+int rewrap_start(struct vault *v);
+void rewrap_stop(void);
+
 /* Create the first admin account and its token on an empty store; the
  * token expires tokens_admin_ttl_ms() after now. Writes the token (caller
  * wipes it) and its id. */

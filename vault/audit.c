@@ -11,6 +11,7 @@
 #include "auditlog.h"
 #include "crypto.h"
 #include "log.h"
+#include "mtls.h"
 #include "notify.h"
 #include "records.h"
 #include "route.h"
@@ -59,6 +60,16 @@ static int chain_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]
 	return rc;
 }
 
+/* The key that signs checkpoints: audit.key, or the one set by
+ * audit_set_signer (start-up only, in the writer). */
+static const unsigned char *signer_sk, *signer_pk;
+
+void audit_set_signer(const unsigned char *sk, const unsigned char *pk)
+{
+	signer_sk = sk;
+	signer_pk = pk;
+}
+
 static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned char hash[32],
                            int64_t now)
 {
@@ -68,11 +79,11 @@ static int sign_checkpoint(struct store_txn *t, uint64_t seq, const unsigned cha
 	char *s;
 	int rc;
 
-	if (audit_checkpoint_sign(seq, hash, crypto_audit_sk(), sig) != 0)
+	if (audit_checkpoint_sign(seq, hash, signer_sk ? signer_sk : crypto_audit_sk(), sig) != 0)
 		return STORE_ERROR;
 	sodium_bin2hex(hhex, sizeof hhex, hash, 32);
 	sodium_bin2hex(shex, sizeof shex, sig, 64);
-	sodium_bin2hex(phex, sizeof phex, crypto_audit_pk(), 32);
+	sodium_bin2hex(phex, sizeof phex, signer_pk ? signer_pk : crypto_audit_pk(), 32);
 	cp = json_pack("{s:I, s:s, s:s, s:s, s:I}", "seq", (json_int_t)seq, "hash", hhex,
 	               "signature", shex, "public_key", phex, "time_ms", (json_int_t)now);
 	if (cp == NULL || (s = jx_text(cp)) == NULL) {
@@ -191,6 +202,18 @@ static const char *target_of(const struct req *r, char buf[REQ_TARGET_MAX])
 	return buf;
 }
 
+/* The cert of r's events: the certificate's fingerprint when it verified,
+ * and in the certificate_required denial whatever was presented. */
+static const char *cert_of(const struct req *r)
+{
+	if (r->cert_fp[0] == '\0')
+		return NULL;
+	if (r->cert_state == MTLS_VALID)
+		return r->cert_fp;
+	return r->err_code != NULL && strcmp(r->err_code, "certificate_required") == 0 ? r->cert_fp
+	                                                                               : NULL;
+}
+
 int audit_head_seq(struct store_txn *t, uint64_t *seq)
 {
 	unsigned char hash[32];
@@ -218,7 +241,7 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	ev.request_id = r->request_id;
 	ev.target = target_of(r, tbuf);
 	ev.token = authed ? nz(r->token_id) : NULL;
-	ev.cert = NULL; /* client certificates: a later issue */
+	ev.cert = cert_of(r);
 	return append(t, &ev, r->now);
 }
 
@@ -286,6 +309,7 @@ static int caused(struct store_txn *t, const struct req *r, const char *action, 
 	ev.ip = nz(r->ip);
 	ev.request_id = r->request_id;
 	ev.token = nz(r->token_id);
+	ev.cert = r->cert_state == MTLS_VALID ? nz(r->cert_fp) : NULL;
 	return append(t, &ev, r->now);
 }
 
@@ -319,6 +343,8 @@ int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
 	store_cursor_close(c);
 	if (cp_seq >= seq)
 		return STORE_OK;
+	if (max_age_ms < 0) /* audit_checkpoint_now: whatever the clock says */
+		return sign_checkpoint(t, seq, hash, now);
 	/* age of the oldest unsigned event */
 	util_be64_put(key, cp_seq + 1);
 	if ((rc = store_get(t, DB_AUDIT, key, 8, &v, &vl)) != STORE_OK || vl < ROW_HDR)
@@ -326,4 +352,9 @@ int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms)
 	if (now - (int64_t)util_be64_get((const unsigned char *)v + 32) < max_age_ms)
 		return STORE_OK;
 	return sign_checkpoint(t, seq, hash, now);
+}
+
+int audit_checkpoint_now(struct store_txn *t)
+{
+	return audit_checkpoint_due(t, util_now_ms(), -1);
 }

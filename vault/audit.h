@@ -45,6 +45,15 @@ int audit_caused_target(struct store_txn *t, const struct req *r, const char *ac
  * at least max_age_ms old (or max_age_ms is 0 and any event is unsigned). */
 int audit_checkpoint_due(struct store_txn *t, int64_t now, int64_t max_age_ms);
 
+/* Sign a checkpoint for the newest event unless it has one, however
+ * recent it is (and whatever the clock did since it was written). */
+int audit_checkpoint_now(struct store_txn *t);
+
+/* Sign checkpoints with sk (public half pk) instead of audit.key, or
+ * with audit.key again when sk is NULL. Only at start-up, in the writer,
+ * to sign the announcement of a new audit key with the key before it
+ * (auditkeys.c). */
+void audit_set_signer(const unsigned char *sk, const unsigned char *pk);
 /* The seq of the newest event as t sees it (0 for an empty log). Returns
  * 0 or a store_err. */
 int audit_head_seq(struct store_txn *t, uint64_t *seq);

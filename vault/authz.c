@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "license.h"
 #include "log.h"
+#include "mtls.h"
 #include "records.h"
 #include "route.h"
 #include "sessions.h"
@@ -342,6 +343,35 @@ static int unauthenticated(struct req *r, const char *why)
 	return req_fail(r, 401, "unauthenticated", "%s", why);
 }
 
+/* SPEC 8.4: a role of --mtls-roles needs, right after its token and before
+ * the suspension check, a verified client certificate (mtls.c) naming the
+ * token's account. Otherwise 401 certificate_required: a failed
+ * authentication (counted by the limiter) whose event keeps the actor,
+ * role, token and the certificate presented. */
+static int certificate(struct req *r)
+{
+	const char *why;
+	int64_t wait;
+	int global = 0;
+
+	if (r->who.role == ROLE_GUEST || (mtls_roles() & (unsigned)r->who.role) == 0)
+		return 0;
+	if (r->cert_state == MTLS_VALID && strcmp(r->cert_account, r->who.id) == 0)
+		return 0;
+	why = r->cert_state == MTLS_NONE      ? "this account needs a client certificate"
+	      : r->cert_state == MTLS_CRL_OLD ? "the client CRL is out of date; no client "
+	                                        "certificate is accepted until it is renewed"
+	      : r->cert_state == MTLS_PROXIED ? "a request through a proxy cannot carry the client "
+	                                        "certificate this account needs; connect directly"
+	      : r->cert_state == MTLS_VALID   ? "the client certificate names another account"
+	                                      : "the client certificate is not valid (not from the "
+	                                        "client CA, revoked, expired or not for client "
+	                                        "authentication)";
+	if (!rl_probing && (wait = authz_rl_fail(r->ip, util_mono_ms(), &global)) > 0)
+		return too_many(r, wait, global);
+	return req_fail(r, 401, "certificate_required", "%s", why);
+}
+
 /* The bearer token: known, not revoked, not expired, of an existing
  * account. Sets r->who and r->token_id (the token's public id, for the
  * audit event) only when all of that holds. */
@@ -613,7 +643,7 @@ int authz_run(struct req *r, struct store_txn *t)
 	const struct route *rt = r->route;
 	int rc;
 
-	if ((rc = authenticate_any(r, t)) != 0)
+	if ((rc = authenticate_any(r, t)) != 0 || (rc = certificate(r)) != 0)
 		return rc;
 	if (r->who.suspended)
 		return req_fail(r, 403, "account_suspended",
@@ -666,6 +696,8 @@ static int probe_op(struct store_txn *t, void *arg)
 
 	rl_probing = 1;
 	rc = authenticate_any(arg, t);
+	if (rc == 0)
+		rc = certificate(arg);
 	rl_probing = 0;
 	return rc;
 }

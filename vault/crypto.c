@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "keyfile.h"
+#include "mkset.h"
 #include "log.h"
 #include "util.h"
 #include "wipe.h"
@@ -16,31 +17,78 @@
 #define RECORD_FORMAT 0x01
 #define AD_MAX 512
 
-struct keys {
-	unsigned char master[32];
+struct mkv {
+	uint32_t version;
 	unsigned char kek[32];
+};
+
+struct keys {
+	struct mkv mk[MKSET_MAX]; /* increasing versions; the last is current */
+	size_t nmk;
 	unsigned char tokkey[32];
 	unsigned char tokidkey[32];
 	unsigned char capkey[32];
 	unsigned char audit_sk[64];
 	unsigned char audit_pk[32];
-	uint32_t mk_version;
 };
 
 static struct keys *K;
+/* The master-key files, read at start-up and kept (sodium_malloc) only
+ * while they are sealed. */
+static struct mkset *MS;
+static struct mkset_unsealer *MU;
+static _Atomic int sealed_flag;
+
+/* From the unsealed set MS: every version's KEK and the hash keys into K;
+ * MS is wiped and freed. Returns 0 or -1 (logged). */
+static int install_set(void)
+{
+	unsigned char master[32], hk[KEYFILE_HASH_KEYS_LEN];
+	char err[512];
+	int rc = -1;
+
+	if (mkset_hash_keys(MS, hk, err, sizeof err) != 0) {
+		log_msg("crypto: %s", err);
+		goto done;
+	}
+	sodium_mprotect_readwrite(K);
+	for (size_t i = 0; i < MS->n; i++) {
+		if (mkset_key(MS, i, master) != 0) {
+			log_msg("crypto: %s: damaged", MS->e[i].name);
+			sodium_mprotect_readonly(K);
+			goto done;
+		}
+		K->mk[i].version = MS->e[i].version;
+		mkset_kek(master, K->mk[i].kek);
+	}
+	K->nmk = MS->n;
+	memcpy(K->tokkey, hk, 32);
+	memcpy(K->tokidkey, hk + 32, 32);
+	memcpy(K->capkey, hk + 64, 32);
+	sodium_mprotect_readonly(K);
+	sodium_free(MS); /* wipes */
+	MS = NULL;
+	if (MU != NULL)
+		sodium_free(MU);
+	MU = NULL;
+	rc = 0;
+done:
+	sodium_memzero(master, sizeof master);
+	sodium_memzero(hk, sizeof hk);
+	return rc;
+}
 
 int crypto_init(const char *keys_dir)
 {
-	char path[4096];
+	char path[4096], err[512];
 
-	if ((K = sodium_malloc(sizeof *K)) == NULL) {
+	if ((K = sodium_malloc(sizeof *K)) == NULL || (MS = sodium_malloc(sizeof *MS)) == NULL) {
 		log_msg("crypto: cannot allocate guarded memory");
-		return -1;
+		goto fail;
 	}
 	sodium_memzero(K, sizeof *K);
-	if (snprintf(path, sizeof path, "%s/master.key", keys_dir) >= (int)sizeof path ||
-	    keyfile_read_master(path, K->master, &K->mk_version) != 0) {
-		log_msg("crypto: cannot load the master key: %s", keyfile_error());
+	if (mkset_load(keys_dir, MS, err, sizeof err) != 0) {
+		log_msg("crypto: cannot load the master keys: %s", err);
 		goto fail;
 	}
 	if (snprintf(path, sizeof path, "%s/audit.key", keys_dir) >= (int)sizeof path ||
@@ -49,26 +97,94 @@ int crypto_init(const char *keys_dir)
 		goto fail;
 	}
 	crypto_sign_ed25519_sk_to_pk(K->audit_pk, K->audit_sk);
-	if (crypto_kdf_derive_from_key(K->kek, sizeof K->kek, 1, "rsvwrap1", K->master) != 0 ||
-	    crypto_kdf_derive_from_key(K->tokkey, sizeof K->tokkey, 2, "rsvtokn1", K->master) !=
-	        0 ||
-	    crypto_kdf_derive_from_key(K->tokidkey, sizeof K->tokidkey, 3, "rsvtkid1", K->master) !=
-	        0 ||
-	    crypto_kdf_derive_from_key(K->capkey, sizeof K->capkey, 4, "rsvcapa1", K->master) != 0)
-		goto fail;
 	sodium_mprotect_readonly(K);
+	if (MS->sealed) {
+		if ((MU = sodium_malloc(sizeof *MU)) == NULL)
+			goto fail;
+		sodium_memzero(MU, sizeof *MU);
+		sealed_flag = 1;
+		return 0;
+	}
+	if (install_set() != 0)
+		goto fail;
 	return 0;
 fail:
-	sodium_free(K); /* sodium_free wipes */
+	if (K != NULL)
+		sodium_free(K); /* sodium_free wipes */
+	if (MS != NULL)
+		sodium_free(MS);
 	K = NULL;
+	MS = NULL;
 	return -1;
+}
+
+int crypto_sealed(void)
+{
+	return sealed_flag;
+}
+
+int crypto_seal_kind(unsigned *k)
+{
+	if (MS == NULL)
+		return 0;
+	*k = MS->seal.k;
+	return MS->seal.kind;
+}
+
+void crypto_seal_open(void)
+{
+	if (MS == NULL)
+		sealed_flag = 0;
+}
+
+int crypto_unseal_line(const char *line, size_t len, const char **msg)
+{
+	int rc;
+
+	*msg = "not sealed";
+	if (MS == NULL)
+		return 1;
+	rc = mkset_feed(MS, MU, line, len, msg, NULL);
+	if (rc == 1 && install_set() != 0) {
+		*msg = "the unsealed master keys are damaged";
+		return -1;
+	}
+	return rc;
 }
 
 void crypto_shutdown(void)
 {
 	if (K != NULL)
 		sodium_free(K);
+	if (MS != NULL)
+		sodium_free(MS);
+	if (MU != NULL)
+		sodium_free(MU);
 	K = NULL;
+	MS = NULL;
+	MU = NULL;
+}
+
+uint32_t crypto_mk_current(void)
+{
+	return K->nmk > 0 ? K->mk[K->nmk - 1].version : 0;
+}
+
+size_t crypto_mk_versions(uint32_t *out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < K->nmk && i < max; i++)
+		out[i] = K->mk[i].version;
+	return i;
+}
+
+static const unsigned char *kek_of(uint32_t version)
+{
+	for (size_t i = 0; i < K->nmk; i++)
+		if (K->mk[i].version == version)
+			return K->mk[i].kek;
+	return NULL;
 }
 
 const unsigned char *crypto_audit_sk(void)
@@ -165,49 +281,122 @@ static size_t ad_tag(unsigned char *ad, const char *tag)
 	return n;
 }
 
-static size_t wrap_ad(unsigned char ad[AD_MAX], const char *tid, uint32_t version)
+static size_t wrap_ad(unsigned char ad[AD_MAX], const char *tag, const void *id, size_t idlen,
+                      uint32_t version)
 {
-	size_t off = ad_tag(ad, "rsvault-ticket-key-v1");
+	size_t off;
 
-	if ((off = ad_field(ad, off, tid, strlen(tid))) == 0 || off + 4 > AD_MAX)
+	if (strlen(tag) + 1 > AD_MAX / 2)
+		return 0;
+	off = ad_tag(ad, tag);
+	if ((off = ad_field(ad, off, id, idlen)) == 0 || off + 4 > AD_MAX)
 		return 0;
 	util_be32_put(ad + off, version);
 	return off + 4;
 }
 
+static int wrap_under(uint32_t version, const char *tag, const void *id, size_t idlen,
+                      const unsigned char *pt, size_t ptlen, unsigned char *out, size_t cap,
+                      size_t *outlen)
+{
+	unsigned char ad[AD_MAX];
+	const unsigned char *kek = kek_of(version);
+	size_t adlen;
+
+	if (kek == NULL || ptlen > CRYPTO_WRAP_PT_MAX || cap < CRYPTO_WRAP_OVERHEAD + ptlen ||
+	    (adlen = wrap_ad(ad, tag, id, idlen, version)) == 0)
+		return -1;
+	out[0] = WRAP_FORMAT;
+	util_be32_put(out + 1, version);
+	randombytes_buf(out + 5, 24);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out + 29, NULL, pt, ptlen, ad, adlen, NULL,
+	                                           out + 5, kek);
+	*outlen = CRYPTO_WRAP_OVERHEAD + ptlen;
+	return 0;
+}
+
+int crypto_wrap(const char *tag, const void *id, size_t idlen, const unsigned char *pt,
+                size_t ptlen, unsigned char *out, size_t cap, size_t *outlen)
+{
+	return wrap_under(crypto_mk_current(), tag, id, idlen, pt, ptlen, out, cap, outlen);
+}
+
+uint32_t crypto_wrapped_version(const unsigned char *in, size_t len)
+{
+	if (len < CRYPTO_WRAP_OVERHEAD || in[0] != WRAP_FORMAT)
+		return 0;
+	return util_be32_get(in + 1);
+}
+
+int crypto_unwrap(const char *tag, const void *id, size_t idlen, const unsigned char *in,
+                  size_t len, unsigned char *pt, size_t cap, size_t *ptlen)
+{
+	unsigned char ad[AD_MAX];
+	const unsigned char *kek;
+	uint32_t version = crypto_wrapped_version(in, len);
+	size_t adlen, n;
+
+	if (version == 0)
+		return -1;
+	n = len - CRYPTO_WRAP_OVERHEAD;
+	if (n > cap)
+		return -1;
+	if ((kek = kek_of(version)) == NULL) {
+		log_msg("crypto: a value is wrapped under master-key version %u, which is not "
+		        "loaded (retired, or missing from the key directory)",
+		        (unsigned)version);
+		return -1;
+	}
+	if ((adlen = wrap_ad(ad, tag, id, idlen, version)) == 0)
+		return -1;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, in + 29, len - 29, ad, adlen,
+	                                               in + 5, kek) != 0) {
+		sodium_memzero(pt, cap);
+		return -1;
+	}
+	*ptlen = n;
+	return 0;
+}
+
+int crypto_rewrap(const char *tag, const void *id, size_t idlen, const unsigned char *in,
+                  size_t len, unsigned char *out, size_t cap, size_t *outlen)
+{
+	unsigned char pt[CRYPTO_WRAP_PT_MAX];
+	size_t n = 0;
+	int rc;
+
+	if (crypto_wrapped_version(in, len) == crypto_mk_current())
+		return 1;
+	if (crypto_unwrap(tag, id, idlen, in, len, pt, sizeof pt, &n) != 0)
+		return -1;
+	rc = crypto_wrap(tag, id, idlen, pt, n, out, cap, outlen);
+	sodium_memzero(pt, sizeof pt);
+	return rc;
+}
+
 int crypto_ticket_key_new(const char *tid, unsigned char key[CRYPTO_TICKET_KEY_LEN],
                           unsigned char wrapped[CRYPTO_WRAPPED_LEN])
 {
-	unsigned char ad[AD_MAX];
-	size_t adlen;
+	size_t n;
 
-	if ((adlen = wrap_ad(ad, tid, K->mk_version)) == 0)
-		return -1;
 	crypto_aead_xchacha20poly1305_ietf_keygen(key);
-	wrapped[0] = WRAP_FORMAT;
-	util_be32_put(wrapped + 1, K->mk_version);
-	randombytes_buf(wrapped + 5, 24);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped + 29, NULL, key, CRYPTO_TICKET_KEY_LEN,
-	                                           ad, adlen, NULL, wrapped + 5, K->kek);
+	if (crypto_wrap(CRYPTO_TICKET_KEY_TAG, tid, strlen(tid), key, CRYPTO_TICKET_KEY_LEN,
+	                wrapped, CRYPTO_WRAPPED_LEN, &n) != 0) {
+		sodium_memzero(key, CRYPTO_TICKET_KEY_LEN);
+		return -1;
+	}
 	return 0;
 }
 
 int crypto_ticket_key_unwrap(const char *tid, const unsigned char *wrapped, size_t len,
                              unsigned char key[CRYPTO_TICKET_KEY_LEN])
 {
-	unsigned char ad[AD_MAX];
-	size_t adlen;
-	uint32_t version;
+	size_t n = 0;
 
-	if (len != CRYPTO_WRAPPED_LEN || wrapped[0] != WRAP_FORMAT)
-		return -1;
-	version = util_be32_get(wrapped + 1);
-	if (version != K->mk_version) /* rotation will keep older versions here */
-		return -1;
-	if ((adlen = wrap_ad(ad, tid, version)) == 0)
-		return -1;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL, wrapped + 29, 48, ad, adlen,
-	                                               wrapped + 5, K->kek) != 0) {
+	if (len != CRYPTO_WRAPPED_LEN ||
+	    crypto_unwrap(CRYPTO_TICKET_KEY_TAG, tid, strlen(tid), wrapped, len, key,
+	                  CRYPTO_TICKET_KEY_LEN, &n) != 0 ||
+	    n != CRYPTO_TICKET_KEY_LEN) {
 		sodium_memzero(key, CRYPTO_TICKET_KEY_LEN);
 		return -1;
 	}
@@ -284,69 +473,29 @@ int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 	*ptlen = n;
 	return 0;
 }
+_Static_assert(CRYPTO_MK_MAX == MKSET_MAX, "one limit");
 
-/* ---- webhook signing secrets ---------------------------------------------- */
+/* ---- webhook signing secrets (SPEC 8.3) ----------------------------------- */
 
-#define WH_FORMAT 0x01
-
-static size_t wh_ad(unsigned char ad[AD_MAX], const char *whid, uint32_t version)
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len, unsigned char *out,
+                               size_t cap, size_t *outlen)
 {
-	size_t off = ad_tag(ad, "rsvault-webhook-secret-v1");
-
-	if ((off = ad_field(ad, off, whid, strlen(whid))) == 0 || off + 4 > AD_MAX)
-		return 0;
-	util_be32_put(ad + off, version);
-	return off + 4;
-}
-
-int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len,
-                               unsigned char **out, size_t *outlen)
-{
-	unsigned char ad[AD_MAX], *b;
-	size_t adlen;
-
-	*out = NULL;
-	if (len == 0 || len >= CRYPTO_WH_SECRET_MAX ||
-	    (adlen = wh_ad(ad, whid, K->mk_version)) == 0)
+	if (len == 0 || len >= CRYPTO_WH_SECRET_MAX)
 		return -1;
-	if ((b = malloc(CRYPTO_WH_WRAP_OVERHEAD + len)) == NULL)
-		return -1;
-	b[0] = WH_FORMAT;
-	util_be32_put(b + 1, K->mk_version);
-	randombytes_buf(b + 5, 24);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(b + 29, NULL, (const unsigned char *)secret, len,
-	                                           ad, adlen, NULL, b + 5, K->kek);
-	*out = b;
-	*outlen = CRYPTO_WH_WRAP_OVERHEAD + len;
-	return 0;
+	return crypto_wrap(CRYPTO_WEBHOOK_SECRET_TAG, whid, strlen(whid),
+	                   (const unsigned char *)secret, len, out, cap, outlen);
 }
 
 int crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
-                                 char out[CRYPTO_WH_SECRET_MAX], uint32_t *version)
+                                 char out[CRYPTO_WH_SECRET_MAX])
 {
-	unsigned char ad[AD_MAX];
-	size_t adlen, n;
-	uint32_t v;
+	size_t n = 0;
 
-	sodium_memzero(out, CRYPTO_WH_SECRET_MAX);
-	if (len <= CRYPTO_WH_WRAP_OVERHEAD || blob[0] != WH_FORMAT)
-		return -1;
-	n = len - CRYPTO_WH_WRAP_OVERHEAD;
-	if (n >= CRYPTO_WH_SECRET_MAX)
-		return -1;
-	v = util_be32_get(blob + 1);
-	if (v != K->mk_version) /* rotation will keep older versions here */
-		return -1;
-	if ((adlen = wh_ad(ad, whid, v)) == 0)
-		return -1;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)out, NULL, NULL, blob + 29,
-	                                               len - 29, ad, adlen, blob + 5,
-	                                               K->kek) != 0) {
+	if (crypto_unwrap(CRYPTO_WEBHOOK_SECRET_TAG, whid, strlen(whid), blob, len,
+	                  (unsigned char *)out, CRYPTO_WH_SECRET_MAX - 1, &n) != 0) {
 		sodium_memzero(out, CRYPTO_WH_SECRET_MAX);
 		return -1;
 	}
 	out[n] = '\0';
-	if (version != NULL)
-		*version = v;
 	return 0;
 }

@@ -1,8 +1,12 @@
 /* crypto.h - the vault's keys and envelopes (libsodium).
  *
- * Key hierarchy: the master key (keys/master.key) never encrypts data
- * itself. Two subkeys are derived from it with crypto_kdf:
- *   id 1, context "rsvwrap1": KEK that wraps per-ticket keys;
+ * Key hierarchy: a master key (keys/master.key, master-N.key: every
+ * version is loaded, common/mkset.h) never encrypts data itself. Subkeys
+ * are derived with crypto_kdf:
+ *   id 1, context "rsvwrap1": per version, the KEK that wraps per-ticket
+ *         keys (and any other wrapped value) under that version;
+ * and, from version 1 only (carried unchanged by later versions' files, so
+ * retiring version 1 changes none of them):
  *   id 2, context "rsvtokn1": key for the keyed BLAKE2b hash of API tokens;
  *   id 3, context "rsvtkid1": key for the public token id (below);
  *   id 4, context "rsvcapa1": key for the keyed hash of link and receipt
@@ -34,9 +38,56 @@
 #define CRYPTO_TOKEN_STR_MAX 64 /* "rsv_" + 43 base64url chars + NUL */
 #define CRYPTO_RECORD_OVERHEAD (1 + 8 + 8 + 24 + 16)
 
-/* Load master.key and audit.key from keys_dir into guarded memory.
- * Returns 0, or -1 with a message logged. */
+/* Load every master-key version and audit.key from keys_dir into guarded
+ * memory. If the master keys are sealed, they are held encrypted and
+ * crypto_sealed() is 1 until crypto_unseal_line() opens them: no file is
+ * opened after this call. Returns 0, or -1 with a message logged. */
 int crypto_init(const char *keys_dir);
+
+/* 1 while the master keys are sealed (any thread): from crypto_init on a
+ * sealed directory until crypto_seal_open(), which the server calls once
+ * the keys are unsealed AND the store is ready, so no request runs in
+ * between. */
+int crypto_sealed(void);
+void crypto_seal_open(void);
+
+/* While sealed: the seal's kind (SEAL_KIND_PASSPHRASE or SEAL_KIND_SHARES,
+ * common/seal.h) and its threshold in *k; 0 when not sealed. */
+int crypto_seal_kind(unsigned *k);
+
+/* Feed one line of unseal input (a passphrase, or a share line): returns 1
+ * unsealed (every key installed), 0 share taken and more needed, -1 line
+ * refused (*msg says why: wrong passphrase, bad or foreign share, shares
+ * that do not open the seal). One thread only, before any key is used. */
+int crypto_unseal_line(const char *line, size_t len, const char **msg);
+
+/* The newest (current) master-key version, and every loaded version in
+ * increasing order (returns the count). */
+#define CRYPTO_MK_MAX 32 /* = MKSET_MAX */
+uint32_t crypto_mk_current(void);
+size_t crypto_mk_versions(uint32_t *out, size_t max);
+
+/* Wrapped values under a master-key version (generic: ticket keys, and
+ * anything else a table of rewrap.c lists):
+ *   0x01 | u32 BE master-key version | nonce (24) | XChaCha20-Poly1305(pt)
+ *   AD = tag 0x00 | u32 BE len | id | u32 BE version
+ * crypto_wrap wraps under the current version (out holds
+ * CRYPTO_WRAP_OVERHEAD + ptlen bytes); crypto_unwrap opens under whichever
+ * loaded version the value names (pt: cap bytes, wiped on failure);
+ * crypto_rewrap returns 1 if in is under the current version already, 0
+ * with out written under it, -1 if in does not open. crypto_wrapped_version
+ * is 0 for a malformed value. */
+#define CRYPTO_WRAP_OVERHEAD (1 + 4 + 24 + 16)
+#define CRYPTO_WRAP_PT_MAX 256
+#define CRYPTO_TICKET_KEY_TAG "rsvault-ticket-key-v1"
+int crypto_wrap(const char *tag, const void *id, size_t idlen, const unsigned char *pt,
+                size_t ptlen, unsigned char *out, size_t cap, size_t *outlen);
+__attribute__((warn_unused_result)) int crypto_unwrap(const char *tag, const void *id, size_t idlen,
+                                                      const unsigned char *in, size_t len,
+                                                      unsigned char *pt, size_t cap, size_t *ptlen);
+int crypto_rewrap(const char *tag, const void *id, size_t idlen, const unsigned char *in,
+                  size_t len, unsigned char *out, size_t cap, size_t *outlen);
+uint32_t crypto_wrapped_version(const unsigned char *in, size_t len);
 
 /* Wipe and free every key. */
 void crypto_shutdown(void);
@@ -103,25 +154,22 @@ void crypto_cap_new(char secret[CRYPTO_CAP_SECRET_LEN + 1]);
 void crypto_cap_hash(const char *kind, const char *id, const char *secret, size_t len,
                      unsigned char hash[CRYPTO_CAP_HASH_LEN]);
 
-/* Webhook signing secrets (SPEC 8.3), stored encrypted under the master
- * key's wrapping key (the KEK that wraps ticket keys, so a rewrap of the
- * master key reaches them the same way):
- *   0x01 | u32 BE master-key version | nonce (24) | XChaCha20-Poly1305(secret)
- *   AD = "rsvault-webhook-secret-v1" 0x00 | u32 BE len | webhook id | u32 BE mk version
- * crypto_webhook_secret_wrap is the one place that encrypts them: *out is
- * malloc'd (CRYPTO_WH_WRAP_OVERHEAD + len bytes). Returns 0 or -1. */
-#define CRYPTO_WH_WRAP_OVERHEAD (1 + 4 + 24 + 16)
-#define CRYPTO_WH_SECRET_MAX 128
-int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len,
-                               unsigned char **out, size_t *outlen);
-
-/* Decrypt a wrapped webhook secret into out (NUL-terminated, at most
- * CRYPTO_WH_SECRET_MAX bytes with the NUL); *version (if not NULL) gets
- * the master-key version it was wrapped under. Returns 0, or -1 on a bad
- * format, an unknown version or failed authentication (out wiped). */
+/* Webhook signing secrets (SPEC 8.3): wrapped values like ticket keys
+ * (crypto_wrap above, under the current master-key version), with this
+ * tag and the webhook id in the associated data; stored in
+ * DB_WEBHOOK_SECRETS (row key = webhook id), which wrapped.c lists, so
+ * the rewrap, the per-version counts and retire-master cover them.
+ * crypto_webhook_secret_wrap is the one place that encrypts them (out:
+ * cap bytes, at least CRYPTO_WH_WRAPPED_MAX); unwrap writes the secret
+ * NUL-terminated into out (wiped on failure). Both return 0 or -1. */
+#define CRYPTO_WEBHOOK_SECRET_TAG "rsvault-webhook-secret-v1"
+#define CRYPTO_WH_SECRET_MAX 128 /* with the NUL */
+#define CRYPTO_WH_WRAPPED_MAX (CRYPTO_WRAP_OVERHEAD + CRYPTO_WH_SECRET_MAX)
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len, unsigned char *out,
+                               size_t cap, size_t *outlen);
 __attribute__((warn_unused_result)) int
 crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
-                             char out[CRYPTO_WH_SECRET_MAX], uint32_t *version);
+                             char out[CRYPTO_WH_SECRET_MAX]);
 
 /* A fresh random id for a ticket, credential or session (22 chars). */
 void crypto_new_id(char out[64]);

@@ -30,6 +30,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "metrics.h"
+#include "mtls.h"
 #include "pages.h"
 #include "proxy.h"
 #include "records.h"
@@ -251,7 +252,8 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		MHD_destroy_response(resp);
 		return ret;
 	}
-	if (r->status >= 400) {
+	if (r->status >= 400 && r->err_code != NULL) {
+		/* (a 503 health answer of a sealed server has a body of its own) */
 		json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", r->err_code, "message",
 		                      r->err_msg);
 		body = e ? jx_text(e) : NULL;
@@ -312,6 +314,26 @@ static void read_headers(struct MHD_Connection *con, struct req *r)
 		if (r->session_state == 1)
 			snprintf(r->session_hdr, sizeof r->session_hdr, "%s", v);
 	}
+}
+
+/* The client certificate (mtls.c), verified here on the connection's
+ * thread. A request whose TLS peer is a trusted proxy never satisfies
+ * mTLS (SPEC 8.4): the certificate on that connection is the proxy's, if
+ * any, and says nothing about the staff member behind it. */
+static void client_cert(struct http *h, struct MHD_Connection *con, struct req *r)
+{
+	const union MHD_ConnectionInfo *ci;
+	char peer[64];
+
+	if (!mtls_enabled())
+		return;
+	client_ip(con, peer, sizeof peer);
+	if (h->v->nproxies > 0 && proxy_trusted(h->v->proxies, h->v->nproxies, peer)) {
+		r->cert_state = MTLS_PROXIED;
+		return;
+	}
+	ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	mtls_check(ci != NULL ? ci->tls_session : NULL, r);
 }
 
 /* application/json, optionally with "; charset=utf-8". */
@@ -436,6 +458,14 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 		req_fail(r, 400, "bad_request", "percent-encoding is not accepted in paths");
 		goto send;
 	}
+	if (crypto_sealed()) {
+		/* SPEC 8.4: sealed, only health answers, and with 503. */
+		if (strcmp(r->uri, "/v1/health") == 0 && strcmp(c->method, "GET") == 0)
+			req_ok(r, 503, json_pack("{s:s, s:b}", "status", "sealed", "sealed", 1));
+		else
+			req_fail(r, 503, "unavailable", "the vault is sealed");
+		goto send;
+	}
 	switch (route_match(r, c->method, r->uri, allow, sizeof allow)) {
 	case ROUTE_NOT_FOUND:
 		req_fail(r, 404, "not_found", "no such resource");
@@ -458,6 +488,7 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 		goto send;
 	}
 	read_headers(con, r);
+	client_cert(c->h, con, r);
 	parse_body(c);
 	if (r->route->flags & R_PUBLIC) {
 		r->route->handler(r, NULL);
@@ -575,7 +606,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		return MHD_NO;
 	if (c->parked)
 		return answer(h, con, c);
-	if (!c->headers_seen && (page = pages_find(method, c->r.uri)) != NULL) {
+	if (!c->headers_seen && !crypto_sealed() && (page = pages_find(method, c->r.uri)) != NULL) {
 		snprintf(c->method, sizeof c->method, "%s", method);
 		return answer_page(h, con, c, page);
 	}
@@ -1295,10 +1326,18 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 	 * it (http_reload_tls). */
 	for (unsigned i = 0; i < h->nls; i++) {
 		struct listener *l = &h->ls[i];
+		/* --client-ca: ask every client for a certificate (requested,
+		 * not required; mtls.c verifies what comes) */
+		struct MHD_OptionItem trust[] = {
+		    {MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)mtls_ca_pem()},
+		    {MHD_OPTION_END, 0, NULL},
+		};
 		unsigned int flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 		                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 		if (l->ipv6)
 			flags |= MHD_USE_IPv6;
+		if (mtls_ca_pem() == NULL)
+			trust[0].option = MHD_OPTION_END;
 		l->d = MHD_start_daemon(
 		    flags, 0, accept_cb, h, access_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 		    (void *)NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
@@ -1310,7 +1349,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 		    MHD_OPTION_NOTIFY_CONNECTION, notify_cb, (void *)h,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)(cc.max_total * v->threads),
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+		    trust, MHD_OPTION_END);
 		l->fd = -1; /* libmicrohttpd's now: MHD_stop_daemon closes it */
 		if (l->d == NULL) {
 			log_msg("cannot start the HTTPS listener on %s:%u", l->shown,

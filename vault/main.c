@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "auditkeys.h"
 #include "authz.h"
 #include "crypto.h"
 #include "dispatch.h"
@@ -23,11 +24,13 @@
 #include "keyfile.h"
 #include "license.h"
 #include "log.h"
+#include "mtls.h"
 #include "proxy.h"
 #include "publicurl.h"
 #include "sandbox.h"
 #include "store.h"
 #include "tokens.h"
+#include "unseal.h"
 #include "util.h"
 #include "vault.h"
 #include "webhooks.h"
@@ -53,7 +56,7 @@ static void usage(FILE *f)
 	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
 	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
-	       "                [--log-file FILE] [--webhook-ca FILE]\n"
+	       "                [--log-file FILE] [--unseal-fd FD] [--webhook-ca FILE]\n"
 	       "                [--webhook-outbox-max N] [--no-seccomp]\n"
 	       "       rsvaultd --version | --help\n"
 	       "\n"
@@ -90,6 +93,15 @@ static void usage(FILE *f)
 	       "  --log-format F         text (default) or json (one object a line)\n"
 	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
 	       "                         SIGHUP) instead of stderr\n"
+	       "  --unseal-fd FD         sealed master keys: read the passphrase or share lines\n"
+	       "                         from this descriptor (else a systemd credential\n"
+	       "                         " UNSEAL_CREDENTIAL ", else the terminal); docs/keys.md\n"
+	       "  --client-ca FILE       ask clients for a certificate and verify it against this\n"
+	       "                         CA (the client CA of `rsvault-keys client-ca`)\n"
+	       "  --mtls-roles LIST      roles (agent,admin,auditor,...) whose tokens work only\n"
+	       "                         with a valid client certificate naming the account\n"
+	       "  --client-crl FILE      the client CA's CRL (client-crl.pem); when it is out of\n"
+	       "                         date no client certificate is accepted\n"
 	       "  --webhook-ca FILE      trust only the CA certificates in FILE (PEM) for\n"
 	       "                         webhook receivers (default: the system's CAs)\n"
 	       "  --webhook-outbox-max N undelivered and recent webhook deliveries kept at\n"
@@ -97,7 +109,8 @@ static void usage(FILE *f)
 	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	       "  --version              print the version and exit\n"
 	       "\n"
-	       "SIGHUP reloads the TLS certificate and key and reopens --log-file.\n"
+	       "SIGHUP reloads the TLS certificate and key, the client CA and CRL, and\n"
+	       "reopens --log-file.\n"
 	       "\n"
 	       "example: rsvaultd --data ./var/data --keys ./var/keys\n");
 }
@@ -127,10 +140,13 @@ static int opt_str(const char *name, const char *val, char *out, size_t len)
 struct opts {
 	struct vault *v;
 	struct sandbox *sb;
-	int cli;             /* 1 while the command line is applied */
-	int cli_listen;      /* the command line has given a --listen already */
-	int cli_proxy;       /* ... a --trusted-proxy */
-	enum log_format fmt; /* --log-format */
+	int cli;               /* 1 while the command line is applied */
+	int cli_listen;        /* the command line has given a --listen already */
+	int cli_proxy;         /* ... a --trusted-proxy */
+	enum log_format fmt;   /* --log-format */
+	char client_ca[2048];  /* --client-ca (mtls.c) */
+	char client_crl[2048]; /* --client-crl */
+	char mtls_roles[128];  /* --mtls-roles */
 };
 
 /* Apply one option (a is "--name", val its value; NULL for --no-seccomp on
@@ -216,6 +232,15 @@ static int set_option(struct opts *o, const char *a, const char *val)
 			if (opt_i64(a, val, 1, 1024 * 1024, &n))
 				return -1;
 			v->mapsize = (size_t)n * 1024 * 1024;
+		} else if (strcmp(a, "--client-ca") == 0) {
+			if (opt_str(a, val, o->client_ca, sizeof o->client_ca))
+				return -1;
+		} else if (strcmp(a, "--client-crl") == 0) {
+			if (opt_str(a, val, o->client_crl, sizeof o->client_crl))
+				return -1;
+		} else if (strcmp(a, "--mtls-roles") == 0) {
+			if (opt_str(a, val, o->mtls_roles, sizeof o->mtls_roles))
+				return -1;
 		} else if (strcmp(a, "--public-url") == 0) {
 			const char *why;
 			if (publicurl_check(val, v->public_url, sizeof v->public_url, &why) != 0) {
@@ -234,6 +259,10 @@ static int set_option(struct opts *o, const char *a, const char *val)
 		} else if (strcmp(a, "--webhook-outbox-max") == 0) {
 			if (opt_i64(a, val, 1, WEBHOOK_OUTBOX_MAX, &v->webhook_outbox_max))
 				return -1;
+		} else if (strcmp(a, "--unseal-fd") == 0) {
+			if (opt_i64(a, val, 0, 65535, &n))
+				return -1;
+			v->unseal_fd = (int)n;
 		} else if (strcmp(a, "--user") == 0) {
 			if (opt_str(a, val, sb->sb_user, sizeof sb->sb_user))
 				return -1;
@@ -390,6 +419,8 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 		fprintf(stderr, "rsvaultd: --tls-cert and --tls-key go together\n");
 		return -1;
 	}
+	if (mtls_configure(o.client_ca, o.client_crl, o.mtls_roles) != 0)
+		return -1;
 	return 0;
 }
 
@@ -534,6 +565,8 @@ static void reload(struct vault *v, struct http *h)
 		failed = 1;
 	/* The client CA and CRL of mTLS reload here too, with the same rule
 	 * (a bad file keeps the ones in use and says why). */
+	if (mtls_enabled() && mtls_reload() != 0)
+		failed = 1;
 	log_msg("SIGHUP: reload %s; still running",
 	        failed ? "incomplete (see above): what failed kept its old state" : "done");
 }
@@ -589,6 +622,7 @@ int main(int argc, char **argv)
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
 	    .run_uid = -1,
 	    .webhook_outbox_max = WEBHOOK_OUTBOX_DEFAULT,
+	    .unseal_fd = -1,
 	};
 	struct sandbox sb = {.sb_user = ""};
 	struct http *h = NULL;
@@ -597,7 +631,8 @@ int main(int argc, char **argv)
 	const char *shown;
 	dev_t map_dev = 0;
 	ino_t map_ino = 0;
-	int created, have_map, status = 1;
+	int created, have_map, status = 1, sealed, sig = 0;
+	struct unseal_src us = {.fd = -1};
 
 	harden_process();
 	/* Block the stop signals (and SIGHUP, whose default would stop us
@@ -631,6 +666,12 @@ int main(int argc, char **argv)
 	/* libcurl before any thread; the --webhook-ca file while it can be read */
 	if (webhooks_init(v.webhook_ca, v.webhook_outbox_max) != 0)
 		goto out;
+	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
+		goto out;
+	/* Sealed: what unsealing needs is opened now, before the sandbox. */
+	if ((sealed = crypto_sealed()) != 0 && unseal_prepare(v.unseal_fd, &us) != 0)
+		goto out;
+	sb.sb_tty_fd = unseal_tty_fd(&us);
 	if (http_prepare(&v, &h) != 0)
 		goto out;
 	/* Then give them up, before any thread exists. */
@@ -649,6 +690,8 @@ int main(int argc, char **argv)
 		log_msg("cannot open the store in %s", v.data_dir);
 		goto out;
 	}
+	if (auditkeys_announce(v.store) != 0) /* before any other event */
+		goto out;
 	/* Every step that depends on the configuration runs before the
 	 * first start's admin token is written (bootstrap): a start that
 	 * fails leaves no token behind. Until http_ready, requests that
@@ -666,11 +709,14 @@ int main(int argc, char **argv)
 	/* Every thread and library is up: lock memory, then the filter. */
 	have_map = store_map_file(v.store, &map_dev, &map_ino) == STORE_OK;
 	sandbox_lock_memory(have_map, map_dev, map_ino);
-	/* bootstrap writes files (the token) with calls the filter refuses */
-	if (bootstrap(&v) != 0)
+	/* bootstrap writes files (the token) with calls the filter refuses
+	 * (a sealed server's runs later: sandbox.c allows it those calls) */
+	if (!sealed && (bootstrap(&v) != 0 || rewrap_start(&v) != 0))
 		goto out;
-	store_set_tick(v.store, dispatch_tick, &v);
-	/* the delivery thread and libcurl's multi handle, before the filter */
+	if (!sealed)
+		store_set_tick(v.store, dispatch_tick, &v);
+	/* the delivery thread and libcurl's multi handle, before the filter
+	 * (while sealed it waits: the signing secrets need the master key) */
 	if (webhooks_start(v.store) != 0)
 		goto out;
 	if (sandbox_seccomp(&sb) != 0)
@@ -681,13 +727,43 @@ int main(int argc, char **argv)
 		log_msg("rsvaultd %s listening on https://%s:%u", VAULT_VERSION, shown,
 		        (unsigned)port);
 	}
+	if (sealed) {
+		/* Until unsealed, every route answers 503 (http.c). */
+		log_msg("the master keys are sealed: serving only /v1/health (503 sealed) until "
+		        "unsealed from the %s",
+		        us.what);
+		switch (unseal_run(&us, &set, &sig)) {
+		case 1:
+			unseal_done(&us);
+			if (bootstrap(&v) != 0 || rewrap_start(&v) != 0)
+				goto out;
+			store_set_tick(v.store, dispatch_tick, &v);
+			crypto_seal_open(); /* now requests may come in */
+			log_msg("unsealed: master-key version %u is current; serving",
+			        (unsigned)crypto_mk_current());
+			break;
+		case -1:
+			log_msg("signal %d: shutting down (still sealed)", sig);
+			status = 0;
+			goto out;
+		default:
+			unseal_done(&us);
+			log_msg("the unseal input ended and the keys are STILL SEALED; every route "
+			        "answers 503 until the server is restarted with the right input");
+			break;
+		}
+	}
 	wait_for_stop(&set, &v, h);
 	status = 0;
 out:
+	unseal_done(&us);
 	http_stop(h);
-	webhooks_stop();         /* before the store it reads */
+	webhooks_stop(); /* before the store it reads */
+	rewrap_stop();
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);
+	auditkeys_shutdown();
+	mtls_shutdown();
 	crypto_shutdown();
 	return status;
 }

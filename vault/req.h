@@ -66,6 +66,12 @@ struct req {
 	 * queued (authz_prehash); tok_hashed 1 when set */
 	unsigned char tok_hash[CRYPTO_TOKEN_HASH_LEN];
 	int tok_hashed;
+	/* The client certificate (SPEC 8.4), from mtls_check: state (mtls.h
+	 * MTLS_*), lowercase hex SHA-256 of its DER ("" if none presented)
+	 * and, when it verified, its CN. */
+	int cert_state;
+	char cert_fp[65];
+	char cert_account[72];
 	char session_hdr[80]; /* X-Session-Id */
 	int session_state;    /* 0 none, 1 present, 2 malformed */
 	json_t *body;

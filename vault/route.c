@@ -92,6 +92,12 @@ static const struct route routes[] = {
     {"GET", "/v1/audit", P_NONE, P_NONE, 0, ROLE_AUDITOR, 0, "audit.list", api_audit_list},
     {"GET", "/v1/audit/checkpoint", P_NONE, P_NONE, 0, ROLE_AUDITOR, 0, "audit.checkpoint",
      api_audit_checkpoint},
+    {"GET", "/v1/admin/keys", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "key.list", api_admin_keys},
+    {"POST", "/v1/admin/rewrap", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "key.rewrap", api_admin_rewrap},
+#ifdef RSVAULT_TESTING
+    {"POST", "/v1/test/ticket-keys", P_NONE, P_NONE, R_BODY, ROLE_ADMIN, 0, "test.seed",
+     api_test_seed_keys},
+#endif
     {"GET", "/v1/audit/checkpoints", P_NONE, P_NONE, 0, ROLE_AUDITOR, 0, "audit.checkpoints",
      api_audit_checkpoints},
 };

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -428,6 +428,9 @@ static const char *const sb_allow[] = {
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "lseek",
     "close", "fstat", "newfstatat", "statx", "openat", "fcntl", "flock", "fsync", "fdatasync",
     "msync", "ftruncate", "access", "faccessat", "faccessat2",
+    /* a sealed server's first start writes admin.token once unsealed, after
+     * the filter is on (keyfile_write_new: fchmod; unlink if the commit fails) */
+    "fchmod", "unlink", "unlinkat",
     /* SIGHUP: the certificate reload checks who owns the key file */
     "geteuid", "getuid", "getegid", "getgid",
     /* network: libmicrohttpd on sockets bound before the filter */
@@ -531,6 +534,18 @@ int sandbox_seccomp(const struct sandbox *sb)
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet6) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &unixf) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &nl) != 0)
+			goto done;
+		/* A sealed server unsealing from the terminal restores its echo
+		 * (tcsetattr TCSANOW; glibc may read the settings back first) on
+		 * that one descriptor, nothing else. */
+		struct scmp_arg_cmp tty[2] = {
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)sb->sb_tty_fd},
+		    {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCSETS}};
+		struct scmp_arg_cmp ttyget[2] = {
+		    {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)sb->sb_tty_fd},
+		    {.arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCGETS}};
+		if (sb->sb_tty_fd >= 0 && (sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 2, tty) != 0 ||
+		                           sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 2, ttyget) != 0))
 			goto done;
 		if (sb_rule(ctx, SCMP_ACT_ALLOW, "mmap", 1, &noexec) != 0 ||
 		    sb_rule(ctx, SCMP_ACT_ALLOW, "mprotect", 1, &noexec) != 0 ||

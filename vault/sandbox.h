@@ -25,6 +25,8 @@ struct sandbox {
 	char sb_user[SANDBOX_NAME_MAX];  /* --user: name or number; "" if not given */
 	char sb_group[SANDBOX_NAME_MAX]; /* --group: name or number; "" if not given */
 	int sb_no_seccomp;               /* --no-seccomp (debugging only) */
+	int sb_tty_fd; /* sealed, unsealing from the terminal: its descriptor, on which
+	                * the filter allows the ioctl that restores echo; else -1 */
 	/* Set by sandbox_init: */
 	int sb_switch; /* started as root: sandbox_drop switches to sb_uid/sb_gid */
 	uid_t sb_uid;  /* the user the server runs as after sandbox_drop */

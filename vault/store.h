@@ -53,6 +53,7 @@ enum store_db {
 	DB_WEBHOOK_DELIV,   /* webhook id \0 be64(~order) -> delivery id (newest first) */
 	DB_CRED_META,       /* ticket id \0 credential id -> JSON reads, rotate (notify.c) */
 	DB_SESSION_READS,   /* session id \0 credential id -> ""; sid \0 -> "ended" (notify.c) */
+	DB_WEBHOOK_SECRETS, /* webhook id -> wrapped signing secret (crypto_wrap; wrapped.c) */
 	DB_COUNT
 };
 

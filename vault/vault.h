@@ -41,7 +41,10 @@ struct vault {
 	size_t mapsize;
 	int queue_timeout_ms;
 	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
-	char webhook_ca[2048]; /* --webhook-ca: "" for the system's CAs (webhooks.c) */
+	int unseal_fd;         /* --unseal-fd (sealed master keys, SPEC 8.4); -1: none */
+
+	/* webhooks (webhooks.c) */
+	char webhook_ca[2048];      /* --webhook-ca: "" for the system's CAs */
 	int64_t webhook_outbox_max; /* --webhook-outbox-max */
 	struct store *store;
 };

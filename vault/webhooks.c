@@ -451,8 +451,8 @@ static json_t *webhook_view(const json_t *wh)
 int api_webhook_create(struct req *r, struct store_txn *t)
 {
 	static const char *const fields[] = {"url", "events", NULL};
-	char whid[ID_MAX], secret[80], hex[2 * (CRYPTO_WH_WRAP_OVERHEAD + 64) + 1];
-	unsigned char raw[32], *wrapped = NULL;
+	char whid[ID_MAX], secret[80];
+	unsigned char raw[32], wrapped[CRYPTO_WH_WRAPPED_MAX];
 	const char *url;
 	json_t *events = NULL, *wh = NULL, *view;
 	size_t wlen, n;
@@ -491,19 +491,22 @@ int api_webhook_create(struct req *r, struct store_txn *t)
 	sodium_bin2base64(secret + 6, sizeof secret - 6, raw, sizeof raw,
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(raw, sizeof raw);
-	if (crypto_webhook_secret_wrap(whid, secret, strlen(secret), &wrapped, &wlen) != 0 ||
-	    2 * wlen + 1 > sizeof hex) {
+	/* the secret wrapped under the master key, in a table of its own
+	 * (row key = webhook id) that the master-key rewrap walks */
+	if (crypto_webhook_secret_wrap(whid, secret, strlen(secret), wrapped, sizeof wrapped,
+	                               &wlen) != 0) {
 		rc = STORE_ERROR;
 		goto out;
 	}
-	sodium_bin2hex(hex, sizeof hex, wrapped, wlen);
-	wh = json_pack("{s:s, s:s, s:O, s:s, s:I, s:s}", "id", whid, "url", url, "events", events,
-	               "secret", hex, "created_at", (json_int_t)r->now, "creator", r->who.id);
+	wh = json_pack("{s:s, s:s, s:O, s:I, s:s}", "id", whid, "url", url, "events", events,
+	               "created_at", (json_int_t)r->now, "creator", r->who.id);
 	if (wh == NULL) {
 		rc = STORE_ERROR;
 		goto out;
 	}
-	if ((rc = rec_put(t, DB_WEBHOOKS, whid, wh, STORE_NOOVERWRITE)) != STORE_OK)
+	if ((rc = rec_put(t, DB_WEBHOOKS, whid, wh, STORE_NOOVERWRITE)) != STORE_OK ||
+	    (rc = store_put(t, DB_WEBHOOK_SECRETS, whid, strlen(whid), wrapped, wlen,
+	                    STORE_NOOVERWRITE)) != STORE_OK)
 		goto out;
 	if ((view = webhook_view(wh)) == NULL ||
 	    json_object_set_new(view, "secret", json_string(secret)) != 0) {
@@ -515,7 +518,6 @@ int api_webhook_create(struct req *r, struct store_txn *t)
 	rc = req_ok(r, 201, view);
 out:
 	sodium_memzero(secret, sizeof secret);
-	free(wrapped);
 	json_decref(events);
 	json_decref(wh);
 	return rc;
@@ -626,6 +628,9 @@ int api_webhook_delete(struct req *r, struct store_txn *t)
 		return req_fail(r, 404, "not_found", "no such webhook");
 	if (rc != STORE_OK || (rc = delete_deliveries(t, whid)) != STORE_OK)
 		return rc;
+	rc = store_del(t, DB_WEBHOOK_SECRETS, whid, strlen(whid));
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc;
 	return req_ok(r, 204, NULL);
 }
 
@@ -726,76 +731,6 @@ int api_webhook_deliveries(struct req *r, struct store_txn *t)
 	return req_ok(r, 200, out);
 }
 
-int webhooks_rewrap(struct store_txn *t, size_t max, char after[64], size_t *done)
-{
-	struct store_cursor *c;
-	const void *k;
-	size_t kl, n = 0;
-	char(*ids)[ID_MAX];
-	int rc;
-
-	*done = 0;
-	if (max == 0)
-		return STORE_OK;
-	if ((ids = malloc(max * sizeof *ids)) == NULL)
-		return STORE_ERROR;
-	if ((rc = store_cursor_open(t, DB_WEBHOOKS, &c)) != STORE_OK) {
-		free(ids);
-		return rc;
-	}
-	rc = store_cursor_seek(c, after, strlen(after), &k, &kl, NULL, NULL);
-	while (rc == STORE_OK && n < max) {
-		if (kl > 0 && kl < ID_MAX && !(kl == strlen(after) && memcmp(k, after, kl) == 0)) {
-			memcpy(ids[n], k, kl);
-			ids[n][kl] = '\0';
-			n++;
-		}
-		rc = store_cursor_next(c, &k, &kl, NULL, NULL);
-	}
-	store_cursor_close(c);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		free(ids);
-		return rc;
-	}
-	after[0] = '\0';
-	if (rc == STORE_OK && n > 0) /* more may follow */
-		snprintf(after, 64, "%s", ids[n - 1]);
-	rc = STORE_OK;
-	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-		unsigned char blob[CRYPTO_WH_WRAP_OVERHEAD + CRYPTO_WH_SECRET_MAX], *nw = NULL;
-		char secret[CRYPTO_WH_SECRET_MAX], hex[2 * sizeof blob + 1];
-		size_t bl, nl;
-		uint32_t ver;
-		json_t *wh;
-		const char *h;
-
-		if ((rc = rec_get(t, DB_WEBHOOKS, ids[i], &wh)) != STORE_OK)
-			break;
-		h = jx_str(wh, "secret");
-		if (h == NULL ||
-		    sodium_hex2bin(blob, sizeof blob, h, strlen(h), NULL, &bl, NULL) != 0 ||
-		    crypto_webhook_secret_unwrap(ids[i], blob, bl, secret, &ver) != 0 ||
-		    crypto_webhook_secret_wrap(ids[i], secret, strlen(secret), &nw, &nl) != 0) {
-			log_msg("webhook %s: its signing secret cannot be unwrapped for the rewrap",
-			        ids[i]);
-			json_decref(wh);
-			rc = STORE_ERROR;
-			break;
-		}
-		if (nl >= 5 && util_be32_get(nw + 1) != ver && 2 * nl + 1 <= sizeof hex) {
-			sodium_bin2hex(hex, sizeof hex, nw, nl);
-			json_object_set_new(wh, "secret", json_string(hex));
-			if ((rc = rec_put(t, DB_WEBHOOKS, ids[i], wh, 0)) == STORE_OK)
-				(*done)++;
-		}
-		sodium_memzero(secret, sizeof secret);
-		free(nw);
-		json_decref(wh);
-	}
-	free(ids);
-	return rc;
-}
-
 /* ---- the delivery thread ---------------------------------------------------- */
 
 /* One delivery being attempted. Each webhook has at most one in flight,
@@ -850,7 +785,8 @@ static int whid_busy(const struct job *a, const char *whid, const char *did)
 static int job_load(struct store_txn *t, const char *did, const struct scan *sc, struct job *j)
 {
 	json_t *d, *wh;
-	const char *s;
+	const void *sv = NULL;
+	size_t svl = 0;
 	int rc;
 
 	if ((rc = rec_get(t, DB_OUTBOX, did, &d)) == STORE_NOTFOUND)
@@ -880,13 +816,21 @@ static int job_load(struct store_txn *t, const char *did, const struct scan *sc,
 		job_free(j);
 		return rc;
 	}
-	s = jx_str(wh, "secret");
-	if (jx_str(wh, "url") == NULL || strlen(jx_str(wh, "url")) > WEBHOOK_URL_MAX || s == NULL ||
-	    strlen(s) % 2 != 0 || (j->wrapped = malloc(strlen(s) / 2 + 1)) == NULL ||
-	    sodium_hex2bin(j->wrapped, strlen(s) / 2 + 1, s, strlen(s), NULL, &j->wlen, NULL) != 0)
+	rc = store_get(t, DB_WEBHOOK_SECRETS, j->whid, strlen(j->whid), &sv, &svl);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		json_decref(wh);
+		job_free(j);
+		return rc;
+	}
+	if (jx_str(wh, "url") == NULL || strlen(jx_str(wh, "url")) > WEBHOOK_URL_MAX ||
+	    rc == STORE_NOTFOUND || svl == 0 || svl > CRYPTO_WH_WRAPPED_MAX ||
+	    (j->wrapped = malloc(svl)) == NULL) {
 		j->gone = 1;
-	else
+	} else {
+		memcpy(j->wrapped, sv, svl);
+		j->wlen = svl;
 		snprintf(j->url, sizeof j->url, "%s", jx_str(wh, "url"));
+	}
 	json_decref(wh);
 	return 1;
 }
@@ -1003,7 +947,7 @@ static int job_setup(struct job *j, int64_t ts)
 	const char *h[4];
 	struct curl_slist *l;
 
-	if (crypto_webhook_secret_unwrap(j->whid, j->wrapped, j->wlen, secret, NULL) != 0) {
+	if (crypto_webhook_secret_unwrap(j->whid, j->wrapped, j->wlen, secret) != 0) {
 		log_msg("webhook %s: its signing secret fails to unwrap", j->whid);
 		return -1;
 	}
@@ -1231,6 +1175,10 @@ static void *deliver_loop(void *arg)
 		CURLMsg *m;
 		int left;
 
+		if (crypto_sealed()) { /* the signing secrets need the master key */
+			idle_wait();
+			continue;
+		}
 		for (size_t i = 0; i < ROUND_MAX; i++)
 			inflight += slots[i].used;
 		if (inflight < ROUND_MAX && util_mono_ms() - last_scan >= POLL_MS) {

@@ -65,12 +65,9 @@ int webhook_enqueue(struct store_txn *t, const char *type, const char *body, int
 /* Does any webhook exist? 1, 0, or a store_err. */
 int webhooks_any(struct store_txn *t);
 
-/* Master-key rewrap (SPEC 8.4): wrap again, under the current master-key
- * version, up to max webhook secrets that are wrapped under another one,
- * going on from the webhook id after (in key order; "" for the start; set
- * to the last id looked at, "" when the table's end was reached). *done
- * counts the secrets rewrapped. Returns 0 or a store_err. */
-int webhooks_rewrap(struct store_txn *t, size_t max, char after[64], size_t *done);
+/* The signing secrets are in DB_WEBHOOK_SECRETS (webhook id -> a
+ * crypto_wrap() value, crypto_webhook_secret_wrap), which wrapped.c lists:
+ * the master-key rewrap (SPEC 8.4) covers them with the ticket keys. */
 
 /* The routes. */
 int api_webhook_create(struct req *r, struct store_txn *t);

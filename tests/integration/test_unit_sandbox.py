@@ -84,7 +84,7 @@ t.ok(len(ours) > 50 and not outside,
 
 # --- run the installed binary under the unit's restrictions -------------------------
 if not RUN_AS:
-    for _ in range(9):
+    for _ in range(10):
         t.ok(True, "sandboxed run # SKIP needs root (mount namespace, setpriv)")
     cleanup()
     t.done()
@@ -97,7 +97,11 @@ src_keys = os.path.join(d, "src")
 assert make_keys(src_keys).returncode == 0
 creds = os.path.join(d, "credentials")  # as $CREDENTIALS_DIRECTORY
 os.makedirs(creds, mode=0o500)
-for n in ("master.key", "audit.key"):
+# every credential the unit loads, by the names it gives them
+cred_names = re.findall(r"^LoadCredential(?:Encrypted)?=([^:\n]+):", open(unit).read(), re.M)
+t.ok({"master.key", "audit.key", "audit.pub"} <= set(cred_names),
+     "the unit loads master.key, audit.key and audit.pub as credentials")
+for n in cred_names:
     shutil.copyfile(os.path.join(src_keys, n), os.path.join(creds, n))
     os.chmod(os.path.join(creds, n), 0o400)
     os.chown(os.path.join(creds, n), uid, gid)

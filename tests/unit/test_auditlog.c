@@ -1355,6 +1355,266 @@ static void test_verify_other_key(void **state)
 	sodium_memzero(osk, sizeof(osk));
 }
 
+/* ---- audit-key hand-over (SPEC 8.4) ---------------------------------------- */
+
+static void third_keys(unsigned char pk[32], unsigned char sk[64])
+{
+	unsigned char seed[32];
+
+	memset(seed, 0x3c, sizeof(seed));
+	assert_int_equal(crypto_sign_seed_keypair(pk, sk, seed), 0);
+}
+
+/* A key.audit event line announcing target_hex (any string), as the
+ * server writes it: form 2, system event, the new key in target. */
+static char *key_event_line(uint64_t seq, const unsigned char prev[32], const char *target_hex,
+                            const char *outcome, unsigned char hash_out[32])
+{
+	struct audit_event ev;
+	json_t *obj, *line;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.form = 2;
+	ev.seq = seq;
+	snprintf(ev.time, sizeof(ev.time), "2026-11-23T08:00:%02u.000Z", (unsigned)(seq % 60));
+	ev.action = AUDIT_KEY_ACTION;
+	ev.outcome = outcome;
+	ev.reason = strcmp(outcome, "allow") == 0 ? NULL : "forbidden";
+	ev.target = target_hex;
+	memcpy(ev.prev, prev, 32);
+	assert_int_equal(audit_event_hash(&ev, ev.hash), 0);
+	memcpy(hash_out, ev.hash, 32);
+	line = json_pack("{s:s}", "type", "event");
+	obj = audit_event_to_json(&ev);
+	assert_non_null(line);
+	assert_non_null(obj);
+	assert_int_equal(json_object_update(line, obj), 0);
+	json_decref(obj);
+	return dump_line(line);
+}
+
+/* How a test export hands the audit key over. */
+struct rot {
+	uint64_t n;                   /* events 1..n */
+	uint64_t at;                  /* seq of the key.audit event, 0 for none */
+	const char *target;           /* what it announces (hex) */
+	const char *outcome;          /* its outcome (NULL: "allow") */
+	const unsigned char *ann_sk;  /* signs its checkpoint; NULL: no checkpoint */
+	const unsigned char *ann_pk;  /* the key that checkpoint carries */
+	const unsigned char *post_sk; /* signs the due checkpoints after it */
+	const unsigned char *post_pk;
+};
+
+/* Events 1..n in the chain's forms, checkpoints at the due seqs: before
+ * the hand-over signed with the first key (cp_keys), after it with
+ * post_sk. Lines are recorded in e->line, hashes in e->hash. */
+static struct exp *build_rotation(const struct rot *r)
+{
+	struct exp *e = calloc(1, sizeof(*e));
+	int handed = 0;
+
+	assert_non_null(e);
+	assert_true(r->n <= CHAIN_EVENTS + 1);
+	cp_keys(e->pk, e->sk);
+	for (uint64_t seq = 1; seq <= r->n; seq++) {
+		assert_true(e->n + 2 <= MAX_LINES);
+		if (seq == r->at) {
+			e->line[e->n++] =
+			    key_event_line(seq, e->hash[seq - 1], r->target,
+			                   r->outcome ? r->outcome : "allow", e->hash[seq]);
+			if (r->ann_sk != NULL)
+				e->line[e->n++] = cp_line(seq, e->hash[seq], r->ann_sk, r->ann_pk);
+			handed = 1;
+			continue;
+		}
+		e->line[e->n++] = event_line(seq, e->hash[seq - 1], 0, e->hash[seq]);
+		if (seq % 100 == 0)
+			e->line[e->n++] = handed
+			                      ? cp_line(seq, e->hash[seq], r->post_sk, r->post_pk)
+			                      : cp_line(seq, e->hash[seq], e->sk, e->pk);
+	}
+	return e;
+}
+
+static void test_key_rotation_honest(void **state)
+{
+	unsigned char pk1[32], sk1[64], pk2[32], sk2[64], pk3[32], sk3[64];
+	char hex2[65], hex3[65], out[2048];
+	struct audit_verify v;
+	struct exp *e;
+	FILE *f;
+
+	(void)state;
+	cp_keys(pk1, sk1);
+	other_keys(pk2, sk2);
+	third_keys(pk3, sk3);
+	to_hex(hex2, sizeof(hex2), pk2, 32);
+	to_hex(hex3, sizeof(hex3), pk3, 32);
+
+	/* key 1 signs 100 and the announcement at 130; key 2 signs 200 */
+	struct rot r = {.n = 250,
+	                .at = 130,
+	                .target = hex2,
+	                .ann_sk = sk1,
+	                .ann_pk = pk1,
+	                .post_sk = sk2,
+	                .post_pk = pk2};
+	e = build_rotation(&r);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.events, 250);
+	assert_int_equal(v.checkpoints, 3);
+	assert_int_equal(v.key_changes, 1);
+	assert_memory_equal(v.cur_pk, pk2, 32);
+	assert_int_equal(v.last_cp_seq, 200);
+	/* the print names the hand-over and the key in use */
+	f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(audit_verify_print(&v, AUDIT_VERIFY_OK, f), 0);
+	rewind(f);
+	out[fread(out, 1, sizeof(out) - 1, f)] = '\0';
+	fclose(f);
+	assert_non_null(strstr(out, "handed over 1 time(s)"));
+	assert_non_null(strstr(out, hex2));
+	/* only the first key is trusted: starting from key 2 fails at 100 */
+	assert_fail(verify_with(e, pk2, NULL, &v), &v, 100, 101, "different public key");
+	free_chain(e);
+
+	/* the announcement at a due seq: its due checkpoint is the old key's */
+	r.at = 200;
+	e = build_rotation(&r);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.key_changes, 1);
+	assert_int_equal(v.checkpoints, 2);
+	free_chain(e);
+
+	/* announcement as the last event, followed by its checkpoint */
+	r.n = 130;
+	r.at = 130;
+	e = build_rotation(&r);
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.key_changes, 1);
+	assert_int_equal(v.last_cp_seq, 130);
+	assert_memory_equal(v.cur_pk, pk2, 32);
+	free_chain(e);
+
+	/* two hand-overs: 1 -> 2 at 130, then 2 -> 3 at 210 signed by 2 */
+	r.n = 250;
+	r.at = 130;
+	e = build_rotation(&r);
+	{
+		size_t i = ev_idx(210) + 1; /* 130 and 200 have a checkpoint line each */
+		unsigned char h[32];
+		free(e->line[i]);
+		e->line[i] = key_event_line(210, e->hash[209], hex3, "allow", h);
+		ins_line(e, i + 1, cp_line(210, h, sk2, pk2));
+		/* re-chain 211..250: key 3 signs nothing (no due seq), but the
+		 * chain must link to the new 210 */
+		memcpy(e->hash[210], h, 32);
+		for (uint64_t seq = 211; seq <= 250; seq++) {
+			size_t j = i + 1 + (size_t)(seq - 210);
+			free(e->line[j]);
+			e->line[j] = event_line(seq, e->hash[seq - 1], 0, e->hash[seq]);
+		}
+	}
+	assert_int_equal(verify(e, NULL, &v), AUDIT_VERIFY_OK);
+	assert_int_equal(v.key_changes, 2);
+	assert_memory_equal(v.cur_pk, pk3, 32);
+	free_chain(e);
+	sodium_memzero(sk2, sizeof(sk2));
+	sodium_memzero(sk3, sizeof(sk3));
+}
+
+static void test_key_rotation_forged(void **state)
+{
+	unsigned char pk1[32], sk1[64], pk2[32], sk2[64];
+	char hex1[65], hex2[65];
+	struct audit_verify v;
+	struct exp *e;
+
+	(void)state;
+	cp_keys(pk1, sk1);
+	other_keys(pk2, sk2);
+	to_hex(hex1, sizeof(hex1), pk1, 32);
+	to_hex(hex2, sizeof(hex2), pk2, 32);
+
+	/* forged announcement: the new key signs its own announcement */
+	struct rot r = {.n = 250,
+	                .at = 130,
+	                .target = hex2,
+	                .ann_sk = sk2,
+	                .ann_pk = pk2,
+	                .post_sk = sk2,
+	                .post_pk = pk2};
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 132, "different public key");
+	assert_int_equal(v.key_changes, 0);
+	free_chain(e);
+
+	/* ... or claims the old key's name without its signature */
+	r.ann_pk = pk1;
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 132, "bad signature");
+	free_chain(e);
+
+	/* an announcement without its checkpoint does not hand over */
+	r.ann_sk = NULL;
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 132, "not followed by its checkpoint");
+	free_chain(e);
+	r.n = 130; /* ... also when the export ends there */
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 132, "ends without the checkpoint");
+	free_chain(e);
+
+	/* checkpoints by a key that was never announced */
+	r.n = 250;
+	r.at = 0;
+	e = build_rotation(&r);
+	free(e->line[ev_idx(200) + 1]);
+	e->line[ev_idx(200) + 1] = cp_line(200, e->hash[200], sk2, pk2);
+	assert_fail(verify(e, NULL, &v), &v, 200, 202, "different public key");
+	free_chain(e);
+
+	/* after the hand-over the old key is no longer accepted */
+	r.at = 130;
+	r.ann_sk = sk1;
+	r.ann_pk = pk1;
+	r.post_sk = sk1;
+	r.post_pk = pk1;
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 200, 203, "different public key");
+	free_chain(e);
+
+	/* malformed announcements: the key in use, not hex, a denial */
+	r.post_sk = sk2;
+	r.post_pk = pk2;
+	r.target = hex1;
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 131, "already in use");
+	free_chain(e);
+	r.target = "agent7";
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 131, "64 lowercase hex");
+	free_chain(e);
+	r.target = hex2;
+	r.outcome = "deny";
+	e = build_rotation(&r);
+	assert_fail(verify(e, NULL, &v), &v, 130, 131, "not an allowed form-2 event");
+	free_chain(e);
+
+	/* the announced key edited after the fact breaks the chain */
+	r.outcome = NULL;
+	e = build_rotation(&r);
+	{
+		char *p = strstr(e->line[ev_idx(130)], hex2);
+		assert_non_null(p);
+		p[0] = p[0] == 'a' ? 'b' : 'a';
+	}
+	assert_fail(verify(e, NULL, &v), &v, 130, 131, "hash does not match");
+	free_chain(e);
+	sodium_memzero(sk2, sizeof(sk2));
+}
+
 static void test_verify_pin(void **state)
 {
 	struct exp *e = build_chain();
@@ -1880,6 +2140,8 @@ int main(void)
 	    cmocka_unit_test(test_verify_appended_unsigned),
 	    cmocka_unit_test(test_verify_bad_signature),
 	    cmocka_unit_test(test_verify_other_key),
+	    cmocka_unit_test(test_key_rotation_honest),
+	    cmocka_unit_test(test_key_rotation_forged),
 	    cmocka_unit_test(test_verify_pin),
 	    cmocka_unit_test(test_verify_stream_format),
 	    cmocka_unit_test(test_verify_checkpoint_format),

@@ -1,0 +1,307 @@
+/* audit_rotate.c - rotate-audit and retire-audit (SPEC 8.4).
+ *
+ * Layout (vault/auditkeys.h): audit.key is always the newest private key,
+ * audit.pub the first public key, audit-N.pub version N's public key,
+ * audit-N.key version N's private key after a newer one took its place.
+ *
+ * rotate-audit, from version N to N+1, with nothing overwritten in place:
+ *   1. write audit.key.next (0600) and audit-(N+1).pub (0644), O_EXCL;
+ *   2. link audit.key to audit-N.key (the old key under its version);
+ *   3. rename audit.key.next over audit.key (atomic), fsync DIR.
+ * A run cut short after step 1 or 2 is finished by the next run (it finds
+ * audit.key.next holding the newest public key's private half). Until
+ * step 3 the server still uses version N and ignores audit-(N+1).pub. */
+#include "audit_rotate.h"
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "keyfile.h"
+
+#define AR_MAX 64 /* versions, as the server's AUDITKEYS_MAX */
+#define AR_PATH 4200
+
+const char keys_audit_rotate_usage[] = "       rsvault-keys rotate-audit --dir DIR\n"
+                                       "       rsvault-keys retire-audit --dir DIR\n";
+const char keys_audit_rotate_help[] =
+    "rotate-audit adds a new audit signing key: audit.key becomes the new key\n"
+    "(the old one is kept as audit-N.key) and audit-M.pub its public half. At\n"
+    "its next start the server announces it with a key.audit event whose\n"
+    "checkpoint the old key signs; auditors keep verifying with the first\n"
+    "audit.pub. retire-audit then deletes the older private keys\n"
+    "(audit-N.key); run it only after the server has started once.\n";
+
+struct ar {
+	char dir[AR_PATH];
+	unsigned char pk[AR_MAX][32]; /* pk[i]: version i + 1 */
+	int npub;
+};
+
+/* DIR/name, or for version >= 1 DIR/audit-VERSION.name ("key", "pub"),
+ * where version 1 of "pub" is audit.pub. */
+static int ar_path(char *out, const struct ar *a, const char *name, int version)
+{
+	int n;
+
+	if (version == 1 && strcmp(name, "pub") == 0)
+		n = snprintf(out, AR_PATH, "%s/audit.pub", a->dir);
+	else if (version >= 1)
+		n = snprintf(out, AR_PATH, "%s/audit-%d.%s", a->dir, version, name);
+	else
+		n = snprintf(out, AR_PATH, "%s/%s", a->dir, name);
+	if (n < 0 || n >= AR_PATH) {
+		warnx("directory name too long");
+		return -1;
+	}
+	return 0;
+}
+
+static int ar_exists(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	warn("%s", path);
+	return -1;
+}
+
+static int ar_parse(int argc, char **argv, struct ar *a)
+{
+	const char *dir = NULL;
+	size_t n;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc && dir == NULL)
+			dir = argv[++i];
+		else if (strncmp(argv[i], "--dir=", 6) == 0 && dir == NULL)
+			dir = argv[i] + 6;
+		else {
+			warnx("unknown argument: %.*s", 64, argv[i]);
+			return -1;
+		}
+	}
+	if (dir == NULL || dir[0] == '\0') {
+		warnx("%s needs --dir DIR", argv[1]);
+		return -1;
+	}
+	if ((n = strlen(dir)) >= AR_PATH - 64) {
+		warnx("directory name too long");
+		return -1;
+	}
+	memcpy(a->dir, dir, n + 1);
+	while (n > 1 && a->dir[n - 1] == '/')
+		a->dir[--n] = '\0';
+	return 0;
+}
+
+/* Read audit.pub, audit-2.pub, ... until one is missing. */
+static int ar_read_pubs(struct ar *a)
+{
+	char path[AR_PATH];
+	int e;
+
+	for (int i = 0; i < AR_MAX; i++) {
+		if (ar_path(path, a, "pub", i + 1) != 0 || (e = ar_exists(path)) < 0)
+			return -1;
+		if (e == 0) {
+			if (i == 0) {
+				warnx("%s: missing (run init first)", path);
+				return -1;
+			}
+			return 0;
+		}
+		if (keyfile_read_pub(path, a->pk[i]) != 0) {
+			warnx("%s: not an audit public key", path);
+			return -1;
+		}
+		a->npub = i + 1;
+	}
+	return 0;
+}
+
+/* The version (1-based) whose public key is the public half of the key in
+ * path, or 0 if none; -1 if it cannot be read. */
+static int ar_version_of(const struct ar *a, const char *path)
+{
+	unsigned char sk[64], pk[32];
+	int v = 0;
+
+	if (keyfile_read_audit_sk(path, sk) != 0) {
+		warnx("%s", keyfile_error());
+		return -1;
+	}
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	sodium_memzero(sk, sizeof sk);
+	for (int i = 0; i < a->npub; i++)
+		if (sodium_memcmp(pk, a->pk[i], 32) == 0)
+			v = i + 1;
+	return v;
+}
+
+static int ar_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Steps 2 and 3: keep the old key as audit-OLD.key, move .next in. */
+static int ar_switch(const struct ar *a, int old)
+{
+	char cur[AR_PATH], next[AR_PATH], kept[AR_PATH];
+	int e;
+
+	if (ar_path(cur, a, "audit.key", 0) || ar_path(next, a, "audit.key.next", 0) ||
+	    ar_path(kept, a, "key", old))
+		return -1;
+	if ((e = ar_exists(kept)) < 0)
+		return -1;
+	if (e == 1) { /* left by a run cut short: it must be the same key */
+		if (ar_version_of(a, kept) != old) {
+			warnx("%s exists and is not version %d's key; nothing changed", kept, old);
+			return -1;
+		}
+	} else if (link(cur, kept) != 0) {
+		warn("cannot keep the old key as %s", kept);
+		return -1;
+	}
+	if (rename(next, cur) != 0) {
+		warn("cannot move %s to %s", next, cur);
+		return -1;
+	}
+	if (ar_sync(a->dir) != 0) {
+		warn("cannot sync %s", a->dir);
+		return -1;
+	}
+	return 0;
+}
+
+int keys_rotate_audit(int argc, char **argv)
+{
+	struct ar a;
+	char cur[AR_PATH], next[AR_PATH], pubp[AR_PATH], pubtext[66];
+	unsigned char pk[32], sk[64], file[KEYFILE_AUDIT_LEN];
+	int v, e, rc = 1;
+
+	memset(&a, 0, sizeof a);
+	if (ar_parse(argc, argv, &a) != 0)
+		return 2;
+	if (ar_read_pubs(&a) != 0 || ar_path(cur, &a, "audit.key", 0) ||
+	    ar_path(next, &a, "audit.key.next", 0))
+		return 1;
+	if ((v = ar_version_of(&a, cur)) <= 0) {
+		if (v == 0)
+			warnx("%s matches neither audit.pub nor any audit-N.pub", cur);
+		return 1;
+	}
+	if ((e = ar_exists(next)) < 0)
+		return 1;
+	if (e == 1) { /* an earlier run stopped before the switch: finish it */
+		if (v + 1 != a.npub || ar_version_of(&a, next) != a.npub) {
+			warnx("%s is left over but is not the private half of audit-%d.pub; "
+			      "nothing changed",
+			      next, v + 1);
+			return 1;
+		}
+		if (ar_switch(&a, v) != 0)
+			return 1;
+		printf("finished an interrupted rotation: audit.key is now version %d\n", v + 1);
+		return 0;
+	}
+	if (v != a.npub) {
+		warnx("audit-%d.pub exists but audit.key is version %d: a rotation was cut "
+		      "short before its key was written; remove audit-%d.pub and run "
+		      "rotate-audit again",
+		      v + 1, v, v + 1);
+		return 1;
+	}
+	if (a.npub >= AR_MAX) {
+		warnx("already %d audit keys; no more versions", AR_MAX);
+		return 1;
+	}
+	if (ar_path(pubp, &a, "pub", v + 1))
+		return 1;
+	if (crypto_sign_keypair(pk, sk) != 0) {
+		warnx("cannot make the audit signing key");
+		goto done;
+	}
+	keyfile_encode_audit(file, sk);
+	sodium_bin2hex(pubtext, sizeof pubtext, pk, 32);
+	pubtext[64] = '\n';
+	pubtext[65] = '\0';
+	if (keyfile_write_new(next, file, sizeof file, 0600) != 0) {
+		warn("cannot write %s", next);
+		goto done;
+	}
+	if (keyfile_write_new(pubp, pubtext, 65, 0644) != 0) {
+		warn("cannot write %s", pubp);
+		unlink(next);
+		goto done;
+	}
+	if (ar_switch(&a, v) != 0) {
+		warnx("run rotate-audit again to finish");
+		goto done;
+	}
+	printf("%s/audit.key\n%s\n%s/audit-%d.key\n", a.dir, pubp, a.dir, v);
+	printf("audit key version %d made; the server announces it at its next start "
+	       "(signed by version %d); then run retire-audit\n",
+	       v + 1, v);
+	rc = 0;
+done:
+	sodium_memzero(sk, sizeof sk);
+	sodium_memzero(file, sizeof file);
+	return rc;
+}
+
+int keys_retire_audit(int argc, char **argv)
+{
+	struct ar a;
+	char cur[AR_PATH], old[AR_PATH];
+	int v, e, removed = 0;
+
+	memset(&a, 0, sizeof a);
+	if (ar_parse(argc, argv, &a) != 0)
+		return 2;
+	if (ar_read_pubs(&a) != 0 || ar_path(cur, &a, "audit.key", 0))
+		return 1;
+	if ((v = ar_version_of(&a, cur)) <= 0) {
+		if (v == 0)
+			warnx("%s matches neither audit.pub nor any audit-N.pub", cur);
+		return 1;
+	}
+	for (int i = 1; i < v; i++) {
+		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
+			return 1;
+		if (e == 0)
+			continue;
+		if (unlink(old) != 0) {
+			warn("cannot remove %s", old);
+			return 1;
+		}
+		printf("removed %s\n", old);
+		removed++;
+	}
+	if (removed == 0) {
+		warnx("no older audit private key in %s (audit.key is version %d)", a.dir, v);
+		return 1;
+	}
+	if (ar_sync(a.dir) != 0) {
+		warn("cannot sync %s", a.dir);
+		return 1;
+	}
+	return 0;
+}
