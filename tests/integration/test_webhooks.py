@@ -444,6 +444,39 @@ def client(v, rx):
     t.ok(r.returncode == 4, "client: removing it again: not found (exit 4)")
 
 
+def rewrap(rx):
+    """The signing secret is a wrapped value of the master key: a new
+    master-key version and the rewrap move it, and it still signs."""
+    with Vault(extra_args=["--webhook-ca", rx.ca]) as v:
+        c = Core(v)
+        hook = add_hook(v, rx.url("/rewrap"), ["ticket.closed"])
+        v.stop()
+        r = subprocess.run([binpath("rsvault-keys"), "rotate-master", "--dir", v.keys],
+                           capture_output=True, text=True, timeout=300)
+        t.ok(r.returncode == 0, "rotate-master (version 2)")
+        v.start()
+        r = v.get("/v1/admin/keys", v.admin)
+        t.ok(r.status == 200 and r.json["rewrap"]["left"] == 1,
+             "the webhook secret is the one value left under version 1: %r" %
+             (r.json if r.status == 200 else r))
+        expect(t, v.post("/v1/admin/rewrap", v.admin), 202, name="POST /v1/admin/rewrap")
+        end = time.time() + 60
+        while time.time() < end:
+            r = v.get("/v1/admin/keys", v.admin)
+            if r.status == 200 and not r.json["rewrap"]["running"]:
+                break
+            time.sleep(0.3)
+        t.ok(r.status == 200 and r.json["rewrap"]["left"] == 0,
+             "after the rewrap nothing is left under version 1")
+        cust = c.customer("pro")
+        w = c.ticket(cust)
+        expect(t, v.post(w.path + "/close", cust.token), 200, name="close after the rewrap")
+        ok = rx.wait(lambda: len(rx.delivered("/rewrap")) >= 1, 30)
+        got = rx.delivered("/rewrap")
+        t.ok(ok and check_signature(hook["secret"], got[0]["headers"], got[0]["body"]),
+             "the rewrapped secret still signs with the secret shown at creation")
+
+
 def main():
     d = tmpdir("wh")
     rx = Receiver(d)
@@ -460,6 +493,7 @@ def main():
             guarded(t, "restart", restart, v, rx)
             guarded(t, "client", client, v, rx)
         guarded(t, "bounded outbox", bounded, rx)
+        guarded(t, "rewrap", rewrap, rx)
         raw = bytes(rx.raw)
         t.ok(len(raw) > 0 and all(s.encode() not in raw for s in NEVER if s),
              "no secret, token, link, receipt or signing secret in any byte received "
