@@ -281,6 +281,159 @@ fail:
 	return NULL;
 }
 
+/* A growing text buffer for audit_event_text. */
+struct tbuf {
+	char *p;
+	size_t len, cap;
+	int bad;
+};
+
+static void tb_put(struct tbuf *b, const char *s, size_t n)
+{
+	if (b->bad)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 512;
+		char *np;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		if ((np = realloc(b->p, cap)) == NULL) {
+			b->bad = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (jansson's rules: no overlong
+ * form, no surrogate, at most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	uint32_t cp;
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2, cp = s[0] & 0x1Fu;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3, cp = s[0] & 0x0Fu;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3Fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* A JSON string as jansson's compact dump writes it (no ASCII escaping,
+ * no escaped '/'), or null. */
+static void tb_str(struct tbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run;
+
+	if (s == NULL) {
+		tb_put(b, "null", 4);
+		return;
+	}
+	tb_put(b, "\"", 1);
+	run = p; /* bytes written as they are, put in one go */
+	while (*p != '\0') {
+		size_t n;
+		char esc[8];
+		if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+			p++;
+			continue;
+		}
+		if (*p >= 0x80) {
+			if ((n = utf8_seq(p)) == 0) {
+				b->bad = 1; /* jansson refuses it too */
+				return;
+			}
+			p += n;
+			continue;
+		}
+		tb_put(b, (const char *)run, (size_t)(p - run));
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			tb_put(b, esc, 2);
+		} else {
+			const char *short_esc = *p == '\b'   ? "\\b"
+			                        : *p == '\f' ? "\\f"
+			                        : *p == '\n' ? "\\n"
+			                        : *p == '\r' ? "\\r"
+			                        : *p == '\t' ? "\\t"
+			                                     : NULL;
+			if (short_esc != NULL) {
+				tb_put(b, short_esc, 2);
+			} else {
+				snprintf(esc, sizeof esc, "\\u%04X", (unsigned)*p);
+				tb_put(b, esc, 6);
+			}
+		}
+		run = ++p;
+	}
+	tb_put(b, (const char *)run, (size_t)(p - run));
+	tb_put(b, "\"", 1);
+}
+
+static void tb_key(struct tbuf *b, const char *key)
+{
+	tb_put(b, ",\"", 2);
+	tb_put(b, key, strlen(key));
+	tb_put(b, "\":", 2);
+}
+
+char *audit_event_text(const struct audit_event *ev)
+{
+	const char *f[AUDIT_NSTR];
+	char num[48], hex[AUDIT_HASH_HEX + 1];
+	struct tbuf b = {0};
+	int n;
+
+	if (ev == NULL || ev->seq == 0 || ev->seq > AUDIT_SEQ_MAX || form_nstr(ev->form) == 0 ||
+	    event_lengths_ok(ev) != 0)
+		return NULL;
+	event_get_strs(ev, f);
+	for (size_t i = form_nstr(ev->form); i < AUDIT_NSTR; i++)
+		if (f[i] != NULL)
+			return NULL;
+	n = snprintf(num, sizeof num, "{\"seq\":%" PRIu64 ",\"form\":%d", ev->seq, ev->form);
+	tb_put(&b, num, (size_t)n);
+	tb_key(&b, "time");
+	tb_str(&b, ev->time);
+	for (size_t i = 0; i < AUDIT_NSTR; i++) {
+		tb_key(&b, str_field_names[i]);
+		tb_str(&b, f[i]);
+	}
+	hex_encode(hex, sizeof(hex), ev->prev, 32);
+	tb_key(&b, "prev");
+	tb_str(&b, hex);
+	hex_encode(hex, sizeof(hex), ev->hash, 32);
+	tb_key(&b, "hash");
+	tb_str(&b, hex);
+	tb_put(&b, "}", 1);
+	if (b.bad) {
+		if (b.p != NULL)
+			sodium_memzero(b.p, b.cap);
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
 /* Format a message into err (if any). */
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
                                                          ...)

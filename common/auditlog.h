@@ -87,6 +87,13 @@ __attribute__((warn_unused_result)) int audit_checkpoint_verify(uint64_t seq,
  * allocation failure. */
 json_t *audit_event_to_json(const struct audit_event *ev);
 
+/* The same event as compact JSON text, byte for byte what jansson's
+ * compact dump of audit_event_to_json writes (the key order included),
+ * without building the object: the server writes one per request. A
+ * malloc'd string (free it), or NULL where audit_event_to_json gives
+ * NULL. */
+char *audit_event_text(const struct audit_event *ev);
+
 /* Fill ev from a JSON object (which may also hold "type"). Strings are
  * borrowed from obj and live as long as it does. Every field of the
  * event's form must be present with the right type (string or null; seq a

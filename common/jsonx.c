@@ -5,6 +5,7 @@
 
 #include "jsonx.h"
 #include "util.h"
+#include "wipe.h"
 
 const char *jx_str(const json_t *o, const char *key)
 {
@@ -29,15 +30,31 @@ json_t *jx_time(int64_t ms)
 
 char *jx_text(const json_t *obj)
 {
-	size_t n = json_dumpb(obj, NULL, 0, JSON_COMPACT);
-	char *buf;
+	/* One pass for the usual small text: json_dumpb() to measure first
+	 * would serialize everything twice. */
+	size_t cap = 1024, n;
+	char *buf = malloc(cap), *big;
 
-	if (n == 0 || (buf = malloc(n + 1)) == NULL)
+	if (buf == NULL)
 		return NULL;
-	if (json_dumpb(obj, buf, n, JSON_COMPACT) != n) {
+	n = json_dumpb(obj, buf, cap - 1, JSON_COMPACT);
+	if (n == 0) {
 		free(buf);
 		return NULL;
 	}
-	buf[n] = '\0';
-	return buf;
+	if (n < cap) {
+		buf[n] = '\0';
+		return buf;
+	}
+	/* too long: what was written is a prefix of the text, which may hold
+	 * a secret: wipe it, then write the whole of it */
+	wipe_release(buf, cap - 1);
+	if ((big = malloc(n + 1)) == NULL)
+		return NULL;
+	if (json_dumpb(obj, big, n, JSON_COMPACT) != n) {
+		wipe_release(big, n);
+		return NULL;
+	}
+	big[n] = '\0';
+	return big;
 }

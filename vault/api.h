@@ -35,6 +35,10 @@ int api_ticket_assign(struct req *r, struct store_txn *t);
 int api_ticket_close(struct req *r, struct store_txn *t);
 
 int api_cred_create(struct req *r, struct store_txn *t);
+/* On the connection's thread, before an upload is queued: check its body
+ * and seal it with the ticket's key, so that the writer only checks the
+ * key is unchanged and stores the record (api_credentials.c). */
+void api_cred_prepare(struct req *r);
 int api_cred_list(struct req *r, struct store_txn *t);
 int api_cred_delete(struct req *r, struct store_txn *t);
 int api_cred_secret(struct req *r, struct store_txn *t);

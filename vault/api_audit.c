@@ -13,8 +13,10 @@
 #include "audit.h"
 #include "audit_read.h"
 #include "auditlog.h"
+#include "log.h"
 #include "records.h"
 #include "util.h"
+#include "vault.h"
 
 #define PAGE_DEFAULT 100
 #define SCAN_PAGES 50 /* a filtered listing looks at most at limit * this rows */
@@ -120,24 +122,98 @@ static int reply_page(struct req *r, int rc, json_t *arr, const char *name, uint
 	return req_ok(r, 200, json_pack("{s:o, s:I}", name, arr, "next_seq", (json_int_t)next));
 }
 
+/* A listing decided in the writer and read after its commit. The writer
+ * checks the query and notes the newest seq its decision saw (upto); the
+ * page is read on the connection's thread in a read-only transaction
+ * begun after the commit, and shows no row past upto. Audit rows are
+ * never changed or removed once committed, so that page is the one the
+ * writer would have built (docs/decisions.md, "Audit pages read after the
+ * commit"); the writer's time per listing is the decision only. */
+enum listing_kind { L_ASC, L_DESC, L_TICKET, L_CHECKPOINTS };
+
+struct listing {
+	enum listing_kind kind;
+	struct filter f;
+	int64_t after, before, limit;
+	uint64_t upto;
+};
+
+static int listing_build(struct store_txn *t, void *arg)
+{
+	struct req *r = arg;
+	const struct listing *l = (const struct listing *)(const void *)r->post_rec;
+	uint64_t next = 0;
+	json_t *arr;
+	int rc = STORE_ERROR;
+
+	if (l == NULL || r->post_reclen != sizeof *l)
+		return STORE_ERROR;
+	if ((arr = json_array()) == NULL)
+		return STORE_ERROR;
+	switch (l->kind) {
+	case L_ASC:
+		rc = audit_read_events(t, l->after, l->limit, l->limit * SCAN_PAGES, matches, &l->f,
+		                       arr, &next, l->upto);
+		break;
+	case L_DESC:
+		rc = audit_read_events_desc(t, l->before, l->limit, l->limit * SCAN_PAGES, matches,
+		                            &l->f, arr, &next, l->upto);
+		break;
+	case L_TICKET:
+		rc = audit_read_ticket(t, r->a_ticket, l->after, l->limit, arr, &next, l->upto);
+		break;
+	case L_CHECKPOINTS:
+		rc = audit_read_checkpoints(t, l->after, l->limit, arr, &next, l->upto);
+		return reply_page(r, rc, arr, "checkpoints", next);
+	}
+	return reply_page(r, rc, arr, "events", next);
+}
+
+static int listing_post(struct req *r)
+{
+	int rc = store_read(r->v->store, listing_build, r);
+
+	if (rc < 0) {
+		log_msg("request %s: cannot read the audit listing (%d)", r->request_id, rc);
+		return req_fail(r, 503, "unavailable", "the vault cannot read right now");
+	}
+	return rc;
+}
+
+/* In the writer: note what the decision saw and leave the page to post. */
+static int defer(struct req *r, struct store_txn *t, const struct listing *l)
+{
+	struct listing *copy;
+	int rc;
+
+	if ((copy = malloc(sizeof *copy)) == NULL)
+		return STORE_ERROR;
+	*copy = *l;
+	if ((rc = audit_head(t, &copy->upto)) != STORE_OK) {
+		free(copy);
+		return rc;
+	}
+	r->post_rec = (unsigned char *)copy;
+	r->post_reclen = sizeof *copy;
+	r->post = listing_post;
+	return req_ok(r, 200, NULL);
+}
+
 int api_audit_list(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"ticket",    "actor", "action",
 	                                      "outcome",   "order", "before_seq",
 	                                      "after_seq", "limit", NULL};
-	struct filter f;
+	struct listing l;
 	char order[8] = "asc";
-	int64_t after = 0, before = 0, limit;
-	uint64_t next;
-	json_t *arr;
 	int rc, has_order = 0, desc;
 
-	memset(&f, 0, sizeof f);
+	memset(&l, 0, sizeof l);
 	if ((rc = check_query(r, allowed)) ||
-	    (rc = query_str(r, "ticket", f.ticket, sizeof f.ticket, &f.has_ticket)) ||
-	    (rc = query_str(r, "actor", f.actor, sizeof f.actor, &f.has_actor)) ||
-	    (rc = query_str(r, "action", f.action, sizeof f.action, &f.has_action)) ||
-	    (rc = query_str(r, "outcome", f.outcome, sizeof f.outcome, &f.has_outcome)) ||
+	    (rc = query_str(r, "ticket", l.f.ticket, sizeof l.f.ticket, &l.f.has_ticket)) ||
+	    (rc = query_str(r, "actor", l.f.actor, sizeof l.f.actor, &l.f.has_actor)) ||
+	    (rc = query_str(r, "action", l.f.action, sizeof l.f.action, &l.f.has_action)) ||
+	    (rc = query_str(r, "outcome", l.f.outcome, sizeof l.f.outcome, &l.f.has_outcome)) ||
 	    (rc = query_str(r, "order", order, sizeof order, &has_order)))
 		return rc;
 	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
@@ -150,27 +226,22 @@ int api_audit_list(struct req *r, struct store_txn *t)
 	if (!desc && query_has(r, "before_seq"))
 		return req_fail(r, 400, "invalid_field", "before_seq needs order=desc");
 	if (desc) {
-		if ((rc = query_u64(r, "before_seq", INT64_MAX, 0, &before)) ||
-		    (rc = limit_param(r, &limit)))
+		if ((rc = query_u64(r, "before_seq", INT64_MAX, 0, &l.before)) ||
+		    (rc = limit_param(r, &l.limit)))
 			return rc;
-		if (query_has(r, "before_seq") && before < 1)
+		if (query_has(r, "before_seq") && l.before < 1)
 			return req_fail(
 			    r, 400, "invalid_field",
 			    "query parameter \"before_seq\" must be an integer from 1 to "
 			    "%lld",
 			    (long long)INT64_MAX);
-		if ((arr = json_array()) == NULL)
-			return STORE_ERROR;
-		rc = audit_read_events_desc(t, before, limit, limit * SCAN_PAGES, matches, &f, arr,
-		                            &next);
-		return reply_page(r, rc, arr, "events", next);
+		l.kind = L_DESC;
+		return defer(r, t, &l);
 	}
-	if ((rc = page_params(r, &after, &limit)))
+	if ((rc = page_params(r, &l.after, &l.limit)))
 		return rc;
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	rc = audit_read_events(t, after, limit, limit * SCAN_PAGES, matches, &f, arr, &next);
-	return reply_page(r, rc, arr, "events", next);
+	l.kind = L_ASC;
+	return defer(r, t, &l);
 }
 
 /* A ticket's events (every event that names it), oldest first, paged like
@@ -179,17 +250,14 @@ int api_audit_list(struct req *r, struct store_txn *t)
 int api_audit_ticket(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
-	int64_t after, limit;
-	uint64_t next;
-	json_t *arr;
+	struct listing l;
 	int rc;
 
-	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
+	memset(&l, 0, sizeof l);
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &l.after, &l.limit)))
 		return rc;
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	rc = audit_read_ticket(t, r->a_ticket, after, limit, arr, &next);
-	return reply_page(r, rc, arr, "events", next);
+	l.kind = L_TICKET;
+	return defer(r, t, &l);
 }
 
 int api_audit_checkpoint(struct req *r, struct store_txn *t)
@@ -207,15 +275,12 @@ int api_audit_checkpoint(struct req *r, struct store_txn *t)
 int api_audit_checkpoints(struct req *r, struct store_txn *t)
 {
 	static const char *const allowed[] = {"after_seq", "limit", NULL};
-	int64_t after, limit;
-	uint64_t next;
-	json_t *arr;
+	struct listing l;
 	int rc;
 
-	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &after, &limit)))
+	memset(&l, 0, sizeof l);
+	if ((rc = check_query(r, allowed)) || (rc = page_params(r, &l.after, &l.limit)))
 		return rc;
-	if ((arr = json_array()) == NULL)
-		return STORE_ERROR;
-	rc = audit_read_checkpoints(t, after, limit, arr, &next);
-	return reply_page(r, rc, arr, "checkpoints", next);
+	l.kind = L_CHECKPOINTS;
+	return defer(r, t, &l);
 }

@@ -14,8 +14,11 @@
 #include "log.h"
 #include "notify.h"
 #include "records.h"
+#include "route.h"
+#include "tokens.h"
 #include "util.h"
 #include "validate.h"
+#include "vault.h"
 #include "wipe.h"
 
 #define CRED_LIST_MAX 1000
@@ -36,53 +39,245 @@ static int tampered(struct req *r, int rc)
 	return req_fail(r, 500, "internal", "internal error");
 }
 
-int api_cred_create(struct req *r, struct store_txn *t)
+/* The body checks of an upload: v_* set a 400 on r and return it. */
+struct upload {
+	const char *label, *kind, *host, *user, *secret, *notes;
+	int64_t ttl;
+};
+
+static int upload_check(struct req *r, struct upload *u)
 {
 	static const char *const fields[] = {"label",  "kind",  "host",  "username",
 	                                     "secret", "notes", "ttl_s", NULL};
-	const char *label, *kind, *host, *user, *secret, *notes;
-	unsigned char key[CRYPTO_TICKET_KEY_LEN], *rec = NULL;
-	char cid[64], *pt = NULL;
-	size_t reclen;
-	int64_t ttl, expires;
-	json_t *obj = NULL;
 	int rc;
 
 	if ((rc = v_only(r, fields)) ||
-	    (rc = v_str(r, "label", 1, 1, API_LABEL_MAX, 4 * API_LABEL_MAX, 0, &label)) ||
-	    (rc = v_enum(r, "kind", kind_words, &kind)) || (rc = v_host(r, "host", &host)) ||
-	    (rc = v_str(r, "username", 0, 1, API_USERNAME_MAX, 4 * API_USERNAME_MAX, 0, &user)) ||
-	    (rc = v_str(r, "secret", 1, 1, API_SECRET_MAX, API_SECRET_MAX, 1, &secret)) ||
-	    (rc = v_str(r, "notes", 0, 0, API_NOTES_MAX, 4 * API_NOTES_MAX, V_LINES, &notes)) ||
-	    (rc = v_int(r, "ttl_s", 0, 1, API_CRED_TTL_MAX, API_CRED_TTL_DEFAULT, &ttl)))
+	    (rc = v_str(r, "label", 1, 1, API_LABEL_MAX, 4 * API_LABEL_MAX, 0, &u->label)) ||
+	    (rc = v_enum(r, "kind", kind_words, &u->kind)) || (rc = v_host(r, "host", &u->host)) ||
+	    (rc =
+	         v_str(r, "username", 0, 1, API_USERNAME_MAX, 4 * API_USERNAME_MAX, 0, &u->user)) ||
+	    (rc = v_str(r, "secret", 1, 1, API_SECRET_MAX, API_SECRET_MAX, 1, &u->secret)) ||
+	    (rc = v_str(r, "notes", 0, 0, API_NOTES_MAX, 4 * API_NOTES_MAX, V_LINES, &u->notes)) ||
+	    (rc = v_int(r, "ttl_s", 0, 1, API_CRED_TTL_MAX, API_CRED_TTL_DEFAULT, &u->ttl)))
+		return rc;
+	return 0;
+}
+
+/* Seal the upload u as credential cid of ticket tid with key: the
+ * plaintext is the JSON of the fields, wiped after. */
+static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
+                       const char *cid, int64_t created, int64_t expires, const struct upload *u,
+                       unsigned char **rec, size_t *reclen)
+{
+	json_t *obj =
+	    json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", u->label, "kind", u->kind,
+	              "host", u->host, "username", u->user, "secret", u->secret, "notes", u->notes);
+	char *pt = obj != NULL ? jx_text(obj) : NULL;
+	int rc = -1;
+
+	if (pt != NULL) {
+		rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt,
+		                        strlen(pt), rec, reclen);
+		wipe_release(pt, strlen(pt));
+	}
+	json_decref(obj);
+	return rc;
+}
+
+static json_t *upload_view(const char *cid, const char *label, const char *kind, int64_t created,
+                           int64_t expires)
+{
+	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cid, "label", label, "kind", kind,
+	                 "created_at", jx_time(created), "expires_at", jx_time(expires));
+}
+
+/* An upload prepared on the connection's thread before it was queued
+ * (api_cred_prepare), kept in r->post_rec: either the body's 400, to be
+ * answered once the gauntlet has passed (it decides first, as for any
+ * request), or the record sealed with the ticket's key as it was then. */
+#define PREP_MAGIC 0x55504c44u
+#define PREP_STALE 1 /* the ticket's key changed since: do it all in the writer */
+
+struct cred_prep {
+	uint32_t magic;
+	int status; /* 0, or the body's 400 */
+	const char *code;
+	char msg[200];
+	char tid[REQ_PARAM_MAX];
+	char cid[64];
+	int64_t created, expires;
+	unsigned char wrapped[CRYPTO_WRAPPED_LEN];
+	size_t wrappedlen;
+	size_t reclen;
+	unsigned char rec[]; /* the sealed record (reclen bytes) */
+};
+
+static struct cred_prep *prep_of(struct req *r)
+{
+	struct cred_prep *p = (struct cred_prep *)(void *)r->post_rec;
+
+	if (p == NULL || r->post_reclen < sizeof *p || p->magic != PREP_MAGIC ||
+	    r->post_reclen != sizeof *p + p->reclen)
+		return NULL;
+	return p;
+}
+
+static void prep_attach(struct req *r, struct cred_prep *p)
+{
+	req_post_clear(r);
+	r->post_rec = (unsigned char *)p;
+	r->post_reclen = sizeof *p + p->reclen;
+}
+
+/* The wrapped key of tid, and whether the bearer token is known at all:
+ * a request without a known token gets no work done for it here. */
+struct prep_read {
+	const struct req *r;
+	const char *tid;
+	unsigned char wrapped[CRYPTO_WRAPPED_LEN];
+	size_t wrappedlen;
+};
+
+static int prep_read_fn(struct store_txn *t, void *arg)
+{
+	struct prep_read *pr = arg;
+	struct token_rec tr;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if ((rc = tokens_lookup_hash(t, pr->r->tok_hash, &tr)) != STORE_OK)
+		return rc;
+	sodium_memzero(&tr, sizeof tr);
+	if ((rc = creds_ticket_key_wrapped(t, pr->tid, &v, &vl)) != STORE_OK)
+		return rc;
+	if (vl > sizeof pr->wrapped)
+		return STORE_ERROR;
+	memcpy(pr->wrapped, v, vl);
+	pr->wrappedlen = vl;
+	return STORE_OK;
+}
+
+void api_cred_prepare(struct req *r)
+{
+	struct prep_read pr = {.r = r};
+	unsigned char key[CRYPTO_TICKET_KEY_LEN], *rec = NULL;
+	struct cred_prep *p;
+	struct upload u;
+	size_t reclen = 0;
+	int64_t now;
+	char cid[64];
+
+	if (r->route->handler != api_cred_create || r->nparams < 1 || r->body_state != BODY_OK)
+		return;
+	memset(&u, 0, sizeof u);
+	if (upload_check(r, &u) != 0) {
+		/* keep the 400 for after the gauntlet; r as it was */
+		if ((p = calloc(1, sizeof *p)) != NULL) {
+			p->magic = PREP_MAGIC;
+			p->status = r->status;
+			p->code = r->err_code;
+			snprintf(p->msg, sizeof p->msg, "%s", r->err_msg);
+			prep_attach(r, p);
+		}
+		req_ok(r, 0, NULL);
+		return;
+	}
+	pr.tid = r->params[0];
+	if (!r->tok_hashed || store_read(r->v->store, prep_read_fn, &pr) != STORE_OK)
+		return; /* unknown token, no key yet, ...: the writer does it all */
+	if (crypto_ticket_key_unwrap(pr.tid, pr.wrapped, pr.wrappedlen, key) != 0)
+		return; /* the writer finds it and answers 500 */
+	crypto_new_id(cid);
+	now = util_now_ms();
+	if (upload_seal(key, pr.tid, cid, now, now + u.ttl * 1000, &u, &rec, &reclen) == 0 &&
+	    (p = calloc(1, sizeof *p + reclen)) != NULL) {
+		p->magic = PREP_MAGIC;
+		snprintf(p->tid, sizeof p->tid, "%s", pr.tid);
+		memcpy(p->cid, cid, sizeof p->cid);
+		p->created = now;
+		p->expires = now + u.ttl * 1000;
+		memcpy(p->wrapped, pr.wrapped, pr.wrappedlen);
+		p->wrappedlen = pr.wrappedlen;
+		p->reclen = reclen;
+		memcpy(p->rec, rec, reclen);
+		prep_attach(r, p);
+	}
+	sodium_memzero(key, sizeof key);
+	free(rec);
+}
+
+/* After the commit: the answer, from the body's label and kind. */
+static int cred_create_post(struct req *r)
+{
+	struct cred_prep *p = prep_of(r);
+	json_t *view;
+
+	if (p == NULL)
+		return req_fail(r, 500, "internal", "internal error");
+	view = upload_view(p->cid, jx_str(r->body, "label"), jx_str(r->body, "kind"), p->created,
+	                   p->expires);
+	return view != NULL ? req_ok(r, 201, view) : req_fail(r, 500, "internal", "internal error");
+}
+
+/* In the writer, for a prepared upload: the key it was sealed with must
+ * still be the ticket's (byte for byte), then the record goes in. */
+static int cred_create_prepared(struct req *r, struct store_txn *t, struct cred_prep *p)
+{
+	const void *v;
+	size_t vl;
+	int rc;
+
+	if (p->status != 0)
+		return req_fail(r, p->status, p->code, "%s", p->msg);
+	if (strcmp(p->tid, r->a_ticket) != 0)
+		return PREP_STALE;
+	rc = creds_ticket_key_wrapped(t, r->a_ticket, &v, &vl);
+	if (rc == STORE_NOTFOUND)
+		return PREP_STALE;
+	if (rc != STORE_OK)
+		return rc;
+	if (vl != p->wrappedlen || sodium_memcmp(v, p->wrapped, vl) != 0)
+		return PREP_STALE;
+	snprintf(r->a_cred, sizeof r->a_cred, "%s", p->cid);
+	if ((rc = creds_put(t, r->a_ticket, p->cid, p->expires, p->rec, p->reclen)) != 0)
+		return rc;
+	r->post = cred_create_post;
+	return req_ok(r, 201, NULL);
+}
+
+int api_cred_create(struct req *r, struct store_txn *t)
+{
+	unsigned char key[CRYPTO_TICKET_KEY_LEN], *rec = NULL;
+	struct cred_prep *p = prep_of(r);
+	struct upload u;
+	char cid[64];
+	size_t reclen;
+	int64_t expires;
+	int rc;
+
+	if (p != NULL && (rc = cred_create_prepared(r, t, p)) != PREP_STALE)
+		return rc;
+	req_post_clear(r); /* not prepared, or for another key: all of it here */
+	if ((rc = upload_check(r, &u)) != 0)
 		return rc;
 	crypto_new_id(cid);
 	snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
-	expires = r->now + ttl * 1000;
+	expires = r->now + u.ttl * 1000;
 	if ((rc = creds_ticket_key(t, r->a_ticket, 1, key)) != 0) {
 		rc = rc == BAD_KEY ? tampered(r, rc) : rc;
 		goto out;
 	}
-	obj = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", label, "kind", kind, "host",
-	                host, "username", user, "secret", secret, "notes", notes);
-	if (obj == NULL || (pt = jx_text(obj)) == NULL ||
-	    crypto_record_seal(key, r->a_ticket, cid, r->now, expires, (unsigned char *)pt,
-	                       strlen(pt), &rec, &reclen) != 0) {
+	if (upload_seal(key, r->a_ticket, cid, r->now, expires, &u, &rec, &reclen) != 0) {
 		rc = STORE_ERROR;
 		goto out;
 	}
 	if ((rc = creds_put(t, r->a_ticket, cid, expires, rec, reclen)) != 0)
 		goto out;
-	rc = req_ok(r, 201,
-	            json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", cid, "label", label, "kind", kind,
-	                      "created_at", jx_time(r->now), "expires_at", jx_time(expires)));
+	rc = req_ok(r, 201, upload_view(cid, u.label, u.kind, r->now, expires));
 out:
 	sodium_memzero(key, sizeof key);
-	if (pt != NULL) {
-		wipe_release(pt, strlen(pt));
-	}
 	free(rec);
-	json_decref(obj);
 	return rc;
 }
 
@@ -187,8 +382,11 @@ static int list_one(const char *cid, const void *v, size_t vl, void *arg)
 	return 0;
 }
 
-int api_cred_list(struct req *r, struct store_txn *t)
+/* The listing proper: in a read-only transaction begun after the commit
+ * of the listing's allow event (cred_list_post). */
+static int cred_list_build(struct store_txn *t, void *arg)
 {
+	struct req *r = arg;
 	struct list_walk w = {r, t, json_array()};
 	int rc;
 
@@ -204,6 +402,28 @@ int api_cred_list(struct req *r, struct store_txn *t)
 		return rc;
 	}
 	return req_ok(r, 200, json_pack("{s:o}", "credentials", w.arr));
+}
+
+/* After the commit, on the connection's thread: the credentials of a
+ * state at or after the decision (like the ticket list), not built by the
+ * writer. A record failing authentication is answered 500 as before, but
+ * its allow event is already committed; the log names the request. */
+static int cred_list_post(struct req *r)
+{
+	int rc = store_read(r->v->store, cred_list_build, r);
+
+	if (rc < 0) {
+		log_msg("request %s: cannot read the credential list (%d)", r->request_id, rc);
+		return req_fail(r, 503, "unavailable", "the vault cannot read right now");
+	}
+	return rc;
+}
+
+int api_cred_list(struct req *r, struct store_txn *t)
+{
+	(void)t;
+	r->post = cred_list_post;
+	return req_ok(r, 200, NULL);
 }
 
 int api_cred_delete(struct req *r, struct store_txn *t)

@@ -42,6 +42,19 @@ static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t 
 	return *out ? STORE_OK : STORE_ERROR;
 }
 
+/* r->ticket may be shared (rec_get_shared): a handler that changes the
+ * ticket works on a copy of its own. */
+static int own_ticket(struct req *r)
+{
+	json_t *c = json_deep_copy(r->ticket);
+
+	if (c == NULL)
+		return STORE_ERROR;
+	json_decref(r->ticket);
+	r->ticket = c;
+	return STORE_OK;
+}
+
 static int reply_ticket(struct req *r, struct store_txn *t, int status, const json_t *tk)
 {
 	json_t *v;
@@ -253,7 +266,8 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 	json_t *a;
 	int rc;
 
-	if ((rc = v_only(r, fields)) || (rc = v_str(r, "agent", 1, 1, 64, 64, 0, &agent)))
+	if ((rc = v_only(r, fields)) || (rc = v_str(r, "agent", 1, 1, 64, 64, 0, &agent)) ||
+	    (rc = own_ticket(r)))
 		return rc;
 	if (!util_valid_account_id(agent))
 		return req_fail(r, 400, "invalid_field", "field \"agent\" is not an account id");
@@ -292,7 +306,7 @@ int api_ticket_close(struct req *r, struct store_txn *t)
 	int rc;
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
-	if ((rc = creds_shred_ticket(t, tid)) != STORE_OK ||
+	if ((rc = own_ticket(r)) != STORE_OK || (rc = creds_shred_ticket(t, tid)) != STORE_OK ||
 	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK ||
 	    (rc = links_revoke_ticket(t, tid, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;

@@ -16,6 +16,10 @@
  * store_err (the caller then fails the request with 503). */
 int audit_record(struct store_txn *t, const struct req *r, int allow);
 
+/* The seq of the newest event in t (0: none yet), as the next append
+ * would see it (events appended earlier in the same batch included). */
+int audit_head(struct store_txn *t, uint64_t *seq);
+
 /* Append a system event (sweeper, implicit session ends): no actor. */
 int audit_system(struct store_txn *t, const char *action, const char *ticket,
                  const char *credential, const char *session, const char *reason);

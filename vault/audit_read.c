@@ -44,7 +44,8 @@ typedef json_t *(*row_fn)(const void *v, size_t vl);
  * most limit of them, scanning at most scan rows, into arr; *next = the
  * last seq scanned. */
 static int page(struct store_txn *t, enum store_db db, int64_t after, int64_t limit, int64_t scan,
-                row_fn decode, audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next)
+                row_fn decode, audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next,
+                uint64_t upto)
 {
 	struct store_cursor *c;
 	unsigned char key[8];
@@ -59,7 +60,12 @@ static int page(struct store_txn *t, enum store_db db, int64_t after, int64_t li
 	rc = store_cursor_seek(c, key, 8, &k, &kl, &v, &vl);
 	for (int64_t n = 0; rc == STORE_OK && (int64_t)json_array_size(arr) < limit && n < scan;
 	     n++) {
-		json_t *item = kl == 8 ? decode(v, vl) : NULL;
+		json_t *item;
+		if (kl == 8 && util_be64_get(k) > upto) {
+			rc = STORE_NOTFOUND; /* past upto: not in this page */
+			break;
+		}
+		item = kl == 8 ? decode(v, vl) : NULL;
 		if (item == NULL) {
 			rc = STORE_ERROR;
 			break;
@@ -75,20 +81,23 @@ static int page(struct store_txn *t, enum store_db db, int64_t after, int64_t li
 }
 
 int audit_read_events(struct store_txn *t, int64_t after, int64_t limit, int64_t scan,
-                      audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next)
+                      audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next,
+                      uint64_t upto)
 {
-	return page(t, DB_AUDIT, after, limit, scan, row_event, keep, arg, arr, next);
+	return page(t, DB_AUDIT, after, limit, scan, row_event, keep, arg, arr, next, upto);
 }
 
 int audit_read_checkpoints(struct store_txn *t, int64_t after, int64_t limit, json_t *arr,
-                           uint64_t *next)
+                           uint64_t *next, uint64_t upto)
 {
-	return page(t, DB_CHECKPOINTS, after, limit, limit, checkpoint_view, NULL, NULL, arr, next);
+	return page(t, DB_CHECKPOINTS, after, limit, limit, checkpoint_view, NULL, NULL, arr, next,
+	            upto);
 }
 
 /* Seqs have no gaps, so each is fetched by its key. */
 int audit_read_events_desc(struct store_txn *t, int64_t before, int64_t limit, int64_t scan,
-                           audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next)
+                           audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next,
+                           uint64_t upto)
 {
 	struct store_cursor *c;
 	unsigned char key[8];
@@ -107,6 +116,8 @@ int audit_read_events_desc(struct store_txn *t, int64_t before, int64_t limit, i
 	store_cursor_close(c);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND)
 		return rc;
+	if (head > upto)
+		head = upto; /* newer events are not in this page */
 	s = before > 0 && (uint64_t)before <= head ? (uint64_t)before - 1 : head;
 	*next = before > 0 && (uint64_t)before <= head + 1 ? (uint64_t)before : head + 1;
 	rc = STORE_OK;
@@ -133,7 +144,7 @@ int audit_read_events_desc(struct store_txn *t, int64_t before, int64_t limit, i
 }
 
 int audit_read_ticket(struct store_txn *t, const char *tid, int64_t after, int64_t limit,
-                      json_t *arr, uint64_t *next)
+                      json_t *arr, uint64_t *next, uint64_t upto)
 {
 	unsigned char key[TICKET_KEY_MAX];
 	size_t pl = strlen(tid) + 1;
@@ -151,6 +162,7 @@ int audit_read_ticket(struct store_txn *t, const char *tid, int64_t after, int64
 		return rc;
 	rc = store_cursor_seek(c, key, pl + 8, &k, &kl, NULL, NULL);
 	while (rc == STORE_OK && kl == pl + 8 && memcmp(k, key, pl) == 0 &&
+	       util_be64_get((const unsigned char *)k + pl) <= upto &&
 	       (int64_t)json_array_size(arr) < limit) {
 		json_t *ev;
 

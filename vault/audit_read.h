@@ -15,13 +15,19 @@
 /* Keep event ev in a listing? (arg as given.) */
 typedef int (*audit_keep_fn)(const json_t *ev, const void *arg);
 
-/* Events with seq > after, oldest first, kept when keep (NULL: all)
+/* Every listing shows no row with a seq past upto (UINT64_MAX: no such
+ * bound): a page read after its request's commit stops at the newest seq
+ * its decision saw (docs/decisions.md, "Audit pages read after the
+ * commit").
+
+ * Events with seq > after, oldest first, kept when keep (NULL: all)
  * says so, appended to arr: at most limit of them, scanning at most scan
  * rows. *next = the last seq scanned (after when none), so a sparse
  * filter still pages. Returns 0 or a store_err (a row that does not parse
  * is STORE_ERROR). */
 int audit_read_events(struct store_txn *t, int64_t after, int64_t limit, int64_t scan,
-                      audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next);
+                      audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next,
+                      uint64_t upto);
 
 /* Newest first: events with seq < before (before 0: from the newest),
  * kept when keep says so, appended to arr, at most limit of them, looking
@@ -30,13 +36,14 @@ int audit_read_events(struct store_txn *t, int64_t after, int64_t limit, int64_t
  * once event 1 was listed), or the newest seq + 1 for a before past the
  * end. Returns 0 or a store_err. */
 int audit_read_events_desc(struct store_txn *t, int64_t before, int64_t limit, int64_t scan,
-                           audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next);
+                           audit_keep_fn keep, const void *arg, json_t *arr, uint64_t *next,
+                           uint64_t upto);
 
 /* Ticket tid's events (every event that names it) with seq > after,
  * oldest first, at most limit, appended to arr; *next = the last seq
  * appended (after when none). Returns 0 or a store_err. */
 int audit_read_ticket(struct store_txn *t, const char *tid, int64_t after, int64_t limit,
-                      json_t *arr, uint64_t *next);
+                      json_t *arr, uint64_t *next, uint64_t upto);
 
 /* Call fn for each audit event of ticket tid (JSON of the event), oldest
  * first; fn returning non-zero stops the walk and is returned. */
@@ -47,7 +54,7 @@ int audit_ticket_each(struct store_txn *t, const char *tid, audit_event_fn fn, v
  * appended to arr as served (without time_ms); *next = the last seq
  * appended (after when none). Returns 0 or a store_err. */
 int audit_read_checkpoints(struct store_txn *t, int64_t after, int64_t limit, json_t *arr,
-                           uint64_t *next);
+                           uint64_t *next, uint64_t upto);
 
 /* The newest checkpoint as served into *out (new reference). Returns 0,
  * STORE_NOTFOUND (none signed yet) or a store_err. */

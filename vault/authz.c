@@ -399,7 +399,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 		return unauthenticated(r, "unknown, revoked or expired token");
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_ACCOUNTS, rec.account, &acct)) != STORE_OK)
+	if ((rc = rec_get_shared(t, DB_ACCOUNTS, rec.account, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND
 		           ? unauthenticated(r, "unknown, revoked or expired token")
 		           : rc;
@@ -498,7 +498,7 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 		json_decref(rec);
 		return cap_unknown(r);
 	}
-	rc = rec_get(t, DB_TICKETS, jx_str(rec, "ticket"), &r->ticket);
+	rc = rec_get_shared(t, DB_TICKETS, jx_str(rec, "ticket"), &r->ticket);
 	if (rc == STORE_OK && !streq(jx_str(r->ticket, "status"), "open"))
 		rc = STORE_NOTFOUND;
 	if (rc == STORE_OK)
@@ -601,7 +601,7 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		snprintf(r->a_ticket, sizeof r->a_ticket, "%s", tid);
 	if (r->nparams > 1)
 		snprintf(r->a_cred, sizeof r->a_cred, "%s", r->params[1]);
-	rc = rec_get(t, DB_TICKETS, tid, &r->ticket);
+	rc = rec_get_shared(t, DB_TICKETS, tid, &r->ticket); /* read only (req.h) */
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no such ticket");
 	return rc;
@@ -619,7 +619,7 @@ static int check_session(struct req *r, struct store_txn *t)
 		return req_fail(
 		    r, 403, "session_required",
 		    "an X-Session-Id of your active session on this ticket is required");
-	rc = session_get(t, r->session_hdr, &s);
+	rc = session_get_shared(t, r->session_hdr, &s); /* r->session: read only */
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 403, "session_required", "unknown session");
 	if (rc != STORE_OK)

@@ -136,7 +136,8 @@ int dispatch_start(struct req *r, struct dispatch_wait *dw)
 {
 	struct req *w;
 
-	authz_prehash(r); /* the writer only looks the token up */
+	authz_prehash(r);    /* the writer only looks the token up */
+	api_cred_prepare(r); /* an upload: checked and sealed here, not in the writer */
 	w = malloc(sizeof *w);
 	if (w == NULL) {
 		req_fail(r, 503, "unavailable",

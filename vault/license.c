@@ -244,7 +244,7 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 		return 0;
 	memcpy(key, b, blen);
 	key[blen] = '\0';
-	if ((bs->rc = rec_get(bs->t, DB_LICENSES, key, &lic)) != STORE_OK)
+	if ((bs->rc = rec_get_shared(bs->t, DB_LICENSES, key, &lic)) != STORE_OK)
 		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
 	if (license_valid(lic, bs->now) &&
 	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
@@ -268,7 +268,7 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 	st->priority = NOT_ELIGIBLE_PRIORITY;
 	if (bound != NULL) {
 		/* an applied key wins over any email match */
-		rc = rec_get(t, DB_LICENSES, bound, &st->license);
+		rc = rec_get_shared(t, DB_LICENSES, bound, &st->license); /* read only */
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 	} else if (jx_str(account, "email") != NULL) {
@@ -309,7 +309,7 @@ int license_standing_of(struct store_txn *t, const char *account_id, int64_t now
 
 	memset(st, 0, sizeof *st);
 	st->priority = NOT_ELIGIBLE_PRIORITY;
-	if ((rc = rec_get(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
+	if ((rc = rec_get_shared(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = license_standing(t, acct, now, st);
 	json_decref(acct);

@@ -52,7 +52,7 @@ int64_t license_bind_wait_ms(const char *account, int64_t now);
 void license_bind_failed(const char *account, int64_t now);
 
 struct standing {
-	json_t *license; /* the license that counts (owned), or NULL */
+	json_t *license; /* the license that counts (a reference: read only), or NULL */
 	int eligible;    /* may receive remote support now */
 	int priority;    /* 1 (first) .. 5 */
 };

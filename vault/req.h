@@ -82,9 +82,10 @@ struct req {
 	/* Set by the gauntlet. */
 	struct principal who;
 	char token_id[CRYPTO_TOKEN_ID_LEN]; /* public id of the token used, once authenticated */
-	json_t *ticket;                     /* the ticket the request is about (owned) */
-	json_t *session;                    /* the session (secret read, session end) (owned) */
-	char cap_id[REQ_PARAM_MAX];         /* capability routes: the link's or receipt's id */
+	json_t *ticket;  /* the ticket the request is about (a reference that may be shared
+	                  * with the writer's record cache: read only, copy to change) */
+	json_t *session; /* the session (secret read, session end); read only, like ticket */
+	char cap_id[REQ_PARAM_MAX]; /* capability routes: the link's or receipt's id */
 
 	/* Audit subject (pointers into params or the loaded records). */
 	char a_ticket[REQ_PARAM_MAX];

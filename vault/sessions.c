@@ -23,6 +23,11 @@ int session_get(struct store_txn *t, const char *sid, json_t **out)
 	return rec_get(t, DB_SESSIONS, sid, out);
 }
 
+int session_get_shared(struct store_txn *t, const char *sid, json_t **out)
+{
+	return rec_get_shared(t, DB_SESSIONS, sid, out);
+}
+
 int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags)
 {
 	return rec_put(t, DB_SESSIONS, sid, s, flags);

@@ -34,6 +34,9 @@ const char *session_state(const json_t *sess, int64_t now);
 /* The stored session sid (DB_SESSIONS) into *out (new reference), and
  * storing it back. rec_get/rec_put's returns. */
 int session_get(struct store_txn *t, const char *sid, json_t **out);
+/* The same, maybe shared with the writer's record cache (rec_get_shared):
+ * read only. For the gauntlet. */
+int session_get_shared(struct store_txn *t, const char *sid, json_t **out);
 int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags);
 
 /* The index of a ticket's sessions (DB_TICKET_SESSIONS): add sid to

@@ -17,7 +17,7 @@ With --smoke it runs a seconds-long pass over every part and prints TAP
 worked, never the figures.
 
 Settings (environment): BENCH_SECONDS (5) per point, BENCH_REPS (3), BENCH_WORKLOADS (all),
-BENCH_CONNS ("1 32 128"), BENCH_THREADS (32, rsvaultd --threads),
+BENCH_CONNS ("1 32 128"), BENCH_THREADS (4, rsvaultd --threads),
 BENCH_MAX_PER_ADDR (256), BENCH_IDLE (1000), BENCH_STARTS (5),
 BENCH_SYNC_SECONDS (2), BENCH_PIN (1; 0 lets the kernel place everything),
 BENCH_NICE (0; a negative value, as root, runs the driver, wrk and both
@@ -133,7 +133,7 @@ class Config:
         self.conns = [int(x) for x in conns.split()]
         if not self.conns or any(c < 1 or c > 1000 for c in self.conns):
             raise SystemExit("bench: BENCH_CONNS must be numbers 1..1000")
-        self.threads = env_int("BENCH_THREADS", 32, 1, 64)
+        self.threads = env_int("BENCH_THREADS", 4, 1, 64)
         self.per_addr = env_int("BENCH_MAX_PER_ADDR", 256, 1, 65535)
         if self.per_addr < 2 * max(self.conns):
             # a run's closing connections may still count when the next opens
