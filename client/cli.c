@@ -113,6 +113,75 @@ int cli_opt_int(const struct cli_ctx *c, const char *name, int64_t min, int64_t 
 	return 0;
 }
 
+int cli_parse_duration(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char num[24];
+	size_t n = strlen(s);
+	int64_t mul = 1, v;
+
+	if (n == 0 || n >= sizeof num)
+		return -1;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's':
+		mul = 1;
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	default:
+		mul = 0;
+	}
+	if (mul != 0)
+		num[--n] = '\0';
+	else
+		mul = 1;
+	if (util_parse_i64(num, 1, max, &v) != 0 || v > max / mul || v * mul < min)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* "7d", "4h", "30m" or "90s" for a number of seconds, the largest unit
+ * that divides it. */
+static void show_duration(int64_t s, char *out, size_t n)
+{
+	if (s % 86400 == 0)
+		snprintf(out, n, "%lldd", (long long)(s / 86400));
+	else if (s % 3600 == 0)
+		snprintf(out, n, "%lldh", (long long)(s / 3600));
+	else if (s % 60 == 0)
+		snprintf(out, n, "%lldm", (long long)(s / 60));
+	else
+		snprintf(out, n, "%llds", (long long)s);
+}
+
+int cli_opt_duration(const struct cli_ctx *c, const char *name, int64_t min, int64_t max,
+                     int64_t *out)
+{
+	const char *v = cli_opt(c, name);
+	char lo[32], hi[32];
+
+	if (v == NULL)
+		return 0;
+	if (cli_parse_duration(v, min, max, out) != 0) {
+		show_duration(min, lo, sizeof lo);
+		show_duration(max, hi, sizeof hi);
+		cli_usage(c,
+		          "%s wants a duration from %s to %s: seconds, or a number with s, m, h "
+		          "or d (90s, 30m, 2h, 7d)",
+		          name, lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_one_of(const char *s, const char *const *words)
 {
 	for (; *words != NULL; words++)

@@ -102,6 +102,15 @@ int cli_check_account(const struct cli_ctx *c, const char *what, const char *s);
  * untouched, returns 0. Malformed: usage error, returns -1. */
 int cli_opt_int(const struct cli_ctx *c, const char *name, int64_t min, int64_t max, int64_t *out);
 
+/* A duration (SPEC 8.6): whole seconds, or a number with s, m, h or d
+ * (90s, 30m, 2h, 7d). Returns 0 with *out in seconds within [min, max],
+ * or -1. */
+int cli_parse_duration(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Option name as a duration in [min, max] seconds, as cli_opt_int. */
+int cli_opt_duration(const struct cli_ctx *c, const char *name, int64_t min, int64_t max,
+                     int64_t *out);
+
 /* Return 1 if s is one of the NULL-terminated words. */
 int cli_one_of(const char *s, const char *const *words);
 

@@ -40,6 +40,12 @@ int cli_cmd_account_token(struct cli_ctx *c);
 int cli_cmd_account_revoke(struct cli_ctx *c);
 int cli_cmd_account_suspend(struct cli_ctx *c);
 int cli_cmd_account_reactivate(struct cli_ctx *c);
+int cli_cmd_account_list(struct cli_ctx *c);
+int cli_cmd_account_show(struct cli_ctx *c);
+int cli_cmd_license_list(struct cli_ctx *c);
+int cli_cmd_license_update(struct cli_ctx *c);
+int cli_cmd_license_revoke(struct cli_ctx *c);
+int cli_cmd_backup(struct cli_ctx *c);
 
 /* cmd_webhook.c */
 int cli_cmd_webhook_add(struct cli_ctx *c);
@@ -79,6 +85,12 @@ int cli_path(char *buf, size_t n, const char *fmt, ...) __attribute__((format(pr
 /* Percent-encode s with the connection's libcurl into buf, connecting
  * first if needed. 0 or -1 (message printed). */
 int cli_escape(struct cli_ctx *c, const char *s, char *buf, size_t n);
+
+/* GET path, a list whose array member is key, and every further page:
+ * follows "next" (as after=) to the end, so no list is cut short, and
+ * leaves one answer in r holding all items (its body too, for --json).
+ * Returns as cli_api. */
+int cli_api_list(struct cli_ctx *c, const char *path, const char *key, struct cli_resp *r);
 
 /* Report a malformed answer; returns CLI_ERR. */
 int cli_malformed(const char *what);

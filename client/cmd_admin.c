@@ -136,7 +136,7 @@ static int token_ttl(const struct cli_ctx *c, json_t *req)
 {
 	int64_t ttl = -1;
 
-	if (cli_opt_int(c, "--ttl", API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, &ttl) != 0)
+	if (cli_opt_duration(c, "--ttl", API_TOKEN_TTL_MIN_S, API_TOKEN_TTL_MAX_S, &ttl) != 0)
 		return -1;
 	if (ttl >= 0 && json_object_set_new(req, "ttl_s", json_integer((json_int_t)ttl)) != 0) {
 		cli_warnx("out of memory");
@@ -275,4 +275,167 @@ int cli_cmd_account_suspend(struct cli_ctx *c)
 int cli_cmd_account_reactivate(struct cli_ctx *c)
 {
 	return account_call(c, "POST", "reactivate");
+}
+
+/* ---- lists and license changes (SPEC 8.6) ------------------------------- */
+
+/* A table of the list's objects: the members keys under the headings
+ * head; times as local times with their zone. */
+static int object_table(json_t *list, const char *what, const char *const *head,
+                        const char *const *keys, size_t ncols)
+{
+	struct cli_table t;
+	size_t i;
+	json_t *o;
+	int rc = CLI_OK;
+
+	cli_table_init(&t, ncols, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(list, i, o)
+	{
+		char buf[8][96];
+		const char *row[8];
+
+		if (!json_is_object(o)) {
+			rc = cli_malformed(what);
+			goto done;
+		}
+		for (size_t k = 0; k < ncols && k < 8; k++) {
+			size_t kl = strlen(keys[k]);
+			if ((kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
+			    strcmp(keys[k], "valid_until") == 0)
+				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				               sizeof buf[k]);
+			row[k] = (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
+			                 strcmp(keys[k], "valid_until") == 0
+			             ? buf[k]
+			             : cli_jtext(o, keys[k], buf[k], sizeof buf[k]);
+		}
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+static int list_cmd(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
+                    const char *const *keys, size_t ncols)
+{
+	struct cli_resp r = {0};
+	json_t *list;
+	int rc = cli_api_list(c, path, key, &r);
+
+	if (rc == CLI_OK) {
+		if (c->json)
+			rc = cli_show_object(c, &r);
+		else if ((list = cli_resp_array(&r, key)) == NULL)
+			rc = CLI_ERR;
+		else
+			rc = object_table(list, key, head, keys, ncols);
+	}
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_account_list(struct cli_ctx *c)
+{
+	static const char *const head[] = {"ID", "ROLE", "EMAIL", "SUSPENDED", "CREATED"};
+	static const char *const keys[] = {"id", "role", "email", "suspended", "created_at"};
+
+	return list_cmd(c, "/v1/accounts", "accounts", head, keys, 5);
+}
+
+int cli_cmd_account_show(struct cli_ctx *c)
+{
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX];
+	int rc;
+
+	if (cli_check_account(c, "ID", c->args[0]) != 0)
+		return CLI_ERR;
+	if (cli_path(path, sizeof path, "/v1/accounts/%s", c->args[0]) != 0)
+		return CLI_ERR;
+	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_license_list(struct cli_ctx *c)
+{
+	static const char *const head[] = {"KEY",         "TYPE",     "EMAIL",
+	                                   "VALID UNTIL", "PRIORITY", "REVOKED"};
+	static const char *const keys[] = {"key",         "type",     "email",
+	                                   "valid_until", "priority", "revoked"};
+
+	return list_cmd(c, "/v1/licenses", "licenses", head, keys, 6);
+}
+
+/* /v1/licenses/KEY[/suffix] with the key percent-encoded. */
+static int license_path(struct cli_ctx *c, const char *suffix, char *path, size_t n)
+{
+	char enc[CLI_PATH_MAX / 2];
+
+	if (check_key(c, c->args[0]) != 0 || cli_escape(c, c->args[0], enc, sizeof enc) != 0 ||
+	    cli_path(path, n, "/v1/licenses/%s%s", enc, suffix) != 0)
+		return -1;
+	return 0;
+}
+
+int cli_cmd_license_update(struct cli_ctx *c)
+{
+	const char *type = cli_opt(c, "--type"), *until = cli_opt(c, "--valid-until");
+	struct cli_resp r = {0};
+	char path[CLI_PATH_MAX], norm[UTIL_TIME_LEN];
+	json_t *req = NULL;
+	int64_t ms;
+	int rc = CLI_ERR;
+
+	if (type == NULL && until == NULL)
+		return cli_usage(c, "give --type, --valid-until or both");
+	if (type != NULL && !cli_one_of(type, license_types))
+		return cli_usage(c, "--type must be one of site, pro, plus, starter, free, "
+		                    "trial");
+	if (until != NULL && strcmp(until, "never") != 0) {
+		if (util_parse_time(until, &ms) != 0 || util_format_time(ms, norm) != 0)
+			return cli_usage(c, "--valid-until must be an RFC 3339 time, e.g. "
+			                    "2027-01-31T23:59:59Z, or never");
+		until = norm;
+	}
+	if (license_path(c, "", path, sizeof path) != 0)
+		return CLI_ERR;
+	if ((req = json_object()) == NULL || cli_json_set_str(req, "type", type) != 0 ||
+	    (until != NULL &&
+	     json_object_set_new(req, "valid_until",
+	                         strcmp(until, "never") == 0 ? json_null() : json_string(until)) !=
+	         0)) {
+		cli_warnx("out of memory");
+		goto done;
+	}
+	rc = cli_api(c, "PATCH", path, req, NULL, &r);
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+done:
+	json_decref(req);
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_cmd_license_revoke(struct cli_ctx *c)
+{
+	char path[CLI_PATH_MAX];
+
+	if (license_path(c, "/revoke", path, sizeof path) != 0)
+		return CLI_ERR;
+	return post_show(c, path, NULL);
+}
+
+int cli_cmd_backup(struct cli_ctx *c)
+{
+	return post_show(c, "/v1/admin/backup", NULL);
 }

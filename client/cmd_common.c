@@ -11,6 +11,7 @@
 #include "config.h"
 #include "http.h"
 #include "output.h"
+#include "secret.h"
 
 int cli_json_set_str(json_t *obj, const char *key, const char *val)
 {
@@ -115,4 +116,67 @@ int cli_escape(struct cli_ctx *c, const char *s, char *buf, size_t n)
 		cli_warnx("value too long for a URL");
 	cli_http_free_str(e);
 	return rc;
+}
+
+/* Is s a cursor as the vault makes them (base64url, at most 1024)? */
+static int is_cursor(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (n >= 1024 || !((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') ||
+		                   (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_'))
+			return 0;
+	return n > 0;
+}
+
+int cli_api_list(struct cli_ctx *c, const char *path, const char *key, struct cli_resp *r)
+{
+	char next_path[CLI_PATH_MAX + 1100];
+	int rc, pages = 1;
+
+	if ((rc = cli_api(c, "GET", path, NULL, NULL, r)) != CLI_OK)
+		return rc;
+	for (;;) {
+		const char *next = json_string_value(json_object_get(r->json, "next"));
+		json_t *mine = json_object_get(r->json, key), *more, *item;
+		struct cli_resp r2;
+		size_t i;
+
+		if (next == NULL)
+			break;
+		if (!is_cursor(next) || !json_is_array(mine))
+			return cli_malformed("next");
+		if (cli_fmt(next_path, sizeof next_path, "%s%cafter=%s", path,
+		            strchr(path, '?') ? '&' : '?', next) != 0)
+			return cli_malformed("next");
+		if ((rc = cli_api(c, "GET", next_path, NULL, NULL, &r2)) != CLI_OK) {
+			cli_resp_free(&r2);
+			return rc;
+		}
+		more = json_object_get(r2.json, key);
+		if (!json_is_array(more)) {
+			cli_resp_free(&r2);
+			return cli_malformed(key);
+		}
+		json_array_foreach(more, i, item) json_array_append(mine, item);
+		if (json_object_get(r2.json, "next") != NULL)
+			json_object_set(r->json, "next", json_object_get(r2.json, "next"));
+		else
+			json_object_del(r->json, "next");
+		cli_resp_free(&r2);
+		pages++;
+	}
+	if (pages > 1) {
+		/* the body --json prints: every page in one answer */
+		char *body = json_dumps(r->json, JSON_COMPACT);
+		if (body == NULL) {
+			cli_warnx("out of memory");
+			return CLI_ERR;
+		}
+		wipe_free(r->body);
+		r->body = body;
+		r->len = strlen(body);
+	}
+	return CLI_OK;
 }

@@ -79,7 +79,7 @@ int cli_cmd_cred_add(struct cli_ctx *c)
 	if (!cli_one_of(kind, kinds))
 		return cli_usage(c, "--kind must be one of remote-utilities, rdp, ssh, vnc, "
 		                    "web, other");
-	if (cli_opt_int(c, "--ttl", 1, API_CRED_TTL_MAX, &ttl) != 0)
+	if (cli_opt_duration(c, "--ttl", 1, API_CRED_TTL_MAX, &ttl) != 0)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials", c->args[0]) != 0)
 		return CLI_ERR;
@@ -154,7 +154,7 @@ static int get_list(struct cli_ctx *c, const char *path, const char *key, const 
 	json_t *list;
 	int rc;
 
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
+	rc = cli_api_list(c, path, key, &r);
 	if (rc != CLI_OK)
 		goto done;
 	if (c->json) {
@@ -212,11 +212,17 @@ static int print_secret(const struct cli_ctx *c, const char *s, size_t n)
 
 int cli_cmd_cred_get(struct cli_ctx *c)
 {
-	const char *sid = cli_opt(c, "--session");
+	static const char *const fields[] = {"secret", "host", "username", "all", NULL};
+	const char *sid = cli_opt(c, "--session"), *field = cli_opt(c, "--field");
 	struct cli_resp r = {0};
 	char path[CLI_PATH_MAX];
 	json_t *v;
 	int rc;
+
+	if (field == NULL)
+		field = "secret";
+	if (!cli_one_of(field, fields))
+		return cli_usage(c, "--field must be secret, host, username or all");
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0 || cli_check_id(c, "CID", c->args[1]) != 0)
 		return CLI_ERR;
@@ -237,9 +243,20 @@ int cli_cmd_cred_get(struct cli_ctx *c)
 		rc = cli_print_json(r.body, r.len) == 0 ? CLI_OK : CLI_ERR;
 		goto done;
 	}
-	v = json_object_get(r.json, "secret");
+	if (strcmp(field, "all") == 0) {
+		/* every field as "key: value" lines, cleaned for the terminal */
+		rc = cli_print_object(r.json, stdout) == 0 ? CLI_OK : CLI_ERR;
+		goto done;
+	}
+	v = json_object_get(r.json, field);
+	if (json_is_null(v) && strcmp(field, "secret") != 0) {
+		rc = CLI_OK; /* no host or user name stored: an empty line */
+		if (puts("") == EOF)
+			rc = cli_write_failed();
+		goto done;
+	}
 	if (!json_is_string(v)) {
-		rc = cli_malformed("no secret in the answer");
+		rc = cli_malformed("no such field in the answer");
 		goto done;
 	}
 	rc = print_secret(c, json_string_value(v), json_string_length(v));
@@ -274,7 +291,7 @@ int cli_cmd_session_open(struct cli_ctx *c)
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0)
 		return CLI_ERR;
-	if (cli_opt_int(c, "--ttl", 1, SESSION_TTL_MAX, &ttl) != 0)
+	if (cli_opt_duration(c, "--ttl", 1, SESSION_TTL_MAX, &ttl) != 0)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/sessions", c->args[0]) != 0)
 		return CLI_ERR;
@@ -332,43 +349,6 @@ int cli_cmd_session_end(struct cli_ctx *c)
 
 /* ---- upload links (SPEC 8.2) -------------------------------------------- */
 
-/* A duration: whole seconds, or a number with s, m, h or d (90s, 30m, 2h,
- * 1d). Returns 0 with *out in seconds within [min, max], or -1. */
-static int parse_duration(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	char num[24];
-	size_t n = strlen(s);
-	int64_t mul = 1, v;
-
-	if (n == 0 || n >= sizeof num)
-		return -1;
-	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
-	case 's':
-		mul = 1;
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	default:
-		mul = 0;
-	}
-	if (mul != 0)
-		num[--n] = '\0';
-	else
-		mul = 1;
-	if (util_parse_i64(num, 1, max, &v) != 0 || v > max / mul || v * mul < min)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 int cli_cmd_link_create(struct cli_ctx *c)
 {
 	const char *ttl = cli_opt(c, "--ttl"), *note = cli_opt(c, "--note");
@@ -380,7 +360,7 @@ int cli_cmd_link_create(struct cli_ctx *c)
 
 	if (cli_check_id(c, "TID", c->args[0]) != 0)
 		return CLI_ERR;
-	if (ttl != NULL && parse_duration(ttl, 1, API_LINK_TTL_MAX, &ttl_s) != 0)
+	if (ttl != NULL && cli_parse_duration(ttl, 1, API_LINK_TTL_MAX, &ttl_s) != 0)
 		return cli_usage(c, "--ttl wants a duration from 1s to 7d (90s, 30m, 2h, 1d or "
 		                    "seconds)");
 	if (cli_opt_int(c, "--uses", 1, 10, &uses) != 0)

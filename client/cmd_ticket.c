@@ -92,13 +92,49 @@ done:
 	return rc;
 }
 
+/* Add "&name=value" (percent-encoded) for option opt, if given. */
+static int add_filter(struct cli_ctx *c, char *path, size_t n, const char *name, const char *opt)
+{
+	const char *v = cli_opt(c, opt);
+	char enc[1024];
+	size_t used = strlen(path);
+
+	if (v == NULL)
+		return 0;
+	if (v[0] == '\0') {
+		cli_usage(c, "%s wants a value", opt);
+		return -1;
+	}
+	if (cli_escape(c, v, enc, sizeof enc) != 0)
+		return -1;
+	if (cli_fmt(path + used, n - used, "%c%s=%s", strchr(path, '?') ? '&' : '?', name, enc) !=
+	    0) {
+		cli_usage(c, "%s is too long", opt);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_cmd_ticket_list(struct cli_ctx *c)
 {
-	struct cli_resp r;
+	static const char *const statuses[] = {"open", "closed", NULL};
+	const char *status = cli_opt(c, "--status");
+	char path[CLI_PATH_MAX] = "/v1/tickets";
+	struct cli_resp r = {0};
 	json_t *list;
 	int rc;
 
-	rc = cli_api(c, "GET", "/v1/tickets", NULL, NULL, &r);
+	if (status != NULL && !cli_one_of(status, statuses))
+		return cli_usage(c, "--status must be open or closed");
+	if ((cli_opt(c, "--owner") && cli_check_account(c, "--owner", cli_opt(c, "--owner"))) ||
+	    (cli_opt(c, "--agent") && cli_check_account(c, "--agent", cli_opt(c, "--agent"))))
+		return CLI_ERR;
+	if (add_filter(c, path, sizeof path, "status", "--status") != 0 ||
+	    add_filter(c, path, sizeof path, "ref", "--ref") != 0 ||
+	    add_filter(c, path, sizeof path, "owner", "--owner") != 0 ||
+	    add_filter(c, path, sizeof path, "agent", "--agent") != 0)
+		return CLI_ERR;
+	rc = cli_api_list(c, path, "tickets", &r);
 	if (rc != CLI_OK)
 		goto done;
 	if (c->json) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "http.h"
+#include "secret.h"
 
 /* A token is 1..CLI_TOKEN_MAX characters of printable ASCII without space:
  * anything else could split the Authorization header. */
@@ -244,9 +246,28 @@ static int load_client_cert(const struct cli_ctx *c, struct cli_conf *conf)
 	return 0;
 }
 
+int cli_token_path(char *out, size_t n, int *from_env)
+{
+	const char *env = getenv("RSVAULT_TOKEN_FILE");
+	char ca[CLI_CACERT_MAX];
+	size_t l;
+
+	*from_env = env != NULL && env[0] != '\0';
+	if (*from_env)
+		return cli_fmt(out, n, "%s", env);
+	/* beside the per-user CA file: .../rsvault/token */
+	if (user_ca_path(ca, sizeof ca) != 0)
+		return -1;
+	l = strlen(ca) - strlen("ca.pem");
+	ca[l] = '\0';
+	return cli_fmt(out, n, "%stoken", ca);
+}
+
 static int load_token(const struct cli_ctx *c, struct cli_conf *conf)
 {
+	char path[CLI_CACERT_MAX];
 	const char *env;
+	int from_env;
 
 	if (c->token_file != NULL) {
 		if (cli_read_token_file(c->token_file, conf->token) != 0)
@@ -255,8 +276,17 @@ static int load_token(const struct cli_ctx *c, struct cli_conf *conf)
 		return CLI_OK;
 	}
 	env = getenv("RSVAULT_TOKEN");
+	if ((env == NULL || *env == '\0') && cli_token_path(path, sizeof path, &from_env) == 0 &&
+	    (from_env || access(path, F_OK) == 0)) {
+		/* RSVAULT_TOKEN_FILE, or the file `rsvault login` wrote */
+		if (cli_read_token_file(path, conf->token) != 0)
+			return CLI_ERR;
+		conf->have_token = 1;
+		return CLI_OK;
+	}
 	if (env == NULL || *env == '\0') {
-		cli_warnx("no API token: set RSVAULT_TOKEN or pass --token-file FILE");
+		cli_warnx("no API token: run `rsvault login`, set RSVAULT_TOKEN or "
+		          "RSVAULT_TOKEN_FILE, or pass --token-file FILE");
 		return CLI_UNAUTH;
 	}
 	if (!valid_token(env, strlen(env))) {
@@ -321,4 +351,77 @@ void cli_disconnect(struct cli_ctx *c)
 	if (c->curl_up)
 		cli_http_global_cleanup();
 	c->curl_up = 0;
+}
+
+/* mkdir -p for the directories above path's file name, mode 0700. */
+static int make_parents(const char *path)
+{
+	char d[CLI_CACERT_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof d)
+		return -1;
+	memcpy(d, path, n + 1);
+	for (char *p = d + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(d, 0700) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+int cli_cmd_login(struct cli_ctx *c)
+{
+	char path[CLI_CACERT_MAX], tmp[CLI_CACERT_MAX + 16];
+	char *tok = NULL;
+	size_t len = 0;
+	int from_env, fd, rc = CLI_ERR;
+
+	if (c->token_file != NULL)
+		return cli_usage(c, "login writes the token file: name it with "
+		                    "RSVAULT_TOKEN_FILE, not --token-file");
+	if (cli_token_path(path, sizeof path, &from_env) != 0 ||
+	    cli_fmt(tmp, sizeof tmp, "%s.new", path) != 0) {
+		cli_warnx("no place for the token: set RSVAULT_TOKEN_FILE");
+		return CLI_ERR;
+	}
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "rsvault: paste your API token (it is not shown)\n");
+	if (cli_secret_read(&tok, &len) != 0)
+		return CLI_ERR;
+	if (!valid_token(tok, len)) {
+		cli_warnx("that is not a token (1 to %d printable characters, no spaces)",
+		          CLI_TOKEN_MAX);
+		goto done;
+	}
+	if (!from_env && make_parents(path) != 0) {
+		cli_warnx("cannot create the directory of %s: %s", path, strerror(errno));
+		goto done;
+	}
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cli_warnx("cannot create %s: %s", tmp, strerror(errno));
+		goto done;
+	}
+	if (cli_write_all(fd, tok, len) != 0 || cli_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+		cli_warnx("cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto done;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		cli_warnx("cannot replace %s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	fprintf(stderr, "rsvault: token stored in %s (mode 0600); later commands use it\n", path);
+	rc = CLI_OK;
+done:
+	wipe_free(tok);
+	return rc;
 }

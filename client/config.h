@@ -10,7 +10,10 @@
  *            directory belong to the user (or root) and are not writable
  *            by group or others; never the system store, never a file
  *            found relative to the current directory
- *   token    --token-file (first line), RSVAULT_TOKEN */
+ *   token    --token-file (first line), RSVAULT_TOKEN, the file
+ *            RSVAULT_TOKEN_FILE names, else the per-user file
+ *            $XDG_CONFIG_HOME/rsvault/token or ~/.config/rsvault/token
+ *            when it exists (what `rsvault login` writes) */
 #ifndef RSVAULT_CLIENT_CONFIG_H
 #define RSVAULT_CLIENT_CONFIG_H
 
@@ -55,6 +58,15 @@ int cli_connect(struct cli_ctx *c);
 
 /* Close c->http and clean up libcurl if cli_connect set it up. */
 void cli_disconnect(struct cli_ctx *c);
+
+/* Where the token file is: RSVAULT_TOKEN_FILE (*from_env 1), else the
+ * per-user file beside the per-user CA file. Returns 0 or -1. */
+int cli_token_path(char *out, size_t n, int *from_env);
+
+/* `rsvault login`: read a token (no-echo prompt or standard input) and
+ * write it to cli_token_path (0600, parents made 0700, replaced by
+ * rename). Returns an exit status. */
+int cli_cmd_login(struct cli_ctx *c);
 
 /* Wipe the token. */
 void cli_conf_wipe(struct cli_conf *conf);

@@ -339,12 +339,15 @@ static int set_options(struct cli_http *h, const char *url, struct curl_slist *h
 
 static int set_method(struct cli_http *h, const char *method, const char *body, size_t len)
 {
+	SETOPT(CURLOPT_CUSTOMREQUEST, (char *)NULL); /* what an earlier call set */
 	if (strcmp(method, "GET") == 0) {
 		SETOPT(CURLOPT_HTTPGET, 1L);
-	} else if (strcmp(method, "POST") == 0) {
+	} else if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0) {
 		SETOPT(CURLOPT_POST, 1L);
 		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		SETOPT(CURLOPT_POSTFIELDS, body != NULL ? body : "");
+		if (strcmp(method, "PATCH") == 0)
+			SETOPT(CURLOPT_CUSTOMREQUEST, "PATCH");
 	} else if (strcmp(method, "DELETE") == 0) {
 		SETOPT(CURLOPT_HTTPGET, 1L);
 		SETOPT(CURLOPT_CUSTOMREQUEST, "DELETE");
@@ -529,6 +532,14 @@ int cli_api(struct cli_ctx *c, const char *method, const char *path, json_t *req
 		goto done;
 	if (r->status < 200 || r->status > 299) {
 		ret = report_error(r);
+		/* --json: the vault's error object on standard output too, for
+		 * scripts (SPEC 8.6); the message stays on standard error */
+		if (c->json && r->body != NULL && r->status >= 400) {
+			json_t *j = parse_object(r->body, r->len);
+			if (json_is_object(json_object_get(j, "error")))
+				(void)cli_print_json(r->body, r->len);
+			json_decref(j);
+		}
 		goto done;
 	}
 	if (r->len == 0) {

@@ -47,17 +47,34 @@ static const struct cli_opt o_cred_add[] = {
     {"--kind", "K", 1, "remote-utilities, rdp, ssh, vnc, web or other"},
     {"--host", "H", 0, "host name, address or Remote Utilities ID"},
     {"--user", "U", 0, "user name"},
-    {"--ttl", "S", 0, "seconds until the vault destroys it (default 604800, at most 2592000)"},
+    {"--ttl", "DUR", 0,
+     "until the vault destroys it: 90s, 30m, 2h, 7d or seconds (default 7d, at most 30d)"},
     {"--notes", "N", 0, "notes for the agent (no secrets here)"},
     {NULL, NULL, 0, NULL}};
 
+static const struct cli_opt o_ticket_list[] = {
+    {"--status", "S", 0, "only open or only closed tickets"},
+    {"--ref", "REF", 0, "only tickets with this reference"},
+    {"--owner", "ID", 0, "only tickets of this customer or reseller"},
+    {"--agent", "ID", 0, "only tickets assigned to this agent"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_license_update[] = {
+    {"--type", "T", 0, "site, pro, plus, starter, free or trial"},
+    {"--valid-until", "TIME", 0, "RFC 3339 expiry, or never to remove it"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_completion[] = {{NULL, NULL, 0, NULL}};
+
 static const struct cli_opt o_cred_get[] = {
     {"--session", "SID", 0, "your open session on the ticket (default: $RSVAULT_SESSION)"},
+    {"--field", "F", 0, "what to print: secret (default), host, username or all"},
     {"--raw", NULL, 0, "print the secret exactly as stored even on a terminal"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_session_open[] = {
-    {"--ttl", "S", 0, "length in seconds (default 1800, at most the vault's maximum)"},
+    {"--ttl", "DUR", 0,
+     "length: 90s, 30m, 2h or seconds (default 30m, at most the vault's maximum)"},
     {"-q", NULL, 0, "print the session id alone"},
     {NULL, NULL, 0, NULL}};
 
@@ -70,11 +87,13 @@ static const struct cli_opt o_license_add[] = {
 static const struct cli_opt o_account_add[] = {
     {"--role", "R", 1, "customer, reseller, agent, auditor or admin"},
     {"--email", "E", 1, "e-mail address (customers: matched against licenses)"},
-    {"--ttl", "S", 0, "the token expires after S seconds (60 to 31536000; default: never)"},
+    {"--ttl", "DUR", 0,
+     "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_account_token[] = {
-    {"--ttl", "S", 0, "the token expires after S seconds (60 to 31536000; default: never)"},
+    {"--ttl", "DUR", 0,
+     "the token expires after DUR: 30m, 12h, 90d or seconds (1m to 365d; default: never)"},
     {NULL, NULL, 0, NULL}};
 
 static const struct cli_opt o_account_revoke[] = {
@@ -113,6 +132,9 @@ static const struct cli_opt o_audit_verify[] = {
 
 /* ---- the command table --------------------------------------------------- */
 
+static int cli_cmd_help(struct cli_ctx *c);
+static int cli_cmd_completion(struct cli_ctx *c);
+
 #define TID "q3V8kR2mXw9LtZc1Pn0bYA"
 #define CID "c7Hn2LpQx8RmV4sTz1KwDg"
 #define SID "s9Wb3NfK6yJr0hQe2XmUaQ"
@@ -127,10 +149,17 @@ static const struct cli_cmd commands[] = {
      "password in the subject: upload it with `rsvault cred add`.",
      "rsvault ticket create \"File server does not boot\" --ref ORDER-1234\n"
      "rsvault ticket create \"Printer offline\" --owner acme-it   # admin"},
-    {"ticket", "list", "", 0, 0, o_none, cli_cmd_ticket_list,
+    {"login", NULL, "", 0, 0, o_none, cli_cmd_login,
+     "Store your API token so that later commands need no --token-file: read from a "
+     "no-echo prompt, or from standard input when that is not a terminal, and written "
+     "to $RSVAULT_TOKEN_FILE or ~/.config/rsvault/token (mode 0600).",
+     "rsvault login\n"
+     "rsvault login < alice.token"},
+    {"ticket", "list", "", 0, 0, o_ticket_list, cli_cmd_ticket_list,
      "List tickets: your own (customer, reseller), those assigned to you (agent), or all "
-     "(admin, auditor); most urgent first.",
-     "rsvault ticket list"},
+     "(admin, auditor); most urgent first. Every page is fetched.",
+     "rsvault ticket list --status open\n"
+     "rsvault ticket list --owner acme-it --agent alice   # admin"},
     {"ticket", "show", "TID", 1, 1, o_none, cli_cmd_ticket_show, "Show one ticket.",
      "rsvault ticket show " TID},
     {"ticket", "assign", "TID AGENT", 2, 2, o_none, cli_cmd_ticket_assign,
@@ -184,6 +213,16 @@ static const struct cli_cmd commands[] = {
      "    --valid-until 2027-12-31T23:59:59Z"},
     {"license", "show", "KEY", 1, 1, o_none, cli_cmd_license_show, "Show a license (admin).",
      "rsvault license show RU-PRO-0042"},
+    {"license", "list", "", 0, 0, o_none, cli_cmd_license_list,
+     "List every license (admin), every page.", "rsvault license list"},
+    {"license", "update", "KEY", 1, 1, o_license_update, cli_cmd_license_update,
+     "Change a license's type or expiry (admin). A downgrade takes effect at once: "
+     "sessions of customers who lose remote support end, and their reads fail.",
+     "rsvault license update RU-PRO-0042 --type starter\n"
+     "rsvault license update RU-PRO-0042 --valid-until never"},
+    {"license", "revoke", "KEY", 1, 1, o_none, cli_cmd_license_revoke,
+     "Revoke a license for good (admin); it stops remote support at once.",
+     "rsvault license revoke RU-PRO-0042"},
     {"license", "bind", "KEY", 1, 1, o_none, cli_cmd_license_bind,
      "Apply a license key to your account (customer); replaces an earlier one.",
      "rsvault license bind RU-PRO-0042"},
@@ -193,6 +232,11 @@ static const struct cli_cmd commands[] = {
      "standard error.",
      "rsvault account add acme-it --role customer --email it@example.com \\\n"
      "    > acme-it.token"},
+    {"account", "list", "", 0, 0, o_none, cli_cmd_account_list,
+     "List every account (admin), every page.", "rsvault account list"},
+    {"account", "show", "ID", 1, 1, o_none, cli_cmd_account_show,
+     "Show an account (admin): its role, license, eligibility and tokens (ids only).",
+     "rsvault account show acme-it"},
     {"account", "token", "ID", 1, 1, o_account_token, cli_cmd_account_token,
      "Make a further token for an account (admin) and print it; its id and expiry go to "
      "standard error (--json prints the whole answer).",
@@ -218,6 +262,16 @@ static const struct cli_cmd commands[] = {
     {"webhook", "deliveries", "ID", 1, 1, o_webhook_deliveries, cli_cmd_webhook_deliveries,
      "Show a webhook's deliveries, newest first: state, attempts, last HTTP status (admin).",
      "rsvault webhook deliveries " TID " --state failed"},
+    {"backup", NULL, "", 0, 0, o_none, cli_cmd_backup,
+     "Write a copy of the vault's store to its --backup-dir while it serves (admin), and "
+     "print the signed manifest. Restore with `rsvault-keys restore`.",
+     "rsvault backup"},
+    {"completion", NULL, "SHELL", 1, 1, o_completion, cli_cmd_completion,
+     "Print a completion script for bash or zsh.",
+     "source <(rsvault completion bash)\n"
+     "rsvault completion zsh > \"${fpath[1]}/_rsvault\""},
+    {"help", NULL, "[VERB [SUB]]", 0, 2, o_none, cli_cmd_help,
+     "Show help: all commands, a verb's, or one command's.", "rsvault help cred get"},
     {"audit", "list", "", 0, 0, o_audit_list, cli_cmd_audit_list,
      "List audit events, oldest first or with --newest newest first (auditor; with "
      "--ticket also the ticket's owner and admins, the whole trail).",
@@ -383,6 +437,8 @@ static void help_global(void)
 	puts("\nenvironment:\n"
 	     "  RSVAULT_ADDR     vault address, https:// only (default " CLI_DEFAULT_ADDR ")\n"
 	     "  RSVAULT_TOKEN    API token (--token-file wins)\n"
+	     "  RSVAULT_TOKEN_FILE  file holding the token (default\n"
+	     "                   ~/.config/rsvault/token, written by `rsvault login`)\n"
 	     "  RSVAULT_CACERT   the vault's CA certificate; the only one trusted\n"
 	     "                   (default $XDG_CONFIG_HOME/rsvault/ca.pem, else\n"
 	     "                   ~/.config/rsvault/ca.pem; never the current directory)\n"
@@ -394,8 +450,101 @@ static void help_global(void)
 	puts("\nexample:\n"
 	     "  export RSVAULT_ADDR=https://vault.example.com:8443\n"
 	     "  install -D -m 644 ca.pem ~/.config/rsvault/ca.pem\n"
-	     "  rsvault --token-file ~/.rsvault/token ticket list");
+	     "  rsvault login < my.token\n"
+	     "  rsvault ticket list");
 	puts("\nRun 'rsvault VERB --help' or 'rsvault VERB SUB --help' for more.");
+}
+
+/* `rsvault help [VERB [SUB]]`. */
+static int cli_cmd_help(struct cli_ctx *c)
+{
+	const struct cli_cmd *v;
+
+	if (c->nargs == 0) {
+		help_global();
+	} else if ((v = find_verb(c->args[0])) == NULL) {
+		return cli_usage(c, "no command '%.40s'", c->args[0]);
+	} else if (c->nargs == 1) {
+		if (v->sub == NULL)
+			help_command(v);
+		else
+			help_verb(c->args[0]);
+	} else if ((v = find_cmd(c->args[0], c->args[1])) == NULL) {
+		return cli_usage(c, "no command '%.40s %.40s'", c->args[0], c->args[1]);
+	} else {
+		help_command(v);
+	}
+	return fflush(stdout) == 0 ? CLI_OK : CLI_ERR;
+}
+
+/* Print the words of a shell case arm: sub-commands of verb, or the
+ * options of one command, space-separated. */
+static void words_subs(const char *verb)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].verb, verb) == 0 && commands[i].sub != NULL)
+			printf(" %s", commands[i].sub);
+}
+
+static void words_opts(const struct cli_opt *o)
+{
+	for (; o->name != NULL; o++)
+		printf(" %s", o->name);
+}
+
+/* `rsvault completion bash|zsh`: a bash completion function made from the
+ * command table (zsh runs it through bashcompinit). */
+static int cli_cmd_completion(struct cli_ctx *c)
+{
+	const char *sh = c->args[0];
+
+	if (strcmp(sh, "bash") != 0 && strcmp(sh, "zsh") != 0)
+		return cli_usage(c, "SHELL must be bash or zsh");
+	puts("# rsvault completion (generated by `rsvault completion SHELL`)");
+	if (strcmp(sh, "zsh") == 0)
+		puts("autoload -U +X bashcompinit && bashcompinit");
+	puts("_rsvault() {\n"
+	     "    local cur=${COMP_WORDS[COMP_CWORD]} verb= sub= i skip=0 words\n"
+	     "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+	     "        if ((skip)); then skip=0; continue; fi\n"
+	     "        case ${COMP_WORDS[i]} in\n"
+	     "        --token-file|--addr|--cacert) skip=1 ;;\n"
+	     "        -*) ;;\n"
+	     "        *) if [[ -z $verb ]]; then verb=${COMP_WORDS[i]}\n"
+	     "           elif [[ -z $sub ]]; then sub=${COMP_WORDS[i]}; fi ;;\n"
+	     "        esac\n"
+	     "    done\n"
+	     "    case \"$verb/$sub\" in");
+	printf("    /) words=\"");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (find_verb(commands[i].verb) == &commands[i])
+			printf(" %s", commands[i].verb);
+	puts("\" ;;");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct cli_cmd *k = &commands[i];
+		if (k->sub == NULL) {
+			printf("    %s/*) words=\"", k->verb);
+			if (strcmp(k->verb, "completion") == 0)
+				printf(" bash zsh");
+			words_opts(k->opts);
+			puts("\" ;;");
+			continue;
+		}
+		if (find_verb(k->verb) == k) {
+			printf("    %s/) words=\"", k->verb);
+			words_subs(k->verb);
+			puts("\" ;;");
+		}
+		printf("    %s/%s) words=\"", k->verb, k->sub);
+		words_opts(k->opts);
+		puts("\" ;;");
+	}
+	puts("    esac\n"
+	     "    COMPREPLY=($(compgen -W \"$words --json --token-file --addr --cacert --help\" "
+	     "-- \"$cur\"))\n"
+	     "}\n"
+	     "complete -F _rsvault rsvault");
+	return fflush(stdout) == 0 ? CLI_OK : CLI_ERR;
 }
 
 /* ---- parsing ------------------------------------------------------------- */

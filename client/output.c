@@ -258,10 +258,11 @@ char *cli_clean(const char *s, size_t maxcols)
 static size_t format_tm(const struct tm *tm, enum cli_time_style style, char *out, size_t n)
 {
 	switch (style) {
+	/* every style names its zone (SPEC 8.6: times in tables show it) */
 	case CLI_TIME_MINUTES:
-		return strftime(out, n, "%Y-%m-%d %H:%M", tm);
+		return strftime(out, n, "%Y-%m-%d %H:%M %Z", tm);
 	case CLI_TIME_SECONDS:
-		return strftime(out, n, "%Y-%m-%d %H:%M:%S", tm);
+		return strftime(out, n, "%Y-%m-%d %H:%M:%S %Z", tm);
 	case CLI_TIME_FULL:
 	default:
 		return strftime(out, n, "%Y-%m-%d %H:%M:%S %Z", tm);

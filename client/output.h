@@ -58,8 +58,8 @@ size_t cli_width(const char *s);
 
 /* How to show a time. */
 enum cli_time_style {
-	CLI_TIME_MINUTES, /* 2026-11-22 11:00 */
-	CLI_TIME_SECONDS, /* 2026-11-22 11:00:00 */
+	CLI_TIME_MINUTES, /* 2026-11-22 11:00 CET */
+	CLI_TIME_SECONDS, /* 2026-11-22 11:00:00 CET */
 	CLI_TIME_FULL,    /* 2026-11-22 11:00:00 CET */
 };
 

@@ -39,4 +39,9 @@
 /* Largest "limit" of one page of GET /v1/audit. */
 #define API_AUDIT_PAGE_MAX 1000
 
+/* Every other list (SPEC 8.6): "limit" 1..API_LIST_PAGE_MAX, default
+ * API_LIST_PAGE_DEFAULT, with an opaque "after" and "next". */
+#define API_LIST_PAGE_MAX 1000
+#define API_LIST_PAGE_DEFAULT 1000
+
 #endif

@@ -22,6 +22,7 @@
 #include "admin_token.h"
 #include "audit_rotate.h"
 #include "client_cert.h"
+#include "restore.h"
 #include "auditlog.h"
 #include "keyfile.h"
 #include "cert.h"
@@ -93,10 +94,10 @@ static void usage(FILE *fp, int full)
 	fprintf(fp,
 	        "usage: rsvault-keys init --dir DIR [--san NAME]...\n"
 	        "       rsvault-keys verify-audit FILE --pubkey PATH [--pin SEQ:HASH]\n"
-	        "%s%s%s%s"
+	        "%s%s%s%s%s"
 	        "       rsvault-keys --help | --version\n",
 	        keys_admin_token_usage, keys_master_usage, keys_audit_rotate_usage,
-	        keys_client_usage);
+	        keys_client_usage, keys_restore_usage);
 	if (!full)
 		return;
 	fprintf(
@@ -132,12 +133,14 @@ static void usage(FILE *fp, int full)
 	    "\n"
 	    "%s"
 	    "\n"
+	    "%s"
+	    "\n"
 	    "examples:\n"
 	    "  rsvault-keys init --dir /etc/rsvault/keys --san vault.example.com --san 10.0.0.5\n"
 	    "  rsvault-keys verify-audit log.jsonl --pubkey audit.pub --pin 100:4f1c...\n"
 	    "  rsvault-keys admin-token --data /var/lib/rsvault --keys /etc/rsvault/keys\n",
 	    KEYS_SAN_MAX, keys_admin_token_help, keys_master_help, keys_audit_rotate_help,
-	    keys_client_help);
+	    keys_client_help, keys_restore_help);
 }
 
 /* Print the first OpenSSL error, if any, after our own message. */
@@ -571,6 +574,11 @@ int main(int argc, char **argv)
 	}
 	if (keys_client_is_cmd(argv[1])) {
 		if ((r = keys_client_cmd(argc, argv)) == 2)
+			usage(stderr, 0);
+		return r == 0 ? 0 : 1;
+	}
+	if (strcmp(argv[1], "restore") == 0) {
+		if ((r = keys_restore(argc, argv)) == 2)
 			usage(stderr, 0);
 		return r == 0 ? 0 : 1;
 	}

@@ -22,6 +22,8 @@ int api_health(struct req *r, struct store_txn *t)
 	enum store_health h = store_health(r->v->store);
 
 	(void)t;
+	if (r->query != NULL && r->query[0] != '\0') /* SPEC 8.6: none on any /v1 route */
+		return req_fail(r, 400, "invalid_field", "unknown query parameter");
 	if (h == STORE_HEALTH_FAILED)
 		return req_fail(r, 503, "unavailable",
 		                "storage failed; writes are refused until the server is restarted");
@@ -294,7 +296,7 @@ int api_me_license(struct req *r, struct store_txn *t)
 		return req_fail(r, 429, "rate_limited",
 		                "too many unknown license keys from this account; retry later");
 	}
-	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) == STORE_NOTFOUND) {
+	if ((rc = license_get(t, key, &lic)) == STORE_NOTFOUND) {
 		license_bind_failed(r->who.id, r->now);
 		return req_fail(r, 404, "not_found", "no such license key");
 	}
@@ -347,21 +349,26 @@ int api_license_create(struct req *r, struct store_txn *t)
 		return STORE_ERROR;
 	if (until < 0)
 		json_object_del(lic, "valid_until");
-	rc = rec_put(t, DB_LICENSES, key, lic, STORE_NOOVERWRITE);
+	/* stored under the key folded to lower case: a key that differs from
+	 * an existing one only in case is the same key (SPEC 8.6) */
+	rc = license_put(t, key, lic, STORE_NOOVERWRITE);
 	json_decref(lic);
 	if (rc == STORE_EXISTS) {
 		/* name the license that exists (by its id, never the key) */
-		if ((rc = rec_get(t, DB_LICENSES, key, &lic)) != STORE_OK)
+		if ((rc = license_get(t, key, &lic)) != STORE_OK)
 			return rc;
 		license_target(r, lic);
 		json_decref(lic);
 		return req_fail(r, 409, "conflict", "license %s exists already", key);
 	}
-	if (rc == STORE_OK)
-		rc = idx_put(t, DB_LICENSE_EMAIL, email, key, strlen(key));
+	if (rc == STORE_OK) {
+		char folded[LICENSE_KEY_MAX + 1];
+		license_fold(key, folded);
+		rc = idx_put(t, DB_LICENSE_EMAIL, email, folded, strlen(folded));
+	}
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) != STORE_OK)
+	if ((rc = license_get(t, key, &lic)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_ERROR : rc;
 	license_target(r, lic);
 	rc = req_ok(r, 201, license_view(lic));
@@ -372,7 +379,7 @@ int api_license_create(struct req *r, struct store_txn *t)
 int api_license_show(struct req *r, struct store_txn *t)
 {
 	json_t *lic;
-	int rc = rec_get(t, DB_LICENSES, r->params[0], &lic);
+	int rc = license_get(t, r->params[0], &lic);
 
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no such license");

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "page.h"
 #include "apilimits.h"
 #include "audit.h"
 #include "creds.h"
@@ -20,8 +21,6 @@
 #include "validate.h"
 #include "vault.h"
 #include "wipe.h"
-
-#define CRED_LIST_MAX 1000
 
 const char *const cred_kind_words[] = {API_CRED_KINDS, NULL};
 #define kind_words cred_kind_words
@@ -351,6 +350,7 @@ struct list_walk {
 	struct req *r;
 	struct store_txn *t;
 	json_t *arr;
+	struct page pg;
 };
 
 static int list_one(const char *cid, const void *v, size_t vl, void *arg)
@@ -360,14 +360,18 @@ static int list_one(const char *cid, const void *v, size_t vl, void *arg)
 	int64_t created, expires;
 	int rc;
 
-	if (json_array_size(w->arr) >= CRED_LIST_MAX)
-		return LIST_FULL;
+	if (page_skip(&w->pg, cid, strlen(cid)))
+		return 0;
 	rc = open_record(w->t, w->r->a_ticket, cid, w->r->now, v, vl, &plain, &created, &expires);
 	if (rc == BAD_RECORD || rc == BAD_KEY) {
 		snprintf(w->r->a_cred, sizeof w->r->a_cred, "%s", cid);
 		return rc;
 	}
 	if (rc == STORE_OK) {
+		if (page_full(&w->pg)) { /* one more exists: the page says "next" */
+			json_decref(plain);
+			return LIST_FULL;
+		}
 		json_t *mv = meta_view(cid, plain, created, expires);
 		json_decref(plain);
 		/* reads and the rotation mark (SPEC 8.3) */
@@ -376,6 +380,7 @@ static int list_one(const char *cid, const void *v, size_t vl, void *arg)
 			return rc != STORE_OK ? rc : STORE_ERROR;
 		}
 		json_array_append_new(w->arr, mv);
+		page_add(&w->pg, cid, strlen(cid));
 	} else if (rc != STORE_NOTFOUND) {
 		return rc;
 	}
@@ -387,10 +392,13 @@ static int list_one(const char *cid, const void *v, size_t vl, void *arg)
 static int cred_list_build(struct store_txn *t, void *arg)
 {
 	struct req *r = arg;
-	struct list_walk w = {r, t, json_array()};
+	struct list_walk w = {r, t, NULL, {0}};
+	json_t *body;
 	int rc;
 
-	if (w.arr == NULL)
+	if ((rc = page_init(r, &w.pg)) != 0)
+		return rc;
+	if ((w.arr = json_array()) == NULL)
 		return STORE_ERROR;
 	rc = creds_each(t, r->a_ticket, list_one, &w);
 	if (rc == BAD_RECORD || rc == BAD_KEY) {
@@ -401,7 +409,12 @@ static int cred_list_build(struct store_txn *t, void *arg)
 		json_decref(w.arr);
 		return rc;
 	}
-	return req_ok(r, 200, json_pack("{s:o}", "credentials", w.arr));
+	if ((body = json_pack("{s:o}", "credentials", w.arr)) == NULL ||
+	    page_finish(&w.pg, body) != 0) {
+		json_decref(body);
+		return STORE_ERROR;
+	}
+	return req_ok(r, 200, body);
 }
 
 /* After the commit, on the connection's thread: the credentials of a
@@ -421,7 +434,13 @@ static int cred_list_post(struct req *r)
 
 int api_cred_list(struct req *r, struct store_txn *t)
 {
+	struct page pg;
+	int rc;
+
 	(void)t;
+	/* limit and after are checked here, so that a bad one is a denied event */
+	if ((rc = page_init(r, &pg)) != 0)
+		return rc;
 	r->post = cred_list_post;
 	return req_ok(r, 200, NULL);
 }

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "page.h"
 #include "apilimits.h"
 #include "audit.h"
 #include "audit_read.h"
@@ -34,7 +35,6 @@
 #include "validate.h"
 #include "vault.h"
 
-#define LINK_LIST_MAX 1000
 #define RECEIPT_READS_MAX 1000
 #define RECEIPT_SESSIONS_MAX 1000
 /* "{public-url}/u/#{id}.{secret}" */
@@ -141,6 +141,7 @@ struct link_walk {
 	const struct req *by; /* revoking: the request that causes it */
 	const char *reason;   /* revoking */
 	const char *ticket;   /* revoking by creator: NULL; by ticket: its id */
+	struct page pg;       /* listing */
 };
 
 static int walk_id(const void *b, size_t blen, char id[64])
@@ -159,12 +160,15 @@ static int list_one(const void *b, size_t blen, void *arg)
 	json_t *l;
 	int rc;
 
-	if (json_array_size(w->arr) >= LINK_LIST_MAX)
-		return 1;
-	if (walk_id(b, blen, id) != 0)
+	if (walk_id(b, blen, id) != 0 || page_skip(&w->pg, b, blen))
 		return 0;
 	if ((rc = rec_get(w->t, DB_LINKS, id, &l)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
+	if (page_full(&w->pg)) {
+		json_decref(l);
+		return 1;
+	}
+	page_add(&w->pg, b, blen);
 	rc = json_array_append_new(w->arr, link_view(l, w->now)) == 0 ? 0 : STORE_ERROR;
 	json_decref(l);
 	return rc;
@@ -172,17 +176,24 @@ static int list_one(const void *b, size_t blen, void *arg)
 
 int api_link_list(struct req *r, struct store_txn *t)
 {
-	struct link_walk w = {.t = t, .now = r->now, .arr = json_array()};
+	struct link_walk w = {.t = t, .now = r->now};
+	json_t *body;
 	int rc;
 
-	if (w.arr == NULL)
+	if ((rc = page_init(r, &w.pg)) != 0)
+		return rc;
+	if ((w.arr = json_array()) == NULL)
 		return STORE_ERROR;
 	rc = idx_each(t, DB_TICKET_LINKS, r->a_ticket, list_one, &w);
 	if (rc != STORE_OK && rc != 1) {
 		json_decref(w.arr);
 		return rc;
 	}
-	return req_ok(r, 200, json_pack("{s:o}", "links", w.arr));
+	if ((body = json_pack("{s:o}", "links", w.arr)) == NULL || page_finish(&w.pg, body) != 0) {
+		json_decref(body);
+		return STORE_ERROR;
+	}
+	return req_ok(r, 200, body);
 }
 
 /* Mark link id revoked at now (if it is not already). *done says whether

@@ -9,13 +9,12 @@
 #include "crypto.h"
 #include "license.h"
 #include "log.h"
+#include "page.h"
 #include "records.h"
 #include "sessions.h"
 #include "util.h"
 #include "validate.h"
 #include "vault.h"
-
-#define TICKET_LIST_MAX 10000
 
 static json_t *ticket_view(const json_t *tk, int priority)
 {
@@ -123,22 +122,69 @@ int api_ticket_create(struct req *r, struct store_txn *t)
 	return rc;
 }
 
+/* The filters of GET /v1/tickets (SPEC 8.6): each one given must match. */
+struct tfilter {
+	char status[16], ref[520], owner[72], agent[72];
+	int has_status, has_ref, has_owner, has_agent;
+};
+
 struct listing {
 	struct req *r;
 	struct store_txn *t;
 	json_t *arr;
 	int rc;
+	const struct tfilter *f;
 };
+
+static int filter_one(struct req *r, const char *name, char *out, size_t len, int *has)
+{
+	int got = req_query(r, name, out, len);
+
+	if (got < 0 || (got == 1 && out[0] == '\0'))
+		return req_fail(r, 400, "invalid_field", "query parameter \"%s\" is malformed",
+		                name);
+	*has = got;
+	return 0;
+}
+
+/* Parse and check the filters; 0 or the failure status. */
+static int tfilter_parse(struct req *r, struct tfilter *f)
+{
+	int rc;
+
+	memset(f, 0, sizeof *f);
+	if ((rc = filter_one(r, "status", f->status, sizeof f->status, &f->has_status)) ||
+	    (rc = filter_one(r, "ref", f->ref, sizeof f->ref, &f->has_ref)) ||
+	    (rc = filter_one(r, "owner", f->owner, sizeof f->owner, &f->has_owner)) ||
+	    (rc = filter_one(r, "agent", f->agent, sizeof f->agent, &f->has_agent)))
+		return rc;
+	if (f->has_status && strcmp(f->status, "open") != 0 && strcmp(f->status, "closed") != 0)
+		return req_fail(r, 400, "invalid_field", "status must be open or closed");
+	if ((f->has_owner && !util_valid_account_id(f->owner)) ||
+	    (f->has_agent && !util_valid_account_id(f->agent)))
+		return req_fail(r, 400, "invalid_field", "owner and agent must be account ids");
+	return 0;
+}
+
+static int tfilter_match(const struct tfilter *f, const json_t *tk)
+{
+	return (!f->has_status || streq(jx_str(tk, "status"), f->status)) &&
+	       (!f->has_ref || streq(jx_str(tk, "ref"), f->ref)) &&
+	       (!f->has_owner || streq(jx_str(tk, "owner"), f->owner)) &&
+	       (!f->has_agent || streq(jx_str(tk, "agent"), f->agent));
+}
 
 static int add_ticket(struct listing *l, const char *id)
 {
 	json_t *tk, *v;
 	int rc;
 
-	if (json_array_size(l->arr) >= TICKET_LIST_MAX)
-		return 1;
 	if ((rc = rec_get(l->t, DB_TICKETS, id, &tk)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
+	if (!tfilter_match(l->f, tk)) {
+		json_decref(tk);
+		return 0;
+	}
 	rc = view_of(l->r, l->t, tk, &v);
 	json_decref(tk);
 	if (rc == STORE_OK)
@@ -194,15 +240,29 @@ static int all_tickets(struct listing *l)
 	return rc == STORE_NOTFOUND || rc == 1 ? STORE_OK : rc;
 }
 
+/* A ticket's place in the list's order, as the page cursor: priority
+ * (one digit), created_at (RFC 3339, sorts as the time), id. */
+static size_t sort_key(const json_t *v, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%d\x1f%s\x1f%s", (int)jx_int(v, "priority", 5),
+	                 jx_str(v, "created_at") ? jx_str(v, "created_at") : "", jx_str(v, "id"));
+
+	return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
+}
+
 static int ticket_list_build(struct store_txn *t, void *arg)
 {
 	struct req *r = arg;
-	struct listing l = {.r = r, .t = t, .arr = json_array()};
-	json_t **items, *sorted;
+	struct tfilter f;
+	struct listing l = {.r = r, .t = t, .f = &f};
+	struct page pg;
+	json_t **items, *sorted, *body;
 	size_t n;
 	int rc;
 
-	if (l.arr == NULL)
+	if ((rc = tfilter_parse(r, &f)) != 0 || (rc = page_init(r, &pg)) != 0)
+		return rc;
+	if ((l.arr = json_array()) == NULL)
 		return STORE_ERROR;
 	if (r->who.role == ROLE_ADMIN || r->who.role == ROLE_AUDITOR)
 		rc = all_tickets(&l);
@@ -224,13 +284,25 @@ static int ticket_list_build(struct store_txn *t, void *arg)
 		items[i] = json_array_get(l.arr, i);
 	qsort(items, n, sizeof *items, cmp_tickets);
 	sorted = json_array();
-	for (size_t i = 0; i < n && sorted; i++)
+	for (size_t i = 0; i < n && sorted; i++) {
+		char key[PAGE_KEY_MAX];
+		size_t kl = sort_key(items[i], key, sizeof key);
+		if (kl == 0 || page_skip(&pg, key, kl))
+			continue;
+		if (page_full(&pg))
+			break;
 		json_array_append(sorted, items[i]);
+		page_add(&pg, key, kl);
+	}
 	free(items);
 	json_decref(l.arr);
 	if (sorted == NULL)
 		return STORE_ERROR;
-	return req_ok(r, 200, json_pack("{s:o}", "tickets", sorted));
+	if ((body = json_pack("{s:o}", "tickets", sorted)) == NULL || page_finish(&pg, body) != 0) {
+		json_decref(body);
+		return STORE_ERROR;
+	}
+	return req_ok(r, 200, body);
 }
 
 /* After the commit of the listing's allow event, on the connection's
@@ -249,7 +321,14 @@ static int ticket_list_post(struct req *r)
 
 int api_ticket_list(struct req *r, struct store_txn *t)
 {
+	struct tfilter f;
+	struct page pg;
+	int rc;
+
 	(void)t;
+	/* the query is checked here, so that a bad one is a denied event */
+	if ((rc = tfilter_parse(r, &f)) != 0 || (rc = page_init(r, &pg)) != 0)
+		return rc;
 	r->post = ticket_list_post;
 	return req_ok(r, 200, NULL);
 }

@@ -232,3 +232,25 @@ int audit_read_last_checkpoint(struct store_txn *t, json_t **out)
 		return STORE_ERROR;
 	return rc;
 }
+
+int audit_read_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32])
+{
+	struct store_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int rc;
+
+	*seq = 0;
+	memset(hash, 0, 32);
+	if ((rc = store_cursor_open(t, DB_AUDIT, &c)) != STORE_OK)
+		return rc;
+	rc = store_cursor_last(c, &k, &kl, &v, &vl);
+	if (rc == STORE_OK && (kl != 8 || vl < ROW_HDR))
+		rc = STORE_ERROR;
+	if (rc == STORE_OK) {
+		*seq = util_be64_get(k);
+		memcpy(hash, v, 32);
+	}
+	store_cursor_close(c);
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}

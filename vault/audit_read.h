@@ -60,4 +60,10 @@ int audit_read_checkpoints(struct store_txn *t, int64_t after, int64_t limit, js
  * STORE_NOTFOUND (none signed yet) or a store_err. */
 int audit_read_last_checkpoint(struct store_txn *t, json_t **out);
 
+/* The chain's head in t: the newest event's seq and hash (0 and 32 zero
+ * bytes for an empty log). For a backup's copy and `rsvault-keys restore`
+ * (the appending writer keeps its own, in audit.c). Returns 0 or a
+ * store_err. */
+int audit_read_head(struct store_txn *t, uint64_t *seq, unsigned char hash[32]);
+
 #endif

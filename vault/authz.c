@@ -429,7 +429,8 @@ static int cap_unknown(struct req *r)
 
 /* Is the capability record rec (a link or receipt) usable at now? 1 yes,
  * 0 no, or a store_err. A link: not revoked, not spent, not expired. A
- * receipt: its credential is still there. */
+ * receipt: not revoked (by a restore, SPEC 8.5), its credential still
+ * there. */
 static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64_t now)
 {
 	int rc;
@@ -438,7 +439,8 @@ static int cap_usable(struct store_txn *t, const json_t *rec, int is_link, int64
 		return json_object_get(rec, "revoked_at") == NULL &&
 		       jx_int(rec, "used", 0) < jx_int(rec, "uses", 0) &&
 		       now < jx_int(rec, "expires_at", 0);
-	if (jx_str(rec, "ticket") == NULL || jx_str(rec, "credential") == NULL)
+	if (jx_str(rec, "ticket") == NULL || jx_str(rec, "credential") == NULL ||
+	    json_object_get(rec, "revoked_at") != NULL) /* a restore revokes receipts */
 		return 0;
 	rc = creds_alive(t, jx_str(rec, "ticket"), jx_str(rec, "credential"), now);
 	return rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : rc;

@@ -29,6 +29,7 @@
 #include "audit.h"
 #include "authz.h"
 #include "log.h"
+#include "page.h"
 #include "route.h"
 #include "sessions.h"
 #include "util.h"
@@ -40,6 +41,8 @@ static int run(struct req *r, struct store_txn *t)
 	int st;
 
 	if ((st = authz_run(r, t)) != 0)
+		return st;
+	if ((st = page_check_query(r)) != 0) /* SPEC 8.6: unknown ones are refused */
 		return st;
 	if (r->body_state == BODY_INVALID)
 		return req_fail(r, 400, "invalid_json", "%s", r->body_error);

@@ -35,23 +35,74 @@ int license_type(const char *type, int *commercial, int *priority)
 	return -1;
 }
 
+int license_revoked(const json_t *lic)
+{
+	return json_object_get(lic, "revoked_at") != NULL;
+}
+
 int license_valid(const json_t *lic, int64_t now)
 {
 	json_int_t until = jx_int(lic, "valid_until", -1);
 
-	return until < 0 || now < until;
+	return !license_revoked(lic) && (until < 0 || now < until);
+}
+
+void license_fold(const char *key, char out[LICENSE_KEY_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; key[i] != '\0' && i < LICENSE_KEY_MAX; i++)
+		out[i] = (key[i] >= 'A' && key[i] <= 'Z') ? (char)(key[i] - 'A' + 'a') : key[i];
+	out[i] = '\0';
+}
+
+int license_get(struct store_txn *t, const char *key, json_t **out)
+{
+	char k[LICENSE_KEY_MAX + 1];
+
+	if (strlen(key) > LICENSE_KEY_MAX)
+		return STORE_NOTFOUND;
+	license_fold(key, k);
+	return rec_get(t, DB_LICENSES, k, out);
+}
+
+/* As license_get, but the record may be shared (rec_get_shared): read
+ * only, for the gauntlet's standing checks. */
+static int license_get_shared(struct store_txn *t, const char *key, json_t **out)
+{
+	char k[LICENSE_KEY_MAX + 1];
+
+	if (strlen(key) > LICENSE_KEY_MAX)
+		return STORE_NOTFOUND;
+	license_fold(key, k);
+	return rec_get_shared(t, DB_LICENSES, k, out);
+}
+
+int license_put(struct store_txn *t, const char *key, const json_t *lic, unsigned flags)
+{
+	char k[LICENSE_KEY_MAX + 1];
+
+	if (strlen(key) > LICENSE_KEY_MAX)
+		return STORE_ERROR;
+	license_fold(key, k);
+	return rec_put(t, DB_LICENSES, k, lic, flags);
 }
 
 json_t *license_view(const json_t *lic)
 {
 	int commercial = 0, priority = NOT_ELIGIBLE_PRIORITY;
 
+	json_t *v;
+
 	license_type(jx_str(lic, "type"), &commercial, &priority);
-	return json_pack("{s:s?, s:s, s:s, s:s, s:o, s:b, s:i}", "id", jx_str(lic, "id"), "key",
-	                 jx_str(lic, "key"), "type", jx_str(lic, "type"), "email",
-	                 jx_str(lic, "email"), "valid_until",
-	                 jx_time(jx_int(lic, "valid_until", -1)), "commercial", commercial,
-	                 "priority", priority);
+	v = json_pack("{s:s?, s:s, s:s, s:s, s:o, s:b, s:i}", "id", jx_str(lic, "id"), "key",
+	              jx_str(lic, "key"), "type", jx_str(lic, "type"), "email",
+	              jx_str(lic, "email"), "valid_until", jx_time(jx_int(lic, "valid_until", -1)),
+	              "commercial", commercial, "priority", priority);
+	/* a revoked license says so (SPEC 8.6); others keep the view of SPEC 6 */
+	if (v != NULL && license_revoked(lic))
+		json_object_set_new(v, "revoked", json_true());
+	return v;
 }
 
 void license_new_id(char out[LICENSE_ID_LEN])
@@ -132,6 +183,111 @@ int license_migrate_ids(struct store_txn *t, int *n)
 	} while (rc == STORE_OK && nk == MIGRATE_BATCH);
 	free(keys);
 	return rc;
+}
+
+struct fold_ent {
+	char key[KEY_MAX];
+	char folded[LICENSE_KEY_MAX + 1];
+};
+
+static int fold_cmp(const void *a, const void *b)
+{
+	const struct fold_ent *x = a, *y = b;
+	int c = strcmp(x->folded, y->folded);
+
+	return c != 0 ? c : strcmp(x->key, y->key);
+}
+
+/* Every license key of the store, with its folded form. */
+static int all_license_keys(struct store_txn *t, struct fold_ent **out, size_t *n)
+{
+	char(*keys)[KEY_MAX], after[KEY_MAX] = "";
+	struct fold_ent *ents = NULL, *ne;
+	size_t nk, cap = 0;
+	int rc;
+
+	*n = 0;
+	if ((keys = malloc(MIGRATE_BATCH * sizeof *keys)) == NULL)
+		return STORE_ERROR;
+	do {
+		if ((rc = key_batch(t, after, keys, &nk)) != STORE_OK)
+			break;
+		if (*n + nk > cap) {
+			cap = (*n + nk) * 2;
+			if ((ne = realloc(ents, cap * sizeof *ents)) == NULL) {
+				rc = STORE_ERROR;
+				break;
+			}
+			ents = ne;
+		}
+		for (size_t i = 0; i < nk; i++) {
+			memcpy(ents[*n].key, keys[i], KEY_MAX);
+			license_fold(keys[i], ents[*n].folded);
+			(*n)++;
+		}
+		if (nk > 0)
+			memcpy(after, keys[nk - 1], KEY_MAX);
+	} while (nk == MIGRATE_BATCH);
+	free(keys);
+	*out = ents;
+	return rc;
+}
+
+/* Move the license at key to its folded key, with its e-mail index. */
+static int fold_one(struct store_txn *t, const char *key)
+{
+	char k[LICENSE_KEY_MAX + 1];
+	json_t *lic;
+	int rc;
+
+	license_fold(key, k);
+	if ((rc = rec_get(t, DB_LICENSES, key, &lic)) != STORE_OK)
+		return rc;
+	if ((rc = rec_put(t, DB_LICENSES, k, lic, STORE_NOOVERWRITE)) == STORE_OK &&
+	    (rc = store_del(t, DB_LICENSES, key, strlen(key))) == STORE_OK &&
+	    jx_str(lic, "email")) {
+		rc = idx_del(t, DB_LICENSE_EMAIL, jx_str(lic, "email"), key, strlen(key));
+		if (rc == STORE_OK || rc == STORE_NOTFOUND)
+			rc = idx_put(t, DB_LICENSE_EMAIL, jx_str(lic, "email"), k, strlen(k));
+	}
+	json_decref(lic);
+	return rc;
+}
+
+int license_fold_keys(struct store_txn *t, int *moved, char *dups, size_t duplen)
+{
+	struct fold_ent *ents = NULL;
+	size_t n = 0, used = 0;
+	int rc, ndup = 0;
+
+	*moved = 0;
+	if (duplen > 0)
+		dups[0] = '\0';
+	if ((rc = all_license_keys(t, &ents, &n)) != STORE_OK) {
+		free(ents);
+		return rc;
+	}
+	if (n > 1)
+		qsort(ents, n, sizeof *ents, fold_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (strcmp(ents[i - 1].folded, ents[i].folded) != 0)
+			continue;
+		ndup++;
+		if (used < duplen) {
+			int w = snprintf(dups + used, duplen - used, "%s%s = %s", used ? ", " : "",
+			                 ents[i - 1].key, ents[i].key);
+			used = w < 0 ? duplen : used + (size_t)w;
+		}
+	}
+	for (size_t i = 0; i < n && ndup == 0 && rc == STORE_OK; i++)
+		if (strcmp(ents[i].key, ents[i].folded) != 0) {
+			if ((rc = fold_one(t, ents[i].key)) == STORE_OK)
+				(*moved)++;
+		}
+	free(ents);
+	if (rc != STORE_OK)
+		return rc;
+	return ndup > 0 ? LICENSE_DUPLICATES : STORE_OK;
 }
 
 json_t *license_view_for(const json_t *lic, const char *account_email)
@@ -244,7 +400,7 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 		return 0;
 	memcpy(key, b, blen);
 	key[blen] = '\0';
-	if ((bs->rc = rec_get_shared(bs->t, DB_LICENSES, key, &lic)) != STORE_OK)
+	if ((bs->rc = license_get_shared(bs->t, key, &lic)) != STORE_OK)
 		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
 	if (license_valid(lic, bs->now) &&
 	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
@@ -268,7 +424,7 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 	st->priority = NOT_ELIGIBLE_PRIORITY;
 	if (bound != NULL) {
 		/* an applied key wins over any email match */
-		rc = rec_get_shared(t, DB_LICENSES, bound, &st->license); /* read only */
+		rc = license_get_shared(t, bound, &st->license); /* read only */
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
 	} else if (jx_str(account, "email") != NULL) {

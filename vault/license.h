@@ -51,6 +51,30 @@ int64_t license_bind_wait_ms(const char *account, int64_t now);
 /* Count an unknown key tried by account at now. */
 void license_bind_failed(const char *account, int64_t now);
 
+/* License keys are compared without regard to case (SPEC 8.6): a
+ * license is stored under its key folded to lower case (ASCII; keys are
+ * [A-Za-z0-9._-]), its record keeping the key as it was registered. */
+#define LICENSE_KEY_MAX 128
+void license_fold(const char *key, char out[LICENSE_KEY_MAX + 1]);
+
+/* Load the license with this key (any case). Returns 0, STORE_NOTFOUND or
+ * a store_err. */
+int license_get(struct store_txn *t, const char *key, json_t **out);
+
+/* Store lic under its folded key (flags as store_put). */
+int license_put(struct store_txn *t, const char *key, const json_t *lic, unsigned flags);
+
+/* Start-up: move licenses stored under a key that is not folded (by an
+ * earlier version) to their folded key, with their e-mail index entries.
+ * If two keys differ only in case nothing is moved: *dups then lists them
+ * ("A = a, B = b"; truncated to duplen) and LICENSE_DUPLICATES is
+ * returned. *moved counts the records moved. */
+#define LICENSE_DUPLICATES (-100)
+int license_fold_keys(struct store_txn *t, int *moved, char *dups, size_t duplen);
+
+/* A license that the admin revoked (SPEC 8.6) is never valid again. */
+int license_revoked(const json_t *lic);
+
 struct standing {
 	json_t *license; /* the license that counts (a reference: read only), or NULL */
 	int eligible;    /* may receive remote support now */

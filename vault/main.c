@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "auditkeys.h"
 #include "authz.h"
+#include "backup.h"
 #include "crypto.h"
 #include "dispatch.h"
 #include "http.h"
@@ -56,8 +57,8 @@ static void usage(FILE *f)
 	       "                [--max-per-address N] [--user NAME [--group NAME]]\n"
 	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
 	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
-	       "                [--log-file FILE] [--unseal-fd FD] [--webhook-ca FILE]\n"
-	       "                [--webhook-outbox-max N] [--no-seccomp]\n"
+	       "                [--log-file FILE] [--unseal-fd FD] [--backup-dir DIR]\n"
+	       "                [--webhook-ca FILE] [--webhook-outbox-max N] [--no-seccomp]\n"
 	       "       rsvaultd --version | --help\n"
 	       "\n"
 	       "  --config FILE          read options from FILE, one \"name = value\" a line\n"
@@ -93,6 +94,8 @@ static void usage(FILE *f)
 	       "  --log-format F         text (default) or json (one object a line)\n"
 	       "  --log-file FILE        append the log to FILE (opened as --user; reopened on\n"
 	       "                         SIGHUP) instead of stderr\n"
+	       "  --backup-dir DIR       where POST /v1/admin/backup writes copies of the store\n"
+	       "                         (a directory the server's user may write)\n"
 	       "  --unseal-fd FD         sealed master keys: read the passphrase or share lines\n"
 	       "                         from this descriptor (else a systemd credential\n"
 	       "                         " UNSEAL_CREDENTIAL ", else the terminal); docs/keys.md\n"
@@ -247,6 +250,9 @@ static int set_option(struct opts *o, const char *a, const char *val)
 				fprintf(stderr, "rsvaultd: --public-url: %s\n", why);
 				return -1;
 			}
+		} else if (strcmp(a, "--backup-dir") == 0) {
+			if (opt_str(a, val, v->backup_dir, sizeof v->backup_dir))
+				return -1;
 		} else if (strcmp(a, "--tls-cert") == 0) {
 			if (opt_str(a, val, v->tls_cert, sizeof v->tls_cert))
 				return -1;
@@ -446,11 +452,33 @@ static int announce_note(struct store_txn *t, const char *action, const char *ta
 	char when[UTIL_TIME_LEN] = "?";
 
 	(void)arg;
+	util_format_time(time_ms, when);
+	if (strcmp(action, "store.restore") == 0) {
+		log_msg("first start after a restore (put in place at %s)", when);
+		return backup_restored(t, target);
+	}
 	if (strcmp(action, "store.admin_token") != 0 && strcmp(action, "account.revoke") != 0)
 		return STORE_ERROR; /* not a note the key tool writes */
-	util_format_time(time_ms, when);
 	log_msg("recording %s %s (made offline at %s)", action, target, when);
 	return audit_system_target(t, action, target);
+}
+
+/* License keys are compared without regard to case (SPEC 8.6): move the
+ * ones an earlier version stored otherwise, or refuse to start when two
+ * differ only in case. */
+static int fold_license_keys(struct store_txn *t)
+{
+	char dups[1024];
+	int n, rc = license_fold_keys(t, &n, dups, sizeof dups);
+
+	if (rc == LICENSE_DUPLICATES)
+		log_msg("license keys are compared without regard to case, and the store holds "
+		        "keys that differ only in case: %s. Remove or rename one of each pair with "
+		        "an earlier version, then start again",
+		        dups);
+	else if (rc == STORE_OK && n > 0)
+		log_msg("stored %d license(s) under their lower-case key", n);
+	return rc;
 }
 
 /* Every start, in one write transaction:
@@ -487,6 +515,8 @@ static int boot_op(struct store_txn *t, void *arg)
 	}
 	b->made = 1;
 migrate:
+	if ((rc = fold_license_keys(t)) != STORE_OK)
+		goto out;
 	if ((rc = license_migrate_ids(t, &n)) != STORE_OK)
 		goto out;
 	if (n > 0)

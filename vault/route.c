@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_admin.h"
+#include "backup.h"
 #include "crypto.h"
 #include "notify.h"
 #include "util.h"
@@ -100,6 +102,20 @@ static const struct route routes[] = {
 #endif
     {"GET", "/v1/audit/checkpoints", P_NONE, P_NONE, 0, ROLE_AUDITOR, 0, "audit.checkpoints",
      api_audit_checkpoints},
+
+    /* administration (SPEC 8.6) */
+    {"GET", "/v1/accounts", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "account.list", api_account_list},
+    {"GET", "/v1/accounts/{}", P_ACCOUNT, P_NONE, 0, ROLE_ADMIN, 0, "account.show",
+     api_account_show},
+    {"GET", "/v1/licenses", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "license.list", api_license_list},
+    {"PATCH", "/v1/licenses/{}", P_LICENSE, P_NONE, R_BODY, ROLE_ADMIN, 0, "license.update",
+     api_license_update},
+    {"POST", "/v1/licenses/{}/revoke", P_LICENSE, P_NONE, 0, ROLE_ADMIN, 0, "license.revoke",
+     api_license_revoke},
+
+    /* operating it (SPEC 8.5) */
+    {"POST", "/v1/admin/backup", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "store.backup",
+     api_admin_backup},
 };
 
 static int valid_license_key(const char *s)

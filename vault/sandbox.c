@@ -429,8 +429,12 @@ static const char *const sb_allow[] = {
     "close", "fstat", "newfstatat", "statx", "openat", "fcntl", "flock", "fsync", "fdatasync",
     "msync", "ftruncate", "access", "faccessat", "faccessat2",
     /* a sealed server's first start writes admin.token once unsealed, after
-     * the filter is on (keyfile_write_new: fchmod; unlink if the commit fails) */
-    "fchmod", "unlink", "unlinkat",
+     * the filter is on (keyfile_write_new: fchmod; unlink if the commit fails);
+     * backups: the copy and its manifest go in place by rename, a failed one
+     * is removed */
+    "fchmod", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+    /* and LMDB opening a backup's copy read-only looks at its file system */
+    "fstatfs", "uname",
     /* SIGHUP: the certificate reload checks who owns the key file */
     "geteuid", "getuid", "getegid", "getgid",
     /* network: libmicrohttpd on sockets bound before the filter */

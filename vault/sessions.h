@@ -24,6 +24,7 @@
 #define END_LICENSE_REQUIRED "license_required"   /* the owner is no longer eligible */
 #define END_CREDENTIAL_DESTROYED                                                                   \
 	"credential_destroyed" /* a receipt destroyed a credential the session could read */
+#define END_STORE_RESTORED "store_restored" /* the store was restored from a backup */
 #define END_CONFLICT                                                                               \
 	"conflict" /* not the ticket's agent any more, ticket closed, or a                         \
 	              second active session on the ticket (old stores) */

@@ -95,6 +95,8 @@ struct store {
 	void *tick_arg;
 	int64_t last_tick;
 
+	unsigned char absent[DB_COUNT]; /* store_inspect: tables the copy lacks */
+
 	struct store_stats stats; /* under mu */
 	struct store_memo memo;   /* the last committed write's (writer thread only) */
 };
@@ -909,7 +911,7 @@ int store_get(struct store_txn *t, enum store_db db, const void *key, size_t kle
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key}, v;
 	int rc;
 
-	if (klen == 0 || klen > 511)
+	if (klen == 0 || klen > 511 || t->s->absent[db])
 		return STORE_NOTFOUND;
 	rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
 	if (rc != MDB_SUCCESS)
@@ -960,6 +962,8 @@ int store_cursor_open(struct store_txn *t, enum store_db db, struct store_cursor
 	struct store_cursor *cur;
 	int rc;
 
+	if (t->s->absent[db])
+		return STORE_NOTFOUND;
 	if ((cur = calloc(1, sizeof *cur)) == NULL)
 		return STORE_ERROR;
 	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur->c)) != MDB_SUCCESS) {
@@ -1023,6 +1027,72 @@ void store_cursor_close(struct store_cursor *c)
 		return;
 	mdb_cursor_close(c->c);
 	free(c);
+}
+
+int store_backup(struct store *s, int fd)
+{
+	int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+
+	if (rc != MDB_SUCCESS) {
+		log_msg("store: backup copy failed: %s", mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+	if (fsync(fd) != 0) {
+		log_msg("store: backup copy cannot be synced: %s", strerror(errno));
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+/* The tables of a copy: meta, audit and ticket_keys must be there (every
+ * store has them); a table that a copy made by an earlier version lacks
+ * reads as empty. */
+static int inspect_tables(struct store *s, MDB_txn *txn)
+{
+	MDB_val k = {.mv_size = 6, .mv_data = "schema"}, v;
+	int rc;
+
+	for (int i = 0; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(txn, db_names[i], 0, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && i != DB_META && i != DB_AUDIT && i != DB_TICKET_KEYS)
+			s->absent[i] = 1;
+		else if (rc != MDB_SUCCESS)
+			return STORE_ERROR;
+	}
+	if (mdb_get(txn, s->dbi[DB_META], &k, &v) != MDB_SUCCESS || v.mv_size != 1 ||
+	    ((const char *)v.mv_data)[0] != '1')
+		return STORE_ERROR;
+	return STORE_OK;
+}
+
+int store_inspect(const char *path, store_op_fn fn, void *arg)
+{
+	struct store *s;
+	struct store_txn t;
+	int rc;
+
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return STORE_ERROR;
+	if (mdb_env_create(&s->env) != MDB_SUCCESS) {
+		free(s);
+		return STORE_ERROR;
+	}
+	rc = STORE_ERROR;
+	if (mdb_env_set_maxdbs(s->env, DB_COUNT + 4) != MDB_SUCCESS ||
+	    mdb_env_open(s->env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0600) !=
+	        MDB_SUCCESS)
+		goto out;
+	memset(&t, 0, sizeof t);
+	t.s = s;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn) != MDB_SUCCESS)
+		goto out;
+	if ((rc = inspect_tables(s, t.txn)) == STORE_OK)
+		rc = fn(&t, arg);
+	mdb_txn_abort(t.txn);
+out:
+	mdb_env_close(s->env);
+	free(s);
+	return rc;
 }
 
 void store_get_stats(struct store *s, struct store_stats *st)

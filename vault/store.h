@@ -205,6 +205,22 @@ int store_cursor_last(struct store_cursor *c, const void **k, size_t *kl, const 
                       size_t *vl);
 void store_cursor_close(struct store_cursor *c);
 
+/* Backups (SPEC 8.5). Write a compacted copy of the store (LMDB's
+ * mdb_env_copyfd2 with MDB_CP_COMPACT: free pages, and with them the
+ * ciphertext of destroyed records, are left out) to fd, a new empty file
+ * opened for writing, and fsync it. The copy is the snapshot of one read
+ * transaction, so it is consistent; the writer keeps committing meanwhile.
+ * Blocks for as long as the copy takes: never call it from the writer
+ * thread (an operation or a tick). Returns 0 or STORE_ERROR. */
+int store_backup(struct store *s, int fd);
+
+/* Open the store copy in the file path (a backup) read-only, without a
+ * lock file, and run fn(arg) in a read transaction over it: what a caller
+ * learns there (the audit head, the master-key versions) is what the copy
+ * holds. Returns fn's value or a store_err (STORE_ERROR: not an rsvault
+ * store). */
+int store_inspect(const char *path, store_op_fn fn, void *arg);
+
 /* The number of records in db as t sees them (LMDB's count: no scan).
  * Returns 0 or a store_err. */
 int store_count(struct store_txn *t, enum store_db db, uint64_t *n);

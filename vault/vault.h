@@ -42,6 +42,8 @@ struct vault {
 	int queue_timeout_ms;
 	int64_t checkpoint_ms; /* sign a checkpoint when the oldest unsigned event is this old */
 	int unseal_fd;         /* --unseal-fd (sealed master keys, SPEC 8.4); -1: none */
+	/* --backup-dir: where POST /v1/admin/backup writes; "" none */
+	char backup_dir[2048];
 
 	/* webhooks (webhooks.c) */
 	char webhook_ca[2048];      /* --webhook-ca: "" for the system's CAs */

@@ -189,7 +189,36 @@ ROUTES = [
      lambda ctx, w: ("GET", w.path + "/audit", None, None),
      row(200, 200, 200, N, 200, F, N)),
 
+    # Administration (SPEC 8.6) and backups (SPEC 8.5): admin only. These
+    # vaults have no --backup-dir, so the admin's backup is 409.
+    ("GET /v1/accounts", None,
+     lambda ctx, w: ("GET", "/v1/accounts?limit=5", None, None),
+     admin_only(200)),
+    ("GET /v1/accounts/{id}", None,
+     lambda ctx, w: ("GET", "/v1/accounts/" + ctx.owner.id, None, None),
+     admin_only(200)),
+    ("GET /v1/licenses", None,
+     lambda ctx, w: ("GET", "/v1/licenses?limit=5", None, None),
+     admin_only(200)),
+    ("PATCH /v1/licenses/{key}", None,
+     lambda ctx, w: ("PATCH", "/v1/licenses/" + ctx.c.license("pro", uid("px") + "@example.test"),
+                     {"type": "plus"}, None),
+     admin_only(200)),
+    ("POST /v1/licenses/{key}/revoke", None,
+     lambda ctx, w: ("POST", "/v1/licenses/%s/revoke"
+                     % ctx.c.license("pro", uid("rx") + "@example.test"), None, None),
+     admin_only(200)),
+    ("POST /v1/admin/backup (no --backup-dir)", None,
+     lambda ctx, w: ("POST", "/v1/admin/backup", None, None),
+     admin_only(C409)),
+
     # Unknown objects: 404 for whoever may ask, after authentication.
+    ("GET /v1/accounts/{unknown id}", None,
+     lambda ctx, w: ("GET", "/v1/accounts/no-such-account", None, None),
+     admin_only(N)),
+    ("PATCH /v1/licenses/{unknown key}", None,
+     lambda ctx, w: ("PATCH", "/v1/licenses/NO-SUCH-KEY", {"type": "plus"}, None),
+     admin_only(N)),
     ("GET /v1/tickets/{unknown tid}", None,
      lambda ctx, w: ("GET", "/v1/tickets/" + UNKNOWN_ID, None, None),
      row(N, N, N, N, N, N, N)),

@@ -425,7 +425,7 @@ def paths(v, c, st):
         t.eq(r.header("Content-Type"), "application/json", "404 body is JSON (%s)" % path)
     for method, path, allowed in (("DELETE", "/v1/me", {"GET"}),
                                   ("PUT", "/v1/tickets", {"GET", "POST"}),
-                                  ("GET", "/v1/accounts", {"POST"}),
+                                  ("DELETE", "/v1/accounts", {"GET", "POST"}),
                                   ("POST", "/v1/health", {"GET"}),
                                   ("PATCH", w.path, {"GET"}),
                                   ("GET", "/v1/accounts/%s/tokens" % st["cust"].id,

@@ -1,0 +1,510 @@
+/* restore.c - `rsvault-keys restore --backup FILE --data DIR [--keys DIR]`:
+ * put a backup made by POST /v1/admin/backup in place (SPEC 8.5).
+ *
+ * Checks, in order, before anything is written:
+ *  1. FILE.manifest.json parses, has every field, and its signature
+ *     verifies with KEYS/audit.pub (the audit key of the vault that made
+ *     it);
+ *  2. FILE's SHA-256 and size are the manifest's;
+ *  3. FILE opens as a store whose audit head is the manifest's
+ *     audit_seq/audit_hash;
+ *  4. every master-key version the manifest lists is in KEYS (a backup
+ *     needing a retired version says which one);
+ *  5. DIR holds no store (data.mdb): a restore never overwrites one; move
+ *     the old data directory aside first.
+ * Then the copy goes to DIR/data.mdb (through a temporary file, synced,
+ * renamed), and in the restored store, in one transaction, a note asks the
+ * server to record store.restore with target "{audit_seq}:{audit_hash}" at
+ * its next start, before any other event, and to revoke every link and
+ * receipt and end every session then (vault/backup.c). The audit chain
+ * belongs to the server, which signs it; this tool never appends to it. */
+#include "restore.h"
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "audit_read.h"
+#include "backupmf.h"
+#include "keyfile.h"
+#include "log.h"
+#include "mkset.h"
+#include "records.h"
+#include "store.h"
+#include "tokens.h"
+#include "util.h"
+
+#define RS_PATH_MAX 4096
+#define RS_MANIFEST_MAX (64 * 1024)
+#define RS_MAP_MB 4096
+#define RS_QUEUE_TIMEOUT_MS 30000
+#define RS_VERSIONS_MAX 64
+
+const char keys_restore_usage[] =
+    "       rsvault-keys restore --backup FILE --data DIR [--keys DIR]\n";
+
+const char keys_restore_help[] =
+    "restore puts a backup (a file written by POST /v1/admin/backup, with its\n"
+    "FILE.manifest.json beside it) in place as the store of a new data\n"
+    "directory, with the server stopped. It checks the manifest's signature\n"
+    "against the audit.pub of --keys, the file's SHA-256 and size, that the\n"
+    "copy's audit log ends where the manifest says, and that every master-key\n"
+    "version the backup needs is in --keys; it never overwrites a store. At\n"
+    "its next start the server records store.restore, then revokes every\n"
+    "upload link and receipt and ends every session.\n"
+    "\n"
+    "  --backup FILE  the backup file (FILE.manifest.json must be beside it)\n"
+    "  --data DIR     the data directory to restore into (made 0700 if missing;\n"
+    "                 must not hold a store)\n"
+    "  --keys DIR     the key directory (default: DIR/../keys)\n";
+
+struct rs_opts {
+	const char *backup;
+	const char *data;
+	const char *keys;
+};
+
+struct rs_manifest {
+	char sha256[65];
+	char audit_hash[65];
+	uint64_t audit_seq;
+	uint64_t bytes;
+	uint32_t versions[RS_VERSIONS_MAX];
+	size_t nversions;
+};
+
+static int rs_parse(int argc, char **argv, struct rs_opts *o)
+{
+	for (int i = 2; i < argc; i++) {
+		const char **slot = NULL;
+		if (strcmp(argv[i], "--backup") == 0)
+			slot = &o->backup;
+		else if (strcmp(argv[i], "--data") == 0)
+			slot = &o->data;
+		else if (strcmp(argv[i], "--keys") == 0)
+			slot = &o->keys;
+		if (slot == NULL || i + 1 >= argc || argv[i + 1][0] == '\0' || *slot != NULL) {
+			warnx("restore: %s %.64s",
+			      slot == NULL    ? "unknown argument"
+			      : *slot != NULL ? "given twice:"
+			                      : "needs a value:",
+			      argv[i]);
+			return -1;
+		}
+		*slot = argv[++i];
+	}
+	if (o->backup == NULL || o->data == NULL) {
+		warnx("restore needs --backup FILE and --data DIR");
+		return -1;
+	}
+	return 0;
+}
+
+static int is_hex64(const char *s)
+{
+	if (s == NULL || strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+#define RS_AUDIT_KEYS_MAX 64
+
+/* Does the signature verify with one of the vault's audit public keys:
+ * audit.pub (the first), or audit-2.pub, audit-3.pub, ... that
+ * `rsvault-keys rotate-audit` wrote beside it (the server signs backups
+ * with its current key)? Returns 0, -1 (none), -2 (audit.pub unreadable). */
+static int verify_any(const char *keys, const char *sha, uint64_t seq, const char *hash,
+                      const char *sig)
+{
+	unsigned char pk[32];
+	char path[RS_PATH_MAX];
+	struct stat st;
+
+	for (int v = 1; v <= RS_AUDIT_KEYS_MAX; v++) {
+		int n = v == 1 ? snprintf(path, sizeof path, "%s/audit.pub", keys)
+		               : snprintf(path, sizeof path, "%s/audit-%d.pub", keys, v);
+		if (n < 0 || (size_t)n >= sizeof path)
+			return -1;
+		if (v > 1 && stat(path, &st) != 0)
+			return -1; /* the keys end at the first one missing */
+		if (keyfile_read_pub(path, pk) != 0) {
+			warnx("cannot read the audit public key: %s", keyfile_error());
+			return v == 1 ? -2 : -1;
+		}
+		if (backupmf_verify(sha, seq, hash, sig, pk) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Read and check the manifest's shape and signature. */
+static int read_manifest(const char *path, const char *keys, struct rs_manifest *m)
+{
+	json_error_t jerr;
+	json_t *j, *vers, *x;
+	const char *sha, *hash, *sig;
+	json_int_t seq, bytes;
+	size_t i;
+	int rc = -1;
+
+	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL) {
+		warnx("%s: not a manifest: %s (line %d)", path, jerr.text, jerr.line);
+		return -1;
+	}
+	sha = jx_str(j, "sha256");
+	hash = jx_str(j, "audit_hash");
+	sig = jx_str(j, "signature");
+	seq = jx_int(j, "audit_seq", -1);
+	bytes = jx_int(j, "bytes", -1);
+	vers = json_object_get(j, "master_versions");
+	if (!is_hex64(sha) || !is_hex64(hash) || sig == NULL || seq < 1 || bytes < 1 ||
+	    !json_is_array(vers) || json_array_size(vers) > RS_VERSIONS_MAX) {
+		warnx("%s: a field is missing or malformed (sha256, audit_seq, audit_hash, bytes, "
+		      "master_versions, signature)",
+		      path);
+		goto out;
+	}
+	if ((rc = verify_any(keys, sha, (uint64_t)seq, hash, sig)) != 0) {
+		if (rc == -1)
+			warnx(
+			    "%s: the signature does not verify with this vault's audit keys "
+			    "(audit.pub, audit-N.pub): not a backup of this vault, or the manifest "
+			    "was changed",
+			    path);
+		rc = -1;
+		goto out;
+	}
+	rc = -1; /* until every field is taken */
+	memcpy(m->sha256, sha, 65);
+	memcpy(m->audit_hash, hash, 65);
+	m->audit_seq = (uint64_t)seq;
+	m->bytes = (uint64_t)bytes;
+	m->nversions = 0;
+	json_array_foreach(vers, i, x)
+	{
+		if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+		    json_integer_value(x) > (json_int_t)UINT32_MAX) {
+			warnx("%s: master_versions holds something other than a version", path);
+			goto out;
+		}
+		m->versions[m->nversions++] = (uint32_t)json_integer_value(x);
+	}
+	rc = 0;
+out:
+	json_decref(j);
+	return rc;
+}
+
+/* SHA-256 (hex) and size of the file at path. */
+static int hash_file(const char *path, char hex[65], uint64_t *bytes)
+{
+	crypto_hash_sha256_state st;
+	unsigned char buf[65536], sum[crypto_hash_sha256_BYTES];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	*bytes = 0;
+	crypto_hash_sha256_init(&st);
+	while ((n = read(fd, buf, sizeof buf)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return -1;
+		}
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+		*bytes += (uint64_t)n;
+	}
+	close(fd);
+	crypto_hash_sha256_final(&st, sum);
+	sodium_bin2hex(hex, 65, sum, sizeof sum);
+	return 0;
+}
+
+struct head {
+	uint64_t seq;
+	unsigned char hash[32];
+};
+
+/* The copy's audit head. */
+static int read_head(struct store_txn *t, void *arg)
+{
+	struct head *h = arg;
+
+	return audit_read_head(t, &h->seq, h->hash);
+}
+
+/* Is every master-key version the backup needs in the key directory
+ * (master.key, master-N.key, plain or sealed: only the file names and
+ * versions are looked at, nothing is unsealed)? */
+static int check_versions(const char *keys, const struct rs_manifest *m)
+{
+	struct mkset *set;
+	char err[256];
+	int rc = 0;
+
+	if ((set = sodium_malloc(sizeof *set)) == NULL) {
+		warnx("out of memory");
+		return -1;
+	}
+	if (mkset_load(keys, set, err, sizeof err) != 0) {
+		warnx("cannot read the master keys of %s: %s", keys, err);
+		sodium_free(set);
+		return -1;
+	}
+	for (size_t i = 0; i < m->nversions; i++) {
+		size_t j;
+		for (j = 0; j < set->n && set->e[j].version != m->versions[i]; j++)
+			;
+		if (j == set->n) {
+			warnx("the backup needs master-key version %u, which %s does not hold: it "
+			      "was retired, or the directory belongs to another vault",
+			      (unsigned)m->versions[i], keys);
+			rc = -1;
+		}
+	}
+	sodium_free(set);
+	return rc;
+}
+
+/* Copy src to a new file dst (O_EXCL, 0600), synced. */
+static int copy_file(const char *src, const char *dst)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, out, rc = -1;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	for (;;) {
+		n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? 0 : -1;
+			break;
+		}
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				goto done;
+			off += w;
+		}
+	}
+	if (rc == 0 && fsync(out) != 0)
+		rc = -1;
+done:
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	return rc;
+}
+
+struct note {
+	char target[160];
+};
+
+static int note_op(struct store_txn *t, void *arg)
+{
+	struct note *n = arg;
+	const void *v;
+	size_t vl;
+
+	if (store_get(t, DB_META, "bootstrapped", 12, &v, &vl) != STORE_OK)
+		return STORE_ERROR;
+	return tokens_note_add(t, "store.restore", n->target, util_now_ms());
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* Run as root, the files are given to the owner of the data directory
+ * (the account the server runs as). */
+static void give_to_owner(const char *dir, const char *path)
+{
+	struct stat st;
+
+	if (geteuid() == 0 && stat(dir, &st) == 0 && chown(path, st.st_uid, st.st_gid) != 0)
+		warn("cannot give %s to the owner of %s", path, dir);
+}
+
+static int place(const struct rs_opts *o, const struct rs_manifest *m)
+{
+	char dst[RS_PATH_MAX], tmp[RS_PATH_MAX], lock[RS_PATH_MAX];
+	struct note n;
+	struct store *s = NULL;
+	struct stat st;
+	int created = 0, rc;
+
+	if (snprintf(dst, sizeof dst, "%s/data.mdb", o->data) >= (int)sizeof dst ||
+	    snprintf(tmp, sizeof tmp, "%s/.data.mdb.restore", o->data) >= (int)sizeof tmp ||
+	    snprintf(lock, sizeof lock, "%s/lock.mdb", o->data) >= (int)sizeof lock) {
+		warnx("--data: path too long");
+		return -1;
+	}
+	if (mkdir(o->data, 0700) != 0 && errno != EEXIST) {
+		warn("cannot create %s", o->data);
+		return -1;
+	}
+	if (lstat(dst, &st) == 0 || errno != ENOENT) {
+		warnx("%s holds a store already (data.mdb): a restore never overwrites one; move "
+		      "the directory aside and restore into a new one",
+		      o->data);
+		return -1;
+	}
+	if (copy_file(o->backup, tmp) != 0) {
+		warn("cannot copy %s to %s", o->backup, tmp);
+		unlink(tmp);
+		return -1;
+	}
+	/* a lock file left by an earlier store there describes another map */
+	if (unlink(lock) != 0 && errno != ENOENT) {
+		warn("cannot remove the stale %s", lock);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, dst) != 0) {
+		warn("cannot rename %s to %s", tmp, dst);
+		unlink(tmp);
+		return -1;
+	}
+	snprintf(n.target, sizeof n.target, "%llu:%s", (unsigned long long)m->audit_seq,
+	         m->audit_hash);
+	if (store_open(o->data, (size_t)RS_MAP_MB * 1024 * 1024, RS_QUEUE_TIMEOUT_MS, &s,
+	               &created) != STORE_OK ||
+	    created) {
+		warnx("the copy in %s does not open as a store", dst);
+		if (s != NULL)
+			store_close(s);
+		goto undo;
+	}
+	rc = store_write(s, note_op, &n);
+	store_close(s);
+	if (rc != STORE_OK) {
+		warnx("cannot mark the restored store for its first start; nothing restored");
+		goto undo;
+	}
+	give_to_owner(o->data, dst);
+	give_to_owner(o->data, lock);
+	if (sync_dir(o->data) != 0)
+		warn("cannot sync %s", o->data);
+	return 0;
+undo:
+	unlink(dst);
+	unlink(lock);
+	return -1;
+}
+
+/* DIR/../keys for a data directory DIR. */
+static int default_keys(const char *data, char *out, size_t n)
+{
+	char d[RS_PATH_MAX];
+	size_t len;
+
+	if (snprintf(d, sizeof d, "%s", data) >= (int)sizeof d)
+		return -1;
+	len = strlen(d);
+	while (len > 1 && d[len - 1] == '/')
+		d[--len] = '\0';
+	return snprintf(out, n, "%s/../keys", d) >= (int)n ? -1 : 0;
+}
+
+int keys_restore(int argc, char **argv)
+{
+	struct rs_opts o = {0};
+	struct rs_manifest m;
+	struct head h = {0};
+	char keys[RS_PATH_MAX], mpath[RS_PATH_MAX], sha[65], hhex[65];
+	uint64_t bytes;
+	sigset_t block, old;
+	int rc;
+
+	if (rs_parse(argc, argv, &o) != 0)
+		return 2;
+	log_set_name("rsvault-keys");
+	if (o.keys == NULL) {
+		if (default_keys(o.data, keys, sizeof keys) != 0) {
+			warnx("--data: path too long");
+			return 1;
+		}
+		o.keys = keys;
+	}
+	if (snprintf(mpath, sizeof mpath, "%s.manifest.json", o.backup) >= (int)sizeof mpath) {
+		warnx("path too long");
+		return 1;
+	}
+	memset(&m, 0, sizeof m);
+	if (read_manifest(mpath, o.keys, &m) != 0)
+		return 1;
+	if (hash_file(o.backup, sha, &bytes) != 0) {
+		warn("cannot read %s", o.backup);
+		return 1;
+	}
+	if (bytes != m.bytes || sodium_memcmp(sha, m.sha256, 64) != 0) {
+		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
+		      "the manifest describes",
+		      o.backup, bytes != m.bytes ? "size" : "SHA-256");
+		return 1;
+	}
+	if ((rc = store_inspect(o.backup, read_head, &h)) != STORE_OK) {
+		warnx("%s is not an rsvault store", o.backup);
+		return 1;
+	}
+	sodium_bin2hex(hhex, sizeof hhex, h.hash, sizeof h.hash);
+	if (h.seq != m.audit_seq || strcmp(hhex, m.audit_hash) != 0) {
+		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
+		      o.backup, (unsigned long long)h.seq, (unsigned long long)m.audit_seq);
+		return 1;
+	}
+	if (check_versions(o.keys, &m) != 0)
+		return 1;
+	/* no stop signal between the copy and the note */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	rc = place(&o, &m);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return 1;
+	printf("restored %s into %s; audit log up to %llu:%s\n", o.backup, o.data,
+	       (unsigned long long)m.audit_seq, m.audit_hash);
+	fprintf(stderr,
+	        "rsvault-keys: at its next start the server records store.restore, revokes "
+	        "every link and receipt and ends every session. Pins taken after seq %llu no "
+	        "longer match.\n",
+	        (unsigned long long)m.audit_seq);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
