@@ -40,11 +40,12 @@ void cli_print_synopsis(FILE *fp, const struct cli_cmd *cmd, const char *lead)
 	if (cmd->args != NULL && cmd->args[0] != '\0')
 		fprintf(fp, " %s", cmd->args);
 	for (o = cmd->opts; o != NULL && o->name != NULL; o++) {
-		const char *l = o->required ? "" : "[";
-		const char *r = o->required ? "" : "]";
+		const char *l = o->required == 1 ? "" : "[";
+		const char *r = o->required == 1 ? "" : "]";
 
 		if (o->arg != NULL)
-			fprintf(fp, " %s%s %s%s", l, o->name, o->arg, r);
+			fprintf(fp, " %s%s %s%s%s", l, o->name, o->arg, r,
+			        o->required == CLI_OPT_REPEAT ? "..." : "");
 		else
 			fprintf(fp, " %s%s%s", l, o->name, r);
 	}

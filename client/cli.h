@@ -34,9 +34,12 @@ enum cli_exit {
 struct cli_opt {
 	const char *name;
 	const char *arg;
-	int required;
+	int required; /* 0, 1, or CLI_OPT_REPEAT */
 	const char *help;
 };
+/* An optional option that may be given more than once: cli_opt then
+ * returns every value given, joined with ','. */
+#define CLI_OPT_REPEAT 2
 
 struct cli_ctx;
 struct cli_http;

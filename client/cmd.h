@@ -50,6 +50,12 @@ int cli_cmd_license_update(struct cli_ctx *c);
 int cli_cmd_license_revoke(struct cli_ctx *c);
 int cli_cmd_backup(struct cli_ctx *c);
 
+/* cmd_webhook.c */
+int cli_cmd_webhook_add(struct cli_ctx *c);
+int cli_cmd_webhook_list(struct cli_ctx *c);
+int cli_cmd_webhook_rm(struct cli_ctx *c);
+int cli_cmd_webhook_deliveries(struct cli_ctx *c);
+
 /* cmd_audit.c */
 int cli_cmd_audit_list(struct cli_ctx *c);
 int cli_cmd_audit_export(struct cli_ctx *c);

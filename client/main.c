@@ -117,6 +117,16 @@ static const struct cli_opt o_audit_export[] = {
     {"-o", "FILE", 0, "write to FILE (created with mode 0600) instead of standard output"},
     {NULL, NULL, 0, NULL}};
 
+static const struct cli_opt o_webhook_add[] = {
+    {"--event", "T", CLI_OPT_REPEAT,
+     "only this event type; repeat for more (default: every type, docs/webhooks.md)"},
+    {NULL, NULL, 0, NULL}};
+
+static const struct cli_opt o_webhook_deliveries[] = {
+    {"--state", "S", 0, "only pending, delivered or failed ones"},
+    {"--limit", "N", 0, "only the newest N (1 to 1000; default: all)"},
+    {NULL, NULL, 0, NULL}};
+
 static const struct cli_opt o_audit_verify[] = {
     {"--pubkey", "PATH", 1, "the vault's audit.pub"},
     {"--pin", "SEQ:HASH", 0, "the pin printed by an earlier verify; detects truncation"},
@@ -255,6 +265,18 @@ static const struct cli_cmd commands[] = {
      "rsvault account suspend acme-it"},
     {"account", "reactivate", "ID", 1, 1, o_none, cli_cmd_account_reactivate,
      "Lift a suspension (admin).", "rsvault account reactivate acme-it"},
+    {"webhook", "add", "URL", 1, 1, o_webhook_add, cli_cmd_webhook_add,
+     "Send notifications of tickets, credentials and sessions to an https:// URL (admin). "
+     "Prints the signing secret once; its id goes to standard error.",
+     "rsvault webhook add https://helpdesk.example.com/hooks/rsvault \\\n"
+     "    --event credential.read --event rotation.recommended > hook.secret"},
+    {"webhook", "list", "", 0, 0, o_none, cli_cmd_webhook_list, "List the webhooks (admin).",
+     "rsvault webhook list"},
+    {"webhook", "rm", "ID", 1, 1, o_none, cli_cmd_webhook_rm,
+     "Remove a webhook and its deliveries (admin).", "rsvault webhook rm " TID},
+    {"webhook", "deliveries", "ID", 1, 1, o_webhook_deliveries, cli_cmd_webhook_deliveries,
+     "Show a webhook's deliveries, newest first: state, attempts, last HTTP status (admin).",
+     "rsvault webhook deliveries " TID " --state failed"},
     {"backup", NULL, "", 0, 0, o_none, cli_cmd_backup,
      "Write a copy of the vault's store to its --backup-dir while it serves (admin), and "
      "print the signed manifest. Restore with `rsvault-keys restore`.",
@@ -642,6 +664,19 @@ static int parse_option(int argc, char **argv, int *i, struct cli_ctx *c, struct
 
 		if (strcmp(o->name, name) != 0)
 			continue;
+		if (c->optv[k] != NULL && o->required == CLI_OPT_REPEAT && o->arg != NULL) {
+			/* a repeatable option: the values joined with ',' */
+			static char joined[CLI_MAX_OPTS][1024];
+			const char *more = take_value(argc, argv, i, inline_val, c, name);
+			if (more == NULL)
+				return -1;
+			if (cli_fmt(joined[k], sizeof joined[k], "%s,%s", c->optv[k], more) != 0) {
+				cli_usage(c, "option %s given too often", name);
+				return -1;
+			}
+			c->optv[k] = joined[k];
+			return 0;
+		}
 		if (c->optv[k] != NULL) {
 			cli_usage(c, "option %s given twice", name);
 			return -1;
@@ -732,7 +767,7 @@ static int check_complete(struct cli_ctx *c, const struct parse *p)
 		return -1;
 	}
 	for (o = c->cmd->opts; o->name != NULL; o++)
-		if (o->required && c->optv[o - c->cmd->opts] == NULL) {
+		if (o->required == 1 && c->optv[o - c->cmd->opts] == NULL) {
 			cli_usage(c, "option %s is required", o->name);
 			return -1;
 		}

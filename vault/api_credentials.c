@@ -13,6 +13,7 @@
 #include "creds.h"
 #include "crypto.h"
 #include "log.h"
+#include "notify.h"
 #include "records.h"
 #include "route.h"
 #include "tokens.h"
@@ -371,9 +372,15 @@ static int list_one(const char *cid, const void *v, size_t vl, void *arg)
 			json_decref(plain);
 			return LIST_FULL;
 		}
-		json_array_append_new(w->arr, meta_view(cid, plain, created, expires));
-		page_add(&w->pg, cid, strlen(cid));
+		json_t *mv = meta_view(cid, plain, created, expires);
 		json_decref(plain);
+		/* reads and the rotation mark (SPEC 8.3) */
+		if (mv == NULL || (rc = notify_cred_fields(w->t, w->r->a_ticket, cid, mv)) != 0) {
+			json_decref(mv);
+			return rc != STORE_OK ? rc : STORE_ERROR;
+		}
+		json_array_append_new(w->arr, mv);
+		page_add(&w->pg, cid, strlen(cid));
 	} else if (rc != STORE_NOTFOUND) {
 		return rc;
 	}

@@ -28,6 +28,7 @@
 #include "authz.h"
 #include "crypto.h"
 #include "license.h"
+#include "notify.h"
 #include "records.h"
 #include "sessions.h"
 #include "util.h"
@@ -450,12 +451,19 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 	if (rc != STORE_OK && rc != 1)
 		goto out;
 	json_object_set_new(view, "read_count", json_integer(rd.count));
-	/* rotation requests arrive with approval and rotation (SPEC 8.3) */
-	json_object_set_new(view, "rotate", json_false());
+	{
+		int rot; /* the rotation prompt (SPEC 8.3, notify.c) */
+		if ((rc = notify_cred_rotate(t, r->a_ticket, r->a_cred, &rot)) != STORE_OK)
+			goto out;
+		json_object_set_new(view, "rotate", json_boolean(rot));
+	}
 	rc = req_ok(
 	    r, 200,
 	    json_pack("{s:O, s:O, s:O}", "credential", view, "reads", rd.reads, "sessions", w.arr));
 	if (r->resp == NULL)
+		rc = STORE_ERROR;
+	/* the ticket's id: the page's "I have changed it" (.../rotated) names it */
+	else if (json_object_set_new(r->resp, "ticket", json_string(r->a_ticket)) != 0)
 		rc = STORE_ERROR;
 out:
 	json_decref(view);

@@ -12,6 +12,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "mtls.h"
+#include "notify.h"
 #include "records.h"
 #include "route.h"
 #include "util.h"
@@ -199,8 +200,11 @@ static int append(struct store_txn *t, struct audit_event *ev, int64_t now)
 	}
 	if ((rc = index_token_issue(t, ev, key)) != STORE_OK)
 		goto out;
-	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0)
-		rc = sign_checkpoint(t, ev->seq, ev->hash, now);
+	if (ev->seq % AUDIT_CHECKPOINT_EVERY == 0 &&
+	    (rc = sign_checkpoint(t, ev->seq, ev->hash, now)) != STORE_OK)
+		goto out;
+	/* its notifications (SPEC 8.3), in this same transaction */
+	rc = notify_event(t, ev, now);
 out:
 	free(row);
 	free(s);

@@ -630,6 +630,9 @@ static int guest_scope(struct req *r, struct store_txn *t)
 		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
 	} else if ((r->route->flags & R_TICKET) && !streq(r->params[0], r->a_ticket)) {
 		return req_fail(r, 404, "not_found", "no such ticket");
+	} else if ((r->route->flags & R_TICKET) && r->nparams > 1 &&
+	           !streq(r->params[1], r->a_cred)) {
+		return req_fail(r, 404, "not_found", "no such credential");
 	}
 	return 0;
 }
@@ -694,11 +697,10 @@ int authz_run(struct req *r, struct store_txn *t)
 		                                          : "this account is suspended");
 
 	if (r->who.role == ROLE_GUEST && (rt->flags & R_OR_RECEIPT)) {
-		/* a receipt on a route that also takes a token: its ticket only */
+		/* a receipt on a route that also takes a token: within its own
+		 * ticket, and its own credential where the path names one */
 		if ((rc = guest_scope(r, t)) != 0)
 			return rc;
-		if ((r->who.role & rt->roles) == 0)
-			return req_fail(r, 403, "forbidden", "a receipt may not do this");
 	} else if (rt->flags & (R_TICKET | R_SESSION | R_LINKID)) {
 		char creator[80] = "";
 		if ((rc = load_subject(r, t, creator, sizeof creator)) != 0)

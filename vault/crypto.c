@@ -474,3 +474,28 @@ int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 	return 0;
 }
 _Static_assert(CRYPTO_MK_MAX == MKSET_MAX, "one limit");
+
+/* ---- webhook signing secrets (SPEC 8.3) ----------------------------------- */
+
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len, unsigned char *out,
+                               size_t cap, size_t *outlen)
+{
+	if (len == 0 || len >= CRYPTO_WH_SECRET_MAX)
+		return -1;
+	return crypto_wrap(CRYPTO_WEBHOOK_SECRET_TAG, whid, strlen(whid),
+	                   (const unsigned char *)secret, len, out, cap, outlen);
+}
+
+int crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
+                                 char out[CRYPTO_WH_SECRET_MAX])
+{
+	size_t n = 0;
+
+	if (crypto_unwrap(CRYPTO_WEBHOOK_SECRET_TAG, whid, strlen(whid), blob, len,
+	                  (unsigned char *)out, CRYPTO_WH_SECRET_MAX - 1, &n) != 0) {
+		sodium_memzero(out, CRYPTO_WH_SECRET_MAX);
+		return -1;
+	}
+	out[n] = '\0';
+	return 0;
+}

@@ -154,6 +154,23 @@ void crypto_cap_new(char secret[CRYPTO_CAP_SECRET_LEN + 1]);
 void crypto_cap_hash(const char *kind, const char *id, const char *secret, size_t len,
                      unsigned char hash[CRYPTO_CAP_HASH_LEN]);
 
+/* Webhook signing secrets (SPEC 8.3): wrapped values like ticket keys
+ * (crypto_wrap above, under the current master-key version), with this
+ * tag and the webhook id in the associated data; stored in
+ * DB_WEBHOOK_SECRETS (row key = webhook id), which wrapped.c lists, so
+ * the rewrap, the per-version counts and retire-master cover them.
+ * crypto_webhook_secret_wrap is the one place that encrypts them (out:
+ * cap bytes, at least CRYPTO_WH_WRAPPED_MAX); unwrap writes the secret
+ * NUL-terminated into out (wiped on failure). Both return 0 or -1. */
+#define CRYPTO_WEBHOOK_SECRET_TAG "rsvault-webhook-secret-v1"
+#define CRYPTO_WH_SECRET_MAX 128 /* with the NUL */
+#define CRYPTO_WH_WRAPPED_MAX (CRYPTO_WRAP_OVERHEAD + CRYPTO_WH_SECRET_MAX)
+int crypto_webhook_secret_wrap(const char *whid, const char *secret, size_t len, unsigned char *out,
+                               size_t cap, size_t *outlen);
+__attribute__((warn_unused_result)) int
+crypto_webhook_secret_unwrap(const char *whid, const unsigned char *blob, size_t len,
+                             char out[CRYPTO_WH_SECRET_MAX]);
+
 /* A fresh random id for a ticket, credential or session (22 chars). */
 void crypto_new_id(char out[64]);
 

@@ -34,6 +34,7 @@
 #include "unseal.h"
 #include "util.h"
 #include "vault.h"
+#include "webhooks.h"
 #include "wipe.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -58,7 +59,7 @@ static void usage(FILE *f)
 	       "                [--public-url URL] [--tls-cert FILE --tls-key FILE]\n"
 	       "                [--trusted-proxy CIDR]... [--log-format text|json]\n"
 	       "                [--log-file FILE] [--unseal-fd FD] [--backup-dir DIR]\n"
-	       "                [--no-seccomp]\n"
+	       "                [--webhook-ca FILE] [--webhook-outbox-max N] [--no-seccomp]\n"
 	       "       rsvaultd --version | --help\n"
 	       "\n"
 	       "  --config FILE          read options from FILE, one \"name = value\" a line\n"
@@ -107,6 +108,10 @@ static void usage(FILE *f)
 	       "                         with a valid client certificate naming the account\n"
 	       "  --client-crl FILE      the client CA's CRL (client-crl.pem); when it is out of\n"
 	       "                         date no client certificate is accepted\n"
+	       "  --webhook-ca FILE      trust only the CA certificates in FILE (PEM) for\n"
+	       "                         webhook receivers (default: the system's CAs)\n"
+	       "  --webhook-outbox-max N undelivered and recent webhook deliveries kept at\n"
+	       "                         most (default 10000; docs/webhooks.md)\n"
 	       "  --no-seccomp           do not install the system-call filter (debugging only)\n"
 	       "  --version              print the version and exit\n"
 	       "\n"
@@ -259,6 +264,12 @@ static int set_option(struct opts *o, const char *a, const char *val)
 				return -1;
 		} else if (strcmp(a, "--tls-key") == 0) {
 			if (opt_str(a, val, v->tls_key, sizeof v->tls_key))
+				return -1;
+		} else if (strcmp(a, "--webhook-ca") == 0) {
+			if (opt_str(a, val, v->webhook_ca, sizeof v->webhook_ca))
+				return -1;
+		} else if (strcmp(a, "--webhook-outbox-max") == 0) {
+			if (opt_i64(a, val, 1, WEBHOOK_OUTBOX_MAX, &v->webhook_outbox_max))
 				return -1;
 		} else if (strcmp(a, "--unseal-fd") == 0) {
 			if (opt_i64(a, val, 0, 65535, &n))
@@ -558,6 +569,9 @@ static void test_overrides(struct vault *v)
 		authz_anon_rate = n;
 	if ((s = getenv("RSVAULT_TEST_ANON_BURST")) && util_parse_i64(s, 1, 100000, &n) == 0)
 		authz_anon_burst = n;
+	if ((s = getenv("RSVAULT_TEST_WEBHOOK_WINDOW_MS")) &&
+	    util_parse_i64(s, 1, WEBHOOK_WINDOW_MS, &n) == 0)
+		webhook_window_ms = n;
 	audit_test_fault_dir(v->data_dir);
 }
 #endif
@@ -644,6 +658,7 @@ int main(int argc, char **argv)
 	    .queue_timeout_ms = DEFAULT_QUEUE_TIMEOUT_MS,
 	    .checkpoint_ms = DEFAULT_CHECKPOINT_MS,
 	    .run_uid = -1,
+	    .webhook_outbox_max = WEBHOOK_OUTBOX_DEFAULT,
 	    .unseal_fd = -1,
 	};
 	struct sandbox sb = {.sb_user = ""};
@@ -685,6 +700,9 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
+	/* libcurl before any thread; the --webhook-ca file while it can be read */
+	if (webhooks_init(v.webhook_ca, v.webhook_outbox_max) != 0)
+		goto out;
 	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
 		goto out;
 	/* Sealed: what unsealing needs is opened now, before the sandbox. */
@@ -734,6 +752,10 @@ int main(int argc, char **argv)
 		goto out;
 	if (!sealed)
 		store_set_tick(v.store, dispatch_tick, &v);
+	/* the delivery thread and libcurl's multi handle, before the filter
+	 * (while sealed it waits: the signing secrets need the master key) */
+	if (webhooks_start(v.store) != 0)
+		goto out;
 	if (sandbox_seccomp(&sb) != 0)
 		goto out;
 	http_ready(h);
@@ -773,6 +795,7 @@ int main(int argc, char **argv)
 out:
 	unseal_done(&us);
 	http_stop(h);
+	webhooks_stop(); /* before the store it reads */
 	rewrap_stop();
 	authz_shutdown(v.store); /* pending rate-limited periods, before the store closes */
 	store_close(v.store);

@@ -23,6 +23,8 @@ static const struct {
     {"link.list", {"limit", "after", NULL}},
     {"account.list", {"limit", "after", NULL}},
     {"license.list", {"limit", "after", NULL}},
+    {"webhook.list", {"limit", "after", NULL}}, /* webhooks.c pages these */
+    {"webhook.deliveries", {"state", "limit", "after", NULL}},
 };
 
 static int own_check(const char *action)

@@ -7,7 +7,9 @@
 #include "api_admin.h"
 #include "backup.h"
 #include "crypto.h"
+#include "notify.h"
 #include "util.h"
+#include "webhooks.h"
 
 #define CUST (ROLE_CUSTOMER | ROLE_RESELLER)
 
@@ -55,6 +57,8 @@ static const struct route routes[] = {
      REL_OWNER | REL_ADMIN, "credential.delete", api_cred_delete},
     {"GET", "/v1/tickets/{}/credentials/{}/secret", P_SERVER_ID, P_SERVER_ID,
      R_TICKET | R_ELIGIBLE | R_NEEDSESS | R_OPEN, 0, REL_AGENT, "credential.read", api_cred_secret},
+    {"POST", "/v1/tickets/{}/credentials/{}/rotated", P_SERVER_ID, P_SERVER_ID,
+     R_TICKET | R_OPEN | R_OR_RECEIPT, 0, REL_OWNER, "credential.rotated", api_cred_rotated},
 
     {"POST", "/v1/tickets/{}/sessions", P_SERVER_ID, P_NONE,
      R_TICKET | R_BODY | R_ELIGIBLE | R_OPEN, 0, REL_AGENT, "session.open", api_session_open},
@@ -84,6 +88,14 @@ static const struct route routes[] = {
      api_receipt_view},
     {"DELETE", "/v1/receipt", P_NONE, P_NONE, R_RECEIPT, ROLE_GUEST, 0, "receipt.destroy",
      api_receipt_destroy},
+
+    {"POST", "/v1/webhooks", P_NONE, P_NONE, R_BODY, ROLE_ADMIN, 0, "webhook.create",
+     api_webhook_create},
+    {"GET", "/v1/webhooks", P_NONE, P_NONE, 0, ROLE_ADMIN, 0, "webhook.list", api_webhook_list},
+    {"DELETE", "/v1/webhooks/{}", P_SERVER_ID, P_NONE, 0, ROLE_ADMIN, 0, "webhook.delete",
+     api_webhook_delete},
+    {"GET", "/v1/webhooks/{}/deliveries", P_SERVER_ID, P_NONE, 0, ROLE_ADMIN, 0,
+     "webhook.deliveries", api_webhook_deliveries},
 
     {"GET", "/v1/tickets/{}/audit", P_SERVER_ID, P_NONE, R_TICKET, 0,
      REL_OWNER | REL_ADMIN | REL_AUDITOR, "audit.ticket", api_audit_ticket},

@@ -23,9 +23,11 @@ enum param_kind { P_NONE, P_SERVER_ID, P_ACCOUNT, P_LICENSE, P_TOKEN_ID };
 #define R_LINK 0x80u     /* a link */
 #define R_RECEIPT 0x100u /* a receipt */
 #define R_LINKID 0x200u  /* params[0] is a link id: relation via its ticket and creator */
-/* Bearer token, or "Authorization: Receipt": a receipt acts as a guest
- * within its own ticket (SPEC 8.3 approval); a path outside it is 404. */
-#define R_OR_RECEIPT 0x2000u
+/* A route that also takes "Authorization: Receipt ...": a receipt acts as
+ * a guest within its own ticket, and on a path naming a credential
+ * (params[1]) only its own credential (SPEC 8.3: approval, rotated);
+ * anything else is 404. A bearer token goes the usual way. */
+#define R_OR_RECEIPT 0x400u
 /* Authenticated and authorized like any route, but no audit event, allowed
  * or denied (GET /v1/metrics, SPEC 8.1); failed authentications still
  * count for rate limiting. */

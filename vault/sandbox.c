@@ -409,8 +409,9 @@ int sandbox_lock_memory(int skip, dev_t dev, ino_t ino)
 
 /* Every system call the running server makes: glibc (malloc, threads,
  * stdio), libmicrohttpd (epoll, accept, send/recv), GnuTLS, LMDB, libsodium,
- * jansson and our code. Anything else (socket, connect, execve, ptrace,
- * open_by_handle_at, ...) kills the process. Creation of sockets, processes
+ * jansson, libcurl (webhook deliveries: IPv4/IPv6 sockets, connect) and our
+ * code. Anything else (execve, ptrace, open_by_handle_at, a socket of
+ * another family, ...) kills the process. Creation of processes
  * and executable memory is not in the list: everything that needs them is
  * done before the filter goes on. */
 /* clang-format off */
@@ -440,6 +441,9 @@ static const char *const sb_allow[] = {
     "accept4", "accept", "recvfrom", "recvmsg", "sendto", "sendmsg", "shutdown",
     "getsockname", "getpeername", "setsockopt", "getsockopt",
     "epoll_wait", "epoll_pwait", "epoll_ctl", "poll", "ppoll",
+    /* webhook deliveries (webhooks.c): libcurl connects out, its threaded
+     * resolver signals over a socket pair; socket itself is below */
+    "connect", "socketpair", "sendmmsg", "uname",
     /* randomness (libsodium, GnuTLS) */
     "getrandom",
     /* the end */
@@ -514,6 +518,27 @@ int sandbox_seccomp(const struct sandbox *sb)
 		 * may be after the filter is on. */
 		struct scmp_arg_cmp name = {
 		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = PR_SET_NAME, .datum_b = 0};
+		/* Sockets for webhook deliveries and their name lookups: IPv4
+		 * and IPv6 only; a lookup's try of nscd (AF_UNIX) or of the
+		 * interface list (AF_NETLINK) fails softly; any other family
+		 * kills. */
+		struct scmp_arg_cmp inet = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_INET, .datum_b = 0};
+		struct scmp_arg_cmp inet6 = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_INET6, .datum_b = 0};
+		struct scmp_arg_cmp unixf = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
+		struct scmp_arg_cmp nl = {
+		    .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_NETLINK, .datum_b = 0};
+		/* the resolver sizes a UDP answer with ioctl(FIONREAD) */
+		struct scmp_arg_cmp fionread = {
+		    .arg = 1, .op = SCMP_CMP_EQ, .datum_a = FIONREAD, .datum_b = 0};
+		if (sb_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &fionread) != 0 ||
+		    sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet) != 0 ||
+		    sb_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &inet6) != 0 ||
+		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &unixf) != 0 ||
+		    sb_rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &nl) != 0)
+			goto done;
 		/* A sealed server unsealing from the terminal restores its echo
 		 * (tcsetattr TCSANOW; glibc may read the settings back first) on
 		 * that one descriptor, nothing else. */
@@ -553,7 +578,7 @@ int sandbox_seccomp(const struct sandbox *sb)
 	/* Proof for the tests that the filter kills: a call outside the list. */
 	if (getenv("RSVAULT_TEST_SECCOMP_PROBE") != NULL) {
 		log_msg("seccomp: probe: calling socket(2), which must kill the process");
-		syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+		syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0); /* only IPv4/IPv6 are allowed */
 		log_msg("seccomp: probe: still alive");
 	}
 #endif

@@ -20,13 +20,19 @@
 #define STORE_MAX_BATCH 256
 #define STORE_TICK_MS 1000
 
+/* One line per group of tables, so that a new table is an added line. */
+/* clang-format off */
 static const char *const db_names[DB_COUNT] = {
     "meta",          "accounts",      "tokens",          "account_tokens",  "licenses",
     "license_email", "tickets",       "tickets_owner",   "tickets_agent",   "ticket_keys",
     "creds",         "cred_expiry",   "sessions",        "ticket_sessions", "audit",
     "audit_ticket",  "checkpoints",   "active_sessions", "ticket_active",   "links",
-    "ticket_links",  "creator_links", "receipts",        "audit_tokens",
+    "ticket_links",  "creator_links", "receipts",
+    "webhooks", "outbox", "outbox_due", "outbox_state", "webhook_deliv", /* webhooks.c */
+    "cred_meta", "session_reads", "webhook_secrets",                      /* notify.c, webhooks.c */
+    "audit_tokens",
 };
+/* clang-format on */
 
 /* An operation's life: queued by its caller, taken into a batch by the
  * writer, running (fn called), done (the batch committed or failed). The

@@ -46,6 +46,14 @@ enum store_db {
 	DB_TICKET_LINKS,    /* ticket id \0 link id -> "" */
 	DB_CREATOR_LINKS,   /* creator account id \0 link id -> "" */
 	DB_RECEIPTS,        /* receipt id -> JSON (links.c) */
+	DB_WEBHOOKS,        /* webhook id -> JSON (webhooks.c) */
+	DB_OUTBOX,          /* delivery id -> JSON with the payload (webhooks.c) */
+	DB_OUTBOX_DUE,      /* webhook id \0 be64(next ms) be64(order) did -> "" (pending) */
+	DB_OUTBOX_STATE,    /* state letter be64(order) -> delivery id (oldest first) */
+	DB_WEBHOOK_DELIV,   /* webhook id \0 be64(~order) -> delivery id (newest first) */
+	DB_CRED_META,       /* ticket id \0 credential id -> JSON reads, rotate (notify.c) */
+	DB_SESSION_READS,   /* session id \0 credential id -> ""; sid \0 -> "ended" (notify.c) */
+	DB_WEBHOOK_SECRETS, /* webhook id -> wrapped signing secret (crypto_wrap; wrapped.c) */
 	DB_AUDIT_TOKENS,    /* account id \0 be64(seq) -> "": events that issued it a token */
 	DB_COUNT
 };

@@ -45,6 +45,10 @@ struct vault {
 	int unseal_fd;         /* --unseal-fd (sealed master keys, SPEC 8.4); -1: none */
 	/* --backup-dir: where POST /v1/admin/backup writes; "" none */
 	char backup_dir[2048];
+
+	/* webhooks (webhooks.c) */
+	char webhook_ca[2048];      /* --webhook-ca: "" for the system's CAs */
+	int64_t webhook_outbox_max; /* --webhook-outbox-max */
 	struct store *store;
 };
 

@@ -19,6 +19,7 @@ struct wrapped_table {
  * retire-master's check then cover it. */
 static const struct wrapped_table wrapped_tables[] = {
     {DB_TICKET_KEYS, CRYPTO_TICKET_KEY_TAG},
+    {DB_WEBHOOK_SECRETS, CRYPTO_WEBHOOK_SECRET_TAG}, /* webhooks.c */
 };
 #define NTABLES (sizeof wrapped_tables / sizeof wrapped_tables[0])
 

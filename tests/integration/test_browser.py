@@ -408,6 +408,26 @@ try:
             t.ok("destroy" in seen and outlines.get("destroy"),
                  "/r/: Tab reaches Destroy now, with a focus outline")
 
+            # --- the rotation prompt (SPEC 8.3) ------------------------------
+            t.ok(not d.find_element(By.ID, "rotate").is_displayed(),
+                 "/r/: no rotation prompt while the session runs")
+            r = v.delete("/v1/sessions/%s" % sid, agent.token)
+            t.eq(r.status, 204, "the agent ends the session")
+            d.get(receipt)
+            rot = visible(d, "rotate")
+            t.ok(rot is not None and "Change this password now" in rot.text,
+                 "/r/: after the session, it says change this password now")
+            shot(d, "receipt-rotate", "the receipt page asking to change the password")
+            d.find_element(By.ID, "rotated").send_keys(Keys.ENTER)
+            end = time.time() + 10
+            while time.time() < end and d.find_element(By.ID, "rotate").is_displayed():
+                time.sleep(0.1)
+            t.ok(not d.find_element(By.ID, "rotate").is_displayed(),
+                 "/r/: I have changed it clears the prompt")
+            r = v.get("/v1/tickets/%s/credentials" % w.tid, w.owner.token)
+            t.ok(r.status == 200 and r.json["credentials"][0]["rotate"] is False,
+                 "/r/: and the credential is no longer marked")
+
             d.find_element(By.ID, "destroy").send_keys(Keys.ENTER)
             t.ok(visible(d, "confirm", 5) is not None, "/r/: Destroy now asks first")
             shot(d, "receipt-confirm", "the receipt page asking to confirm Destroy now")

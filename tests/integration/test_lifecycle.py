@@ -15,6 +15,8 @@ from rsvcore import Core, expect, guarded, parse_time, secret_free, uid  # noqa:
 
 t = TAP()
 META = {"id", "label", "kind", "created_at", "expires_at"}
+# listings add the rotation prompt (SPEC 8.3): reads and the mark, no secret
+LIST_META = META | {"read_count", "last_read_at", "rotate"}
 SECRET = "pässwörd-密码-🔑"
 NOTES = "call first; the 🔑 is on the desk; ünïcödé notes 密码"
 HOST = "ws-17.corp.example"
@@ -121,7 +123,7 @@ def ticket_and_credentials(v, c, st):
     expect(t, r, 200, name="owner lists credentials")
     creds = r.json["credentials"]
     t.eq(sorted(x["id"] for x in creds), sorted([st["cid"], st["cid2"]]), "both credentials listed")
-    t.ok(all(set(x.keys()) == META for x in creds), "list items carry metadata only")
+    t.ok(all(set(x.keys()) == LIST_META for x in creds), "list items carry metadata only")
     secret_free(t, r, [SECRET, NOTES, HOST, USER, "s3cr3t-second"],
                 "credential list holds no secret, notes, host or username")
 
@@ -144,7 +146,7 @@ def assignment_and_sessions(v, c, st):
     t.eq([x["id"] for x in r.json["tickets"]], [], "another agent does not see it")
     r = v.get(base + "/credentials", ag.token)
     expect(t, r, 200, name="assigned agent lists credentials")
-    t.ok(all(set(x.keys()) == META for x in r.json["credentials"]) and
+    t.ok(all(set(x.keys()) == LIST_META for x in r.json["credentials"]) and
          len(r.json["credentials"]) == 2, "agent's list: two items, metadata only")
     secret_free(t, r, [SECRET, NOTES], "agent's list holds no secret")
 

@@ -85,6 +85,36 @@ static void test_wrap(void **st)
 	assert_int_equal(crypto_ticket_key_unwrap(T1, w, sizeof w - 1, back), -1);
 }
 
+/* Webhook signing secrets: wrapped values bound to their webhook id and
+ * tag, never in clear, refused when changed. */
+static void test_webhook_secret(void **st)
+{
+	const char *sec = "whsec_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+	char out[CRYPTO_WH_SECRET_MAX];
+	unsigned char w[CRYPTO_WH_WRAPPED_MAX], pt[64];
+	size_t wl = 0, n = 0;
+
+	(void)st;
+	assert_int_equal(crypto_webhook_secret_wrap("hookA", sec, strlen(sec), w, sizeof w, &wl),
+	                 0);
+	assert_int_equal(wl, CRYPTO_WRAP_OVERHEAD + strlen(sec));
+	assert_int_equal(crypto_wrapped_version(w, wl), crypto_mk_current());
+	assert_false(contains(w, wl, "whsec_", 6)); /* never stored in clear */
+	assert_int_equal(crypto_webhook_secret_unwrap("hookA", w, wl, out), 0);
+	assert_string_equal(out, sec);
+	/* another webhook's id, another tag, a changed byte, a cut blob: refused */
+	assert_int_equal(crypto_webhook_secret_unwrap("hookB", w, wl, out), -1);
+	assert_int_equal(out[0], '\0');
+	assert_int_equal(crypto_unwrap(CRYPTO_TICKET_KEY_TAG, "hookA", 5, w, wl, pt, sizeof pt, &n),
+	                 -1);
+	w[wl - 1] ^= 1;
+	assert_int_equal(crypto_webhook_secret_unwrap("hookA", w, wl, out), -1);
+	w[wl - 1] ^= 1;
+	assert_int_equal(crypto_webhook_secret_unwrap("hookA", w, wl - 1, out), -1);
+	/* empty or too long secrets are not wrapped */
+	assert_int_equal(crypto_webhook_secret_wrap("hookA", sec, 0, w, sizeof w, &wl), -1);
+}
+
 static void test_record(void **st)
 {
 	unsigned char key[32], w[CRYPTO_WRAPPED_LEN], *rec, *pt;
@@ -145,6 +175,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_wrap),
 	    cmocka_unit_test(test_record),
+	    cmocka_unit_test(test_webhook_secret),
 	    cmocka_unit_test(test_tokens),
 	};
 

@@ -129,13 +129,46 @@
     RSV.setText($("c-expires"), RSV.when(c.expires_at));
     RSV.setText($("c-reads"), typeof c.read_count === "number" ? String(c.read_count)
       : String(Array.isArray(b.reads) ? b.reads.length : 0));
-    RSV.show($("rotate"), c.rotate === true);
+    renderRotate(b);
     renderReads(Array.isArray(b.reads) ? b.reads : []);
     var live = renderSessions(Array.isArray(b.sessions) ? b.sessions : []);
     renderApproval(Array.isArray(b.sessions) ? b.sessions : []);
     RSV.show($("refresh-note"), live);
     RSV.show($("view"), true);
     return live;
+  }
+
+  /* The rotation prompt (SPEC 8.3): "I have changed it" clears the mark
+   * with POST /v1/tickets/{tid}/credentials/{cid}/rotated and the receipt. */
+  var rotateIds = null;
+
+  function renderRotate(b) {
+    var c = b.credential || {};
+    var on = c.rotate === true && typeof b.ticket === "string" && ID_RE.test(b.ticket) &&
+      typeof c.id === "string" && ID_RE.test(c.id);
+    rotateIds = on ? { ticket: b.ticket, cred: c.id } : null;
+    RSV.show($("rotate"), c.rotate === true);
+    RSV.show($("rotated"), on);
+  }
+
+  function markRotated() {
+    var btn = $("rotated");
+    if (rotateIds === null) return;
+    btn.disabled = true;
+    RSV.api("POST", "/v1/tickets/" + rotateIds.ticket + "/credentials/" + rotateIds.cred +
+      "/rotated", "Receipt", cap).then(function (res) {
+      btn.disabled = false;
+      if (res.status === 200) {
+        RSV.message("Thank you: the vault no longer asks you to change it.", "ok");
+        load();
+        return;
+      }
+      if (res.status === 404 || res.status === 401) {
+        showGone();
+        return;
+      }
+      RSV.message(RSV.explain(res, GONE));
+    });
   }
 
   function showGone() {
@@ -199,6 +232,7 @@
       $("destroy").focus();
     });
     $("destroy-yes").addEventListener("click", destroy);
+    $("rotated").addEventListener("click", markRotated);
     $("approve").addEventListener("click", function () { decide("approve"); });
     $("deny").addEventListener("click", function () { decide("deny"); });
     if (!cap) {
