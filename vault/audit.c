@@ -252,6 +252,22 @@ int audit_head_seq(struct store_txn *t, uint64_t *seq)
 	return chain_head(t, seq, hash);
 }
 
+/* The action of r's event: the route's, except that a receipt deciding a
+ * session has actions of its own (SPEC 8.2: receipt.approve, receipt.deny),
+ * so a trail tells a customer's decision from an owner token's at a glance. */
+static const char *action_of(const struct req *r)
+{
+	const char *a = r->route->action;
+
+	if (r->who.role != ROLE_GUEST || strncmp(r->who.id, "receipt:", 8) != 0)
+		return a;
+	if (strcmp(a, "session.approve") == 0)
+		return "receipt.approve";
+	if (strcmp(a, "session.deny") == 0)
+		return "receipt.deny";
+	return a;
+}
+
 int audit_record(struct store_txn *t, const struct req *r, int allow)
 {
 	struct audit_event ev;
@@ -261,7 +277,7 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	memset(&ev, 0, sizeof ev);
 	ev.actor = authed ? r->who.id : NULL;
 	ev.role = authed ? role_name(r->who.role) : NULL;
-	ev.action = r->route->action;
+	ev.action = action_of(r);
 	ev.ticket = nz(r->a_ticket);
 	ev.credential = nz(r->a_cred);
 	ev.session = nz(r->a_session);

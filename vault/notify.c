@@ -39,6 +39,7 @@ static const struct {
     {"session.open", K_OPEN},         {"session.approve", K_APPROVE},
     {"session.deny", K_END},          {"session.end", K_END},
     {"session.expire", K_END},        {"ticket.close", K_CLOSE},
+    {"receipt.approve", K_APPROVE},   {"receipt.deny", K_END},
 };
 
 struct nctx {

@@ -356,20 +356,20 @@ def receipts(v, c, aud):
     c.reactivate(o2)
     # events
     ev = evs_of(v, aud, tid=w.tid)
-    ap = [e for e in ev if e["action"] == "session.approve" and e["outcome"] == "allow"]
+    ap = [e for e in ev if e["action"] == "receipt.approve" and e["outcome"] == "allow"]
     t.ok(len(ap) == 1 and ap[0]["actor"] == "receipt:" + rcap[0] and ap[0]["role"] == "guest" and
          ap[0]["credential"] == rcid and ap[0]["session"] == sid,
-         "session.approve by the receipt: actor receipt:{id}, role guest, its credential")
-    dn = [e for e in ev if e["action"] == "session.deny" and e["outcome"] == "allow"]
+         "receipt.approve (SPEC 8.2): actor receipt:{id}, role guest, its credential")
+    dn = [e for e in ev if e["action"] == "receipt.deny" and e["outcome"] == "allow"]
     t.ok(len(dn) == 1 and dn[0]["actor"] == "receipt:" + rcap2[0] and dn[0]["session"] == sid2,
-         "session.deny by the other receipt")
+         "receipt.deny by the other receipt")
     t.ok(any(e["action"] == "ticket.approval" and e["outcome"] == "deny" and
              e["reason"] == "forbidden" and e["actor"] == "receipt:" + rcap[0] for e in ev),
          "the receipt's refused lowering is audited")
     t.ok(any(e["action"] == "credential.read" and e["outcome"] == "deny" and
              e["reason"] == "approval_pending" and e["credential"] == w.cids[0] for e in ev),
          "the read outside the receipt's approval: deny approval_pending")
-    t.ok(any(e["action"] == "session.approve" and e["outcome"] == "deny" and
+    t.ok(any(e["action"] == "receipt.approve" and e["outcome"] == "deny" and
              e["reason"] == "not_found" for e in evs_of(v, aud, tid=w2.tid)),
          "the other ticket's receipt: deny not_found, on its own ticket")
     # destroying a receipt ends the pending session that could read it

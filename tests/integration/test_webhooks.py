@@ -4,7 +4,7 @@ with their audit event, signed deliveries to a loopback HTTPS receiver with
 a CA of its own (--webhook-ca), retries, restarts, the bounded outbox, and
 that a hanging receiver leaves secret reads as fast as before.
 
-Every event type this server makes without the approval mode arrives, in
+Every event type arrives (session.requested with the approval mode), in
 (audit_seq, index) order, with a valid signature and a unique delivery id,
 and no byte the receivers got holds a secret, a token, a link or a receipt
 capability, or the signing secret itself. TAP on stdout."""
@@ -228,6 +228,91 @@ def full_run(v, rx):
             json.dumps(p["data"], sort_keys=True)))
     expect(t, v.delete("/v1/webhooks/" + hook["id"], v.admin), 204, name="remove the hook")
     v.delete("/v1/webhooks/" + hook2["id"], v.admin)
+
+
+def approval_run(v, rx):
+    """Dual control as a receiver sees it: session.requested, then opened
+    (owner's token or a receipt), denied (owner or receipt) or expired
+    (the approval timeout), each with the right state."""
+    c = Core(v)
+    hook = add_hook(v, rx.url("/appr"))
+    aud = c.auditor()
+    cust, ag = c.customer("pro"), c.agent()
+    NEVER.extend([cust.token, ag.token, aud.token])
+    r = v.post("/v1/tickets", cust.token, {"subject": "dual control", "approval": "owner"})
+    expect(t, r, 201, name="a ticket with owner approval")
+    tid = r.json["id"]
+    path = "/v1/tickets/" + tid
+    r = v.post(path + "/links", cust.token, {})
+    link = cap_of(r.json["url"])
+    sec = "pw-D-" + uid("s")
+    r = v.post("/v1/link/credentials", headers={"Authorization": "Link %s.%s" % tuple(link)},
+               body={"label": "nas", "kind": "other", "secret": sec})
+    expect(t, r, 201, name="upload through a link (for a receipt)")
+    cid, rcap = r.json["id"], cap_of(r.json["receipt"])
+    NEVER.extend([sec, link[1], rcap[1]])
+    expect(t, v.post(path + "/assign", v.admin, {"agent": ag.id}), 200, name="assign")
+
+    def open_pending():
+        r = v.post(path + "/sessions", ag.token, None)
+        ok = r.status == 201 and r.json.get("state") == "pending"
+        return r.json["id"] if ok else None
+
+    s1 = open_pending()
+    t.ok(s1 is not None, "session 1 is pending")
+    expect(t, v.post("/v1/sessions/%s/approve" % s1, cust.token), 200, name="owner approves 1")
+    r = v.get("%s/credentials/%s/secret" % (path, cid), ag.token, headers={"X-Session-Id": s1})
+    expect(t, r, 200, name="read in the approved session")
+    expect(t, v.delete("/v1/sessions/" + s1, ag.token), 204, name="end session 1")
+    s2 = open_pending()
+    expect(t, v.post("/v1/sessions/%s/deny" % s2, cust.token), 200, name="owner denies 2")
+    s3 = open_pending()
+    expect(t, v.post("/v1/sessions/%s/approve" % s3, headers=receipt_h(rcap)), 200,
+           name="the receipt approves 3")
+    expect(t, v.delete("/v1/sessions/" + s3, ag.token), 204, name="end session 3")
+    s4 = open_pending()
+    expect(t, v.post("/v1/sessions/%s/deny" % s4, headers=receipt_h(rcap)), 200,
+           name="the receipt denies 4")
+    s5 = open_pending()  # left undecided: the approval timeout (3 s) expires it
+    t.ok(None not in (s2, s3, s4, s5), "sessions 2-5 pending when opened")
+
+    def mine():
+        return [p for p in payloads(rx.delivered("/appr")) if p["ticket"] == tid]
+
+    def ended_states():
+        return {p["session"]: p["data"].get("state") for p in mine()
+                if p["type"] == "session.ended"}
+    t.ok(rx.wait(lambda: len(ended_states()) >= 5, 60), "five session.ended arrive")
+    ps = mine()
+    by = {}
+    for p in ps:
+        by.setdefault(p["session"], []).append(p["type"])
+    t.eq(sorted(p["session"] for p in ps if p["type"] == "session.requested"),
+         sorted([s1, s2, s3, s4, s5]), "session.requested for every pending session")
+    t.eq(sorted(p["session"] for p in ps if p["type"] == "session.opened"), sorted([s1, s3]),
+         "session.opened at the approval, by the owner's token or a receipt")
+    t.eq(ended_states(), {s1: "ended", s2: "denied", s3: "ended", s4: "denied", s5: "expired"},
+         "session.ended with state ended / denied / expired")
+    t.ok(all(by[s][0] == "session.requested" for s in by if s),
+         "for each session, session.requested comes first")
+    evs = {e["seq"]: e for e in all_events(v, aud.token)}
+    acts = {(p["session"], p["type"]): evs[p["audit_seq"]]["action"] for p in ps
+            if p["type"] in ("session.opened", "session.ended")}
+    t.eq((acts[(s1, "session.opened")], acts[(s2, "session.ended")],
+          acts[(s3, "session.opened")], acts[(s4, "session.ended")],
+          acts[(s5, "session.ended")]),
+         ("session.approve", "session.deny", "receipt.approve", "receipt.deny", "session.expire"),
+         "each reports its audit event: session.approve/deny by the owner, "
+         "receipt.approve/deny by the receipt, session.expire from the periodic job")
+    rot = [p for p in ps if p["type"] == "rotation.recommended"]
+    t.ok(len(rot) == 1 and rot[0]["session"] == s1 and rot[0]["credential"] == cid,
+         "rotation.recommended once, for the session in which it was read")
+    t.ok(all(check_signature(hook["secret"], g["headers"], g["body"])
+             for g in rx.delivered("/appr")), "all signed")
+    for p in ps:
+        t.diag("#%d.%d %s session=%s data=%s" % (p["audit_seq"], p["index"], p["type"],
+                                                p["session"], json.dumps(p["data"], sort_keys=True)))
+    v.delete("/v1/webhooks/" + hook["id"], v.admin)
 
 
 def retries(v, rx):
@@ -485,9 +570,10 @@ def main():
         # a proxy in the environment must not be used (it does not exist)
         proxy = "http://127.0.0.1:9"
         env = {k: proxy for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
-        with Vault(extra_args=["--webhook-ca", rx.ca], env=env) as v:
+        with Vault(extra_args=["--webhook-ca", rx.ca, "--approval-timeout", "3"], env=env) as v:
             guarded(t, "routes", routes, v, rx)
             guarded(t, "full run", full_run, v, rx)
+            guarded(t, "approval", approval_run, v, rx)
             guarded(t, "retries", retries, v, rx)
             guarded(t, "hanging receiver", hanging, v, rx)
             guarded(t, "restart", restart, v, rx)
