@@ -81,6 +81,17 @@ void cli_err_json(void)
 	free(clean);
 }
 
+void cli_notex(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsvault: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 void cli_warnx(const char *fmt, ...)
 {
 	va_list ap;

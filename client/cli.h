@@ -82,6 +82,10 @@ const char *cli_opt(const struct cli_ctx *c, const char *name);
  * --json (cli_err_json). */
 void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Print "rsvault: MESSAGE" to stderr: a warning that is not the run's
+ * error (never kept for --json). */
+void cli_notex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* --json errors (SPEC 8.6). cli_warnx and cli_usage keep the first message
  * of a run with a code: "usage" for cli_usage, the code set by cli_err_code
  * before the cli_warnx (e.g. "connection", "tls"), or "client". The

@@ -122,7 +122,7 @@ int cli_http_global_init(void)
 	 * first, OpenSSL keeps its own allocator (defence in depth only). */
 	(void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
 	if (getenv("SSLKEYLOGFILE") != NULL) {
-		cli_warnx("ignoring SSLKEYLOGFILE: TLS session keys are never written out");
+		cli_notex("ignoring SSLKEYLOGFILE: TLS session keys are never written out");
 		unsetenv("SSLKEYLOGFILE");
 	}
 	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,

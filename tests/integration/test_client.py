@@ -371,6 +371,11 @@ def json_errors(cli, v, tok, wrong_ca):
     one_error(cli.run(["--json", "me"], token=tok["cust"],
                       env={"RSVAULT_ADDR": "https://127.0.0.1:%d" % port}),
               1, "connection", "unreachable server", sec)
+    # a warning before the error (SSLKEYLOGFILE ignored) is not taken for it
+    one_error(cli.run(["--json", "me"], token=tok["cust"],
+                      env={"RSVAULT_ADDR": "https://127.0.0.1:%d" % port,
+                           "SSLKEYLOGFILE": os.path.join(tmpdir("rsvkl"), "keys.log")}),
+              1, "connection", "unreachable server after a warning", sec)
     one_error(cli.run(["me", "--json"], token=tok["cust"], env={"RSVAULT_CACERT": wrong_ca}),
               1, "tls", "wrong CA", sec)
     one_error(cli.run(["me", "--json", "--cacert", "/nonexistent/ca.pem"], token=tok["cust"]),
