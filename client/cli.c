@@ -2,9 +2,13 @@
  * usage errors, id checks, bounded formatting. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "output.h"
 #include "util.h"
 
 const char *cli_opt(const struct cli_ctx *c, const char *name)
@@ -19,6 +23,75 @@ const char *cli_opt(const struct cli_ctx *c, const char *name)
 	return NULL;
 }
 
+/* The first error of the run, for --json. */
+static struct {
+	char code[32];
+	char msg[1024];
+	const char *next_code; /* cli_err_code, for the next message */
+	int kept, printed;
+} first_err;
+
+void cli_err_code(const char *code)
+{
+	first_err.next_code = code;
+}
+
+void cli_err_printed(void)
+{
+	first_err.printed = 1;
+}
+
+void cli_err_keepv(const char *code, const char *fmt, va_list ap)
+{
+	if (!first_err.kept) {
+		(void)cli_fmt(first_err.code, sizeof first_err.code, "%s", code);
+		/* a message longer than the buffer is cut, never dropped */
+		(void)vsnprintf(first_err.msg, sizeof first_err.msg, fmt, ap);
+		first_err.kept = 1;
+	}
+	first_err.next_code = NULL;
+}
+
+void cli_err_json(void)
+{
+	json_t *o;
+	char *clean, *text = NULL;
+
+	if (!first_err.kept || first_err.printed)
+		return;
+	clean = cli_clean(first_err.msg, 0); /* printable UTF-8 whatever argv held */
+	o = json_pack("{s:{s:s, s:s}}", "error", "code", first_err.code, "message",
+	              clean != NULL ? clean : "out of memory");
+	if (o != NULL)
+		text = json_dumps(o, JSON_COMPACT);
+	if (text != NULL) {
+		(void)fflush(stdout);
+		printf("%s\n", text);
+		(void)fflush(stdout);
+	} else {
+		fputs("{\"error\":{\"code\":\"client\",\"message\":\"out of memory\"}}\n", stdout);
+	}
+	first_err.printed = 1;
+	if (text != NULL) {
+		json_free_t jfree = NULL;
+		json_get_alloc_funcs(NULL, &jfree);
+		jfree(text);
+	}
+	json_decref(o);
+	free(clean);
+}
+
+void cli_notex(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rsvault: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 void cli_warnx(const char *fmt, ...)
 {
 	va_list ap;
@@ -28,6 +101,9 @@ void cli_warnx(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	va_start(ap, fmt);
+	cli_err_keepv(first_err.next_code ? first_err.next_code : "client", fmt, ap);
+	va_end(ap);
 }
 
 void cli_print_synopsis(FILE *fp, const struct cli_cmd *cmd, const char *lead)
@@ -61,6 +137,9 @@ int cli_usage(const struct cli_ctx *c, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	va_start(ap, fmt);
+	cli_err_keepv("usage", fmt, ap);
+	va_end(ap);
 	if (c != NULL && c->cmd != NULL) {
 		cli_print_synopsis(stderr, c->cmd, "usage: ");
 		fprintf(stderr, "Try 'rsvault %s%s%s --help'.\n", c->cmd->verb,

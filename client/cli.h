@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 #define CLI_VERSION RSVAULT_VERSION
@@ -77,8 +78,25 @@ struct cli_ctx {
  * A flag that was given has the value "". */
 const char *cli_opt(const struct cli_ctx *c, const char *name);
 
-/* Print "rsvault: MESSAGE" to stderr. */
+/* Print "rsvault: MESSAGE" to stderr. The first message is also kept for
+ * --json (cli_err_json). */
 void cli_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print "rsvault: MESSAGE" to stderr: a warning that is not the run's
+ * error (never kept for --json). */
+void cli_notex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --json errors (SPEC 8.6). cli_warnx and cli_usage keep the first message
+ * of a run with a code: "usage" for cli_usage, the code set by cli_err_code
+ * before the cli_warnx (e.g. "connection", "tls"), or "client". The
+ * message is what standard error says, never a token or a secret.
+ * cli_err_printed notes that the vault's own error object is already on
+ * standard output. cli_err_json prints {"error":{"code","message"}} on
+ * standard output unless that happened or nothing was kept. */
+void cli_err_code(const char *code);
+void cli_err_keepv(const char *code, const char *fmt, va_list ap);
+void cli_err_printed(void);
+void cli_err_json(void);
 
 /* Print "rsvault: MESSAGE", the command's usage line and a hint to stderr.
  * Returns CLI_ERR, for `return cli_usage(c, ...)`. */

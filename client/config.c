@@ -41,7 +41,7 @@ int cli_read_token_file(const char *path, char token[CLI_TOKEN_MAX + 1])
 		return -1;
 	}
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
-		cli_warnx("warning: token file %s is readable by other users (chmod 600 it)", path);
+		cli_notex("warning: token file %s is readable by other users (chmod 600 it)", path);
 	while (n < sizeof buf) {
 		ssize_t r = read(fd, buf + n, sizeof buf - n);
 
@@ -237,7 +237,7 @@ static int load_client_cert(const struct cli_ctx *c, struct cli_conf *conf)
 		return -1;
 	}
 	if (stat(key, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
-		cli_warnx("warning: the client key %s is readable by others (chmod 600 it)", key);
+		cli_notex("warning: the client key %s is readable by others (chmod 600 it)", key);
 	if (cli_fmt(conf->cert, sizeof conf->cert, "%s", cert) != 0 ||
 	    cli_fmt(conf->key, sizeof conf->key, "%s", key) != 0) {
 		cli_warnx("the client certificate or key path is too long");

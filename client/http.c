@@ -122,7 +122,7 @@ int cli_http_global_init(void)
 	 * first, OpenSSL keeps its own allocator (defence in depth only). */
 	(void)CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
 	if (getenv("SSLKEYLOGFILE") != NULL) {
-		cli_warnx("ignoring SSLKEYLOGFILE: TLS session keys are never written out");
+		cli_notex("ignoring SSLKEYLOGFILE: TLS session keys are never written out");
 		unsetenv("SSLKEYLOGFILE");
 	}
 	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
@@ -364,6 +364,21 @@ static void report_curl_error(const struct cli_http *h, CURLcode rc, const struc
 {
 	const char *detail = h->errbuf[0] != '\0' ? h->errbuf : curl_easy_strerror(rc);
 
+	/* the code of --json errors */
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		cli_err_code("tls");
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		cli_err_code("timeout");
+		break;
+	default:
+		cli_err_code("connection");
+		break;
+	}
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		cli_warnx("TLS certificate verification failed: %s (is %s the CA of the vault "
@@ -536,8 +551,9 @@ int cli_api(struct cli_ctx *c, const char *method, const char *path, json_t *req
 		 * scripts (SPEC 8.6); the message stays on standard error */
 		if (c->json && r->body != NULL && r->status >= 400) {
 			json_t *j = parse_object(r->body, r->len);
-			if (json_is_object(json_object_get(j, "error")))
-				(void)cli_print_json(r->body, r->len);
+			if (json_is_object(json_object_get(j, "error")) &&
+			    cli_print_json(r->body, r->len) == 0)
+				cli_err_printed();
 			json_decref(j);
 		}
 		goto done;

@@ -581,6 +581,9 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const struct parse 
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	va_start(ap, fmt);
+	cli_err_keepv("usage", fmt, ap);
+	va_end(ap);
 	if (p->verb != NULL && find_verb(p->verb) != NULL) {
 		fputs("usage:\n", stderr);
 		verb_synopses(stderr, p->verb, "  ");
@@ -786,6 +789,26 @@ static void harden(void)
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* --json before "--" anywhere on the line: for an error found before the
+ * parser reached it. */
+static int wants_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	return 0;
+}
+
+/* The exit status rc; under --json a failure's first error also goes to
+ * standard output as one JSON object (SPEC 8.6), unless the vault's own
+ * error object is already there. */
+static int finish(const struct cli_ctx *c, int argc, char **argv, int rc)
+{
+	if (rc != CLI_OK && (c->json || wants_json(argc, argv)))
+		cli_err_json();
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx c;
@@ -803,7 +826,7 @@ int main(int argc, char **argv)
 	json_set_alloc_funcs(wipe_malloc, wipe_free);
 
 	if (parse_args(argc, argv, &c, &p) != 0)
-		return CLI_ERR;
+		return finish(&c, argc, argv, CLI_ERR);
 	if (p.version) {
 		puts("rsvault " CLI_VERSION);
 		return CLI_OK;
@@ -818,10 +841,10 @@ int main(int argc, char **argv)
 		return fflush(stdout) == 0 ? CLI_OK : CLI_ERR;
 	}
 	if (check_complete(&c, &p) != 0)
-		return CLI_ERR;
+		return finish(&c, argc, argv, CLI_ERR);
 	rc = c.cmd->run(&c);
 	cli_disconnect(&c);
 	if ((fflush(stdout) != 0 || ferror(stdout)) && rc == CLI_OK)
 		rc = cli_write_failed();
-	return rc;
+	return finish(&c, argc, argv, rc);
 }

@@ -57,6 +57,11 @@ int api_link_revoke(struct req *r, struct store_txn *t);
 int api_link_open(struct req *r, struct store_txn *t);
 int api_link_upload(struct req *r, struct store_txn *t);
 int api_receipt_view(struct req *r, struct store_txn *t);
+/* Append item (its reference taken; NULL fails) to arr; past max entries
+ * remove the one whose string member key is smallest (missing counts as
+ * ""; the first among equals), so the newest max stay. 0 kept all, 1
+ * removed one, -1 failed. The receipt's reads and sessions use it. */
+int receipt_keep_newest(json_t *arr, json_t *item, size_t max, const char *key);
 int api_receipt_destroy(struct req *r, struct store_txn *t);
 
 /* Revoke every link of ticket tid (it is closing) or every link account

@@ -355,11 +355,35 @@ int api_link_upload(struct req *r, struct store_txn *t)
 
 /* ---- receipts --------------------------------------------------------- */
 
+int receipt_keep_newest(json_t *arr, json_t *item, size_t max, const char *key)
+{
+	size_t i, oldest = 0;
+	const char *min = NULL;
+
+	if (item == NULL || json_array_append_new(arr, item) != 0)
+		return -1;
+	if (json_array_size(arr) <= max)
+		return 0;
+	/* the first of the smallest wins: among equal times, the earliest added */
+	for (i = 0; i < json_array_size(arr); i++) {
+		const char *v = jx_str(json_array_get(arr, i), key);
+		if (v == NULL)
+			v = "";
+		if (min == NULL || strcmp(v, min) < 0) {
+			min = v;
+			oldest = i;
+		}
+	}
+	return json_array_remove(arr, oldest) == 0 ? 1 : -1;
+}
+
 struct reads {
 	const char *cid;
-	json_t *reads;    /* [{"time","agent","session"}] */
+	json_t *reads;    /* [{"time","agent","session"}], the newest RECEIPT_READS_MAX */
 	json_t *sessions; /* set of session ids that read it */
 	json_int_t count;
+	int truncated; /* reads were left out */
+	int failed;
 };
 
 static int read_event(const json_t *ev, void *arg)
@@ -371,11 +395,20 @@ static int read_event(const json_t *ev, void *arg)
 	    !streq(jx_str(ev, "outcome"), "allow") || !streq(jx_str(ev, "credential"), rd->cid))
 		return 0;
 	rd->count++;
-	if (json_array_size(rd->reads) < RECEIPT_READS_MAX)
-		json_array_append_new(
-		    rd->reads, json_pack("{s:O, s:O, s:O}", "time", json_object_get(ev, "time"),
-		                         "agent", json_object_get(ev, "actor"), "session",
-		                         sid ? json_object_get(ev, "session") : json_null()));
+	/* events come oldest first: past the cap the oldest kept one goes */
+	switch (
+	    receipt_keep_newest(rd->reads,
+	                        json_pack("{s:O, s:O, s:O}", "time", json_object_get(ev, "time"),
+	                                  "agent", json_object_get(ev, "actor"), "session",
+	                                  sid ? json_object_get(ev, "session") : json_null()),
+	                        RECEIPT_READS_MAX, "time")) {
+	case 1:
+		rd->truncated = 1;
+		break;
+	case -1:
+		rd->failed = 1;
+		break;
+	}
 	if (sid != NULL)
 		json_object_set_new(rd->sessions, sid, json_true());
 	return 0;
@@ -386,6 +419,8 @@ struct sess_walk {
 	int64_t now;
 	struct reads *rd;
 	json_t *arr;
+	int truncated; /* sessions were left out */
+	int failed;
 };
 
 /* May session s read credential cid at now? Pending (if approved) or
@@ -407,22 +442,31 @@ static int sess_one(const void *b, size_t blen, void *arg)
 	json_t *s;
 	int rc;
 
-	if (json_array_size(w->arr) >= RECEIPT_SESSIONS_MAX)
-		return 1;
 	if (walk_id(b, blen, id) != 0)
 		return 0;
 	if ((rc = session_get(w->t, id, &s)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	const char *state = session_state(s, w->now);
-	if (may_read(s, w->rd->cid, w->now) || json_object_get(w->rd->sessions, id) != NULL)
-		json_array_append_new(
+	if (may_read(s, w->rd->cid, w->now) || json_object_get(w->rd->sessions, id) != NULL) {
+		/* the index is in id order, not time: past the cap the one
+		 * requested first goes, so the newest RECEIPT_SESSIONS_MAX stay */
+		switch (receipt_keep_newest(
 		    w->arr,
 		    json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", id, "agent",
 		              jx_str(s, "agent") ? jx_str(s, "agent") : "", "state", state,
 		              "requested_at",
 		              jx_time(jx_int(s, "requested_at", jx_int(s, "opened_at", -1))),
 		              "opened_at", jx_time(jx_int(s, "opened_at", -1)), "expires_at",
-		              jx_time(jx_int(s, "expires_at", -1))));
+		              jx_time(jx_int(s, "expires_at", -1))),
+		    RECEIPT_SESSIONS_MAX, "requested_at")) {
+		case 1:
+			w->truncated = 1;
+			break;
+		case -1:
+			w->failed = 1;
+			break;
+		}
+	}
 	json_decref(s);
 	return 0;
 }
@@ -448,8 +492,12 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 	if ((rc = audit_ticket_each(t, r->a_ticket, read_event, &rd)) != STORE_OK)
 		goto out;
 	rc = sessions_of_ticket_each(t, r->a_ticket, sess_one, &w);
-	if (rc != STORE_OK && rc != 1)
+	if (rc != STORE_OK)
 		goto out;
+	if (rd.failed || w.failed) {
+		rc = STORE_ERROR;
+		goto out;
+	}
 	json_object_set_new(view, "read_count", json_integer(rd.count));
 	{
 		int rot; /* the rotation prompt (SPEC 8.3, notify.c) */
@@ -464,6 +512,12 @@ int api_receipt_view(struct req *r, struct store_txn *t)
 		rc = STORE_ERROR;
 	/* the ticket's id: the page's "I have changed it" (.../rotated) names it */
 	else if (json_object_set_new(r->resp, "ticket", json_string(r->a_ticket)) != 0)
+		rc = STORE_ERROR;
+	/* SPEC 8.6, no list truncates silently (docs/decisions.md) */
+	else if ((rd.truncated &&
+	          json_object_set_new(r->resp, "reads_truncated", json_true()) != 0) ||
+	         (w.truncated &&
+	          json_object_set_new(r->resp, "sessions_truncated", json_true()) != 0))
 		rc = STORE_ERROR;
 out:
 	json_decref(view);

@@ -10,6 +10,7 @@
 #include "keyfile.h"
 #include "mkset.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "wipe.h"
 
@@ -122,6 +123,17 @@ int crypto_sealed(void)
 {
 	return sealed_flag;
 }
+
+static double sealed_now(void)
+{
+	return (double)sealed_flag;
+}
+
+/* SPEC 8.5 "sealed state". While sealed every route but health answers 503
+ * (SPEC 8.4), GET /v1/metrics included, so a successful scrape reads 0; the
+ * 1 shows only in a scrape that raced the unseal. Alert on health's 503. */
+METRIC_GAUGE_FN(m_sealed, "rsvault_sealed", "1 while the master key is sealed, 0 once unsealed",
+                sealed_now)
 
 int crypto_seal_kind(unsigned *k)
 {

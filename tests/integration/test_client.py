@@ -335,6 +335,59 @@ def refusals(cli, v, tok):
     if r.returncode != 1:
         show(r)
     ca_lookup(cli, v, tok, os.path.join(other, "ca.pem"))
+    json_errors(cli, v, tok, os.path.join(other, "ca.pem"))
+
+
+def one_error(r, status, code, name, secrets=()):
+    """--json: standard output is exactly one JSON object {"error": {code,
+    message}}, the exit status is kept, and no secret is in it."""
+    text = r.stdout.decode("utf-8", "replace")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    e = obj.get("error") if isinstance(obj, dict) else None
+    good = t.ok(r.returncode == status and text.count("\n") == 1 and isinstance(e, dict)
+                and e.get("code") == code and isinstance(e.get("message"), str)
+                and e.get("message") and not any(s in text for s in secrets),
+                "--json %s: exit %d and one JSON error object, code %s" % (name, status, code))
+    if not good:
+        show(r)
+
+
+def json_errors(cli, v, tok, wrong_ca):
+    """SPEC 8.6: --json also for errors, the client's own as the vault's."""
+    sec = (tok["cust"],)
+    one_error(cli.run(["--json", "ticket", "frob"], token=tok["cust"]), 1, "usage",
+              "unknown sub-command", sec)
+    one_error(cli.run(["frob", "--json"], token=tok["cust"]), 1, "usage",
+              "unknown command, --json after it", sec)
+    one_error(cli.run(["ticket", "show", "--json"], token=tok["cust"]), 1, "usage",
+              "missing argument", sec)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    one_error(cli.run(["--json", "me"], token=tok["cust"],
+                      env={"RSVAULT_ADDR": "https://127.0.0.1:%d" % port}),
+              1, "connection", "unreachable server", sec)
+    # a warning before the error (SSLKEYLOGFILE ignored) is not taken for it
+    one_error(cli.run(["--json", "me"], token=tok["cust"],
+                      env={"RSVAULT_ADDR": "https://127.0.0.1:%d" % port,
+                           "SSLKEYLOGFILE": os.path.join(tmpdir("rsvkl"), "keys.log")}),
+              1, "connection", "unreachable server after a warning", sec)
+    one_error(cli.run(["me", "--json"], token=tok["cust"], env={"RSVAULT_CACERT": wrong_ca}),
+              1, "tls", "wrong CA", sec)
+    one_error(cli.run(["me", "--json", "--cacert", "/nonexistent/ca.pem"], token=tok["cust"]),
+              1, "client", "missing CA file", sec)
+    one_error(cli.run(["me", "--json", "--token-file", "/nonexistent/token"]), 1, "client",
+              "unreadable token file")
+    # the vault's own error object is printed once, not followed by another
+    one_error(cli.run(["--json", "ticket", "show", "AAAAAAAAAAAAAAAAAAAAAA"], token=tok["cust"]),
+              4, "not_found", "a server error", sec)
+    r = cli.run(["ticket", "frob"], token=tok["cust"])
+    t.ok(r.returncode == 1 and r.stdout == b"", "without --json an error prints nothing on "
+         "standard output")
 
 
 def put_ca(src, dst, mode=0o644):

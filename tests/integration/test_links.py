@@ -148,6 +148,8 @@ def flow(v, c, aud, secrets_seen):
     r = v.get("/v1/receipt", headers=receipt_h(rcap))
     j = r.json
     t.eq(j["credential"]["read_count"], 1, "receipt: one read")
+    t.ok("reads_truncated" not in j and "sessions_truncated" not in j,
+         "receipt: short lists carry no truncation flag")
     t.ok(len(j["reads"]) == 1 and j["reads"][0]["agent"] == agent.id and
          j["reads"][0]["session"] == sid, "receipt: the read names agent and session")
     t.ok(len(j["sessions"]) == 1 and j["sessions"][0]["id"] == sid and

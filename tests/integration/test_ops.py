@@ -537,9 +537,10 @@ with Vault() as v:
             "rsvault_store_commit_duration_seconds|histogram", "rsvault_audit_seq|gauge",
             "rsvault_sessions_open|gauge", "rsvault_connections_open|gauge",
             "rsvault_store_health|gauge", "rsvault_tls_certificate_not_after_seconds|gauge",
-            "rsvault_connections_refused|counter"]
+            "rsvault_connections_refused|counter", "rsvault_sealed|gauge"]
     missing = [w for w in want if w not in m1]
     t.ok(not missing, "the families of SPEC 8.5 are there (missing: %r)" % missing)
+    t.eq(sample(m1, "rsvault_sealed"), 0.0, "an unsealed vault: rsvault_sealed 0")
     h1 = sample(m1, "rsvault_http_requests_total", route="/v1/health", status="200")
     seq1 = sample(m1, "rsvault_audit_seq")
     r, m2 = scrape(v, auditor)

@@ -160,6 +160,8 @@ def sealed_answers(t, v, name):
     expect(t, v.get("/v1/me", v.admin), 503, "unavailable", name + ": /v1/me")
     expect(t, v.post("/v1/tickets", v.admin, {"subject": "x"}), 503, "unavailable",
            name + ": POST /v1/tickets")
+    expect(t, v.get("/v1/metrics", v.admin), 503, "unavailable",
+           name + ": GET /v1/metrics (alert on health's 503, docs/operations.md)")
 
 
 def unsealed(t, v, c, w, name):
@@ -167,6 +169,10 @@ def unsealed(t, v, c, w, name):
     t.ok(r.status == 200 and r.json.get("status") == "ok", name + ": health 200")
     r = c.read_secret(w)
     t.ok(r.status == 200 and r.json.get("secret") == w.secret, name + ": the secret reads")
+    r = v.get("/v1/metrics", v.admin)
+    lines = r.body.decode(errors="replace").splitlines() if r.status == 200 else []
+    t.ok("# TYPE rsvault_sealed gauge" in lines and "rsvault_sealed 0" in lines,
+         name + ": metrics say rsvault_sealed 0 (status %d)" % r.status)
 
 
 def main():

@@ -133,6 +133,9 @@
     renderReads(Array.isArray(b.reads) ? b.reads : []);
     var live = renderSessions(Array.isArray(b.sessions) ? b.sessions : []);
     renderApproval(Array.isArray(b.sessions) ? b.sessions : []);
+    /* the vault keeps the newest 1,000 of each and says when it left some out */
+    RSV.show($("reads-more"), b.reads_truncated === true);
+    RSV.show($("sessions-more"), b.sessions_truncated === true);
     RSV.show($("refresh-note"), live);
     RSV.show($("view"), true);
     return live;
