@@ -6,9 +6,11 @@
 #include <stdio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -234,4 +236,15 @@ int util_ip_group(const char *ip, char out[UTIL_IP_GROUP_LEN])
 		return -1;
 	snprintf(out, UTIL_IP_GROUP_LEN, "%s/64", buf);
 	return 0;
+}
+
+int util_sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
 }

@@ -12,6 +12,10 @@
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t util_now_ms(void);
 
+/* fsync the directory dir, so a file created, renamed or removed in it
+ * survives a crash. Returns 0 or -1 (errno set). */
+int util_sync_dir(const char *dir);
+
 /* Monotonic milliseconds, for durations and timeouts. */
 int64_t util_mono_ms(void);
 

@@ -277,17 +277,6 @@ static int at_op(struct store_txn *t, void *arg)
 	return rc;
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static int at_run_store(struct at_run *run, const char *keys)
 {
 	struct store *s = NULL;
@@ -345,7 +334,7 @@ static int at_run_store(struct at_run *run, const char *keys)
 		goto out_store;
 	}
 	run->tmp_made = 0;
-	if (sync_dir(run->o->data) != 0)
+	if (util_sync_dir(run->o->data) != 0)
 		warn("cannot sync %s", run->o->data);
 	status = 0;
 out_store:

@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "keyfile.h"
+#include "util.h"
 
 #define AR_MAX 64 /* versions, as the server's AUDITKEYS_MAX */
 #define AR_PATH 4200
@@ -148,17 +149,6 @@ static int ar_version_of(const struct ar *a, const char *path)
 	return v;
 }
 
-static int ar_sync(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Steps 2 and 3: keep the old key as audit-OLD.key, move .next in. */
 static int ar_switch(const struct ar *a, int old)
 {
@@ -183,7 +173,7 @@ static int ar_switch(const struct ar *a, int old)
 		warn("cannot move %s to %s", next, cur);
 		return -1;
 	}
-	if (ar_sync(a->dir) != 0) {
+	if (util_sync_dir(a->dir) != 0) {
 		warn("cannot sync %s", a->dir);
 		return -1;
 	}
@@ -299,7 +289,7 @@ int keys_retire_audit(int argc, char **argv)
 		warnx("no older audit private key in %s (audit.key is version %d)", a.dir, v);
 		return 1;
 	}
-	if (ar_sync(a.dir) != 0) {
+	if (util_sync_dir(a.dir) != 0) {
 		warn("cannot sync %s", a.dir);
 		return 1;
 	}

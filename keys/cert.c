@@ -249,7 +249,8 @@ done:
 
 /* --- the two certificates ----------------------------------------------- */
 
-int keys_cert_make_ca(EVP_PKEY **keyp, X509 **certp)
+/* A self-signed CA certificate named cn with basic constraints bc. */
+static int make_ca(const char *cn, const char *bc, EVP_PKEY **keyp, X509 **certp)
 {
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
@@ -260,9 +261,9 @@ int keys_cert_make_ca(EVP_PKEY **keyp, X509 **certp)
 		goto fail;
 	if ((x = X509_new()) == NULL)
 		goto fail;
-	if (keys_cert_base(x, KEYS_CA_CN, NULL, key, KEYS_CERT_CA_DAYS))
+	if (keys_cert_base(x, cn, NULL, key, KEYS_CERT_CA_DAYS))
 		goto fail;
-	if (keys_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") ||
+	if (keys_add_ext(x, x, NID_basic_constraints, bc) ||
 	    keys_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
 	    keys_add_ext(x, x, NID_subject_key_identifier, "hash"))
 		goto fail;
@@ -275,6 +276,11 @@ fail:
 	X509_free(x);
 	EVP_PKEY_free(key);
 	return -1;
+}
+
+int keys_cert_make_ca(EVP_PKEY **keyp, X509 **certp)
+{
+	return make_ca(KEYS_CA_CN, "critical,CA:TRUE", keyp, certp);
 }
 
 int keys_cert_make_server(EVP_PKEY *cakey, X509 *cacert, const struct keys_san *sans, size_t nsans,
@@ -316,30 +322,8 @@ fail:
 
 int keys_cert_make_client_ca(EVP_PKEY **keyp, X509 **certp)
 {
-	EVP_PKEY *key = NULL;
-	X509 *x = NULL;
-
-	*keyp = NULL;
-	*certp = NULL;
-	if ((key = keys_new_key()) == NULL)
-		goto fail;
-	if ((x = X509_new()) == NULL)
-		goto fail;
-	if (keys_cert_base(x, KEYS_CLIENT_CA_CN, NULL, key, KEYS_CERT_CA_DAYS))
-		goto fail;
-	if (keys_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-	    keys_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-	    keys_add_ext(x, x, NID_subject_key_identifier, "hash"))
-		goto fail;
-	if (X509_sign(x, key, EVP_sha256()) <= 0)
-		goto fail;
-	*keyp = key;
-	*certp = x;
-	return 0;
-fail:
-	X509_free(x);
-	EVP_PKEY_free(key);
-	return -1;
+	/* it signs only end-entity certificates: no CA below it */
+	return make_ca(KEYS_CLIENT_CA_CN, "critical,CA:TRUE,pathlen:0", keyp, certp);
 }
 
 int keys_cert_make_client(EVP_PKEY *cakey, X509 *cacert, const char *account, EVP_PKEY *pub,

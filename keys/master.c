@@ -167,17 +167,6 @@ static int m_path(char *out, const char *dir, const char *name)
 	return 0;
 }
 
-static int m_sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Overwrite a plain key file with zeros, then remove it (the blocks may
  * survive on a copy-on-write or journalling file system: docs/keys.md). */
 static int m_shred(const char *path)
@@ -322,7 +311,7 @@ static int m_rotate(const struct m_opts *o)
 	keyfile_encode_master2(img, key, v, hk);
 	s->sealed = was_sealed; /* write the new file as the others are */
 	if (m_write_version(o->dir, s, sealkey, v, img, KEYFILE_MASTER2_LEN, path) != 0 ||
-	    m_sync_dir(o->dir) != 0)
+	    util_sync_dir(o->dir) != 0)
 		goto done;
 	printf("%s\n", path);
 	fprintf(stderr,
@@ -420,7 +409,7 @@ static int m_retire(const struct m_opts *o)
 		}
 	if (m_path(path, o->dir, s->e[idx].name) != 0)
 		goto done;
-	if (m_shred(path) != 0 || m_sync_dir(o->dir) != 0) {
+	if (m_shred(path) != 0 || util_sync_dir(o->dir) != 0) {
 		warn("cannot remove %s", path);
 		goto done;
 	}
@@ -524,7 +513,7 @@ static int m_write_shares(const struct m_opts *o, const struct seal_share *sh, u
 		sodium_memzero(line, sizeof line);
 		printf("%s\n", path);
 	}
-	return m_sync_dir(o->out);
+	return util_sync_dir(o->out);
 }
 
 static int m_seal(const struct m_opts *o)
@@ -583,7 +572,7 @@ static int m_seal(const struct m_opts *o)
 			goto done;
 		}
 	}
-	if (m_sync_dir(o->dir) != 0)
+	if (util_sync_dir(o->dir) != 0)
 		goto done;
 	if (!was_sealed)
 		for (i = 0; i < s->n; i++) {
@@ -595,7 +584,7 @@ static int m_seal(const struct m_opts *o)
 				goto done;
 			}
 		}
-	if (m_sync_dir(o->dir) != 0)
+	if (util_sync_dir(o->dir) != 0)
 		goto done;
 	if (o->shares != 0)
 		fprintf(stderr,

@@ -337,17 +337,6 @@ static int note_op(struct store_txn *t, void *arg)
 	return tokens_note_add(t, "store.restore", n->target, util_now_ms());
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Run as root, the files are given to the owner of the data directory
  * (the account the server runs as). */
 static void give_to_owner(const char *dir, const char *path)
@@ -416,7 +405,7 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	}
 	give_to_owner(o->data, dst);
 	give_to_owner(o->data, lock);
-	if (sync_dir(o->data) != 0)
+	if (util_sync_dir(o->data) != 0)
 		warn("cannot sync %s", o->data);
 	return 0;
 undo:

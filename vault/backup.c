@@ -125,17 +125,6 @@ static int write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* The manifest (SPEC 8.5) of the copy in path with these facts. */
 static json_t *manifest(const char *path, const struct copy_facts *f, const char *sha_hex,
                         uint64_t bytes)
@@ -237,7 +226,7 @@ static int backup_post(struct req *r)
 		log_msg("backup: cannot write %s: %s", mpath, strerror(errno));
 		goto out;
 	}
-	if (sync_dir(dir) != 0)
+	if (util_sync_dir(dir) != 0)
 		log_msg("backup: cannot sync %s: %s", dir, strerror(errno));
 	ok = 1;
 	log_msg("backup: %s, %llu bytes, audit seq %llu", path, (unsigned long long)bytes,
