@@ -101,6 +101,52 @@ static int meta_store(struct store_txn *t, const char *tid, const char *cid, con
 	return rc;
 }
 
+/* The note "tid\0" of DB_CRED_META (sorting before the ticket's records,
+ * never one of them) lists the ticket's credentials marked rotate, as a
+ * JSON array of ids, so that an upload looks at those only and never walks
+ * every credential of the ticket. Absent: none is marked. */
+static int marks_load(struct store_txn *t, const char *tid, json_t **arr)
+{
+	int rc = meta_load(t, tid, "", arr);
+
+	if (rc == STORE_OK && !json_is_array(*arr)) {
+		json_decref(*arr);
+		*arr = json_array();
+	}
+	return rc == STORE_OK && *arr == NULL ? STORE_ERROR : rc;
+}
+
+/* Add cid to the ticket's marked list (on) or take it out. */
+static int marks_set(struct store_txn *t, const char *tid, const char *cid, int on)
+{
+	unsigned char k[KEY_MAX];
+	size_t kl = meta_key(k, tid, ""), i, at = SIZE_MAX;
+	json_t *arr, *id;
+	int rc;
+
+	if (kl == 0)
+		return STORE_ERROR;
+	if ((rc = marks_load(t, tid, &arr)) != STORE_OK)
+		return rc;
+	json_array_foreach(arr, i, id) if (streq(json_string_value(id), cid)) at = i;
+	if (on && at == SIZE_MAX)
+		json_array_append_new(arr, json_string(cid));
+	else if (!on && at != SIZE_MAX)
+		json_array_remove(arr, at);
+	else {
+		json_decref(arr);
+		return STORE_OK;
+	}
+	if (json_array_size(arr) == 0) {
+		rc = store_del(t, DB_CRED_META, k, kl);
+		rc = rc == STORE_NOTFOUND ? STORE_OK : rc;
+	} else {
+		rc = meta_store(t, tid, "", arr);
+	}
+	json_decref(arr);
+	return rc;
+}
+
 static int meta_drop(struct store_txn *t, const char *tid, const char *cid)
 {
 	unsigned char k[KEY_MAX];
@@ -110,7 +156,9 @@ static int meta_drop(struct store_txn *t, const char *tid, const char *cid)
 	if (kl == 0)
 		return STORE_OK;
 	rc = store_del(t, DB_CRED_META, k, kl);
-	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	return rc != STORE_OK ? rc : marks_set(t, tid, cid, 0);
 }
 
 static int set_rotate(struct store_txn *t, const char *tid, const char *cid, int on, int64_t now)
@@ -124,7 +172,7 @@ static int set_rotate(struct store_txn *t, const char *tid, const char *cid, int
 	json_object_set_new(m, on ? "rotate_since" : "rotated_at", json_integer(now));
 	rc = meta_store(t, tid, cid, m);
 	json_decref(m);
-	return rc;
+	return rc != STORE_OK ? rc : marks_set(t, tid, cid, on);
 }
 
 int notify_cred_fields(struct store_txn *t, const char *tid, const char *cid, json_t *view)
@@ -209,37 +257,42 @@ static int keys_under(struct store_txn *t, enum store_db db, const char *a, size
 
 /* A new credential cid with the label of a marked one clears that mark
  * (the marked ones stay). Labels live only inside the sealed records, so
- * this opens them; it runs only when the ticket has a marked credential. */
+ * this opens them: only the marked ones (the ticket's list of them), and
+ * nothing at all while none is marked. */
 static int clear_same_label(struct store_txn *t, const char *tid, const char *cid, int64_t now)
 {
-	char(*ids)[ID_MAX] = NULL;
-	json_t *mine = NULL;
-	size_t n;
+	json_t *marked, *mine = NULL, *id;
+	size_t i;
 	int rc;
 
-	if ((rc = keys_under(t, DB_CRED_META, tid, SIZE_MAX, &ids, &n)) != STORE_OK)
+	if ((rc = marks_load(t, tid, &marked)) != STORE_OK)
 		return rc;
-	for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+	json_array_foreach(marked, i, id)
+	{
+		const char *other_id = json_string_value(id);
 		json_t *other = NULL;
-		int marked;
-		if (strcmp(ids[i], cid) == 0 ||
-		    (rc = notify_cred_rotate(t, tid, ids[i], &marked)) != STORE_OK || !marked)
+		if (other_id == NULL || strcmp(other_id, cid) == 0)
 			continue;
 		if (mine == NULL && (rc = cred_view(t, tid, cid, now, &mine)) != STORE_OK)
 			break;
-		rc = cred_view(t, tid, ids[i], now, &other);
+		rc = cred_view(t, tid, other_id, now, &other);
 		if (rc == STORE_NOTFOUND) {
 			rc = STORE_OK;
 			continue;
 		}
-		if (rc == STORE_OK && streq(jx_str(other, "label"), jx_str(mine, "label")))
-			rc = set_rotate(t, tid, ids[i], 0, now);
+		if (rc != STORE_OK)
+			break;
+		if (streq(jx_str(other, "label"), jx_str(mine, "label")) &&
+		    (rc = set_rotate(t, tid, other_id, 0, now)) != STORE_OK) {
+			json_decref(other);
+			break;
+		}
 		json_decref(other);
 	}
 	if (rc == CRED_TAMPERED)
 		rc = STORE_OK; /* logged by cred_view; the marks stay */
 	json_decref(mine);
-	free(ids);
+	json_decref(marked);
 	return rc;
 }
 
