@@ -85,18 +85,15 @@ struct at_run {
 	const char *error; /* a refusal found inside the transaction */
 };
 
-static int at_parse(int argc, char **argv, struct at_opts *o)
+int keys_opts_parse(const char *verb, int argc, char **argv, const struct keys_opt *opts)
 {
 	for (int i = 2; i < argc; i++) {
 		const char **slot = NULL;
-		if (strcmp(argv[i], "--data") == 0)
-			slot = &o->data;
-		else if (strcmp(argv[i], "--keys") == 0)
-			slot = &o->keys;
-		else if (strcmp(argv[i], "--account") == 0)
-			slot = &o->account;
+		for (const struct keys_opt *p = opts; p->name != NULL && slot == NULL; p++)
+			if (strcmp(argv[i], p->name) == 0)
+				slot = p->slot;
 		if (slot == NULL || i + 1 >= argc || argv[i + 1][0] == '\0' || *slot != NULL) {
-			warnx("admin-token: %s %.64s",
+			warnx("%s: %s %.64s", verb,
 			      slot == NULL    ? "unknown argument"
 			      : *slot != NULL ? "given twice:"
 			                      : "needs a value:",
@@ -105,6 +102,16 @@ static int at_parse(int argc, char **argv, struct at_opts *o)
 		}
 		*slot = argv[++i];
 	}
+	return 0;
+}
+
+static int at_parse(int argc, char **argv, struct at_opts *o)
+{
+	const struct keys_opt opts[] = {
+	    {"--data", &o->data}, {"--keys", &o->keys}, {"--account", &o->account}, {NULL, NULL}};
+
+	if (keys_opts_parse("admin-token", argc, argv, opts) != 0)
+		return -1;
 	if (o->data == NULL) {
 		warnx("admin-token needs --data DIR");
 		return -1;

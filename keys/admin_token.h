@@ -18,4 +18,14 @@ extern const char keys_admin_token_help[];
 int keys_store_in_use(const char *data, int *fd, long *pid);
 int keys_lock_probe(int fd, long *pid);
 
+/* "--name value" options of a verb (argv[2..]): opts ends with a NULL
+ * name; each value is stored in *slot. An unknown option, a missing or
+ * empty value, or one given twice is reported with the verb's name and
+ * gives -1. */
+struct keys_opt {
+	const char *name;
+	const char **slot;
+};
+int keys_opts_parse(const char *verb, int argc, char **argv, const struct keys_opt *opts);
+
 #endif

@@ -20,6 +20,8 @@
  * belongs to the server, which signs it; this tool never appends to it. */
 #include "restore.h"
 
+#include "admin_token.h"
+
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -84,24 +86,11 @@ struct rs_manifest {
 
 static int rs_parse(int argc, char **argv, struct rs_opts *o)
 {
-	for (int i = 2; i < argc; i++) {
-		const char **slot = NULL;
-		if (strcmp(argv[i], "--backup") == 0)
-			slot = &o->backup;
-		else if (strcmp(argv[i], "--data") == 0)
-			slot = &o->data;
-		else if (strcmp(argv[i], "--keys") == 0)
-			slot = &o->keys;
-		if (slot == NULL || i + 1 >= argc || argv[i + 1][0] == '\0' || *slot != NULL) {
-			warnx("restore: %s %.64s",
-			      slot == NULL    ? "unknown argument"
-			      : *slot != NULL ? "given twice:"
-			                      : "needs a value:",
-			      argv[i]);
-			return -1;
-		}
-		*slot = argv[++i];
-	}
+	const struct keys_opt opts[] = {
+	    {"--backup", &o->backup}, {"--data", &o->data}, {"--keys", &o->keys}, {NULL, NULL}};
+
+	if (keys_opts_parse("restore", argc, argv, opts) != 0)
+		return -1;
 	if (o->backup == NULL || o->data == NULL) {
 		warnx("restore needs --backup FILE and --data DIR");
 		return -1;
