@@ -131,7 +131,7 @@ check: programs unit-tests
 	RSVAULT_FAULT_SO=$(abspath $(FAULT_SO)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		prove -f $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
+		prove -f --timer $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
 
 run: deps-build
 	@$(MAKE) --no-print-directory programs
