@@ -24,9 +24,14 @@ BENCH_NICE (0; a negative value, as root, runs the driver, wrk and both
 servers ahead of other work on a shared machine),
 BENCH_PERF (0; N records N s of `perf record -g` on rsvaultd under secret
 reads at 32 connections), BENCH_DOC (docs/benchmarks.md), BENCH_KEEP (0),
-BENCH_SAVE_BASELINE (0; 1 stores this run's one-connection figures in
-tests/bench/baseline.json as the reference for "no slower than today").
-The binaries come from $RSVAULT_BIN (default ./bin).
+BENCH_BASELINE (6d5a57e; the commit that is "today" for the one-connection
+target: built from the git history into build/bench/baseline/COMMIT/bin once,
+then run beside this code, alternated, at one connection on fresh stores;
+empty, or no git history: tests/bench/baseline.json from an earlier run),
+BENCH_SAVE_BASELINE (0; 1 stores the baseline server's one-connection
+figures of this run in tests/bench/baseline.json, the fallback).
+The binaries come from $RSVAULT_BIN (default ./bin). The smoke builds no
+baseline: the current rsvaultd stands in for it.
 """
 import contextlib
 import datetime
