@@ -681,6 +681,8 @@ def compare_at_one(cfg, chk, work, server_cpus, base_bindir, upload_body):
     alternated (which server goes first swaps from point to point), medians
     of cfg.reps. Returns {"runs", "points", "ratios", "wls"}."""
     wls = [w for w in AB_WORKLOADS if w in cfg.workloads]
+    if cfg.smoke:
+        wls = wls[:1]   # the code path, not the figures: one workload keeps it short
     args = ["--threads", str(cfg.threads), "--max-per-address", str(cfg.per_addr),
             "--session-max-ttl", "86400"]
     servers = []   # (role, vault, seeded)
