@@ -1166,9 +1166,10 @@ static void idle_wait(void)
  * needed: at start when a webhook exists, else on the first delivery (by
  * this thread, under the seccomp filter, which allows what that takes:
  * reading openssl.cnf, a socket pair). Until then none of their pages is
- * touched: 2.3 MiB less resident for a vault without webhooks. Returns 0,
- * or -1 (logged once; the attempt fails and is retried). */
-static int curl_ready(void)
+ * touched: 2.3 MiB less resident for a vault without webhooks. when says
+ * which, for the log. Returns 0, or -1 (logged once; the attempt fails and
+ * is retried). */
+static int curl_ready(const char *when)
 {
 	static int said;
 
@@ -1176,8 +1177,10 @@ static int curl_ready(void)
 		return 0;
 	if (!curl_up && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
 		curl_up = 1;
-	if (curl_up && (d_multi = curl_multi_init()) != NULL)
+	if (curl_up && (d_multi = curl_multi_init()) != NULL) {
+		log_msg("webhooks: libcurl initialised (%s)", when);
 		return 0;
+	}
 	if (!said)
 		log_msg("webhooks: cannot initialise libcurl; deliveries are retried");
 	said = 1;
@@ -1226,7 +1229,8 @@ static void *deliver_loop(void *arg)
 				j = &slots[i];
 				if (j->gone) {
 					job_done(j, oc);
-				} else if (curl_ready() != 0 || job_setup(j, ts) != 0 ||
+				} else if (curl_ready("for the first delivery") != 0 ||
+				           job_setup(j, ts) != 0 ||
 				           curl_multi_add_handle(d_multi, j->h) != CURLM_OK) {
 					if (j->h != NULL)
 						curl_easy_cleanup(j->h);
@@ -1337,7 +1341,8 @@ int webhooks_start(struct store *s)
 
 	d_store = s;
 	/* a vault with webhooks initialises libcurl now, before the filter */
-	if (store_read(s, any_webhook, &any) == STORE_OK && any && curl_ready() != 0)
+	if (store_read(s, any_webhook, &any) == STORE_OK && any &&
+	    curl_ready("at start: a webhook exists") != 0)
 		return -1;
 	pthread_condattr_init(&ca);
 	pthread_cond_init(&d_cv, &ca);
