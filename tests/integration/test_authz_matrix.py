@@ -430,7 +430,7 @@ def shards(routes, per=3):
 
 
 def one_shard(chunk):
-    with Vault() as v:
+    with Vault(keepalive=True) as v:
         ctx = shard_setup(v)
         for name, kind, build, expected in chunk:
             guarded(t, name, run_route, ctx, name, kind, build, expected)

@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,7 +148,13 @@ class Vault:
     Use as a context manager, or call start()/stop() yourself (restart keeps
     the same keys and data directory)."""
 
-    def __init__(self, extra_args=(), env=None, workdir=None):
+    def __init__(self, extra_args=(), env=None, workdir=None, keepalive=False):
+        # keepalive: requests made without conn= from the main thread reuse
+        # one kept-alive connection (a TLS handshake costs more than most
+        # requests). Off by default: a kept connection counts toward the
+        # server's connections per address, which some tests count.
+        self.keepalive = keepalive
+        self._kept = None   # (host, port, ctx, HTTPSConnection)
         self.dir = workdir or tmpdir()
         self.keys = os.path.join(self.dir, "keys")
         self.data = os.path.join(self.dir, "data")
@@ -216,6 +223,7 @@ class Vault:
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Stop the server; returns its exit status."""
+        self.drop_kept()
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -246,9 +254,41 @@ class Vault:
         return http.client.HTTPSConnection(self.host.strip("[]"), self.port, context=self.ctx,
                                            timeout=timeout)
 
+    def drop_kept(self):
+        """Close the kept-alive connection, if any."""
+        if self._kept is not None:
+            self._kept[3].close()
+            self._kept = None
+
+    def _kept_conn(self):
+        """The main thread's kept-alive connection to the running server
+        (a new one after a restart or a change of self.ctx)."""
+        key = (self.host, self.port, self.ctx)
+        if self._kept is not None and self._kept[:3] != key:
+            self.drop_kept()
+        if self._kept is None:
+            self._kept = key + (self.conn(),)
+        return self._kept[3]
+
     def request(self, method, path, token=None, body=None, raw=None, headers=None,
                 ctype="application/json", conn=None):
         """One request. body is JSON-encoded; raw is sent as bytes as is."""
+        if conn is None and self.keepalive and threading.current_thread() is threading.main_thread():
+            c = self._kept_conn()
+            reused = c.sock is not None
+            try:
+                return self.request(method, path, token, body, raw, headers, ctype, conn=c)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # The server closed the kept connection while it was idle
+                # (before reading this request): once more on a new one.
+                self.drop_kept()
+                if not reused:
+                    raise
+                return self.request(method, path, token, body, raw, headers, ctype,
+                                    conn=self._kept_conn())
+            except BaseException:
+                self.drop_kept()
+                raise
         h = {}
         if token is not None:
             h["Authorization"] = "Bearer " + token
