@@ -16,7 +16,7 @@ from rsvcore import Core, all_events  # noqa: E402
 
 t = TAP()
 
-with Vault() as v:
+with Vault(keepalive=True) as v:
     core = Core(v)
     cust = core.customer()
     aud = core.auditor()

@@ -446,7 +446,7 @@ def suspension(v, c, st):
            "suspend an unknown account")
 
 
-with Vault() as v:
+with Vault(keepalive=True) as v:
     c = Core(v)
     st = {}
     guarded(t, "setup and /v1/me", setup_and_me, v, c, st)

@@ -17,7 +17,7 @@ CAP = 1000
 
 
 def main():
-    with Vault() as v:
+    with Vault(keepalive=True) as v:
         c = Core(v)
         owner = c.customer()
         agent = c.agent()

@@ -510,7 +510,7 @@ def unicode_table():
 
 
 guarded(t, "unicode table", unicode_table)
-with Vault() as v:
+with Vault(keepalive=True) as v:
     record(v)
     c = Core(v)
     st = {}

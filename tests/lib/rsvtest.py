@@ -273,22 +273,6 @@ class Vault:
     def request(self, method, path, token=None, body=None, raw=None, headers=None,
                 ctype="application/json", conn=None):
         """One request. body is JSON-encoded; raw is sent as bytes as is."""
-        if conn is None and self.keepalive and threading.current_thread() is threading.main_thread():
-            c = self._kept_conn()
-            reused = c.sock is not None
-            try:
-                return self.request(method, path, token, body, raw, headers, ctype, conn=c)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                # The server closed the kept connection while it was idle
-                # (before reading this request): once more on a new one.
-                self.drop_kept()
-                if not reused:
-                    raise
-                return self.request(method, path, token, body, raw, headers, ctype,
-                                    conn=self._kept_conn())
-            except BaseException:
-                self.drop_kept()
-                raise
         h = {}
         if token is not None:
             h["Authorization"] = "Bearer " + token
@@ -301,14 +285,37 @@ class Vault:
             h["Content-Type"] = ctype
         if headers:
             h.update(headers)
+        if conn is None and self.keepalive and threading.current_thread() is threading.main_thread():
+            c = self._kept_conn()
+            reused = c.sock is not None
+            try:
+                return self._send(c, method, path, data, h)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                # The server closed the kept connection while it was idle
+                # (before reading this request): once more on a new one.
+                self.drop_kept()
+                if not reused:
+                    raise
+                try:
+                    return self._send(self._kept_conn(), method, path, data, h)
+                except BaseException:
+                    self.drop_kept()
+                    raise
+            except BaseException:
+                self.drop_kept()
+                raise
         c = conn or self.conn()
         try:
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            return Response(r.status, r.getheaders(), r.read())
+            return self._send(c, method, path, data, h)
         finally:
             if conn is None:
                 c.close()
+
+    @staticmethod
+    def _send(c, method, path, data, h):
+        c.request(method, path, body=data, headers=h)
+        r = c.getresponse()
+        return Response(r.status, r.getheaders(), r.read())
 
     # Shorthands used by most tests.
     def get(self, path, token=None, **kw):
