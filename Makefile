@@ -125,13 +125,26 @@ $(FAULT_SO): tests/lib/fault_preload.c
 
 unit-tests: $(UNIT_BIN) $(FAULT_SO)
 
-# One test pass over the programs and unit tests in $(BUILD)/$(BIN).
+# One test pass over the programs and unit tests in $(BUILD)/$(BIN)
+# (docs/testing.md). The test files are independent (each its own scratch
+# directory and servers on port 0), so they run TEST_JOBS at a time, the
+# longest first; then, alone, TEST_SERIAL: the files whose checks bound
+# response times (deadlines, rate-limit windows, fault bounds). Both
+# prove runs always run; the pass fails if either does.
+TEST_JOBS   ?= 3
+TEST_FIRST  := $(addprefix tests/integration/,test_crash.py test_approval.py test_races.py)
+TEST_SERIAL := $(addprefix tests/integration/,test_limits.py test_ratelimit.py test_faults.py)
+TEST_PAR    := $(TEST_FIRST) $(filter-out $(TEST_FIRST) $(TEST_SERIAL),$(sort $(wildcard tests/integration/*.py)))
 check: programs unit-tests
-	CMOCKA_MESSAGE_OUTPUT=TAP RSVAULT_BIN=$(abspath $(BIN)) \
+	rc=0; export CMOCKA_MESSAGE_OUTPUT=TAP RSVAULT_BIN=$(abspath $(BIN)) \
 	RSVAULT_FAULT_SO=$(abspath $(FAULT_SO)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		prove -f --timer $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+	echo "== $(BUILD): $(TEST_JOBS) test files at a time"; \
+	prove -f --timer -j$(TEST_JOBS) $(TEST_PAR) $(UNIT_BIN) $(FUZZ_REPLAY) || rc=1; \
+	echo "== $(BUILD): alone: $(notdir $(TEST_SERIAL))"; \
+	prove -f --timer $(TEST_SERIAL) || rc=1; \
+	exit $$rc
 
 run: deps-build
 	@$(MAKE) --no-print-directory programs
