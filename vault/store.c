@@ -335,6 +335,8 @@ static void after_commit(struct store *s, int rc, struct op **ops, int n)
 	if (rc == MDB_SUCCESS && mdb_env_info(s->env, &ei) == MDB_SUCCESS)
 		id = (uint64_t)ei.me_last_txnid;
 	pthread_mutex_lock(&s->mu);
+	if (n > 0)
+		s->ncur = 0; /* the watcher finds them on the pending list now */
 	if (rc == MDB_SUCCESS) {
 		if (id > s->committed) {
 			if (s->committed > s->durable)
@@ -628,7 +630,6 @@ static void *writer_main(void *arg)
 			metrics_add(&m_commit_failed, 1);
 		}
 		pthread_mutex_lock(&s->mu);
-		s->ncur = 0; /* the ops are on the pending list now (or finished) */
 		if (rc == 0) {
 			s->stats.commits++;
 			s->stats.ops += (uint64_t)n;
