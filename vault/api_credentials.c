@@ -183,7 +183,7 @@ void api_cred_prepare(struct req *r)
 		return;
 	}
 	pr.tid = r->params[0];
-	if (!r->tok_hashed || store_read(r->v->store, prep_read_fn, &pr) != STORE_OK)
+	if (!r->tok_hashed || store_read_fresh(r->v->store, prep_read_fn, &pr) != STORE_OK)
 		return; /* unknown token, no key yet, ...: the writer does it all */
 	if (crypto_ticket_key_unwrap(pr.tid, pr.wrapped, pr.wrappedlen, key) != 0)
 		return; /* the writer finds it and answers 500 */

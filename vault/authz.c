@@ -766,7 +766,7 @@ int authz_gate(struct req *r)
 		memcpy(p, r, sizeof *p);
 		p->body = p->resp = p->ticket = p->session = NULL; /* owned by r */
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
-		rc = store_read(r->v->store, probe_op, p);
+		rc = store_read_fresh(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';
 		json_decref(p->ticket);     /* a capability's check loads its ticket */
 		wipe_release(p, sizeof *p); /* held the token */

@@ -107,7 +107,9 @@ static void req_release(void *arg, int rc)
 
 	if (rc != STORE_TIMEOUT)
 		log_msg("request %s: answered 503 before its commit finished; it %s", w->request_id,
-		        rc == STORE_OK ? "committed after all" : "did not commit");
+		        rc == STORE_OK        ? "committed after all"
+		        : rc == STORE_UNKNOWN ? "committed, but the sync after it failed"
+		                              : "did not commit");
 	req_discard(w);
 }
 
@@ -186,8 +188,9 @@ void dispatch_finish(struct req *r, struct dispatch_wait *dw)
 			         "the vault cannot commit right now; nothing changed");
 		else
 			req_fail(r, 503, "unavailable",
-			         "the vault could not confirm the commit in time: the outcome is "
-			         "unknown, and a retry is safe only for an idempotent request");
+			         "the vault could not confirm the commit (in time, or its sync "
+			         "failed): the outcome is unknown, and a retry is safe only for an "
+			         "idempotent request");
 		return;
 	}
 	req_move(r, w);

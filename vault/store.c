@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,12 @@ static const char *const db_names[DB_COUNT] = {
 /* clang-format on */
 
 /* An operation's life: queued by its caller, taken into a batch by the
- * writer, running (fn called), done (the batch committed or failed). The
- * caller waits on done_cv; if it gives up first it sets abandoned, and from
- * then on the writer owns the op and its arg (see store_submit). */
-enum op_state { OP_QUEUED, OP_TAKEN, OP_RUNNING, OP_DONE };
+ * writer, running (fn called), committed (its batch's commit returned; it
+ * waits for a sync that makes that commit durable), done (durable, or the
+ * batch failed). The caller waits on done_cv; if it gives up first it sets
+ * abandoned, and from then on the store owns the op and its arg (see
+ * store_submit). */
+enum op_state { OP_QUEUED, OP_TAKEN, OP_RUNNING, OP_COMMITTED, OP_DONE };
 
 #define OPF_RESERVE 0x1u /* may use the map's reserve */
 
@@ -52,7 +55,8 @@ struct op {
 	int rc;
 	unsigned flags; /* OPF_*; written by the writer while the op runs */
 	enum op_state state;
-	int abandoned; /* its caller was told TIMEOUT/UNKNOWN: release it */
+	int abandoned;  /* its caller was told TIMEOUT/UNKNOWN: release it */
+	uint64_t txnid; /* OP_COMMITTED: the commit it must wait for */
 	struct op *next;
 };
 
@@ -79,18 +83,26 @@ struct store {
 
 	pthread_t writer;
 	pthread_t watcher; /* answers overdue async operations (see watcher_main) */
+	pthread_t syncer;  /* makes commits durable (see syncer_main) */
 	pthread_mutex_t mu;
-	pthread_cond_t work_cv;  /* writer waits for work */
-	pthread_cond_t done_cv;  /* callers wait for their op */
-	pthread_cond_t watch_cv; /* the watcher sleeps on it */
+	pthread_cond_t work_cv;    /* writer waits for work */
+	pthread_cond_t done_cv;    /* callers wait for their op */
+	pthread_cond_t watch_cv;   /* the watcher sleeps on it */
+	pthread_cond_t sync_cv;    /* the syncer waits for a commit to sync */
+	pthread_cond_t durable_cv; /* readers wait for their snapshot to be durable */
 	struct op *head, *tail;
 	struct op *cur[STORE_MAX_BATCH]; /* the batch being run (under mu) */
 	int ncur;
+	struct op *pend, *pend_tail; /* committed, waiting for durability (under mu) */
+	uint64_t committed;          /* under mu: txn id of the last commit */
+	uint64_t durable;            /* under mu: commits up to this id are durable */
+	int sync_fd;                 /* data.mdb again: the syncer's own descriptor */
 	int stopping;
 	int watch_stop;
+	int sync_stop;
 	int started;
 	enum zone zone; /* under mu (written by the writer) */
-	int failed;     /* under mu: LMDB said MDB_PANIC; no more writes */
+	int failed;     /* under mu: LMDB said MDB_PANIC, or a sync failed; no more writes */
 
 	store_tick_fn tick;
 	void *tick_arg;
@@ -191,10 +203,116 @@ static void rows_max(struct metric *m)
 #define ROWS_END(m) ((void)0)
 #endif
 
+/* Group commit, as a scrape sees it (GET /v1/metrics). */
+static const double commit_batch_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+static const double commit_secs_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+                                       0.05,   0.1,   0.25,  0.5,   1,    2.5};
+METRIC_HISTOGRAM(m_commit_batch, "rsvault_store_commit_batch_size",
+                 "Operations per commit of the writer", commit_batch_b)
+METRIC_HISTOGRAM(m_commit_seconds, "rsvault_store_commit_duration_seconds",
+                 "Time to run and commit one batch (its data pages synced; the meta page's "
+                 "sync is rsvault_store_sync_duration_seconds)",
+                 commit_secs_b)
+METRIC_COUNTER(m_commit_failed, "rsvault_store_commit_failures_total",
+               "Batches whose commit failed (their requests were answered 503)")
+METRIC_HISTOGRAM(m_sync_seconds, "rsvault_store_sync_duration_seconds",
+                 "Time of one fdatasync of the syncer, which makes the commits before it "
+                 "durable",
+                 commit_secs_b)
+METRIC_COUNTER(m_sync_failed, "rsvault_store_sync_failures_total",
+               "Syncs that failed (the store then refuses writes until a restart)")
+
+/* Mark the store failed (mu held): no more writes, the syncer stops, and
+ * whatever still waits for durability is answered "outcome unknown"
+ * (take_pending). */
+static void set_failed(struct store *s, const char *why)
+{
+	if (!s->failed)
+		log_msg("store: %s in %s: refusing every write until the server is restarted", why,
+		        s->dir);
+	s->failed = 1;
+	pthread_cond_broadcast(&s->durable_cv);
+	pthread_cond_signal(&s->sync_cv);
+}
+
+/* Unlink from the pending list the operations that may be answered now
+ * (mu held): those whose commit is durable, or all of them once the store
+ * failed; an operation that changed something and whose commit was not
+ * known durable then gets STORE_UNKNOWN. Returns them as a list. */
+static struct op *take_pending(struct store *s)
+{
+	struct op *list = NULL, **tail = &list;
+
+	while (s->pend != NULL && (s->failed || s->pend->txnid <= s->durable)) {
+		struct op *o = s->pend;
+		s->pend = o->next;
+		if (o->txnid > s->durable && o->rc == 0)
+			o->rc = STORE_UNKNOWN;
+		o->next = NULL;
+		*tail = o;
+		tail = &o->next;
+	}
+	if (s->pend == NULL)
+		s->pend_tail = NULL;
+	return list;
+}
+
+/* Tell the operations of list their outcome (mu held; dropped for the
+ * callbacks and taken again). A waiting caller is woken and frees its op;
+ * an async one is told through done; one whose caller gave up is released.
+ * STORE_UNKNOWN for an async caller: done is told, then arg released (it
+ * is the store's, as after the watcher's STORE_UNKNOWN). */
+static void finish_ops(struct store *s, struct op *list)
+{
+	struct op *gone = NULL, *told = NULL;
+
+	if (list == NULL)
+		return;
+	while (list != NULL) {
+		struct op *o = list;
+		list = o->next;
+		if (o->abandoned) {
+			if (o->state == OP_TAKEN)
+				o->rc = STORE_TIMEOUT; /* it never started */
+			/* its caller has left: the op is ours to release */
+			s->stats.abandoned++;
+			o->next = gone;
+			gone = o;
+		} else if (o->done != NULL) {
+			o->next = told;
+			told = o;
+		}
+		o->state = OP_DONE; /* a waiting caller's op is its own from now on */
+	}
+	pthread_cond_broadcast(&s->done_cv);
+	if (gone == NULL && told == NULL)
+		return;
+	pthread_mutex_unlock(&s->mu);
+	while (told != NULL) {
+		struct op *o = told;
+		/* never STORE_TIMEOUT here: that means "never ran", and this
+		 * op is finished */
+		int rc = o->rc == STORE_TIMEOUT ? STORE_ERROR : o->rc;
+		told = o->next;
+		o->done(o->ctx, rc);
+		if (rc == STORE_UNKNOWN)
+			o->release(o->arg, rc);
+		free(o);
+	}
+	while (gone != NULL) {
+		struct op *o = gone;
+		gone = o->next;
+		o->release(o->arg, o->rc);
+		free(o);
+	}
+	pthread_mutex_lock(&s->mu);
+}
+
 /* After a failed begin or commit: LMDB marks the environment unusable
  * (MDB_PANIC from every later transaction) when writing a meta page failed,
  * since it can no longer tell which meta is on disk. A failed data write or
- * fdatasync leaves it usable: the meta still names the last commit. */
+ * fdatasync leaves it usable: the meta still names the last commit (but
+ * see after_commit: not when an earlier meta page was not yet synced). */
 static void check_fatal(struct store *s, int rc)
 {
 	MDB_txn *t;
@@ -209,12 +327,80 @@ static void check_fatal(struct store *s, int rc)
 	if (rc != MDB_PANIC)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (!s->failed)
-		log_msg("store: LMDB reports a fatal error in %s: refusing every write until "
-		        "the server is restarted",
-		        s->dir);
-	s->failed = 1;
+	set_failed(s, "LMDB reports a fatal error");
+	finish_ops(s, take_pending(s));
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* The writer after a top-level commit (ops, n: its batch; none for the
+ * periodic job), rc what mdb_txn_commit returned.
+ *
+ * Committed: the environment runs with MDB_NOMETASYNC, so the commit wrote
+ * its data pages, synced them, and then wrote its meta page without a
+ * sync. Its operations wait (OP_COMMITTED, the pending list) for a sync
+ * that starts after it returned: the syncer's, or the next commit's own
+ * data sync (which is why this commit makes the one before it durable).
+ * Only a commit that wrote anything advances LMDB's txn id; an empty one
+ * synced nothing, and its operations wait for the last commit's id.
+ *
+ * Failed with an I/O error (rc > 0: a write or fdatasync) while an earlier
+ * commit was not yet durable: that fdatasync may have been the one to
+ * learn that the earlier meta page never reached the disk, and LMDB's next
+ * commits would build on it (it reuses the pages the meta before it still
+ * names). So the store gives up as after a failed meta write. With every
+ * commit durable it is LMDB's own case: the batch is dropped and the next
+ * one tries again. */
+static void after_commit(struct store *s, int rc, struct op **ops, int n)
+{
+	MDB_envinfo ei;
+	uint64_t id = 0;
+	struct op *failed = NULL;
+	int absorb = 0;
+
+	if (rc == MDB_SUCCESS && mdb_env_info(s->env, &ei) == MDB_SUCCESS)
+		id = (uint64_t)ei.me_last_txnid;
+	pthread_mutex_lock(&s->mu);
+	if (n > 0)
+		s->ncur = 0; /* the watcher finds them on the pending list now */
+	if (rc == MDB_SUCCESS) {
+		if (id > s->committed) {
+			if (s->committed > s->durable)
+				s->durable = s->committed;
+			s->committed = id;
+			pthread_cond_broadcast(&s->durable_cv);
+			pthread_cond_signal(&s->sync_cv);
+		}
+		for (int i = 0; i < n; i++) {
+			struct op *o = ops[i];
+			if (o->state != OP_TAKEN)
+				o->state = OP_COMMITTED;
+			o->txnid = s->committed;
+			o->next = NULL;
+			if (s->pend_tail != NULL)
+				s->pend_tail->next = o;
+			else
+				s->pend = o;
+			s->pend_tail = o;
+		}
+	} else {
+		if (rc > 0 && s->committed > s->durable)
+			set_failed(s, "a commit failed while an earlier one was not yet durable");
+		else if (rc > 0)
+			absorb = 1;
+		for (int i = n - 1; i >= 0; i--) {
+			ops[i]->next = failed;
+			failed = ops[i];
+		}
+	}
+	finish_ops(s, take_pending(s));
+	finish_ops(s, failed);
+	pthread_mutex_unlock(&s->mu);
+	/* Everything before this commit is durable and the syncer is idle
+	 * (only this thread commits): a write-back error this failure may
+	 * have left is taken off the syncer's descriptor here, so that its
+	 * next sync reports only errors after this point. */
+	if (absorb)
+		(void)fdatasync(s->sync_fd);
 }
 
 /* Pages left: unused map pages past the last one ever used, plus the
@@ -298,7 +484,9 @@ static enum zone measure(struct store *s, int *max)
 	return z;
 }
 
-/* Run one batch in one write transaction; returns 1 if it committed. */
+/* Run one batch in one write transaction and commit it (not yet durable:
+ * see after_commit, which the caller runs). Returns 0 if it committed,
+ * -1 if it could not begin, else what the commit returned. */
 static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 {
 	struct store_txn top = {.s = s, .writable = 1, .memo = s->memo};
@@ -310,7 +498,7 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 		for (int i = 0; i < n; i++)
 			ops[i]->rc = STORE_ERROR;
 		check_fatal(s, rc);
-		return 0;
+		return -1;
 	}
 	for (int i = 0; i < n; i++) {
 		struct op *o = ops[i];
@@ -352,7 +540,7 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 			mdb_txn_abort(child.txn);
 		}
 	}
-	rc = mdb_txn_commit(top.txn); /* one durable commit for the batch */
+	rc = mdb_txn_commit(top.txn); /* one commit for the batch */
 	pthread_mutex_lock(&s->mu);
 	s->stats.refused += (uint64_t)refused;
 	pthread_mutex_unlock(&s->mu);
@@ -363,9 +551,9 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 			if (ops[i]->rc == 0)
 				ops[i]->rc = batch_err(rc);
 		check_fatal(s, rc);
-		return 0;
+		return rc == 0 ? -1 : rc;
 	}
-	return 1;
+	return 0;
 }
 
 static void run_tick(struct store *s)
@@ -396,18 +584,8 @@ static void run_tick(struct store *s)
 		log_msg("store: periodic commit failed: %s", mdb_strerror(rc));
 		check_fatal(s, rc);
 	}
+	after_commit(s, rc, NULL, 0);
 }
-
-/* Group commit, as a scrape sees it (GET /v1/metrics). */
-static const double commit_batch_b[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
-static const double commit_secs_b[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
-                                       0.05,   0.1,   0.25,  0.5,   1,    2.5};
-METRIC_HISTOGRAM(m_commit_batch, "rsvault_store_commit_batch_size",
-                 "Operations per durable commit of the writer", commit_batch_b)
-METRIC_HISTOGRAM(m_commit_seconds, "rsvault_store_commit_duration_seconds",
-                 "Time to run and durably commit one batch", commit_secs_b)
-METRIC_COUNTER(m_commit_failed, "rsvault_store_commit_failures_total",
-               "Batches whose commit failed (their requests were answered 503)")
 
 static void *writer_main(void *arg)
 {
@@ -416,10 +594,9 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		int n = 0, max = STORE_MAX_BATCH, ok;
+		int n = 0, max = STORE_MAX_BATCH, rc;
 		int64_t now = util_mono_ms(), t0;
 		enum zone zone;
-		struct op *gone = NULL, *told = NULL;
 
 		if (now - s->last_tick >= STORE_TICK_MS) {
 			s->last_tick = now;
@@ -455,66 +632,87 @@ static void *writer_main(void *arg)
 			if (s->head == NULL)
 				s->tail = NULL;
 			o->state = OP_TAKEN;
+			o->next = NULL;
 			batch[n++] = o;
 		}
 		if (n == 0)
 			continue; /* their callers gave up meanwhile */
+		if (s->failed) {
+			/* queued before the store failed: never run */
+			struct op *list = NULL;
+			for (int i = n - 1; i >= 0; i--) {
+				batch[i]->rc = STORE_ERROR;
+				batch[i]->next = list;
+				list = batch[i];
+			}
+			finish_ops(s, list);
+			continue;
+		}
 		memcpy(s->cur, batch, (size_t)n * sizeof batch[0]);
 		s->ncur = n; /* the watcher's to see */
 		pthread_mutex_unlock(&s->mu);
 		t0 = metrics_now_us();
-		ok = run_batch(s, batch, n, zone);
-		if (ok) {
+		rc = run_batch(s, batch, n, zone);
+		if (rc == 0) {
 			metrics_observe(&m_commit_seconds, (double)(metrics_now_us() - t0) / 1e6);
 			metrics_observe(&m_commit_batch, (double)n);
 		} else {
 			metrics_add(&m_commit_failed, 1);
 		}
 		pthread_mutex_lock(&s->mu);
-		s->ncur = 0;
-		if (ok) {
+		if (rc == 0) {
 			s->stats.commits++;
 			s->stats.ops += (uint64_t)n;
 			if ((uint64_t)n > s->stats.max_batch)
 				s->stats.max_batch = (uint64_t)n;
 		}
-		for (int i = 0; i < n; i++) {
-			struct op *o = batch[i];
-			if (o->abandoned) {
-				if (o->state == OP_TAKEN)
-					o->rc = STORE_TIMEOUT; /* it never started */
-				/* its caller has left: the op is ours to release */
-				s->stats.abandoned++;
-				o->next = gone;
-				gone = o;
-			} else if (o->done != NULL) {
-				/* an async caller: told below, outside the lock */
-				o->next = told;
-				told = o;
-			}
-			o->state = OP_DONE;
+		pthread_mutex_unlock(&s->mu);
+		after_commit(s, rc, batch, n);
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* The syncer: while a commit is not yet durable, one fdatasync of the data
+ * file, through a descriptor of its own (see store_open), covering every
+ * commit that returned before it started; their operations are then
+ * answered. Several commits share a sync when they came while it ran. A
+ * failed sync fails the store (set_failed): LMDB's next commits would
+ * reuse pages that the meta page before the unsynced one still names. */
+static void *syncer_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		uint64_t target;
+		int64_t t0;
+		int rc, err;
+
+		if (s->failed || s->committed <= s->durable) {
+			if (s->sync_stop)
+				break;
+			pthread_cond_wait(&s->sync_cv, &s->mu);
+			continue;
 		}
-		pthread_cond_broadcast(&s->done_cv);
-		if (gone != NULL || told != NULL) {
-			pthread_mutex_unlock(&s->mu);
-			while (told != NULL) {
-				struct op *o = told;
-				told = o->next;
-				/* never STORE_TIMEOUT/UNKNOWN here: those mean "arg
-				 * is the store's", and this op is finished */
-				o->done(o->ctx, o->rc == STORE_TIMEOUT || o->rc == STORE_UNKNOWN
-				                    ? STORE_ERROR
-				                    : o->rc);
-				free(o);
-			}
-			while (gone != NULL) {
-				struct op *o = gone;
-				gone = o->next;
-				o->release(o->arg, o->rc);
-				free(o);
-			}
-			pthread_mutex_lock(&s->mu);
+		target = s->committed;
+		pthread_mutex_unlock(&s->mu);
+		t0 = metrics_now_us();
+		rc = fdatasync(s->sync_fd);
+		err = errno;
+		metrics_observe(&m_sync_seconds, (double)(metrics_now_us() - t0) / 1e6);
+		pthread_mutex_lock(&s->mu);
+		if (rc == 0) {
+			if (target > s->durable)
+				s->durable = target;
+			pthread_cond_broadcast(&s->durable_cv);
+		} else {
+			log_msg("store: fdatasync of committed work failed: %s", strerror(err));
+			metrics_add(&m_sync_failed, 1);
+			set_failed(s, "a sync of committed work failed");
 		}
+		finish_ops(s, take_pending(s));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -529,14 +727,35 @@ static void *writer_main(void *arg)
  * releases it when its batch ends. Deadlines follow the queue's order (one
  * timeout for all, set under the lock), so the scan of the queue stops at
  * the first operation not yet due. */
+/* What the watcher tells an async caller, outside the lock. */
+struct told {
+	store_done_fn done;
+	void *ctx;
+	int rc;
+};
+
+/* An operation in flight (mu held): if its answer is due, mark it
+ * abandoned, fill *t and return 1; else lower *next to its deadline. */
+static int overdue(struct op *o, int64_t now, int64_t *next, struct told *t)
+{
+	if (o->done == NULL || o->abandoned)
+		return 0;
+	if (o->deadline > now) {
+		if (o->deadline < *next)
+			*next = o->deadline;
+		return 0;
+	}
+	o->abandoned = 1;
+	t->done = o->done;
+	t->ctx = o->ctx;
+	t->rc = o->state == OP_TAKEN ? STORE_TIMEOUT : STORE_UNKNOWN;
+	return 1;
+}
+
 static void *watcher_main(void *arg)
 {
 	struct store *s = arg;
-	struct told {
-		store_done_fn done;
-		void *ctx;
-		int rc;
-	} told[STORE_MAX_BATCH];
+	struct told told[STORE_MAX_BATCH];
 
 	pthread_mutex_lock(&s->mu);
 	while (!s->watch_stop) {
@@ -562,23 +781,15 @@ static void *watcher_main(void *arg)
 			o->next = expired;
 			expired = o;
 		}
-		for (int i = 0; i < s->ncur; i++) {
-			struct op *o = s->cur[i];
-			if (o->done == NULL || o->abandoned)
-				continue;
-			if (o->deadline > now) {
-				if (o->deadline < next)
-					next = o->deadline;
-				continue;
-			}
-			o->abandoned = 1;
-			told[nt].done = o->done;
-			told[nt].ctx = o->ctx;
-			told[nt].rc = o->state == OP_TAKEN ? STORE_TIMEOUT : STORE_UNKNOWN;
-			nt++;
-		}
+		/* the batch being run, then the committed ones waiting for a
+		 * sync (at most STORE_MAX_BATCH told at a time: the loop comes
+		 * back for the rest) */
+		for (int i = 0; i < s->ncur && nt < STORE_MAX_BATCH; i++)
+			nt += overdue(s->cur[i], now, &next, &told[nt]);
+		for (struct op *o = s->pend; o != NULL && nt < STORE_MAX_BATCH; o = o->next)
+			nt += overdue(o, now, &next, &told[nt]);
 		if (expired != NULL || nt > 0) {
-			/* o of told[] may be released by the writer from now on:
+			/* o of told[] may be released by the store from now on:
 			 * only the copies are used */
 			pthread_mutex_unlock(&s->mu);
 			for (int i = 0; i < nt; i++)
@@ -634,10 +845,47 @@ static int open_tables(struct store *s, int *created)
 	return map_err(mdb_txn_commit(txn));
 }
 
+/* The syncer's descriptor: data.mdb opened again (read-only is enough for
+ * fdatasync), the file LMDB maps. Its own open file description, so that
+ * Linux reports a write-back error to its fdatasync even when the writer's
+ * commit, which syncs through LMDB's descriptor, saw it first (errors are
+ * reported once per open file). Returns the descriptor or -1. */
+static int open_sync_fd(struct store *s)
+{
+	char p[4200];
+	struct stat a, b;
+	mdb_filehandle_t mfd;
+	int fd;
+
+	snprintf(p, sizeof p, "%s/data.mdb", s->dir);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_msg("store: cannot open %s: %s", p, strerror(errno));
+		return -1;
+	}
+	if (mdb_env_get_fd(s->env, &mfd) != MDB_SUCCESS || fstat(mfd, &a) != 0 ||
+	    fstat(fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		log_msg("store: %s is not the file LMDB opened", p);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Stop the syncer once every commit is durable (or the store failed). */
+static void stop_syncer(struct store *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->sync_stop = 1;
+	pthread_cond_signal(&s->sync_cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->syncer, NULL);
+}
+
 int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct store **out,
                int *created)
 {
 	struct store *s;
+	MDB_envinfo ei;
 	int rc, dead = 0;
 
 	*created = 0;
@@ -655,33 +903,53 @@ int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct sto
 	if (mdb_env_set_maxdbs(s->env, DB_COUNT + 4) != MDB_SUCCESS ||
 	    mdb_env_set_mapsize(s->env, mapsize) != MDB_SUCCESS)
 		goto fail_env;
-	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600)) != MDB_SUCCESS) {
+	/* MDB_NOMETASYNC: a commit syncs its data pages, then writes its meta
+	 * page without waiting for the disk; the syncer makes it durable
+	 * while the writer runs the next batch (docs/architecture.md,
+	 * "Durability: pipelined syncs"). */
+	if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600)) != MDB_SUCCESS) {
 		log_msg("store: cannot open %s: %s", dir, mdb_strerror(rc));
 		goto fail_env;
 	}
+	if ((s->sync_fd = open_sync_fd(s)) < 0)
+		goto fail_env;
 	mdb_reader_check(s->env, &dead);
 	if ((rc = open_tables(s, created)) != STORE_OK) {
 		log_msg("store: cannot open tables in %s", dir);
-		goto fail_env;
+		goto fail_fd;
 	}
+	if (fdatasync(s->sync_fd) != 0 || mdb_env_info(s->env, &ei) != MDB_SUCCESS) {
+		log_msg("store: cannot sync %s: %s", dir, strerror(errno));
+		goto fail_fd;
+	}
+	s->committed = s->durable = (uint64_t)ei.me_last_txnid;
 	pthread_mutex_init(&s->mu, NULL);
 	cond_init_mono(&s->work_cv);
 	cond_init_mono(&s->done_cv);
 	cond_init_mono(&s->watch_cv);
+	cond_init_mono(&s->sync_cv);
+	cond_init_mono(&s->durable_cv);
 	s->last_tick = util_mono_ms();
-	if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
-		goto fail_env;
+	if (pthread_create(&s->syncer, NULL, syncer_main, s) != 0)
+		goto fail_fd;
+	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+		stop_syncer(s);
+		goto fail_fd;
+	}
 	if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = 1;
 		pthread_cond_signal(&s->work_cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
-		goto fail_env;
+		stop_syncer(s);
+		goto fail_fd;
 	}
 	s->started = 1;
 	*out = s;
 	return STORE_OK;
+fail_fd:
+	close(s->sync_fd);
 fail_env:
 	mdb_env_close(s->env);
 fail:
@@ -719,8 +987,10 @@ void store_close(struct store *s)
 		pthread_cond_signal(&s->work_cv);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
-		/* the writer has finished every queued operation: nothing is in
-		 * flight any more */
+		/* the writer has run every queued operation; the syncer makes
+		 * the last commits durable and answers them */
+		stop_syncer(s);
+		/* nothing is in flight any more */
 		pthread_mutex_lock(&s->mu);
 		s->watch_stop = 1;
 		pthread_cond_signal(&s->watch_cv);
@@ -734,10 +1004,13 @@ void store_close(struct store *s)
 		    (unsigned long long)s->stats.refused);
 	}
 	mdb_env_close(s->env);
+	close(s->sync_fd);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work_cv);
 	pthread_cond_destroy(&s->done_cv);
 	pthread_cond_destroy(&s->watch_cv);
+	pthread_cond_destroy(&s->sync_cv);
+	pthread_cond_destroy(&s->durable_cv);
 	free(s);
 }
 
@@ -836,8 +1109,15 @@ static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn r
 	rc = o->rc;
 	pthread_mutex_unlock(&s->mu);
 	free(o);
-	/* these two mean "arg is the store's now": never from a finished op */
-	return rc == STORE_TIMEOUT || rc == STORE_UNKNOWN ? STORE_ERROR : rc;
+	if (rc == STORE_UNKNOWN) {
+		/* committed, but its sync failed: the store gives arg up now
+		 * (store_write: arg stays the caller's) */
+		if (release != NULL)
+			release(arg, STORE_UNKNOWN);
+		return STORE_UNKNOWN;
+	}
+	/* "never ran": not for a finished op */
+	return rc == STORE_TIMEOUT ? STORE_ERROR : rc;
 }
 
 int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release)
@@ -883,18 +1163,55 @@ enum store_health store_health(struct store *s)
 	return h;
 }
 
-int store_read(struct store *s, store_op_fn fn, void *arg)
+/* Wait until the commit with txn id `id` is durable, at most
+ * queue_timeout_ms. Returns 0, or STORE_ERROR (the store failed first, or
+ * time ran out). */
+static int wait_durable(struct store *s, uint64_t id)
+{
+	int64_t deadline = util_mono_ms() + s->queue_timeout_ms;
+	struct timespec ts;
+	int rc = STORE_OK;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->durable < id) {
+		if (s->failed || util_mono_ms() >= deadline) {
+			rc = STORE_ERROR;
+			break;
+		}
+		deadline_ts(&ts, deadline);
+		pthread_cond_timedwait(&s->durable_cv, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int read_txn(struct store *s, store_op_fn fn, void *arg, int durable)
 {
 	struct store_txn t = {.s = s};
 	int rc;
 
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn)) != MDB_SUCCESS)
 		return map_err(rc);
+	/* a read-only transaction's id is that of the commit it sees */
+	if (durable && wait_durable(s, (uint64_t)mdb_txn_id(t.txn)) != STORE_OK) {
+		mdb_txn_abort(t.txn);
+		return STORE_ERROR;
+	}
 	ROWS_START();
 	rc = fn(&t, arg);
 	ROWS_END(&m_rows_read);
 	mdb_txn_abort(t.txn);
 	return rc;
+}
+
+int store_read(struct store *s, store_op_fn fn, void *arg)
+{
+	return read_txn(s, fn, arg, 1);
+}
+
+int store_read_fresh(struct store *s, store_op_fn fn, void *arg)
+{
+	return read_txn(s, fn, arg, 0);
 }
 
 int store_child_begin(struct store_txn *parent, struct store_txn **child)
@@ -1067,6 +1384,7 @@ void store_cursor_close(struct store_cursor *c)
 
 int store_backup(struct store *s, int fd)
 {
+	MDB_envinfo ei;
 	int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
 
 	if (rc != MDB_SUCCESS) {
@@ -1075,6 +1393,14 @@ int store_backup(struct store *s, int fd)
 	}
 	if (fsync(fd) != 0) {
 		log_msg("store: backup copy cannot be synced: %s", strerror(errno));
+		return STORE_ERROR;
+	}
+	/* The copy's snapshot is at most the last commit now: it is only a
+	 * backup once that is durable (else a power loss could leave the
+	 * copy holding events the store itself lost). */
+	if (mdb_env_info(s->env, &ei) != MDB_SUCCESS ||
+	    wait_durable(s, (uint64_t)ei.me_last_txnid) != STORE_OK) {
+		log_msg("store: backup copy holds commits that could not be made durable");
 		return STORE_ERROR;
 	}
 	return STORE_OK;

@@ -6,10 +6,12 @@
  * second backend can be added beside it.
  *
  * Writes: an operation is queued for the writer thread, which runs it
- * inside its own nested transaction and commits the whole batch durably.
- * Nobody is told "committed" before the commit. store_submit() (requests)
- * waits at most queue_timeout_ms in all, even once the writer has taken the
- * operation; store_write() (start-up, tools) waits for the commit.
+ * inside its own nested transaction and commits the whole batch; a sync
+ * then makes the commit durable while the writer runs the next batch.
+ * Nobody is told "committed" before the commit is durable. store_submit()
+ * (requests) waits at most queue_timeout_ms in all, even once the writer
+ * has taken the operation; store_write() (start-up, tools) waits for the
+ * durable commit.
  *
  * Headroom: a reserve at the end of the map (STORE_RESERVE_*) is kept for
  * work that declares it may use it (store_use_reserve): audit-only events
@@ -126,9 +128,10 @@ typedef void (*store_release_fn)(void *arg, int rc);
  * non-zero return value (its changes dropped), STORE_FULL or STORE_ERROR
  * (nothing changed); in these cases arg is the caller's again. On
  * STORE_TIMEOUT (fn never ran and never will) or STORE_UNKNOWN (fn ran and
- * its batch's commit had not finished: it may still commit) arg belongs to
- * the store from then on: fn may still be running on it, and release(arg,
- * rc) frees it later. So arg must hold everything fn touches; fn must
+ * its batch's commit had not finished or not been made durable: it may
+ * still commit, or the sync after it failed) arg belongs to the store from
+ * then on: fn may still be running on it, and release(arg, rc) frees it
+ * (later, or at once). So arg must hold everything fn touches; fn must
  * never reach the caller's memory through it. */
 int store_submit(struct store *s, store_op_fn fn, void *arg, store_release_fn release);
 
@@ -150,7 +153,8 @@ int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release
  * it (else STORE_TIMEOUT, fn never runs), then until its commit, however
  * long it takes. For start-up and tools, not for requests. The operation
  * may use the reserve. Returns as store_submit, except that arg is always
- * the caller's again (on STORE_TIMEOUT fn never ran). */
+ * the caller's again (on STORE_TIMEOUT fn never ran; on STORE_UNKNOWN it
+ * committed but the sync after it failed). */
 int store_write(struct store *s, store_op_fn fn, void *arg);
 
 /* Inside an operation: declare that it may use the map's reserve (an
@@ -162,9 +166,20 @@ void store_use_reserve(struct store_txn *t);
 /* The store's state for the health route; cheap, any thread. */
 enum store_health store_health(struct store *s);
 
-/* Run fn(arg) in a read-only transaction. Returns fn's value or a
- * store_err. */
+/* Run fn(arg) in a read-only transaction over a durable state: the
+ * newest commit, once a sync has made it durable (waiting for that at most
+ * queue_timeout_ms; usually well under one fdatasync). Returns fn's value
+ * or a store_err (STORE_ERROR: not durable in time, or the store failed;
+ * fn did not run). For every read whose result leaves the process
+ * (answers, webhooks). */
 int store_read(struct store *s, store_op_fn fn, void *arg);
+
+/* store_read without the wait: fn may see commits not yet durable, which
+ * a power loss could still undo. Only for reads whose result goes back
+ * through the writer, which decides again and answers after its own
+ * commit is durable (an upload sealed beforehand, the rate limiter's
+ * token probe). */
+int store_read_fresh(struct store *s, store_op_fn fn, void *arg);
 
 /* A small value that follows the transactions of the writer: a child
  * starts with its parent's, a committed child hands its own to the parent,
@@ -211,7 +226,9 @@ void store_cursor_close(struct store_cursor *c);
  * ciphertext of destroyed records, are left out) to fd, a new empty file
  * opened for writing, and fsync it. The copy is the snapshot of one read
  * transaction, so it is consistent; the writer keeps committing meanwhile.
- * Blocks for as long as the copy takes: never call it from the writer
+ * Returns once the copied state is durable in the store too (a copy of
+ * commits a power loss could still undo is no backup). Blocks for as long
+ * as the copy takes: never call it from the writer
  * thread (an operation or a tick). Returns 0 or STORE_ERROR. */
 int store_backup(struct store *s, int fd);
 

@@ -11,6 +11,21 @@
  *   fault-meta-fail   a write into the first two pages of a file (LMDB's meta
  *                     pages) fails with EIO: the commit fails after its data
  *                     pages were written and synced
+ *   fault-sync-slow   fdatasync/fsync/msync wait 100 ms before they start
+ *   fault-metasync-fail  fdatasync/fsync fail with EIO when a meta page was
+ *                     written (through a descriptor without O_DSYNC) since
+ *                     the last sync that succeeded: the sync that would make
+ *                     a commit durable fails, the one of its data pages not
+ *
+ * With $RSVAULT_FAULT_LOG set (a file outside the directory), what a test
+ * needs to judge durability is appended to it, one line per event, times in
+ * CLOCK_MONOTONIC nanoseconds (Python's time.monotonic_ns):
+ *
+ *   meta END DSYNC     a write into a meta page returned at END; DSYNC 1 if
+ *                      its descriptor was opened with O_DSYNC/O_SYNC (durable
+ *                      when it returns)
+ *   sync START END RC  a sync of a file under the directory ran from START
+ *                      to END and returned RC (0 or -1)
  *
  * Otherwise, and for every other file, the real function runs (found with
  * dlsym(RTLD_NEXT, ...)). For tests only: never part of a program.
@@ -51,9 +66,39 @@ static int (*real_open64)(const char *, int, ...);
 static int (*real_openat)(int, const char *, int, ...);
 static int (*real_close)(int);
 
-/* Descriptors opened on a path under the directory. */
+/* Descriptors opened on a path under the directory; which of them write
+ * synchronously (O_DSYNC or O_SYNC). */
 #define FD_TRACK 4096
 static volatile unsigned char fd_marked[FD_TRACK];
+static volatile unsigned char fd_dsync[FD_TRACK];
+
+static int log_fd = -1;            /* $RSVAULT_FAULT_LOG, or -1 */
+static volatile int meta_unsynced; /* a meta page written since the last good sync */
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One line to the log (O_APPEND, short: written whole). */
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...)
+{
+	char buf[160];
+	va_list ap;
+	int n;
+
+	if (log_fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof buf && real_write(log_fd, buf, (size_t)n) < 0)
+		return;
+}
 
 __attribute__((constructor)) static void fault_init(void)
 {
@@ -81,6 +126,9 @@ __attribute__((constructor)) static void fault_init(void)
 		abort();
 	}
 	meta_end = 2 * (off_t)(ps > 0 ? ps : 4096);
+	if (getenv("RSVAULT_FAULT_LOG") != NULL)
+		log_fd = real_open(getenv("RSVAULT_FAULT_LOG"),
+		                   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
 	if (d == NULL || d[0] != '/')
 		return;
 	if (realpath(d, fault_dir) == NULL) {
@@ -110,14 +158,16 @@ static int fd_under_dir(int fd)
  * /dev/urandom lazily, after the server's filter is on, and realpath would
  * call readlink); a relative one is made absolute with realpath, as LMDB
  * opens its files before the filter goes on. */
-static int noted(int fd, const char *path)
+static int noted(int fd, const char *path, int flags)
 {
 	char abs[PATH_MAX];
 
-	if (fd >= 0 && fd < FD_TRACK)
+	if (fd >= 0 && fd < FD_TRACK) {
 		fd_marked[fd] = fault_dir_len > 0 && path != NULL &&
 		                (path[0] == '/' ? under_dir(path)
 		                                : realpath(path, abs) != NULL && under_dir(abs));
+		fd_dsync[fd] = (flags & (O_DSYNC | O_SYNC)) != 0;
+	}
 	return fd;
 }
 
@@ -134,7 +184,7 @@ int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	m = open_mode(flags, ap);
 	va_end(ap);
-	return noted(real_open(path, flags, m), path);
+	return noted(real_open(path, flags, m), path, flags);
 }
 
 int open64(const char *path, int flags, ...)
@@ -145,7 +195,7 @@ int open64(const char *path, int flags, ...)
 	va_start(ap, flags);
 	m = open_mode(flags, ap);
 	va_end(ap);
-	return noted(real_open64(path, flags, m), path);
+	return noted(real_open64(path, flags, m), path, flags);
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
@@ -158,13 +208,13 @@ int openat(int dirfd, const char *path, int flags, ...)
 	va_end(ap);
 	/* relative names under another directory fd are not followed */
 	return noted(real_openat(dirfd, path, flags, m),
-	             dirfd == AT_FDCWD || path[0] == '/' ? path : NULL);
+	             dirfd == AT_FDCWD || path[0] == '/' ? path : NULL, flags);
 }
 
 int close(int fd)
 {
 	if (fd >= 0 && fd < FD_TRACK)
-		fd_marked[fd] = 0;
+		fd_marked[fd] = fd_dsync[fd] = 0;
 	return real_close(fd);
 }
 
@@ -201,17 +251,61 @@ static int control(const char *name)
 /* 0: go on; -1 with errno set: fail the call. */
 static int sync_fault(int under)
 {
-	struct timespec ts = {0, 10 * 1000 * 1000};
+	struct timespec ts = {0, 10 * 1000 * 1000}, slow = {0, 100 * 1000 * 1000};
 
 	if (!under)
 		return 0;
 	while (control("fault-sync-stall"))
 		nanosleep(&ts, NULL);
-	if (control("fault-sync-fail")) {
+	if (control("fault-sync-slow"))
+		nanosleep(&slow, NULL);
+	if (control("fault-sync-fail") || (meta_unsynced && control("fault-metasync-fail"))) {
 		errno = EIO;
 		return -1;
 	}
 	return 0;
+}
+
+/* A sync of a file under the directory: the fault, the real call, the log. */
+static int synced(int under, int (*call)(void *, size_t, int, int), void *addr, size_t len,
+                  int flags, int fd)
+{
+	long long t0;
+	int was = meta_unsynced, rc;
+
+	if (sync_fault(under) != 0) {
+		if (under)
+			log_line("sync %lld %lld -1\n", mono_ns(), mono_ns());
+		return -1;
+	}
+	t0 = mono_ns();
+	if (under)
+		meta_unsynced = 0; /* a meta write from now on needs a later sync */
+	rc = call(addr, len, flags, fd);
+	if (under) {
+		if (rc != 0 && was)
+			meta_unsynced = 1;
+		log_line("sync %lld %lld %d\n", t0, mono_ns(), rc);
+	}
+	return rc;
+}
+
+static int call_fdatasync(void *a, size_t l, int f, int fd)
+{
+	(void)a, (void)l, (void)f;
+	return real_fdatasync(fd);
+}
+
+static int call_fsync(void *a, size_t l, int f, int fd)
+{
+	(void)a, (void)l, (void)f;
+	return real_fsync(fd);
+}
+
+static int call_msync(void *a, size_t l, int f, int fd)
+{
+	(void)fd;
+	return real_msync(a, l, f);
 }
 
 static int write_fault(int fd, off_t off)
@@ -229,6 +323,16 @@ static int write_fault(int fd, off_t off)
 	return 0;
 }
 
+/* After a write that returned rc at offset off: note and log a meta page. */
+static void wrote(int fd, off_t off, ssize_t rc)
+{
+	if (rc <= 0 || off < 0 || off >= meta_end || !fd_under_dir(fd))
+		return;
+	if (!fd_dsync[fd])
+		meta_unsynced = 1;
+	log_line("meta %lld %d\n", mono_ns(), fd_dsync[fd] ? 1 : 0);
+}
+
 ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (write_fault(fd, -1) != 0)
@@ -238,51 +342,60 @@ ssize_t write(int fd, const void *buf, size_t n)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	ssize_t rc;
+
 	if (write_fault(fd, off) != 0)
 		return -1;
-	return real_pwrite(fd, buf, n, off);
+	rc = real_pwrite(fd, buf, n, off);
+	wrote(fd, off, rc);
+	return rc;
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
+	ssize_t rc;
+
 	if (write_fault(fd, (off_t)off) != 0)
 		return -1;
-	return real_pwrite64(fd, buf, n, off);
+	rc = real_pwrite64(fd, buf, n, off);
+	wrote(fd, (off_t)off, rc);
+	return rc;
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	off_t off = lseek(fd, 0, SEEK_CUR);
+	ssize_t rc;
 
 	if (write_fault(fd, off) != 0)
 		return -1;
-	return real_writev(fd, iov, cnt);
+	rc = real_writev(fd, iov, cnt);
+	wrote(fd, off, rc);
+	return rc;
 }
 
 ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
+	ssize_t rc;
+
 	if (write_fault(fd, off) != 0)
 		return -1;
-	return real_pwritev(fd, iov, cnt, off);
+	rc = real_pwritev(fd, iov, cnt, off);
+	wrote(fd, off, rc);
+	return rc;
 }
 
 int fdatasync(int fd)
 {
-	if (sync_fault(fd_under_dir(fd)) != 0)
-		return -1;
-	return real_fdatasync(fd);
+	return synced(fd_under_dir(fd), call_fdatasync, NULL, 0, 0, fd);
 }
 
 int fsync(int fd)
 {
-	if (sync_fault(fd_under_dir(fd)) != 0)
-		return -1;
-	return real_fsync(fd);
+	return synced(fd_under_dir(fd), call_fsync, NULL, 0, 0, fd);
 }
 
 int msync(void *addr, size_t len, int flags)
 {
-	if (sync_fault(addr_under_dir(addr)) != 0)
-		return -1;
-	return real_msync(addr, len, flags);
+	return synced(addr_under_dir(addr), call_msync, addr, len, flags, -1);
 }
