@@ -456,29 +456,84 @@ int api_cred_delete(struct req *r, struct store_txn *t)
 	return req_ok(r, 204, NULL);
 }
 
-/* The release of a secret after its commit (dispatch_finish, on the
- * connection's thread): unwrap the ticket key and open the record that the
- * writer copied out when it decided, build the answer. Nothing is read
- * from the store here: what the decision saw is what is released. */
-static int cred_secret_post(struct req *r)
+static size_t put_lit(char *out, const char *s)
 {
-	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
-	size_t ptlen = 0;
-	json_t *plain = NULL, *out;
-	int rc = 0;
+	size_t n = strlen(s);
 
-	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
-		return tampered(r, BAD_KEY);
-	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
-	                       &ptlen) != 0 ||
-	    (plain = json_loadb((char *)pt, ptlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
-		rc = BAD_RECORD;
-	sodium_memzero(key, sizeof key);
-	if (pt != NULL) {
-		wipe_release(pt, ptlen);
+	memcpy(out, s, n);
+	return n;
+}
+
+/* The answer to a secret read, as JSON text written directly from the
+ * plaintext's tokens (no parse tree, no second serialization): the
+ * plaintext is the flat object upload_seal wrote. NULL when it is not of
+ * that plain form (then secret_answer_json parses it in full) or out of
+ * memory (*oom set). */
+static char *secret_answer_text(const struct req *r, const char *pt, size_t ptlen, int *oom)
+{
+	static const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
+	static const char *const keys[] = {",\"label\":",    ",\"kind\":",   ",\"host\":",
+	                                   ",\"username\":", ",\"secret\":", ",\"notes\":"};
+	struct jx_tok v[6];
+	const char *sid = jx_str(r->session, "id");
+	char ts[UTIL_TIME_LEN], *out;
+	int64_t exp = jx_int(r->session, "expires_at", -1);
+	size_t cap, o = 0;
+	int have_ts;
+
+	*oom = 0;
+	if (jx_flat_members(pt, ptlen, names, 6, v) != 0 || sid == NULL)
+		return NULL;
+	/* label, kind and secret are strings; the others a string or null */
+	for (size_t i = 0; i < 6; i++)
+		if ((v[i].p == NULL || v[i].p[0] != '"') && (i == 0 || i == 1 || i == 4))
+			return NULL;
+	have_ts = exp >= 0 && util_format_time(exp, ts) == 0;
+	cap = 6 * strlen(r->a_cred) + 6 * strlen(sid) + 160;
+	for (size_t i = 0; i < 6; i++)
+		cap += v[i].n;
+	if ((out = malloc(cap)) == NULL) {
+		*oom = 1;
+		return NULL;
 	}
-	if (rc != 0)
-		return tampered(r, rc);
+	o += put_lit(out + o, "{\"id\":");
+	o += jx_quote(out + o, r->a_cred);
+	for (size_t i = 0; i < 6; i++) {
+		size_t kl = strlen(keys[i]);
+		memcpy(out + o, keys[i], kl);
+		o += kl;
+		if (v[i].p == NULL) {
+			memcpy(out + o, "null", 4);
+			o += 4;
+		} else {
+			memcpy(out + o, v[i].p, v[i].n);
+			o += v[i].n;
+		}
+	}
+	o += put_lit(out + o, ",\"session\":{\"id\":");
+	o += jx_quote(out + o, sid);
+	o += put_lit(out + o, ",\"expires_at\":");
+	if (!have_ts) {
+		memcpy(out + o, "null", 4);
+		o += 4;
+	} else {
+		out[o++] = '"';
+		memcpy(out + o, ts, UTIL_TIME_LEN - 1);
+		o += UTIL_TIME_LEN - 1;
+		out[o++] = '"';
+	}
+	memcpy(out + o, "}}", 3);
+	return out;
+}
+
+/* The same answer through a full parse, for a plaintext of another form
+ * (older records may differ). NULL if it does not parse. */
+static json_t *secret_answer_json(const struct req *r, const unsigned char *pt, size_t ptlen)
+{
+	json_t *plain = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, NULL), *out;
+
+	if (plain == NULL)
+		return NULL;
 	out = json_pack(
 	    "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:{s:s, s:o}}", "id", r->a_cred, "label",
 	    json_object_get(plain, "label"), "kind", json_object_get(plain, "kind"), "host",
@@ -490,9 +545,44 @@ static int cred_secret_post(struct req *r)
 	    "session", "id", jx_str(r->session, "id"), "expires_at",
 	    jx_time(jx_int(r->session, "expires_at", -1)));
 	json_decref(plain);
-	if (out == NULL)
+	if (out == NULL) /* (a record without label, kind or secret) */
+		out = json_null();
+	return out;
+}
+
+/* The release of a secret after its commit (dispatch_finish, on the
+ * connection's thread): unwrap the ticket key and open the record that the
+ * writer copied out when it decided, build the answer. Nothing is read
+ * from the store here: what the decision saw is what is released. */
+static int cred_secret_post(struct req *r)
+{
+	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
+	size_t ptlen = 0;
+	json_t *out = NULL;
+	char *text = NULL;
+	int rc = 0, oom = 0;
+
+	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
+		return tampered(r, BAD_KEY);
+	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
+	                       &ptlen) != 0)
+		rc = BAD_RECORD;
+	sodium_memzero(key, sizeof key);
+	if (rc == 0 && (text = secret_answer_text(r, (const char *)pt, ptlen, &oom)) == NULL &&
+	    !oom && (out = secret_answer_json(r, pt, ptlen)) == NULL)
+		rc = BAD_RECORD;
+	if (pt != NULL) {
+		wipe_release(pt, ptlen);
+	}
+	if (rc != 0)
+		return tampered(r, rc);
+	if (oom || (out != NULL && json_is_null(out))) {
+		json_decref(out);
 		return req_fail(r, 500, "internal", "internal error");
+	}
 	r->secret = 1;
+	if (text != NULL)
+		return req_ok_text(r, 200, text);
 	return req_ok(r, 200, out);
 }
 

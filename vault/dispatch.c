@@ -94,6 +94,7 @@ static void req_discard(struct req *w)
 	req_post_clear(w);
 	json_decref(w->body);
 	json_decref(w->resp);
+	req_text_clear(w);
 	json_decref(w->ticket);
 	json_decref(w->session);
 	wipe_release(w, sizeof *w); /* the bearer token among the rest */
@@ -119,6 +120,7 @@ static void req_move(struct req *to, struct req *from)
 		to->query = to->uri + (from->query - from->uri);
 	from->body = NULL;
 	from->resp = NULL;
+	from->resp_text = NULL;
 	from->ticket = NULL;
 	from->session = NULL;
 	from->post_rec = NULL; /* to's now */

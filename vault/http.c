@@ -270,6 +270,9 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		                      r->err_msg);
 		body = e ? jx_text(e) : NULL;
 		json_decref(e);
+	} else if (r->resp_text != NULL) {
+		body = r->resp_text; /* freed (wiped) by free_body */
+		r->resp_text = NULL;
 	} else if (r->resp != NULL) {
 		body = jx_text(r->resp);
 	}
@@ -729,6 +732,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	}
 	json_decref(c->r.body);
 	json_decref(c->r.resp);
+	req_text_clear(&c->r);
 	json_decref(c->r.ticket);
 	json_decref(c->r.session);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);

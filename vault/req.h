@@ -99,6 +99,10 @@ struct req {
 	/* Result. */
 	int status;
 	json_t *resp; /* body on success (owned); NULL for 204 */
+	/* or the body as JSON text, written directly (the secret read's
+	 * answer): malloc'd, NUL-terminated, wiped when freed; used instead
+	 * of resp when set (req_ok_text) */
+	char *resp_text;
 	const char *err_code;
 	char err_msg[200];
 	int secret;            /* the body holds a secret: wipe it after sending */
@@ -125,6 +129,13 @@ int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 
 /* Record a success; takes ownership of body (NULL for 204). Returns status. */
 int req_ok(struct req *r, int status, json_t *body);
+
+/* Record a success whose body is the JSON text (malloc'd, owned from
+ * here, wiped when freed). Returns status. */
+int req_ok_text(struct req *r, int status, char *text);
+
+/* Free (wiping) a body text left on r. */
+void req_text_clear(struct req *r);
 
 /* Find a query parameter, percent-decoded strictly into out. Returns 1 if
  * present, 0 if absent, -1 if malformed or too long. */
