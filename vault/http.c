@@ -168,10 +168,14 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	c->start_us = metrics_now_us();
 	randombytes_buf(rid, sizeof rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
-	if (strlen(uri) >= sizeof c->r.uri)
+	if (strlen(uri) >= REQ_URI_MAX) {
 		c->uri_too_long = 1;
-	else
+	} else if ((c->r.uri = malloc(strlen(uri) + 1)) == NULL) {
+		free(c);
+		return NULL;
+	} else {
 		memcpy(c->r.uri, uri, strlen(uri) + 1);
+	}
 	c->log_path = "-";
 	return c;
 }
@@ -735,6 +739,7 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	req_text_clear(&c->r);
 	json_decref(c->r.ticket);
 	json_decref(c->r.session);
+	req_uri_clear(&c->r);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
 	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);
 	free(c);

@@ -44,6 +44,14 @@ int req_ok_text(struct req *r, int status, char *text)
 	return status;
 }
 
+void req_uri_clear(struct req *r)
+{
+	if (r->uri != NULL)
+		wipe_release(r->uri, strlen(r->uri));
+	r->uri = NULL;
+	r->query = NULL;
+}
+
 void req_text_clear(struct req *r)
 {
 	if (r->resp_text != NULL)
