@@ -182,15 +182,24 @@ int jx_flat_members(const char *text, size_t len, const char *const *names, size
 
 size_t jx_quote(char *out, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char hex[] = "0123456789ABCDEF";
 	size_t o = 0;
 
 	out[o++] = '"';
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
+		const char *sh = c == '\b'   ? "b"
+		                 : c == '\f' ? "f"
+		                 : c == '\n' ? "n"
+		                 : c == '\r' ? "r"
+		                 : c == '\t' ? "t"
+		                             : NULL;
 		if (c == '"' || c == '\\') {
 			out[o++] = '\\';
 			out[o++] = (char)c;
+		} else if (sh != NULL) {
+			out[o++] = '\\';
+			out[o++] = *sh;
 		} else if (c < 0x20) {
 			memcpy(out + o, "\\u00", 4);
 			out[o + 4] = hex[c >> 4];

@@ -37,8 +37,9 @@ struct jx_tok {
 int jx_flat_members(const char *text, size_t len, const char *const *names, size_t n,
                     struct jx_tok *vals);
 
-/* s as a JSON string token (quotes, escapes) into out, which holds at
- * least 6 * strlen(s) + 3 bytes; returns the length written (no NUL). */
+/* s (UTF-8) as a JSON string token into out, escaped as jansson's
+ * json_dumps escapes it (the same bytes); out holds at least
+ * 6 * strlen(s) + 2 bytes. Returns the length written (no NUL). */
 size_t jx_quote(char *out, const char *s);
 
 #endif

@@ -63,23 +63,39 @@ static int upload_check(struct req *r, struct upload *u)
 }
 
 /* Seal the upload u as credential cid of ticket tid with key: the
- * plaintext is the JSON of the fields, wiped after. */
+ * plaintext is the JSON of the fields (the flat object secret_answer_text
+ * reads; written directly, the same bytes jansson wrote), wiped after. */
 static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
                        const char *cid, int64_t created, int64_t expires, const struct upload *u,
                        unsigned char **rec, size_t *reclen)
 {
-	json_t *obj =
-	    json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", u->label, "kind", u->kind,
-	              "host", u->host, "username", u->user, "secret", u->secret, "notes", u->notes);
-	char *pt = obj != NULL ? jx_text(obj) : NULL;
-	int rc = -1;
+	const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
+	const char *const vals[] = {u->label, u->kind, u->host, u->user, u->secret, u->notes};
+	size_t cap = 2, o = 0;
+	char *pt;
+	int rc;
 
-	if (pt != NULL) {
-		rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt,
-		                        strlen(pt), rec, reclen);
-		wipe_release(pt, strlen(pt));
+	for (size_t i = 0; i < 6; i++)
+		cap += strlen(names[i]) + 4 + (vals[i] != NULL ? 6 * strlen(vals[i]) + 2 : 4);
+	if (u->label == NULL || u->kind == NULL || u->secret == NULL || (pt = malloc(cap)) == NULL)
+		return -1;
+	pt[o++] = '{';
+	for (size_t i = 0; i < 6; i++) {
+		if (i > 0)
+			pt[o++] = ',';
+		o += jx_quote(pt + o, names[i]);
+		pt[o++] = ':';
+		if (vals[i] != NULL) {
+			o += jx_quote(pt + o, vals[i]);
+		} else {
+			memcpy(pt + o, "null", 4);
+			o += 4;
+		}
 	}
-	json_decref(obj);
+	pt[o++] = '}';
+	rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt, o, rec,
+	                        reclen);
+	wipe_release(pt, cap);
 	return rc;
 }
 

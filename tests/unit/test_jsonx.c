@@ -1,7 +1,7 @@
 /* Unit tests for common/jsonx.c's text helpers: jx_flat_members takes the
  * tokens of the flat objects jx_text writes (every value copied out means
  * what jansson reads from it), refuses every other text, and jx_quote
- * writes strings jansson reads back unchanged. */
+ * writes the very bytes jansson writes for a string. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -147,7 +147,7 @@ static void test_flat_refuses(void **st)
 static void test_quote(void **st)
 {
 	const char *in[] = {"", "abc", "a\"b", "a\\b", "\x01\x1f", "tab\there", "é€😀"};
-	char out[256];
+	char out[6 * 256 + 2];
 
 	(void)st;
 	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
@@ -158,6 +158,24 @@ static void test_quote(void **st)
 		assert_non_null(v);
 		assert_string_equal(json_string_value(v), in[i]);
 		json_decref(v);
+	}
+	/* the same bytes as jansson writes: uploads are sealed with them */
+	for (int round = 0; round < 3000; round++) {
+		char str[256], *want;
+		json_t *js;
+		size_t n;
+		random_string(str, sizeof str);
+		if (round % 3 == 0 && strlen(str) < sizeof str - 3)
+			strcat(str, round % 2 ? "\x01\x7f" : "\x1f");
+		js = json_string(str);
+		assert_non_null(js);
+		want = json_dumps(js, JSON_ENCODE_ANY | JSON_COMPACT);
+		assert_non_null(want);
+		n = jx_quote(out, str);
+		assert_int_equal(n, strlen(want));
+		assert_memory_equal(out, want, n);
+		free(want);
+		json_decref(js);
 	}
 	assert_int_equal(jx_quote(out, "\x01"), 8);
 	out[8] = '\0';
