@@ -131,7 +131,7 @@ check: programs unit-tests
 	RSVAULT_FAULT_SO=$(abspath $(FAULT_SO)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		prove -f $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
+		prove -f --timer $(UNIT_BIN) $(FUZZ_REPLAY) tests/integration/*.py
 
 run: deps-build
 	@$(MAKE) --no-print-directory programs
@@ -155,6 +155,8 @@ stress: deps
 # Not part of `make test`, which runs `bench-smoke`: every part of the
 # harness for a second or so, judged only on working, never on figures.
 # BENCH_SECONDS, BENCH_REPS, BENCH_CONNS, BENCH_PERF, ...: tests/bench/bench.py.
+# It builds the baseline commit (BENCH_BASELINE, 6d5a57e) from the git history
+# into build/bench/baseline/ once and measures it beside bin/ at 1 connection.
 bench: deps-build bench-deps
 	@$(MAKE) --no-print-directory programs
 	RSVAULT_BIN=$(abspath $(BIN)) python3 tests/bench/bench.py

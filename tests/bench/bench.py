@@ -24,10 +24,16 @@ BENCH_NICE (0; a negative value, as root, runs the driver, wrk and both
 servers ahead of other work on a shared machine),
 BENCH_PERF (0; N records N s of `perf record -g` on rsvaultd under secret
 reads at 32 connections), BENCH_DOC (docs/benchmarks.md), BENCH_KEEP (0),
-BENCH_SAVE_BASELINE (0; 1 stores this run's one-connection figures in
-tests/bench/baseline.json as the reference for "no slower than today").
-The binaries come from $RSVAULT_BIN (default ./bin).
+BENCH_BASELINE (6d5a57e; the commit that is "today" for the one-connection
+target: built from the git history into build/bench/baseline/COMMIT/bin once,
+then run beside this code, alternated, at one connection on fresh stores;
+empty, or no git history: tests/bench/baseline.json from an earlier run),
+BENCH_SAVE_BASELINE (0; 1 stores the baseline server's one-connection
+figures of this run in tests/bench/baseline.json, the fallback).
+The binaries come from $RSVAULT_BIN (default ./bin). The smoke builds no
+baseline: the current rsvaultd stands in for it.
 """
+import contextlib
 import datetime
 import json
 import math
@@ -48,12 +54,19 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import rsvtest  # noqa: E402
 from rsvtest import RUN_AS, Vault, binpath, make_keys, server_user_args  # noqa: E402
 from rsvcore import Core  # noqa: E402
 
 LUA = os.path.join(HERE, "wrk.lua")
 BASELINE = os.path.join(HERE, "baseline.json")
 OUTDIR = os.path.join(ROOT, "build", "bench")
+# "Today" of the one-connection target: the code before the request path
+# was rebuilt (issue 10). make bench builds it from the git history.
+DEFAULT_BASELINE = "6d5a57e"
+# Workloads compared with the baseline at one connection (those that touch
+# the store; the baseline's API takes the same seeding and requests).
+AB_WORKLOADS = ["secret", "upload", "tickets"]
 HZ = os.sysconf("SC_CLK_TCK")
 IDLE_REFRESH_S = 4.0  # the server's head deadline is 10 s
 BEGIN_MARK = "<!-- BEGIN make bench results -->"
@@ -122,6 +135,10 @@ class Config:
             self.doc, self.keep, self.save_baseline = "", False, False
             self.pin = True
             self.nice = 0
+            # The comparison with the baseline runs, but against the current
+            # rsvaultd standing in for it: building an old commit takes too long.
+            self.baseline = None
+            self.ab_conns = 1
             return
         self.seconds = env_int("BENCH_SECONDS", 5, 1, 3600)
         self.reps = env_int("BENCH_REPS", 3, 1, 100)
@@ -148,6 +165,11 @@ class Config:
         self.save_baseline = os.environ.get("BENCH_SAVE_BASELINE", "0") == "1"
         self.pin = os.environ.get("BENCH_PIN", "1") != "0"
         self.nice = env_int("BENCH_NICE", 0, -20, 19)
+        # empty: no build, the one-connection target falls back to baseline.json
+        self.baseline = os.environ.get("BENCH_BASELINE", DEFAULT_BASELINE).strip()
+        if self.baseline and not re.fullmatch(r"[0-9A-Za-z._/][0-9A-Za-z._/-]{0,99}", self.baseline):
+            raise SystemExit("bench: BENCH_BASELINE must be a commit (hex id, tag or branch)")
+        self.ab_conns = 1
 
 
 class Checks:
@@ -470,10 +492,122 @@ http {
         return rc
 
 
+class Seeded:
+    """What seed() made: principals, the ticket and each workload's request."""
+
+
+def seed(vault, upload_body):
+    """A customer with a commercial license, an agent, a ticket assigned to
+    the agent with four credentials, and an open session as long as the
+    server allows (the same through the baseline's API: its routes and
+    bodies for these steps are the same)."""
+    core = Core(vault)
+    sd = Seeded()
+    sd.cust = core.customer("pro")
+    sd.agent = core.agent()
+    sd.w = w = core.ticket(sd.cust, subject="Printer queue stuck on FS-02")
+    for i in range(4):
+        core.cred(w, label="login %d" % (i + 1), kind="rdp", host="fs-02.example.test",
+                  username="support%d" % i)
+    core.assign(w, sd.agent)
+    core.session(w, ttl=86400)
+    sd.secret_path = "%s/credentials/%s/secret" % (w.path, w.cid)
+    sd.loads = {
+        "health": ("/v1/health", {}),
+        "secret": (sd.secret_path, {"BENCH_TOKEN": sd.agent.token, "BENCH_SESSION": w.sid}),
+        "upload": (w.path + "/credentials",
+                   {"BENCH_METHOD": "POST", "BENCH_TOKEN": sd.cust.token,
+                    "BENCH_BODY": upload_body}),
+        "tickets": ("/v1/tickets", {"BENCH_TOKEN": sd.agent.token}),
+    }
+    return sd
+
+
 def start_vault(vault, cpus):
     with Pinned(cpus):
         vault.start()
     return vault
+
+
+# --- the baseline: today's code, built from the git history ------------------------
+
+def build_baseline(rev):
+    """Build the release programs of commit rev into
+    build/bench/baseline/SHA/bin with that commit's own Makefile and flags,
+    once per commit (a later run finds them there). Returns
+    (bindir, full commit id, what was done) or (None, None, why not)."""
+    git = shutil.which("git")
+    if not git:
+        return None, None, "git is not installed"
+    r = subprocess.run([git, "-C", ROOT, "rev-parse", "--verify", "--quiet", rev + "^{commit}"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40,64}", r.stdout.strip()):
+        return None, None, "commit %s is not in a git history here (%s)" % (
+            rev, (r.stderr.strip() or "no .git").splitlines()[0])
+    sha = r.stdout.strip()
+    top = os.path.join(OUTDIR, "baseline", sha)
+    bindir = os.path.join(top, "bin")
+    stamp = os.path.join(top, "built")
+    progs = ("rsvaultd", "rsvault-keys")
+    if os.path.exists(stamp) and all(os.access(os.path.join(bindir, p), os.X_OK) for p in progs):
+        return bindir, sha, "built before, in %s" % os.path.relpath(top, ROOT)
+    shutil.rmtree(top, ignore_errors=True)
+    src = os.path.join(top, "src")
+    os.makedirs(src)
+    log_path = os.path.join(top, "build.log")
+    print("bench: building %s (%s) into %s ..." % (rev, sha[:12], os.path.relpath(top, ROOT)),
+          flush=True)
+    t0 = time.perf_counter()
+    with open(log_path, "wb") as log:
+        arch = subprocess.Popen([git, "-C", ROOT, "archive", "--format=tar", sha],
+                                stdout=subprocess.PIPE, stderr=log)
+        tar = subprocess.run(["tar", "-x", "-C", src], stdin=arch.stdout, stderr=log, timeout=300)
+        arch.stdout.close()
+        if arch.wait(timeout=300) != 0 or tar.returncode != 0:
+            return None, sha, "git archive of %s failed (%s)" % (rev, os.path.relpath(log_path, ROOT))
+        # Its own Makefile and flags; nothing of this run's make leaks in.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "CFLAGS",
+                            "LDFLAGS", "LDLIBS", "CPPFLAGS", "BUILD", "BIN", "SAN", "TESTING")}
+        mk = subprocess.run(["make", "-C", src, "-j%d" % max(1, min(4, os.cpu_count() or 1)),
+                             "BUILD=build/release", "BIN=" + bindir, "programs"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, timeout=1800)
+    if mk.returncode != 0 or not all(os.access(os.path.join(bindir, p), os.X_OK) for p in progs):
+        return None, sha, "the build of %s failed (%s)" % (rev, os.path.relpath(log_path, ROOT))
+    shutil.rmtree(src, ignore_errors=True)
+    with open(stamp, "w") as f:
+        f.write("%s built %s\n" % (sha, datetime.datetime.now(datetime.timezone.utc)
+                                   .strftime("%Y-%m-%d %H:%M UTC")))
+    return bindir, sha, "built in %.0f s into %s" % (time.perf_counter() - t0,
+                                                     os.path.relpath(top, ROOT))
+
+
+class BinVault(Vault):
+    """A Vault whose rsvaultd and rsvault-keys come from bindir (another
+    build of rsvault, e.g. the baseline commit's). A server too old to know
+    --user (it ran as root then) is started without it."""
+
+    def __init__(self, bindir, **kw):
+        self.bindir = bindir
+        helptext = run_text([os.path.join(bindir, "rsvaultd"), "--help"])
+        self.knows_user = "--user" in helptext
+        with self._programs():
+            super().__init__(**kw)
+
+    @contextlib.contextmanager
+    def _programs(self):
+        old_bin, old_user = rsvtest.BIN, rsvtest.server_user_args
+        rsvtest.BIN = self.bindir
+        if not self.knows_user:
+            rsvtest.server_user_args = lambda: []
+        try:
+            yield
+        finally:
+            rsvtest.BIN, rsvtest.server_user_args = old_bin, old_user
+
+    def start(self, listen="127.0.0.1:0"):
+        with self._programs():
+            return super().start(listen)
 
 
 # --- measurements -------------------------------------------------------------------
@@ -539,6 +673,80 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     res["req_per_commit"] = res["requests"] / res["commits"] if res["commits"] else float("nan")
     res["client_cores"] = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall
     return res
+
+
+def compare_at_one(cfg, chk, work, server_cpus, base_bindir, upload_body):
+    """Today's code against this one at cfg.ab_conns (1) connection, in
+    this run: both servers on fresh stores seeded alike, the same points
+    alternated (which server goes first swaps from point to point), medians
+    of cfg.reps. Returns {"runs", "points", "ratios", "wls"}."""
+    wls = [w for w in AB_WORKLOADS if w in cfg.workloads]
+    if cfg.smoke:
+        wls = wls[:1]   # the code path, not the figures: one workload keeps it short
+    args = ["--threads", str(cfg.threads), "--max-per-address", str(cfg.per_addr),
+            "--session-max-ttl", "86400"]
+    servers = []   # (role, vault, seeded)
+    shown = {"new": "current", "old": "stand-in" if cfg.smoke else "baseline"}
+    started = []
+    runs = {}
+    try:
+        for role, bindir in (("new", None), ("old", base_bindir)):
+            d = os.path.join(work, "ab-" + role)
+            os.makedirs(d)
+            if RUN_AS:
+                os.chmod(d, 0o711)
+            v = Vault(extra_args=args, workdir=d) if bindir is None else \
+                BinVault(bindir, extra_args=args, workdir=d)
+            started.append(v)
+            start_vault(v, server_cpus)
+            sd = seed(v, upload_body)
+            st = v.get(sd.secret_path, sd.agent.token, headers={"X-Session-Id": sd.w.sid})
+            ok = st.status == 200 and isinstance(st.json, dict) and st.json.get("secret") == sd.w.secret
+            up = v.post(sd.w.path + "/credentials", sd.cust.token, UPLOAD_BODY)
+            tl = v.get("/v1/tickets", sd.agent.token)
+            if not chk.ok(ok and up.status == 201 and tl.status == 200,
+                          "%s server for the 1-connection comparison: seeded, a secret read, "
+                          "an upload and the ticket list answer" % shown[role],
+                          "%r %r %r\n%s" % (st, up, tl, v.logtext()[-2000:])):
+                raise RuntimeError("the %s server does not take the bench's requests" % shown[role])
+            servers.append((role, v, sd))
+        total = cfg.reps * len(wls) * 2
+        done = 0
+        for rep in range(cfg.reps):
+            for i, wl in enumerate(wls):
+                order = servers if (rep * len(wls) + i) % 2 == 0 else servers[::-1]
+                for role, v, sd in order:
+                    path, env = sd.loads[wl]
+                    res = run_wrk(cfg, v.port, path, cfg.ab_conns, env, [v.proc.pid],
+                                  server_cpus, v.data)
+                    runs.setdefault((role, wl), []).append(res)
+                    done += 1
+                    line = ("[A/B %d/%d] rep %d %-8s %-8s c=%d %9.0f req/s  p50 %7.2f ms  "
+                            "p99 %7.2f ms  %6.0f µs CPU/req  %4.1f req/commit  errors %d"
+                            % (done, total, rep + 1, wl, shown[role], cfg.ab_conns, res["rps"],
+                               res["p50_us"] / 1000, res["p99_us"] / 1000, res["cpu_us_per_req"],
+                               res["req_per_commit"], res["errors"]))
+                    if not cfg.smoke:
+                        print(line, flush=True)
+                    chk.ok(res["requests"] > 0 and res["errors"] == 0,
+                           line if cfg.smoke else "%s server, %s at %d connection: requests "
+                           "answered, no errors" % (shown[role], wl, cfg.ab_conns), json.dumps(res))
+                    time.sleep(0.3)
+        for role, v, _ in servers:
+            rc = v.stop()
+            chk.ok(rc == 0, "%s server of the comparison exits 0" % shown[role], v.logtext()[-2000:])
+    finally:
+        for v in started:
+            if v.proc is not None:
+                v.stop()
+    points = {}
+    for key, rs in runs.items():
+        points[key] = {k: med([r[k] for r in rs]) for k in rs[0]}
+    # req/s of this code over the baseline's, per repetition (adjacent points)
+    ratios = {wl: [n["rps"] / o["rps"] if o["rps"] else float("nan")
+                   for n, o in zip(runs.get(("new", wl), []), runs.get(("old", wl), []))]
+              for wl in wls}
+    return {"runs": runs, "points": points, "ratios": ratios, "wls": wls}
 
 
 def idle_connections(cfg, vault, ctx):
@@ -756,7 +964,60 @@ def git_rev():
     return rev + (" (with uncommitted changes)" if dirty else "")
 
 
-def report(cfg, meta, points, sync, idle, starts, baseline):
+AB_NAMES = {"secret": "secret reads", "upload": "uploads", "tickets": "ticket list"}
+AB_GOAL = "req/s ≥ and p50 ≤ the baseline's"
+
+
+def no_slower(new_rps, new_p50, old_rps, old_p50):
+    """Issue 10's "at 1 connection, no slower than today", strictly."""
+    return new_rps >= old_rps and new_p50 <= old_p50
+
+
+def report_ab(cfg, meta, ab, L, targets):
+    """The one-connection comparison with the baseline measured in this run:
+    a table of both servers, and a target row per workload."""
+    if ab["standin"]:
+        L.append("One connection, **smoke only**: the current rsvaultd stands in for the "
+                 "baseline (no old commit is built); the figures below compare the program "
+                 "with itself and are not judged.")
+        old_name = "stand-in (this rsvaultd)"
+    else:
+        L.append("One connection, this commit against %s, today's code before the request "
+                 "path was rebuilt (%s): both in this run, on fresh stores seeded alike, "
+                 "each point alternated between the two servers (which goes first swaps), "
+                 "%d s per point, median of %d; 512-byte fdatasync %s /s in these minutes."
+                 % (ab["label"], ab["how"], cfg.seconds, cfg.reps, fmt_int(ab["sync"])))
+        old_name = "%s (baseline)" % ab["label"]
+    new_name = "this commit (%s)" % meta["commit"].split()[0]
+    L.append("")
+    L.append("| load, 1 connection | server | req/s | p50 | p99 | server CPU/req | req/commit "
+             "| errors | req/s over the baseline's, median (each repetition) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for wl in ab["wls"]:
+        o = ab["points"][("old", wl)]
+        n = ab["points"][("new", wl)]
+        rs = ab["ratios"][wl]
+        for name, r, ratio in ((old_name, o, "–"),
+                               (new_name, n, "× %.2f (%s)" % (med(rs), ", ".join(
+                                   "%.2f" % x for x in rs)))):
+            L.append("| %s | %s | %s | %s | %s | %s µs | %s | %d | %s |" % (
+                LABELS[wl], name, fmt_int(r["rps"]), fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
+                fmt_int(r["cpu_us_per_req"]),
+                "–" if math.isnan(r["req_per_commit"]) else "%.1f" % r["req_per_commit"],
+                r["errors"], ratio))
+        ok = no_slower(n["rps"], n["p50_us"], o["rps"], o["p50_us"])
+        targets.append((
+            "%s at 1 conn vs %s, same run" % (AB_NAMES[wl], "the stand-in (smoke)"
+                                              if ab["standin"] else ab["label"]),
+            "%s vs %s req/s (× %.2f; repetitions %s–%s), p50 %s vs %s"
+            % (fmt_int(n["rps"]), fmt_int(o["rps"]), n["rps"] / o["rps"] if o["rps"] else
+               float("nan"), "%.2f" % min(rs) if rs else "–", "%.2f" % max(rs) if rs else "–",
+               fmt_ms(n["p50_us"]), fmt_ms(o["p50_us"])),
+            AB_GOAL, None if ab["standin"] else ok))
+    L.append("")
+
+
+def report(cfg, meta, points, sync, idle, starts, baseline, ab=None, ab_why_not=None):
     """The Markdown block: settings, table, references, targets."""
     L = []
     L.append("Run of %s, commit %s." % (meta["date"], meta["commit"]))
@@ -833,23 +1094,26 @@ def report(cfg, meta, points, sync, idle, starts, baseline):
     if starts:
         targets.append(("start-up to the first answer", "%.1f ms" % med(starts), "≤ 100 ms",
                         med(starts) <= T_START_MS))
-    s1 = get("secret", 1, "rps")
-    if s1 is not None:
-        p50 = get("secret", 1, "p50_us")
-        if baseline and sync:
-            now_n = s1 / sync
-            then_n = baseline["secret_1_rps"] / baseline["fdatasync_rate"]
-            targets.append(("secret reads at 1 conn vs today (%s)" % baseline["commit"],
-                            "%s req/s, p50 %s; %.2f per fdatasync (then %s req/s, p50 %s; "
-                            "%.2f per fdatasync)" % (fmt_int(s1), fmt_ms(p50), now_n,
-                                                     fmt_int(baseline["secret_1_rps"]),
-                                                     fmt_ms(baseline["secret_1_p50_us"]), then_n),
-                            "no slower, per fdatasync", now_n >= then_n))
-        else:
-            targets.append(("secret reads at 1 conn", "%s req/s, p50 %s; %.2f per fdatasync%s"
-                            % (fmt_int(s1), fmt_ms(p50), s1 / sync if sync else float("nan"),
-                               " (this run is the reference, tests/bench/baseline.json)"
-                               if cfg.save_baseline else ""),
+    if ab:
+        report_ab(cfg, meta, ab, L, targets)
+    else:
+        s1 = get("secret", 1, "rps")
+        if s1 is not None and baseline:
+            # Fallback: the figures a run of the baseline commit left in
+            # tests/bench/baseline.json, taken on another day.
+            p50 = get("secret", 1, "p50_us")
+            targets.append((
+                "secret reads at 1 conn vs %s, **across runs** (tests/bench/baseline.json "
+                "of %s, not this run: %s)" % (baseline["commit"], baseline["date"], ab_why_not),
+                "%s req/s, p50 %s (then %s req/s, p50 %s); fdatasync %s /s now, %s /s then"
+                % (fmt_int(s1), fmt_ms(p50), fmt_int(baseline["secret_1_rps"]),
+                   fmt_ms(baseline["secret_1_p50_us"]), fmt_int(sync),
+                   fmt_int(baseline["fdatasync_rate"])),
+                AB_GOAL + ", across runs",
+                no_slower(s1, p50, baseline["secret_1_rps"], baseline["secret_1_p50_us"])))
+        elif s1 is not None:
+            targets.append(("secret reads at 1 conn", "%s req/s, p50 %s (no baseline: %s)"
+                            % (fmt_int(s1), fmt_ms(get("secret", 1, "p50_us")), ab_why_not),
                             "no slower than today", None))
     L.append("| target | measured | goal | |")
     L.append("|---|---|---|---|")
@@ -900,6 +1164,30 @@ def run(cfg, chk):
     meta["nginx"] = run_text(["nginx", "-v"]).replace("nginx version: ", "") or "nginx"
     meta["wrk"] = (run_text(["wrk", "-v"]).splitlines() or ["wrk"])[0].split(" Copyright")[0].strip()
 
+    # "Today" for the one-connection target: the baseline commit built from
+    # the git history and measured in this run. The smoke does not build it
+    # (too slow for make test): the current rsvaultd stands in for it, so the
+    # comparison's code still runs.
+    ab_base = None       # {"bindir", "label", "standin", "how"}
+    ab_why_not = None    # why there is no same-run comparison
+    ab_wanted = cfg.ab_conns in cfg.conns and any(w in cfg.workloads for w in AB_WORKLOADS)
+    if smoke:
+        ab_base = {"bindir": os.path.dirname(binpath("rsvaultd")), "standin": True,
+                   "label": "stand-in", "how": "smoke: the current rsvaultd stands in for it"}
+    elif not ab_wanted:
+        ab_why_not = "no one-connection point of secret reads, uploads or ticket listing asked for"
+    elif not cfg.baseline:
+        ab_why_not = "BENCH_BASELINE is empty"
+    else:
+        bindir, sha, how = build_baseline(cfg.baseline)
+        if bindir:
+            ab_base = {"bindir": bindir, "standin": False, "label": sha[:7], "how": how}
+            print("bench: baseline %s: %s" % (sha[:12], how), flush=True)
+        else:
+            ab_why_not = how
+            print("bench: no same-run baseline: %s; comparing with %s instead"
+                  % (how, os.path.relpath(BASELINE, ROOT)), flush=True)
+
     cpus = sorted(os.sched_getaffinity(0))
     if cfg.pin and len(cpus) >= 2:
         client_cpus, server_cpus = {cpus[0]}, set(cpus[1:])
@@ -935,22 +1223,14 @@ def run(cfg, chk):
         start_vault(vault, server_cpus)
         chk.ok(True, "rsvaultd started on port %d" % vault.port)
 
-        # Seed: a customer with a commercial license, an agent, a ticket
-        # assigned to the agent with a few credentials, and an open session
-        # as long as the server allows.
-        core = Core(vault)
-        cust = core.customer("pro")
-        agent = core.agent()
-        w = core.ticket(cust, subject="Printer queue stuck on FS-02")
-        for i in range(4):
-            core.cred(w, label="login %d" % (i + 1), kind="rdp", host="fs-02.example.test",
-                      username="support%d" % i)
-        core.assign(w, agent)
-        core.session(w, ttl=86400)
+        upload_body = os.path.join(work, "upload.json")
+        with open(upload_body, "w") as f:
+            json.dump(UPLOAD_BODY, f)
+        sd = seed(vault, upload_body)
+        cust, agent, w, secret_path = sd.cust, sd.agent, sd.w, sd.secret_path
         chk.ok(True, "seeded: customer with a pro license, agent, ticket, 4 credentials, session")
 
         ctx = ssl.create_default_context(cafile=vault.ca)
-        secret_path = "%s/credentials/%s/secret" % (w.path, w.cid)
         st, head, body, cipher, version = https_get(ctx, vault.port, secret_path, {
             "Authorization": "Bearer " + agent.token, "X-Session-Id": w.sid})
         chk.ok(st == 200 and json.loads(body).get("secret") == w.secret,
@@ -969,9 +1249,6 @@ def run(cfg, chk):
             st, head, b2, _, _ = https_get(ctx, vault.port, path, hdrs)
             chk.ok(st == 200, "%s answers 200" % path, "%d %r" % (st, b2[:200]))
             heads[name] = (len(head), len(b2))
-        upload_body = os.path.join(work, "upload.json")
-        with open(upload_body, "w") as f:
-            json.dump(UPLOAD_BODY, f)
         ru = vault.post(w.path + "/credentials", cust.token, UPLOAD_BODY)
         chk.ok(ru.status == 201, "credential upload answers 201", repr(ru))
         heads["upload"] = (None, len(ru.body))
@@ -991,14 +1268,9 @@ def run(cfg, chk):
                             heads["nginx"][0], heads["health"][1], heads["tickets"][1],
                             os.path.getsize(upload_body), heads["upload"][1]))
 
-        loads = {
-            "nginx": (nginx, "/secret.json", {}),
-            "health": (vault, "/v1/health", {}),
-            "secret": (vault, secret_path, {"BENCH_TOKEN": agent.token, "BENCH_SESSION": w.sid}),
-            "upload": (vault, w.path + "/credentials",
-                       {"BENCH_METHOD": "POST", "BENCH_TOKEN": cust.token, "BENCH_BODY": upload_body}),
-            "tickets": (vault, "/v1/tickets", {"BENCH_TOKEN": agent.token}),
-        }
+        loads = {"nginx": (nginx, "/secret.json", {})}
+        for wl, (path, env) in sd.loads.items():
+            loads[wl] = (vault, path, env)
         runs = {}
         syncs = []
         total = cfg.reps * len(cfg.conns) * len(cfg.workloads)
@@ -1041,6 +1313,12 @@ def run(cfg, chk):
         rc_v = vault.stop()
         chk.ok(rc_v == 0, "rsvaultd exits 0 after the load", vault.logtext()[-2000:])
 
+        ab = None
+        if ab_base:
+            ab = compare_at_one(cfg, chk, work, server_cpus, ab_base["bindir"], upload_body)
+            ab.update(ab_base)
+            ab["sync"] = fdatasync_rate(vault.data, cfg.sync_seconds)
+
         idle = None
         if cfg.idle:
             start_vault(vault, server_cpus)
@@ -1071,8 +1349,7 @@ def run(cfg, chk):
         if os.path.exists(BASELINE):
             with open(BASELINE) as f:
                 baseline = json.load(f)
-        block = report(cfg, meta, points, sync, idle, starts,
-                       None if cfg.save_baseline else baseline)
+        block = report(cfg, meta, points, sync, idle, starts, baseline, ab, ab_why_not)
         chk.ok("| target |" in block, "report rendered")
         if smoke:
             chk.note(block)
@@ -1091,19 +1368,33 @@ def run(cfg, chk):
             results = {"meta": meta, "fdatasync_rate": sync, "idle": idle, "starts_ms": starts,
                        "points": {"%s/%d" % k: v for k, v in points.items()},
                        "runs": {"%s/%d" % k: v for k, v in runs.items()}}
+            if ab:
+                results["baseline_1conn"] = {
+                    "baseline": ab["label"], "how": ab["how"], "fdatasync_rate": ab["sync"],
+                    "ratios": ab["ratios"],
+                    "points": {"%s/%s" % k: v for k, v in ab["points"].items()},
+                    "runs": {"%s/%s" % k: v for k, v in ab["runs"].items()}}
             with open(os.path.join(OUTDIR, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
             if cfg.doc:
                 write_doc(cfg.doc, block)
                 print("wrote the results into %s" % os.path.relpath(cfg.doc, ROOT))
-            if cfg.save_baseline and (("secret", 1) in points):
-                with open(BASELINE, "w") as f:
-                    json.dump({"commit": meta["commit"].split()[0], "date": meta["date"],
-                               "secret_1_rps": round(points[("secret", 1)]["rps"], 1),
-                               "secret_1_p50_us": points[("secret", 1)]["p50_us"],
-                               "fdatasync_rate": round(sync, 1)}, f, indent=1)
-                    f.write("\n")
-                print("wrote %s" % os.path.relpath(BASELINE, ROOT))
+            if cfg.save_baseline:
+                # The baseline server's figures of this run: the fallback
+                # for a tree without its git history.
+                if ab and ("old", "secret") in ab["points"]:
+                    saved = {"commit": ab["label"], "date": meta["date"],
+                             "fdatasync_rate": round(ab["sync"], 1)}
+                    for wl in ab["wls"]:
+                        saved["%s_1_rps" % wl] = round(ab["points"][("old", wl)]["rps"], 1)
+                        saved["%s_1_p50_us" % wl] = ab["points"][("old", wl)]["p50_us"]
+                    with open(BASELINE, "w") as f:
+                        json.dump(saved, f, indent=1)
+                        f.write("\n")
+                    print("wrote %s" % os.path.relpath(BASELINE, ROOT))
+                else:
+                    chk.ok(False, "BENCH_SAVE_BASELINE=1 saves the baseline server's figures",
+                           "no same-run baseline was measured: %s" % ab_why_not)
         rc = 0 if chk.failed == 0 else 1
     except Exception:  # noqa: BLE001 - reported as a failure
         import traceback

@@ -230,6 +230,12 @@ class Vault:
         self.log.close()
         if rc != 0:
             self.bad_exits.append(rc)
+        if rc is not None and rc < 0 and rc != -signal.SIGKILL:
+            # Killed by a signal it did not expect (a sanitizer's abort, a
+            # crash): say why at once, on stderr (prove shows it), whatever
+            # the test does with bad_exits later.
+            sys.stderr.write("rsvaultd exited with %d; log tail:\n%s\n"
+                             % (rc, self.logtext()[-6000:]))
         return rc
 
     def logtext(self):
