@@ -64,13 +64,16 @@
 #define FD_RESERVE_PER_THREAD 4 /* epoll fd and wake-up fds of each worker */
 
 /* libmicrohttpd's memory pool per connection: it holds the request head
- * (read buffer and parsed headers) and the response head, never a body
+ * (read buffer and parsed headers) and then the response head, never a body
  * (bodies pass through our callbacks; responses are our buffers). The pool
  * is zeroed in full after every request, so all of it stays resident for
- * as long as the connection is open: at 64 KiB, 1,000 idle connections
- * took 80 MiB. 12 KiB holds a head of about 9 KiB (our URI limit is 4 KiB);
- * a larger head is refused by libmicrohttpd (414/431). */
-#define CONN_MEMORY_LIMIT (12 * 1024)
+ * as long as the connection is open: 1,000 idle connections took 80 MiB at
+ * 64 KiB, 35 MiB at 12 KiB. 8 KiB holds a head of about 7.8 KiB, or the
+ * longest URI we take (4 KiB, REQ_URI_MAX) with 2 KiB of other headers and
+ * a page's answer head (about 500 bytes of security headers); test_limits.py
+ * checks that with a browser's headers. A larger head is refused by
+ * libmicrohttpd (414/431). */
+#define CONN_MEMORY_LIMIT (8 * 1024)
 
 /* libmicrohttpd's own error lines: at most this many per window. */
 #define MHD_LOG_BURST 50

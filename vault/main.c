@@ -700,7 +700,7 @@ int main(int argc, char **argv)
 	/* With the start-up privileges: read the keys, bind the port. */
 	if (crypto_init(v.keys_dir) != 0)
 		return 1;
-	/* libcurl before any thread; the --webhook-ca file while it can be read */
+	/* the --webhook-ca file while it can be read (libcurl: webhooks_start) */
 	if (webhooks_init(v.webhook_ca, v.webhook_outbox_max) != 0)
 		goto out;
 	if (auditkeys_load(v.keys_dir) != 0 || mtls_load() != 0)
@@ -752,7 +752,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (!sealed)
 		store_set_tick(v.store, dispatch_tick, &v);
-	/* the delivery thread and libcurl's multi handle, before the filter
+	/* the delivery thread (and libcurl if a webhook exists), before the filter
 	 * (while sealed it waits: the signing secrets need the master key) */
 	if (webhooks_start(v.store) != 0)
 		goto out;

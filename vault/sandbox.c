@@ -444,6 +444,9 @@ static const char *const sb_allow[] = {
     /* webhook deliveries (webhooks.c): libcurl connects out, its threaded
      * resolver signals over a socket pair; socket itself is below */
     "connect", "socketpair", "sendmmsg", "uname",
+    /* libcurl initialised on the first delivery: OpenSSL's start-up sorts a
+     * table with glibc's qsort, which asks sysinfo for the memory size */
+    "sysinfo",
     /* randomness (libsodium, GnuTLS) */
     "getrandom",
     /* the end */

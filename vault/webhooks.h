@@ -35,14 +35,16 @@ struct vault;
 /* The event types (SPEC 8.3), NULL-terminated. */
 extern const char *const webhook_types[];
 
-/* Before any thread exists: initialise libcurl and read the CA file of
- * --webhook-ca (NULL: the system's CAs) into memory, so the delivery
- * thread reads no file after privileges are dropped. outbox_max bounds
- * the outbox. Returns 0, or -1 with a message logged. */
+/* Before any thread exists: read the CA file of --webhook-ca (NULL: the
+ * system's CAs) into memory, so the delivery thread needs no access to it
+ * after privileges are dropped. outbox_max bounds the outbox. Returns 0,
+ * or -1 with a message logged. */
 int webhooks_init(const char *ca_file, int64_t outbox_max);
 
 /* Start the delivery thread on store s (after the store is open, before
- * the seccomp filter). Returns 0 or -1. */
+ * the seccomp filter). libcurl is initialised here when the store holds a
+ * webhook, else by the delivery thread on its first delivery. Returns 0
+ * or -1. */
 int webhooks_start(struct store *s);
 
 /* Stop the delivery thread (transfers in flight are abandoned and stay

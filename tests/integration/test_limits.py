@@ -251,6 +251,50 @@ with Vault() as v:
     x = Exchange(v, head + b"Transfer-Encoding: chunked\r\n\r\n", chunked(65536 + 1))
     t.eq(x.status, 413, "a chunked body of 65537 bytes: 413")
 
+    # request heads: libmicrohttpd keeps a head in its per-connection pool
+    # (CONN_MEMORY_LIMIT in vault/http.c), with the answer's head after it.
+    # The longest URI the router takes (4095 bytes) with a browser's headers
+    # still gets its answer, a page's long security headers included; a
+    # longer URI gets the router's JSON 400; a head past the pool gets 431.
+    browser = (b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like "
+               b"Gecko) Chrome/120.0.0.0 Safari/537.36\r\n"
+               b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,"
+               b"image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7\r\n"
+               b"Accept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9,de;q=0.8\r\n"
+               b"sec-ch-ua: \"Not_A Brand\";v=\"8\", \"Chromium\";v=\"120\"\r\n"
+               b"sec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n"
+               b"Sec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-Site: none\r\n"
+               b"Sec-Fetch-User: ?1\r\nUpgrade-Insecure-Requests: 1\r\n"
+               b"Authorization: Bearer rsv_" + b"C" * 43 + b"\r\nX-Session-Id: " + b"S" * 22 +
+               b"\r\nX-Forwarded-For: 10.0.0.1, 10.0.0.2\r\nHost: 127.0.0.1:8443\r\n")
+
+    def one(uri, headers):
+        tls = tls_connect(v)
+        tls.sendall(b"GET " + uri + b" HTTP/1.1\r\n" + headers + b"\r\n")
+        buf = b""
+        while parse_response(buf) is None:
+            data = tls.recv(65536)
+            if not data:
+                break
+            buf += data
+        tls.close()
+        return parse_response(buf)
+
+    page = one(b"/u/?x=" + b"a" * (4095 - 6), browser)
+    if not t.ok(page is not None and page[0] == 200 and "content-security-policy" in page[1]
+                and page[2].startswith(b"<!DOCTYPE html>"),
+                "a page with a 4095-byte URI and %d bytes of browser headers: 200 with "
+                "its security headers" % len(browser)):
+        t.diag(repr(page and (page[0], page[2][:80])))
+    api = one(b"/v1/tickets/" + b"a" * (4095 - 12), browser)
+    t.eq(api and (api[0], b'"not_found"' in api[2]), (404, True),
+         "an API route with a 4095-byte URI and browser headers: the router's JSON 404")
+    api = one(b"/v1/tickets/" + b"a" * (4096 - 12), browser)
+    t.eq(api and (api[0], b"URI too long" in api[2]), (400, True),
+         "a 4096-byte URI: the router's JSON 400")
+    big = one(b"/v1/health", b"Host: x\r\nX-Big: " + b"a" * 20000 + b"\r\n")
+    t.eq(big and big[0], 431, "a 20 KB header: libmicrohttpd's 431, not a reset")
+
     # a chunked 413 leaves the connection usable; so do normal requests
     tls = tls_connect(v)
     tls.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(chunked(70 * 1024)))

@@ -220,8 +220,15 @@ with Vault() as v:
              marker not in body and b"<html" not in body and
              "content-security-policy" not in hdrs,
              "GET %s: %d JSON error, no file" % (target, status))
-    status, hdrs, body = raw_get(v, "/u/" + "a" * 9000)
+    status, hdrs, body = raw_get(v, "/u/" + "a" * 5000)
     t.ok(status in (400, 404, 414) and b"<html" not in body, "an overlong page path: refused")
+    # past libmicrohttpd's pool (8 KiB, vault/http.c) the head never reaches
+    # the router: libmicrohttpd answers 414, or closes the connection when
+    # it has no room left to build even that; no page either way
+    status, hdrs, body = raw_get(v, "/u/" + "a" * 9000)
+    t.ok(status in (0, 400, 414) and b"<!DOCTYPE" not in body and
+         "content-security-policy" not in hdrs,
+         "a page path longer than the connection's buffer: refused (%d)" % status)
 
     # --- pages are not audited -----------------------------------------
     for _ in range(5):

@@ -420,7 +420,12 @@ def restart(v, rx):
         v.bad_exits.remove(rc)  # expected here
     t.ok(rc == -signal.SIGKILL, "the server is killed (SIGKILL) with the delivery pending")
     rx.mode["/later"] = "ok"
+    before = len(v.logtext())
     v.start()
+    log = v.logtext()[before:]
+    i, j = log.find("libcurl initialised (at start"), log.find(" listening on https://")
+    t.ok(0 <= i < j, "with a webhook in the store, libcurl is initialised at start, "
+         "before the filter (and the listening line)")
     ok = rx.wait(lambda: any(g["headers"].get("rsvault-delivery") == did
                              for g in rx.delivered("/later")), 30)
     t.ok(ok, "a delivery pending at a restart arrives after it")
@@ -562,6 +567,23 @@ def rewrap(rx):
              "the rewrapped secret still signs with the secret shown at creation")
 
 
+def lazy_curl(v, rx):
+    """A vault without webhooks leaves libcurl (and the OpenSSL it brings)
+    uninitialised until its first delivery (memory: docs/benchmarks.md)."""
+    t.ok("libcurl initialised" not in v.logtext(),
+         "no webhook at start: libcurl is not initialised")
+    c = Core(v)
+    hook = add_hook(v, rx.url("/lazy"), ["ticket.closed"])
+    t.ok("libcurl initialised" not in v.logtext(), "... nor when a webhook is added")
+    cust = c.customer("pro")
+    w = c.ticket(cust)
+    expect(t, v.post(w.path + "/close", cust.token), 200, name="close (first delivery)")
+    ok = rx.wait(lambda: len(rx.delivered("/lazy")) >= 1, 30)
+    t.ok(ok and "libcurl initialised (for the first delivery)" in v.logtext(),
+         "the first delivery initialises it, under the filter, and arrives")
+    v.delete("/v1/webhooks/" + hook["id"], v.admin)
+
+
 def main():
     d = tmpdir("wh")
     rx = Receiver(d)
@@ -571,6 +593,7 @@ def main():
         proxy = "http://127.0.0.1:9"
         env = {k: proxy for k in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")}
         with Vault(extra_args=["--webhook-ca", rx.ca, "--approval-timeout", "3"], env=env) as v:
+            guarded(t, "libcurl on demand", lazy_curl, v, rx)
             guarded(t, "routes", routes, v, rx)
             guarded(t, "full run", full_run, v, rx)
             guarded(t, "approval", approval_run, v, rx)
