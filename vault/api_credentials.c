@@ -441,7 +441,8 @@ static int cred_list_build(struct store_txn *t, void *arg)
 		return rc;
 	if ((w.arr = json_array()) == NULL)
 		return STORE_ERROR;
-	rc = creds_each(t, r->a_ticket, list_one, &w);
+	rc = creds_each_after(t, r->a_ticket, w.pg.has_after ? w.pg.after : NULL, w.pg.afterlen,
+	                      list_one, &w);
 	if (rc == BAD_RECORD || rc == BAD_KEY) {
 		json_decref(w.arr);
 		return tampered(r, rc);

@@ -75,8 +75,14 @@ int creds_get(struct store_txn *t, const char *tid, const char *cid, const void 
 
 int creds_each(struct store_txn *t, const char *tid, creds_fn fn, void *arg)
 {
-	unsigned char pre[80];
-	size_t pl = strlen(tid) + 1;
+	return creds_each_after(t, tid, NULL, 0, fn, arg);
+}
+
+int creds_each_after(struct store_txn *t, const char *tid, const void *after, size_t afterlen,
+                     creds_fn fn, void *arg)
+{
+	unsigned char pre[CREDS_KEY_MAX];
+	size_t pl = strlen(tid) + 1, sl;
 	struct store_cursor *c;
 	const void *k, *v;
 	size_t kl, vl;
@@ -85,9 +91,18 @@ int creds_each(struct store_txn *t, const char *tid, creds_fn fn, void *arg)
 	if (pl > sizeof pre)
 		return STORE_OK;
 	memcpy(pre, tid, pl);
+	/* The walk starts at "tid\0after", not at the ticket's first
+	 * credential: a later page costs its own length, not the pages before
+	 * it. A cursor longer than any key is cut; that starts the walk at or
+	 * before the first credential after it, and fn skips the rest. */
+	if (afterlen > sizeof pre - pl)
+		afterlen = sizeof pre - pl;
+	if (after != NULL)
+		memcpy(pre + pl, after, afterlen);
+	sl = pl + (after != NULL ? afterlen : 0);
 	if ((rc = store_cursor_open(t, DB_CREDS, &c)) != STORE_OK)
 		return rc;
-	rc = store_cursor_seek(c, pre, pl, &k, &kl, &v, &vl);
+	rc = store_cursor_seek(c, pre, sl, &k, &kl, &v, &vl);
 	while (rc == STORE_OK && kl > pl && memcmp(k, pre, pl) == 0) {
 		char cid[64];
 		if (kl - pl < sizeof cid) {

@@ -43,6 +43,12 @@ int creds_get(struct store_txn *t, const char *tid, const char *cid, const void 
 typedef int (*creds_fn)(const char *cid, const void *rec, size_t reclen, void *arg);
 int creds_each(struct store_txn *t, const char *tid, creds_fn fn, void *arg);
 
+/* The same, from the first credential whose id sorts after `after` (a
+ * page's cursor: afterlen bytes, compared as LMDB orders keys) without
+ * visiting the ones before it; fn may still see the one equal to it. */
+int creds_each_after(struct store_txn *t, const char *tid, const void *after, size_t afterlen,
+                     creds_fn fn, void *arg);
+
 /* Does the credential (tid, cid) exist and is its time not yet out?
  * Returns 0, STORE_NOTFOUND or a store_err. */
 int creds_alive(struct store_txn *t, const char *tid, const char *cid, int64_t now);

@@ -164,6 +164,31 @@ static int fault_stalled(struct store *s)
 	snprintf(p, sizeof p, "%s/fault-stall", s->dir);
 	return access(p, F_OK) == 0;
 }
+
+/* Test builds only: the most rows (gets and cursor steps) that one writer
+ * operation, one periodic tick or one read transaction visited, so a test
+ * can show that none of them grows with the number of stored rows. */
+static _Thread_local int64_t rows_seen;
+METRIC_GAUGE(m_rows_op, "rsvault_test_store_op_rows_max",
+             "Most rows one writer operation visited (test builds)")
+METRIC_GAUGE(m_rows_tick, "rsvault_test_store_tick_rows_max",
+             "Most rows one periodic tick visited (test builds)")
+METRIC_GAUGE(m_rows_read, "rsvault_test_store_read_rows_max",
+             "Most rows one read transaction visited (test builds)")
+static void rows_max(struct metric *m)
+{
+	int64_t old = atomic_load(&m->value);
+
+	while (rows_seen > old && !atomic_compare_exchange_weak(&m->value, &old, rows_seen))
+		;
+}
+#define ROWS_START() (rows_seen = 0)
+#define ROWS_SEEN() (rows_seen++)
+#define ROWS_END(m) rows_max(m)
+#else
+#define ROWS_START() ((void)0)
+#define ROWS_SEEN() ((void)0)
+#define ROWS_END(m) ((void)0)
 #endif
 
 /* After a failed begin or commit: LMDB marks the environment unusable
@@ -309,7 +334,9 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 			o->rc = batch_err(rc);
 			continue;
 		}
+		ROWS_START();
 		o->rc = o->fn(&child, o->arg);
+		ROWS_END(&m_rows_op);
 		if (o->rc == 0 && zone == ZONE_LOW && !(o->flags & OPF_RESERVE)) {
 			/* keep the reserve for audit-only and staff work */
 			mdb_txn_abort(child.txn);
@@ -356,7 +383,10 @@ static void run_tick(struct store *s)
 	}
 	/* the sweeper destroys data and the checkpoints are audit work: both
 	 * may use the reserve */
-	if (s->tick(&t, s->tick_arg) != 0) {
+	ROWS_START();
+	rc = s->tick(&t, s->tick_arg);
+	ROWS_END(&m_rows_tick);
+	if (rc != 0) {
 		mdb_txn_abort(t.txn);
 		return;
 	}
@@ -860,7 +890,9 @@ int store_read(struct store *s, store_op_fn fn, void *arg)
 
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn)) != MDB_SUCCESS)
 		return map_err(rc);
+	ROWS_START();
 	rc = fn(&t, arg);
+	ROWS_END(&m_rows_read);
 	mdb_txn_abort(t.txn);
 	return rc;
 }
@@ -914,6 +946,7 @@ int store_get(struct store_txn *t, enum store_db db, const void *key, size_t kle
 
 	if (klen == 0 || klen > 511 || t->s->absent[db])
 		return STORE_NOTFOUND;
+	ROWS_SEEN();
 	rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
 	if (rc != MDB_SUCCESS)
 		return map_err(rc);
@@ -980,6 +1013,8 @@ static int cursor_get(struct store_cursor *c, MDB_val *k, MDB_cursor_op op, cons
 {
 	MDB_val v;
 	int rc = mdb_cursor_get(c->c, k, &v, op);
+
+	ROWS_SEEN();
 
 	if (rc != MDB_SUCCESS)
 		return map_err(rc);

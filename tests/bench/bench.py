@@ -35,6 +35,7 @@ baseline: the current rsvaultd stands in for it.
 """
 import contextlib
 import datetime
+import http.client
 import json
 import math
 import os
@@ -68,6 +69,10 @@ DEFAULT_BASELINE = "6d5a57e"
 # the store; the baseline's API takes the same seeding and requests).
 AB_WORKLOADS = ["secret", "upload", "tickets"]
 HZ = os.sysconf("SC_CLK_TCK")
+NAN = float("nan")
+# A commit or fdatasync slower than this is counted as a stall of the disk
+# (a bucket bound of the store's duration histograms).
+SLOW_S = 0.1
 IDLE_REFRESH_S = 4.0  # the server's head deadline is 10 s
 BEGIN_MARK = "<!-- BEGIN make bench results -->"
 END_MARK = "<!-- END make bench results -->"
@@ -128,7 +133,9 @@ class Config:
         self.smoke = smoke
         if smoke:
             # Every part once, briefly; figures are not judged.
-            self.seconds, self.reps, self.conns = 1, 1, [4]
+            # 32 connections: the targets of issue 10 are read there, so
+            # their rows (and the slow commits beside the p99) render too.
+            self.seconds, self.reps, self.conns = 1, 1, [32]
             self.workloads = list(WORKLOADS)
             self.threads, self.per_addr, self.idle = 8, 64, 40
             self.starts, self.sync_seconds, self.perf = 1, 0.2, 0
@@ -612,29 +619,200 @@ class BinVault(Vault):
 
 # --- measurements -------------------------------------------------------------------
 
-def fdatasync_rate(dirpath, seconds):
-    """512-byte appends, each followed by fdatasync, for `seconds`: per second."""
+def fdatasync_probe(dirpath, seconds):
+    """512-byte appends, each followed by fdatasync, for `seconds`. Each
+    fdatasync is timed on its own, so a stall of the disk shows as a slow
+    single call rather than only as a lower rate. Returns {"rate" (per
+    second), "n", "max_ms" (the slowest fdatasync), "over_100ms" (how many
+    took longer than SLOW_S), "seconds"}."""
     path = os.path.join(dirpath, "bench-fdatasync.probe")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     buf = os.urandom(512)
-    n = 0
+    n = slow = 0
+    worst = 0.0
     try:
         t0 = time.perf_counter()
         end = t0 + seconds
         while True:
             os.write(fd, buf)
+            a = time.perf_counter()
             os.fdatasync(fd)
-            n += 1
             t = time.perf_counter()
+            n += 1
+            if t - a > worst:
+                worst = t - a
+            if t - a > SLOW_S:
+                slow += 1
             if t >= end:
                 break
     finally:
         os.close(fd)
         os.unlink(path)
-    return n / (t - t0)
+    return {"rate": n / (t - t0), "n": n, "max_ms": worst * 1000, "over_100ms": slow,
+            "seconds": t - t0}
 
 
-def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None):
+# --- the store's histograms in GET /v1/metrics ---------------------------------------
+
+METRIC_RE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)$")
+
+
+def scrape_store_metrics(vault):
+    """The histograms named rsvault_store_* of GET /v1/metrics (admin token,
+    Prometheus text): {name: {"buckets": {le: cumulative count}, "count",
+    "sum"}}, le a float (inf for "+Inf"). None when the server has no such
+    route or answers otherwise (the baseline commit predates the metrics):
+    the figures that need it are then left out, not invented."""
+    try:
+        r = vault.get("/v1/metrics", vault.admin)
+    except (OSError, http.client.HTTPException):
+        return None
+    if r.status != 200:
+        return None
+    return parse_store_metrics(r.body.decode("utf-8", "replace"))
+
+
+def parse_store_metrics(text):
+    """The rsvault_store_* histograms of a Prometheus text exposition (see
+    scrape_store_metrics)."""
+    hists = {}
+    for line in text.splitlines():
+        m = METRIC_RE.match(line)
+        if not m or not m.group(1).startswith("rsvault_store_"):
+            continue
+        name, labels, val = m.groups()
+        try:
+            v = float(val)
+        except ValueError:
+            continue
+        if not name.endswith("_sum") and v.is_integer():
+            v = int(v)   # counts
+        if name.endswith("_bucket"):
+            lm = re.fullmatch(r'\s*le="([^"]+)"\s*', labels or "")
+            if not lm:
+                continue
+            try:
+                le = float(lm.group(1))   # "+Inf" reads as inf
+            except ValueError:
+                continue
+            hists.setdefault(name[:-7], {"buckets": {}})["buckets"][le] = v
+        elif name.endswith("_count") and not labels:
+            hists.setdefault(name[:-6], {"buckets": {}})["count"] = v
+        elif name.endswith("_sum") and not labels:
+            hists.setdefault(name[:-4], {"buckets": {}})["sum"] = v
+    return {k: h for k, h in hists.items() if h["buckets"]}
+
+
+def hist_delta(before, after, name):
+    """What histogram `name` gained between two scrapes: {"buckets": [[le,
+    cumulative count], ...] (le ascending, the last inf), "count", "sum"},
+    or None if either scrape lacks it or it went backwards (a restart)."""
+    if not before or not after or name not in before or name not in after:
+        return None
+    a, b = before[name], after[name]
+    if set(a["buckets"]) != set(b["buckets"]) or math.inf not in b["buckets"]:
+        return None
+    buckets = [[le, b["buckets"][le] - a["buckets"][le]] for le in sorted(b["buckets"])]
+    count = b.get("count", b["buckets"][math.inf]) - a.get("count", a["buckets"][math.inf])
+    if count < 0 or any(c < 0 for _, c in buckets):
+        return None
+    return {"buckets": buckets, "count": count, "sum": b.get("sum", 0.0) - a.get("sum", 0.0)}
+
+
+def hist_over(d, bound):
+    """Observations above `bound` in a delta: the count minus the bucket
+    le=bound. None if the histogram has no bucket at exactly that bound."""
+    for le, c in d["buckets"]:
+        if le == bound:
+            return d["count"] - c
+    return None
+
+
+def hist_quantile(d, q):
+    """Prometheus's histogram_quantile over a delta: linear within the
+    bucket that holds rank q x count. Past the last finite bound it answers
+    that bound (a lower limit). None without observations."""
+    n = d["count"]
+    if n <= 0:
+        return None
+    rank = q * n
+    lo, prev = 0.0, 0.0
+    for le, c in d["buckets"]:
+        if c >= rank:
+            if math.isinf(le):
+                return lo
+            return lo + (le - lo) * ((rank - prev) / (c - prev) if c > prev else 1.0)
+        lo, prev = le, c
+    return lo
+
+
+def hist_max_le(d):
+    """The upper bound of the slowest observation's bucket (inf: beyond the
+    last finite bound), None without observations."""
+    if d["count"] <= 0:
+        return None
+    for le, c in d["buckets"]:
+        if c >= d["count"]:
+            return le
+    return math.inf
+
+
+def raw_hist(d):
+    """A delta as results.json keeps it: bounds written as in the scrape."""
+    return {"buckets": [["+Inf" if math.isinf(le) else "%g" % le, c] for le, c in d["buckets"]],
+            "count": d["count"], "sum": d["sum"]}
+
+
+def summarise(rs):
+    """One point's repetitions: the median of each figure, and beside it
+    each repetition's count of slow commits (syncs) and slowest bucket, so
+    that a median p99 can be read against the stalls of every repetition."""
+    out = {}
+    for k, v in rs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = med([r.get(k, NAN) for r in rs])
+    for k in ("commit_over_100ms", "sync_over_100ms", "commit_max_le_s", "sync_max_le_s"):
+        out[k + "_reps"] = [r.get(k, NAN) for r in rs]
+    return out
+
+
+# Histograms of the store read per point, and the short name of their
+# figures: commits (vault/store.c) and, where the server has it, the
+# separate fdatasync of pipelined commits.
+STORE_HISTS = (("commit", "rsvault_store_commit_duration_seconds"),
+               ("sync", "rsvault_store_sync_duration_seconds"))
+
+
+def store_figures(before, after):
+    """The per-point figures from two scrapes: for commits and syncs each
+    "<k>_n", "<k>_over_100ms", "<k>_p99_s" (estimate), "<k>_max_le_s" (the
+    slowest one's bucket), "<k>_mean_s", NaN where not measured; the
+    commit batch size's mean; and "store_hist", the raw deltas."""
+    out = {}
+    raw = {}
+    for k, name in STORE_HISTS:
+        d = hist_delta(before, after, name)
+        if d is not None:
+            raw[name] = raw_hist(d)
+        over = hist_over(d, SLOW_S) if d else None
+        p99 = hist_quantile(d, 0.99) if d else None
+        mx = hist_max_le(d) if d else None
+        out[k + "_n"] = d["count"] if d else NAN
+        out[k + "_over_100ms"] = over if over is not None else NAN
+        out[k + "_p99_s"] = p99 if p99 is not None else NAN
+        out[k + "_max_le_s"] = mx if mx is not None else NAN
+        out[k + "_mean_s"] = d["sum"] / d["count"] if d and d["count"] else NAN
+    d = hist_delta(before, after, "rsvault_store_commit_batch_size")
+    if d is not None:
+        raw["rsvault_store_commit_batch_size"] = raw_hist(d)
+    out["batch_mean"] = d["sum"] / d["count"] if d and d["count"] else NAN
+    out["store_hist"] = raw
+    return out
+
+
+def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None, vault=None):
+    """One point. With `vault` (an rsvaultd), its store histograms are
+    scraped before and after, outside wrk's run, and their deltas added."""
     url = "https://127.0.0.1:%d%s" % (port, path)
     cmd = [shutil.which("wrk") or "wrk", "-t1", "-c%d" % conns, "-d%ds" % cfg.seconds,
            "--timeout", "10s", "--latency", "-s", LUA, url]
@@ -642,6 +820,7 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     for k in ("BENCH_METHOD", "BENCH_TOKEN", "BENCH_SESSION", "BENCH_BODY"):
         e.pop(k, None)
     e.update(env)
+    sm0 = scrape_store_metrics(vault) if vault is not None else None
     tx0 = lmdb_txnid(datadir) if datadir else None
     th0 = thread_run_ns(server_pids)
     cu0, cs0 = proc_cpu(server_pids)
@@ -655,6 +834,7 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     cu1, cs1 = proc_cpu(server_pids)
     th1 = thread_run_ns(server_pids)
     tx1 = lmdb_txnid(datadir) if datadir else None
+    sm1 = scrape_store_metrics(vault) if vault is not None else None
     m = re.search(r"^BENCH_RESULT (\{.*\})$", r.stdout, re.M)
     if r.returncode != 0 or not m:
         raise RuntimeError("wrk failed (%d): %s %s" % (r.returncode, r.stdout[-1500:], r.stderr[-1500:]))
@@ -672,6 +852,8 @@ def run_wrk(cfg, port, path, conns, env, server_pids, server_cpus, datadir=None)
     res["commits"] = (tx1 - tx0) if tx0 is not None and tx1 is not None else float("nan")
     res["req_per_commit"] = res["requests"] / res["commits"] if res["commits"] else float("nan")
     res["client_cores"] = ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall
+    res["metrics_scraped"] = sm0 is not None and sm1 is not None
+    res.update(store_figures(sm0, sm1))
     return res
 
 
@@ -718,14 +900,14 @@ def compare_at_one(cfg, chk, work, server_cpus, base_bindir, upload_body):
                 for role, v, sd in order:
                     path, env = sd.loads[wl]
                     res = run_wrk(cfg, v.port, path, cfg.ab_conns, env, [v.proc.pid],
-                                  server_cpus, v.data)
+                                  server_cpus, v.data, v)
                     runs.setdefault((role, wl), []).append(res)
                     done += 1
                     line = ("[A/B %d/%d] rep %d %-8s %-8s c=%d %9.0f req/s  p50 %7.2f ms  "
-                            "p99 %7.2f ms  %6.0f µs CPU/req  %4.1f req/commit  errors %d"
+                            "p99 %7.2f ms  %6.0f µs CPU/req  %4.1f req/commit  errors %d%s"
                             % (done, total, rep + 1, wl, shown[role], cfg.ab_conns, res["rps"],
                                res["p50_us"] / 1000, res["p99_us"] / 1000, res["cpu_us_per_req"],
-                               res["req_per_commit"], res["errors"]))
+                               res["req_per_commit"], res["errors"], slow_text(res)))
                     if not cfg.smoke:
                         print(line, flush=True)
                     chk.ok(res["requests"] > 0 and res["errors"] == 0,
@@ -741,7 +923,7 @@ def compare_at_one(cfg, chk, work, server_cpus, base_bindir, upload_body):
                 v.stop()
     points = {}
     for key, rs in runs.items():
-        points[key] = {k: med([r[k] for r in rs]) for k in rs[0]}
+        points[key] = summarise(rs)
     # req/s of this code over the baseline's, per repetition (adjacent points)
     ratios = {wl: [n["rps"] / o["rps"] if o["rps"] else float("nan")
                    for n, o in zip(runs.get(("new", wl), []), runs.get(("old", wl), []))]
@@ -934,6 +1116,66 @@ def fmt_ms(us):
     return "–" if us is None or math.isnan(us) else "%.2f ms" % (us / 1000.0)
 
 
+def isnum(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def fmt_num(v):
+    return "%g" % v if isnum(v) else "–"
+
+
+def fmt_secs(v):
+    if not isnum(v):
+        return "–"
+    return "%.1f ms" % (v * 1000) if v < 1 else "%.2f s" % v
+
+
+def fmt_le(v):
+    """The slowest observation's bucket, as an upper limit."""
+    if not isnum(v):
+        return "–"
+    return "beyond the largest bucket" if math.isinf(v) else "≤ " + fmt_secs(v)
+
+
+def slow_text(res):
+    """For a progress line: the point's slow commits (and syncs)."""
+    out = ""
+    for k, what in (("commit", "commits"), ("sync", "syncs")):
+        if isnum(res.get(k + "_n")):
+            out += "  %s >100 ms: %s of %s (p99 ≈ %s, slowest %s)" % (
+                what, fmt_num(res[k + "_over_100ms"]), fmt_num(res[k + "_n"]),
+                fmt_secs(res[k + "_p99_s"]), fmt_le(res[k + "_max_le_s"]))
+    return out
+
+
+def slow_cell(r, k):
+    """A table cell: the median count of commits (k="commit") or syncs over
+    100 ms, with each repetition's count after it when there were several;
+    "–" where not measured (nginx, a server without the histogram)."""
+    if r is None or not isnum(r.get(k + "_over_100ms")):
+        return "–"
+    reps = [x for x in r.get(k + "_over_100ms_reps", []) if isnum(x)]
+    cell = fmt_num(r[k + "_over_100ms"])
+    if len(reps) > 1:
+        cell += " (%s)" % ", ".join(fmt_num(x) for x in reps)
+    return cell
+
+
+def slow_note(r):
+    """What the p99 target's line says of the point's stalls."""
+    if r is None or not isnum(r.get("commit_over_100ms")):
+        return "commits > 100 ms: not measured (no rsvault_store_commit_duration_seconds)"
+    reps = [x for x in r.get("commit_over_100ms_reps", []) if isnum(x)]
+    slowest = max((x for x in r.get("commit_max_le_s_reps", []) if isnum(x)), default=NAN)
+    out = "commits > 100 ms in that point: %s" % fmt_num(r["commit_over_100ms"])
+    if len(reps) > 1:
+        out += " (repetitions: %s)" % ", ".join(fmt_num(x) for x in reps)
+    out += ", slowest commit %s" % fmt_le(slowest)
+    if isnum(r.get("sync_over_100ms")):
+        out += "; syncs > 100 ms: %s" % slow_cell(r, "sync")
+    return out
+
+
 def verdict(ok):
     return "n/a" if ok is None else ("**met**" if ok else "not met")
 
@@ -991,8 +1233,8 @@ def report_ab(cfg, meta, ab, L, targets):
     new_name = "this commit (%s)" % meta["commit"].split()[0]
     L.append("")
     L.append("| load, 1 connection | server | req/s | p50 | p99 | server CPU/req | req/commit "
-             "| errors | req/s over the baseline's, median (each repetition) |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+             "| commits > 100 ms | errors | req/s over the baseline's, median (each repetition) |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for wl in ab["wls"]:
         o = ab["points"][("old", wl)]
         n = ab["points"][("new", wl)]
@@ -1000,11 +1242,11 @@ def report_ab(cfg, meta, ab, L, targets):
         for name, r, ratio in ((old_name, o, "–"),
                                (new_name, n, "× %.2f (%s)" % (med(rs), ", ".join(
                                    "%.2f" % x for x in rs)))):
-            L.append("| %s | %s | %s | %s | %s | %s µs | %s | %d | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s µs | %s | %s | %d | %s |" % (
                 LABELS[wl], name, fmt_int(r["rps"]), fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
                 fmt_int(r["cpu_us_per_req"]),
                 "–" if math.isnan(r["req_per_commit"]) else "%.1f" % r["req_per_commit"],
-                r["errors"], ratio))
+                slow_cell(r, "commit"), r["errors"], ratio))
         ok = no_slower(n["rps"], n["p50_us"], o["rps"], o["p50_us"])
         targets.append((
             "%s at 1 conn vs %s, same run" % (AB_NAMES[wl], "the stand-in (smoke)"
@@ -1017,8 +1259,10 @@ def report_ab(cfg, meta, ab, L, targets):
     L.append("")
 
 
-def report(cfg, meta, points, sync, idle, starts, baseline, ab=None, ab_why_not=None):
-    """The Markdown block: settings, table, references, targets."""
+def report(cfg, meta, points, syncs, idle, starts, baseline, ab=None, ab_why_not=None):
+    """The Markdown block: settings, table, references, targets. syncs: the
+    fdatasync probes (fdatasync_probe)."""
+    sync = med([p["rate"] for p in syncs])
     L = []
     L.append("Run of %s, commit %s." % (meta["date"], meta["commit"]))
     L.append("Machine: %s. Load average (1 min) %.2f at the start, %.2f at the end."
@@ -1028,27 +1272,42 @@ def report(cfg, meta, points, sync, idle, starts, baseline, ab=None, ab_why_not=
                                 meta["pinning"], cfg.seconds, cfg.reps))
     L.append("TLS: %s, %s on both servers. Response bodies: %s."
              % (meta["tls"], meta["suite"], meta["sizes"]))
+    L.append("Latencies: percentiles of wrk 4.1's histogram, which wrk corrects for "
+             "coordinated omission before reporting (docs/benchmarks.md, Method), so one "
+             "stall can set a point's p99. *commits > 100 ms*: durable commits of the point "
+             "slower than 100 ms (the server's rsvault_store_commit_duration_seconds, scraped "
+             "before and after it; median, then each repetition) — the disk, not the code, "
+             "where a long p99 comes with them.")
     L.append("")
+    # the syncer's own histogram, where the server has one
+    has_sync = any(isnum(r.get("sync_over_100ms")) for r in points.values())
     L.append("| load | conns | req/s | p50 | p99 | server CPU/req | server sys | "
-             "server cores | other load on its core | wrk cores | req/commit | errors |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "server cores | other load on its core | wrk cores | req/commit | commits > 100 ms |"
+             + (" syncs > 100 ms |" if has_sync else "") + " errors |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             + ("---:|" if has_sync else "") + "---:|")
     for c in cfg.conns:
         for w in WORKLOADS:
             r = points.get((w, c))
             if not r:
                 continue
-            L.append("| %s | %d | %s | %s | %s | %s µs | %s | %.2f | %.2f | %.2f | %s | %d |" % (
+            L.append("| %s | %d | %s | %s | %s | %s µs | %s | %.2f | %.2f | %.2f | %s | %s |%s %d |" % (
                 LABELS[w], c, fmt_int(r["rps"]), fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
                 fmt_int(r["cpu_us_per_req"]),
                 "–" if math.isnan(r["server_sys_share"]) else "%.0f %%" % (100 * r["server_sys_share"]),
                 r["server_cores"], r["other_cores"], r["client_cores"],
                 "–" if math.isnan(r["req_per_commit"]) else "%.1f" % r["req_per_commit"],
+                slow_cell(r, "commit"), (" %s |" % slow_cell(r, "sync")) if has_sync else "",
                 r["errors"]))
     L.append("")
     L.append("| reference | value |")
     L.append("|---|---|")
-    L.append("| 512-byte write + fdatasync in the data directory | %s /s (median of %d × %.1f s) |"
-             % (fmt_int(sync), cfg.reps * len(cfg.conns), cfg.sync_seconds))
+    n_calls = sum(p["n"] for p in syncs)
+    L.append("| 512-byte write + fdatasync in the data directory | %s /s (median of %d × %.1f s); "
+             "slowest single fdatasync %.1f ms, %d of %s over 100 ms |"
+             % (fmt_int(sync), len(syncs), cfg.sync_seconds,
+                max((p["max_ms"] for p in syncs), default=NAN),
+                sum(p["over_100ms"] for p in syncs), fmt_int(n_calls)))
     if idle:
         L.append("| rsvaultd resident memory, %d idle TLS connections | %.1f MiB "
                  "(%.1f MiB before they opened; %.1f KiB per connection; opened from %d "
@@ -1079,8 +1338,9 @@ def report(cfg, meta, points, sync, idle, starts, baseline, ab=None, ab_why_not=
     np99 = get("nginx", 32, "p99_us")
     if p99 is not None and np99:
         lim = max(T_P99_MS * 1000, T_P99_VS_NGINX * np99)
-        targets.append(("p99 of secret reads at 32 conns", "%s (%.1f × nginx's %s)"
-                        % (fmt_ms(p99), p99 / np99, fmt_ms(np99)),
+        targets.append(("p99 of secret reads at 32 conns", "%s (%.1f × nginx's %s); %s"
+                        % (fmt_ms(p99), p99 / np99, fmt_ms(np99),
+                           slow_note(points.get(("secret", 32)))),
                         "≤ 5 ms, or ≤ 1.5 × nginx's p99", p99 <= lim))
     u32 = get("upload", 32, "rps")
     if u32 is not None and sync:
@@ -1120,6 +1380,113 @@ def report(cfg, meta, points, sync, idle, starts, baseline, ab=None, ab_why_not=
     for name, val, goal, ok in targets:
         L.append("| %s | %s | %s | %s |" % (name, val, goal, verdict(ok)))
     return "\n".join(L) + "\n"
+
+
+def table_cells(block, header_start, row_start):
+    """The cells of the row beginning with row_start in the Markdown table
+    whose header begins with header_start, by column name; None if absent."""
+    head = None
+    for line in block.splitlines():
+        if line.startswith(header_start):
+            head = [c.strip() for c in line.strip("|").split("|")]
+        elif head and line.startswith(row_start):
+            return dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+        elif head and not line.startswith("|"):
+            head = None
+    return None
+
+
+SELFTEST_SCRAPES = ("""# TYPE rsvault_store_commit_duration_seconds histogram
+rsvault_store_commit_duration_seconds_bucket{le="0.01"} 10
+rsvault_store_commit_duration_seconds_bucket{le="0.1"} 12
+rsvault_store_commit_duration_seconds_bucket{le="1"} 12
+rsvault_store_commit_duration_seconds_bucket{le="+Inf"} 12
+rsvault_store_commit_duration_seconds_sum 0.250000
+rsvault_store_commit_duration_seconds_count 12
+rsvault_http_request_duration_seconds_bucket{method="GET",route="/x",le="0.1"} 5
+""", """# TYPE rsvault_store_commit_duration_seconds histogram
+rsvault_store_commit_duration_seconds_bucket{le="0.01"} 108
+rsvault_store_commit_duration_seconds_bucket{le="0.1"} 110
+rsvault_store_commit_duration_seconds_bucket{le="1"} 111
+rsvault_store_commit_duration_seconds_bucket{le="+Inf"} 112
+rsvault_store_commit_duration_seconds_sum 4.750000
+rsvault_store_commit_duration_seconds_count 112
+rsvault_store_sync_duration_seconds_bucket{le="0.01"} 40
+rsvault_store_sync_duration_seconds_bucket{le="0.1"} 48
+rsvault_store_sync_duration_seconds_bucket{le="1"} 50
+rsvault_store_sync_duration_seconds_bucket{le="+Inf"} 50
+rsvault_store_sync_duration_seconds_sum 1.500000
+rsvault_store_sync_duration_seconds_count 50
+""")
+
+
+def check_figures_selftest(chk, cfg, points, syncs, meta):
+    """Smoke: the per-point figures from two fixed scrapes — one that lacks
+    the syncer's histogram (a server without pipelined commits) and one that
+    has it — and the table's syncs column, which appears only then."""
+    before, after = (parse_store_metrics(t) for t in SELFTEST_SCRAPES)
+    f = store_figures(before, after)
+    # commits: 100 in the point, 98 ≤ 10 ms, 2 over 100 ms (one ≤ 1 s, one
+    # beyond); rank 99 of 100 is the whole of the bucket (0.1, 1]: p99 = 1 s
+    chk.ok(f["commit_n"] == 100 and f["commit_over_100ms"] == 2
+           and abs(f["commit_p99_s"] - 1.0) < 1e-9
+           and math.isinf(f["commit_max_le_s"]) and abs(f["commit_mean_s"] - 0.045) < 1e-9
+           and math.isnan(f["sync_n"]) and math.isnan(f["sync_over_100ms"])
+           and "rsvault_store_sync_duration_seconds" not in f["store_hist"],
+           "figures from fixed scrapes: 2 of 100 commits over 100 ms, the syncer's "
+           "histogram absent before is not invented", json.dumps(f, default=str))
+    f2 = store_figures(after, after)
+    chk.ok(f2["sync_n"] == 0 and f2["sync_over_100ms"] == 0 and math.isnan(f2["sync_p99_s"])
+           and f2["commit_n"] == 0,
+           "figures from fixed scrapes: a histogram present in both, nothing observed",
+           json.dumps(f2, default=str))
+    with_sync = dict(after)
+    with_sync["rsvault_store_sync_duration_seconds"] = dict(
+        after["rsvault_store_sync_duration_seconds"],
+        buckets={0.01: 0, 0.1: 0, 1: 0, math.inf: 0}, count=0, sum=0.0)
+    f3 = store_figures(with_sync, after)
+    chk.ok(f3["sync_n"] == 50 and f3["sync_over_100ms"] == 2 and f3["sync_max_le_s"] == 1,
+           "figures from fixed scrapes: 2 of 50 syncs over 100 ms, slowest ≤ 1 s",
+           json.dumps(f3, default=str))
+    key = ("secret", cfg.conns[0])
+    if key in points:
+        pts = dict(points)
+        pts[key] = summarise([dict(points[key], **{k: v for k, v in f3.items()
+                                                    if k.startswith("sync_")})])
+        block = report(cfg, meta, pts, syncs, None, [], None)
+        cells = table_cells(block, "| load | conns |", "| %s | %d |" % (LABELS["secret"],
+                                                                         cfg.conns[0]))
+        chk.ok(cells is not None and cells.get("syncs > 100 ms") == "2",
+               "report: a syncs > 100 ms column when the server has the histogram",
+               block)
+
+
+def check_slow_column(chk, cfg, block):
+    """Smoke: the slow-commit figures reach the report (their values are
+    not judged): a count for each store-backed point, "–" for nginx, the
+    p99 target's line naming them, and the note on wrk's percentiles."""
+    c = cfg.conns[0]
+    for wl in cfg.workloads:
+        cells = table_cells(block, "| load | conns |", "| %s | %d |" % (LABELS[wl], c))
+        cell = (cells or {}).get("commits > 100 ms")
+        if wl == "nginx":
+            chk.ok(cell == "–", "report: nginx has no commits column figure", repr(cells))
+        elif wl != "health":
+            chk.ok(cell is not None and re.fullmatch(r"\d+(\.\d+)?( \(.*\))?", cell),
+                   "report: %s at %d connections shows its commits > 100 ms (%r)"
+                   % (LABELS[wl], c, cell), block)
+    ab = table_cells(block, "| load, 1 connection |", "| %s | this commit" % LABELS["secret"])
+    chk.ok(ab is not None and re.fullmatch(r"\d+(\.\d+)?", ab.get("commits > 100 ms", "")),
+           "report: the one-connection comparison shows commits > 100 ms (%r)"
+           % (ab or {}).get("commits > 100 ms"), block)
+    if 32 in cfg.conns and "secret" in cfg.workloads and "nginx" in cfg.workloads:
+        row = [x for x in block.splitlines() if x.startswith("| p99 of secret reads at 32")]
+        chk.ok(row and re.search(r"commits > 100 ms in that point: \d+", row[0]),
+               "report: the p99 target names the point's slow commits", block)
+    chk.ok(re.search(r"wrk 4\.1's histogram, which wrk corrects for coordinated omission",
+                     block), "report: the note on wrk's corrected percentiles", block)
+    chk.ok(re.search(r"slowest single fdatasync \d+\.\d ms, \d+ of [\d,]+ over 100 ms", block),
+           "report: the fdatasync probe's slowest call and slow count", block)
 
 
 def write_doc(path, block):
@@ -1277,21 +1644,43 @@ def run(cfg, chk):
         done = 0
         for rep in range(cfg.reps):
             for c in cfg.conns:
-                syncs.append(fdatasync_rate(vault.data, cfg.sync_seconds))
+                probe = fdatasync_probe(vault.data, cfg.sync_seconds)
+                syncs.append(probe)
+                if smoke:
+                    chk.ok(probe["n"] > 0 and probe["max_ms"] > 0
+                           and 0 <= probe["over_100ms"] <= probe["n"],
+                           "fdatasync probe: %d calls, slowest %.2f ms, %d over 100 ms"
+                           % (probe["n"], probe["max_ms"], probe["over_100ms"]), json.dumps(probe))
                 for wl in cfg.workloads:
                     srv, path, env = loads[wl]
                     pids = nginx.pids if srv is nginx else [vault.proc.pid]
                     res = run_wrk(cfg, srv.port, path, c, env, pids, server_cpus,
-                                  None if srv is nginx else vault.data)
+                                  None if srv is nginx else vault.data,
+                                  None if srv is nginx else vault)
                     runs.setdefault((wl, c), []).append(res)
                     done += 1
                     line = ("[%d/%d] rep %d %-8s c=%-3d %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  "
-                            "%6.0f µs CPU/req  %5.1f req/commit  %2d threads  errors %d"
+                            "%6.0f µs CPU/req  %5.1f req/commit  %2d threads  errors %d%s"
                             % (done, total, rep + 1, wl, c, res["rps"], res["p50_us"] / 1000,
                                res["p99_us"] / 1000, res["cpu_us_per_req"],
-                               res["req_per_commit"], res["threads_used"], res["errors"]))
+                               res["req_per_commit"], res["threads_used"], res["errors"],
+                               slow_text(res)))
                     if smoke:
                         chk.ok(res["requests"] > 0 and res["errors"] == 0, line, json.dumps(res))
+                        if wl in ("secret", "upload"):
+                            # every such request commits: the scrape must see them
+                            chk.ok(res["metrics_scraped"] and res["commit_n"] > 0
+                                   and 0 <= res["commit_over_100ms"] <= res["commit_n"]
+                                   and not math.isnan(res["commit_p99_s"])
+                                   and res["commit_max_le_s"] >= res["commit_p99_s"],
+                                   "%s: /v1/metrics scraped around the point: %s commits, "
+                                   "%s over 100 ms, p99 ≈ %s, slowest %s"
+                                   % (wl, fmt_num(res["commit_n"]),
+                                      fmt_num(res["commit_over_100ms"]),
+                                      fmt_secs(res["commit_p99_s"]),
+                                      fmt_le(res["commit_max_le_s"])),
+                                   json.dumps({k: v for k, v in res.items()
+                                               if k.startswith(("commit_", "sync_", "metrics_"))}))
                     else:
                         print(line, flush=True)
                         chk.ok(res["errors"] == 0 and res["requests"] > 0,
@@ -1300,11 +1689,11 @@ def run(cfg, chk):
                     time.sleep(0.3)
             chk.ok(vault.proc.poll() is None and nginx.proc.poll() is None,
                    "both servers still running after rep %d" % (rep + 1))
-        sync = med(syncs)
+        sync = med([p["rate"] for p in syncs])
         chk.ok(sync > 0, "fdatasync rate measured: %.0f/s" % sync)
         points = {}
         for key, rs in runs.items():
-            points[key] = {k: med([r[k] for r in rs]) for k in rs[0]}
+            points[key] = summarise(rs)
 
         prof = None
         if cfg.perf:
@@ -1317,7 +1706,8 @@ def run(cfg, chk):
         if ab_base:
             ab = compare_at_one(cfg, chk, work, server_cpus, ab_base["bindir"], upload_body)
             ab.update(ab_base)
-            ab["sync"] = fdatasync_rate(vault.data, cfg.sync_seconds)
+            ab["sync_probe"] = fdatasync_probe(vault.data, cfg.sync_seconds)
+            ab["sync"] = ab["sync_probe"]["rate"]
 
         idle = None
         if cfg.idle:
@@ -1349,8 +1739,11 @@ def run(cfg, chk):
         if os.path.exists(BASELINE):
             with open(BASELINE) as f:
                 baseline = json.load(f)
-        block = report(cfg, meta, points, sync, idle, starts, baseline, ab, ab_why_not)
+        block = report(cfg, meta, points, syncs, idle, starts, baseline, ab, ab_why_not)
         chk.ok("| target |" in block, "report rendered")
+        if smoke:
+            check_slow_column(chk, cfg, block)
+            check_figures_selftest(chk, cfg, points, syncs, meta)
         if smoke:
             chk.note(block)
         else:
@@ -1365,12 +1758,14 @@ def run(cfg, chk):
                 print("by binary:\n" + dso[:3000])
                 print("by thread and binary:\n" + threads[:3000])
                 print("by symbol:\n" + flat[:6000])
-            results = {"meta": meta, "fdatasync_rate": sync, "idle": idle, "starts_ms": starts,
+            results = {"meta": meta, "fdatasync_rate": sync, "fdatasync_probes": syncs,
+                       "idle": idle, "starts_ms": starts,
                        "points": {"%s/%d" % k: v for k, v in points.items()},
                        "runs": {"%s/%d" % k: v for k, v in runs.items()}}
             if ab:
                 results["baseline_1conn"] = {
                     "baseline": ab["label"], "how": ab["how"], "fdatasync_rate": ab["sync"],
+                    "fdatasync_probe": ab["sync_probe"],
                     "ratios": ab["ratios"],
                     "points": {"%s/%s" % k: v for k, v in ab["points"].items()},
                     "runs": {"%s/%s" % k: v for k, v in ab["runs"].items()}}
