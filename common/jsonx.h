@@ -19,4 +19,27 @@ json_t *jx_time(int64_t ms);
  * own json_dumps() result would need jansson's (wiping) allocator to free. */
 char *jx_text(const json_t *obj);
 
+/* ---- JSON text without a parse tree (the secret read's answer) ----------- */
+
+/* A token of JSON text: a string with its quotes, or the word null. */
+struct jx_tok {
+	const char *p;
+	size_t n;
+};
+
+/* The members of a flat JSON object whose values are strings or null, as
+ * raw tokens to copy into another JSON text: vals[i] is the value of
+ * names[i] ({NULL, 0} when absent). Only what needs no unescaping to be
+ * compared is taken: every key one of names, unescaped, at most once;
+ * every value null or a string of valid UTF-8 without control bytes and
+ * without \u escapes (the other escapes are copied as they are). Returns
+ * 0, or -1 for any other text (the caller then parses it in full). */
+int jx_flat_members(const char *text, size_t len, const char *const *names, size_t n,
+                    struct jx_tok *vals);
+
+/* s (UTF-8) as a JSON string token into out, escaped as jansson's
+ * json_dumps escapes it (the same bytes); out holds at least
+ * 6 * strlen(s) + 2 bytes. Returns the length written (no NUL). */
+size_t jx_quote(char *out, const char *s);
+
 #endif

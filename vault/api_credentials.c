@@ -63,24 +63,48 @@ static int upload_check(struct req *r, struct upload *u)
 }
 
 /* Seal the upload u as credential cid of ticket tid with key: the
- * plaintext is the JSON of the fields, wiped after. */
+ * plaintext is the JSON of the fields (the flat object secret_answer_text
+ * reads; written directly, the same bytes jansson wrote), wiped after. */
 static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
                        const char *cid, int64_t created, int64_t expires, const struct upload *u,
                        unsigned char **rec, size_t *reclen)
 {
-	json_t *obj =
-	    json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "label", u->label, "kind", u->kind,
-	              "host", u->host, "username", u->user, "secret", u->secret, "notes", u->notes);
-	char *pt = obj != NULL ? jx_text(obj) : NULL;
-	int rc = -1;
+	const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
+	const char *const vals[] = {u->label, u->kind, u->host, u->user, u->secret, u->notes};
+	size_t cap = 2, o = 0;
+	char *pt;
+	int rc;
 
-	if (pt != NULL) {
-		rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt,
-		                        strlen(pt), rec, reclen);
-		wipe_release(pt, strlen(pt));
+	for (size_t i = 0; i < 6; i++)
+		cap += strlen(names[i]) + 4 + (vals[i] != NULL ? 6 * strlen(vals[i]) + 2 : 4);
+	if (u->label == NULL || u->kind == NULL || u->secret == NULL || (pt = malloc(cap)) == NULL)
+		return -1;
+	pt[o++] = '{';
+	for (size_t i = 0; i < 6; i++) {
+		if (i > 0)
+			pt[o++] = ',';
+		o += jx_quote(pt + o, names[i]);
+		pt[o++] = ':';
+		if (vals[i] != NULL) {
+			o += jx_quote(pt + o, vals[i]);
+		} else {
+			memcpy(pt + o, "null", 4);
+			o += 4;
+		}
 	}
-	json_decref(obj);
+	pt[o++] = '}';
+	rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt, o, rec,
+	                        reclen);
+	wipe_release(pt, cap);
 	return rc;
+}
+
+static size_t put_lit(char *out, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(out, s, n);
+	return n;
 }
 
 static json_t *upload_view(const char *cid, const char *label, const char *kind, int64_t created,
@@ -210,13 +234,30 @@ void api_cred_prepare(struct req *r)
 static int cred_create_post(struct req *r)
 {
 	struct cred_prep *p = prep_of(r);
-	json_t *view;
+	const char *label = jx_str(r->body, "label"), *kind = jx_str(r->body, "kind");
+	char created[UTIL_TIME_LEN], expires[UTIL_TIME_LEN], *text;
+	size_t o = 0;
 
-	if (p == NULL)
+	if (p == NULL || label == NULL || kind == NULL ||
+	    util_format_time(p->created, created) != 0 ||
+	    util_format_time(p->expires, expires) != 0)
 		return req_fail(r, 500, "internal", "internal error");
-	view = upload_view(p->cid, jx_str(r->body, "label"), jx_str(r->body, "kind"), p->created,
-	                   p->expires);
-	return view != NULL ? req_ok(r, 201, view) : req_fail(r, 500, "internal", "internal error");
+	/* upload_view's JSON, written as text (jx_quote escapes as jansson) */
+	text = malloc(6 * (strlen(p->cid) + strlen(label) + strlen(kind)) + 2 * UTIL_TIME_LEN + 96);
+	if (text == NULL)
+		return req_fail(r, 500, "internal", "internal error");
+	o += put_lit(text + o, "{\"id\":");
+	o += jx_quote(text + o, p->cid);
+	o += put_lit(text + o, ",\"label\":");
+	o += jx_quote(text + o, label);
+	o += put_lit(text + o, ",\"kind\":");
+	o += jx_quote(text + o, kind);
+	o += put_lit(text + o, ",\"created_at\":");
+	o += jx_quote(text + o, created);
+	o += put_lit(text + o, ",\"expires_at\":");
+	o += jx_quote(text + o, expires);
+	memcpy(text + o, "}", 2);
+	return req_ok_text(r, 201, text);
 }
 
 /* In the writer, for a prepared upload: the key it was sealed with must
@@ -457,29 +498,76 @@ int api_cred_delete(struct req *r, struct store_txn *t)
 	return req_ok(r, 204, NULL);
 }
 
-/* The release of a secret after its commit (dispatch_finish, on the
- * connection's thread): unwrap the ticket key and open the record that the
- * writer copied out when it decided, build the answer. Nothing is read
- * from the store here: what the decision saw is what is released. */
-static int cred_secret_post(struct req *r)
+/* The answer to a secret read, as JSON text written directly from the
+ * plaintext's tokens (no parse tree, no second serialization): the
+ * plaintext is the flat object upload_seal wrote. NULL when it is not of
+ * that plain form (then secret_answer_json parses it in full) or out of
+ * memory (*oom set). */
+static char *secret_answer_text(const struct req *r, const char *pt, size_t ptlen, int *oom)
 {
-	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
-	size_t ptlen = 0;
-	json_t *plain = NULL, *out;
-	int rc = 0;
+	static const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
+	static const char *const keys[] = {",\"label\":",    ",\"kind\":",   ",\"host\":",
+	                                   ",\"username\":", ",\"secret\":", ",\"notes\":"};
+	struct jx_tok v[6];
+	const char *sid = jx_str(r->session, "id");
+	char ts[UTIL_TIME_LEN], *out;
+	int64_t exp = jx_int(r->session, "expires_at", -1);
+	size_t cap, o = 0;
+	int have_ts;
 
-	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
-		return tampered(r, BAD_KEY);
-	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
-	                       &ptlen) != 0 ||
-	    (plain = json_loadb((char *)pt, ptlen, JSON_REJECT_DUPLICATES, NULL)) == NULL)
-		rc = BAD_RECORD;
-	sodium_memzero(key, sizeof key);
-	if (pt != NULL) {
-		wipe_release(pt, ptlen);
+	*oom = 0;
+	if (jx_flat_members(pt, ptlen, names, 6, v) != 0 || sid == NULL)
+		return NULL;
+	/* label, kind and secret are strings; the others a string or null */
+	for (size_t i = 0; i < 6; i++)
+		if ((v[i].p == NULL || v[i].p[0] != '"') && (i == 0 || i == 1 || i == 4))
+			return NULL;
+	have_ts = exp >= 0 && util_format_time(exp, ts) == 0;
+	cap = 6 * strlen(r->a_cred) + 6 * strlen(sid) + 160;
+	for (size_t i = 0; i < 6; i++)
+		cap += v[i].n;
+	if ((out = malloc(cap)) == NULL) {
+		*oom = 1;
+		return NULL;
 	}
-	if (rc != 0)
-		return tampered(r, rc);
+	o += put_lit(out + o, "{\"id\":");
+	o += jx_quote(out + o, r->a_cred);
+	for (size_t i = 0; i < 6; i++) {
+		size_t kl = strlen(keys[i]);
+		memcpy(out + o, keys[i], kl);
+		o += kl;
+		if (v[i].p == NULL) {
+			memcpy(out + o, "null", 4);
+			o += 4;
+		} else {
+			memcpy(out + o, v[i].p, v[i].n);
+			o += v[i].n;
+		}
+	}
+	o += put_lit(out + o, ",\"session\":{\"id\":");
+	o += jx_quote(out + o, sid);
+	o += put_lit(out + o, ",\"expires_at\":");
+	if (!have_ts) {
+		memcpy(out + o, "null", 4);
+		o += 4;
+	} else {
+		out[o++] = '"';
+		memcpy(out + o, ts, UTIL_TIME_LEN - 1);
+		o += UTIL_TIME_LEN - 1;
+		out[o++] = '"';
+	}
+	memcpy(out + o, "}}", 3);
+	return out;
+}
+
+/* The same answer through a full parse, for a plaintext of another form
+ * (older records may differ). NULL if it does not parse. */
+static json_t *secret_answer_json(const struct req *r, const unsigned char *pt, size_t ptlen)
+{
+	json_t *plain = json_loadb((const char *)pt, ptlen, JSON_REJECT_DUPLICATES, NULL), *out;
+
+	if (plain == NULL)
+		return NULL;
 	out = json_pack(
 	    "{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:{s:s, s:o}}", "id", r->a_cred, "label",
 	    json_object_get(plain, "label"), "kind", json_object_get(plain, "kind"), "host",
@@ -491,9 +579,44 @@ static int cred_secret_post(struct req *r)
 	    "session", "id", jx_str(r->session, "id"), "expires_at",
 	    jx_time(jx_int(r->session, "expires_at", -1)));
 	json_decref(plain);
-	if (out == NULL)
+	if (out == NULL) /* (a record without label, kind or secret) */
+		out = json_null();
+	return out;
+}
+
+/* The release of a secret after its commit (dispatch_finish, on the
+ * connection's thread): unwrap the ticket key and open the record that the
+ * writer copied out when it decided, build the answer. Nothing is read
+ * from the store here: what the decision saw is what is released. */
+static int cred_secret_post(struct req *r)
+{
+	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
+	size_t ptlen = 0;
+	json_t *out = NULL;
+	char *text = NULL;
+	int rc = 0, oom = 0;
+
+	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
+		return tampered(r, BAD_KEY);
+	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
+	                       &ptlen) != 0)
+		rc = BAD_RECORD;
+	sodium_memzero(key, sizeof key);
+	if (rc == 0 && (text = secret_answer_text(r, (const char *)pt, ptlen, &oom)) == NULL &&
+	    !oom && (out = secret_answer_json(r, pt, ptlen)) == NULL)
+		rc = BAD_RECORD;
+	if (pt != NULL) {
+		wipe_release(pt, ptlen);
+	}
+	if (rc != 0)
+		return tampered(r, rc);
+	if (oom || (out != NULL && json_is_null(out))) {
+		json_decref(out);
 		return req_fail(r, 500, "internal", "internal error");
+	}
 	r->secret = 1;
+	if (text != NULL)
+		return req_ok_text(r, 200, text);
 	return req_ok(r, 200, out);
 }
 

@@ -765,6 +765,7 @@ int authz_gate(struct req *r)
 			                "the vault cannot check credentials now");
 		memcpy(p, r, sizeof *p);
 		p->body = p->resp = p->ticket = p->session = NULL; /* owned by r */
+		p->resp_text = NULL;
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
 		rc = store_read_fresh(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';

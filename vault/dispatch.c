@@ -94,8 +94,10 @@ static void req_discard(struct req *w)
 	req_post_clear(w);
 	json_decref(w->body);
 	json_decref(w->resp);
+	req_text_clear(w);
 	json_decref(w->ticket);
 	json_decref(w->session);
+	req_uri_clear(w);
 	wipe_release(w, sizeof *w); /* the bearer token among the rest */
 }
 
@@ -116,11 +118,12 @@ static void req_release(void *arg, int rc)
 /* Move the request into w (w takes its JSON) and back. */
 static void req_move(struct req *to, struct req *from)
 {
-	memcpy(to, from, sizeof *to);
-	if (from->query != NULL)
-		to->query = to->uri + (from->query - from->uri);
+	memcpy(to, from, sizeof *to); /* uri and query: the same buffer, now to's */
+	from->uri = NULL;
+	from->query = NULL;
 	from->body = NULL;
 	from->resp = NULL;
+	from->resp_text = NULL;
 	from->ticket = NULL;
 	from->session = NULL;
 	from->post_rec = NULL; /* to's now */

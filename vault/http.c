@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <sodium.h>
 
 #include "authz.h"
+#include "be.h"
 #include "conns.h"
 #include "dispatch.h"
 #include "keyfile.h"
@@ -156,6 +158,24 @@ static void free_body(void *cls)
 	wipe_release(buf, strlen(buf));
 }
 
+/* A request id's 16 random bytes: ChaCha20 keystream under a key per
+ * thread (from randombytes_buf once), one nonce per id. randombytes_buf
+ * itself makes a getrandom system call each time. */
+static void request_id_bytes(unsigned char rid[16])
+{
+	static _Thread_local unsigned char key[crypto_stream_chacha20_KEYBYTES];
+	static _Thread_local uint64_t n;
+	static _Thread_local int keyed;
+	unsigned char nonce[crypto_stream_chacha20_NONCEBYTES];
+
+	if (!keyed) {
+		randombytes_buf(key, sizeof key);
+		keyed = 1;
+	}
+	util_be64_put(nonce, n++);
+	crypto_stream_chacha20(rid, 16, nonce, key);
+}
+
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 {
 	struct http *h = cls;
@@ -169,12 +189,16 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	c->h = h;
 	c->start = util_mono_ms();
 	c->start_us = metrics_now_us();
-	randombytes_buf(rid, sizeof rid);
+	request_id_bytes(rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
-	if (strlen(uri) >= sizeof c->r.uri)
+	if (strlen(uri) >= REQ_URI_MAX) {
 		c->uri_too_long = 1;
-	else
+	} else if ((c->r.uri = malloc(strlen(uri) + 1)) == NULL) {
+		free(c);
+		return NULL;
+	} else {
 		memcpy(c->r.uri, uri, strlen(uri) + 1);
+	}
 	c->log_path = "-";
 	return c;
 }
@@ -273,6 +297,9 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		                      r->err_msg);
 		body = e ? jx_text(e) : NULL;
 		json_decref(e);
+	} else if (r->resp_text != NULL) {
+		body = r->resp_text; /* freed (wiped) by free_body */
+		r->resp_text = NULL;
 	} else if (r->resp != NULL) {
 		body = jx_text(r->resp);
 	}
@@ -732,8 +759,10 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	}
 	json_decref(c->r.body);
 	json_decref(c->r.resp);
+	req_text_clear(&c->r);
 	json_decref(c->r.ticket);
 	json_decref(c->r.session);
+	req_uri_clear(&c->r);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
 	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);
 	free(c);

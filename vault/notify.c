@@ -1,6 +1,7 @@
 /* notify.c - notifications from audit events; the rotation prompt. */
 #include "notify.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,8 +48,8 @@ struct nctx {
 	const struct audit_event *ev;
 	int64_t now;
 	int hooks;       /* any webhook: else no payload is built */
-	json_t *ticket;  /* the event's ticket, or NULL */
-	json_t *session; /* the event's session, or NULL */
+	json_t *ticket;  /* the event's ticket, or NULL (read only: shared) */
+	json_t *session; /* the event's session, or NULL (read only: shared) */
 };
 
 /* ---- the credential's own record: reads and the rotation mark --------------- */
@@ -64,8 +65,9 @@ static size_t meta_key(unsigned char k[KEY_MAX], const char *a, const char *b)
 	return al + 1 + bl;
 }
 
-/* The record of (tid, cid) into *m (new reference); an empty one when
- * there is none. */
+/* The JSON record of (tid, cid) into *m (new reference); an empty one when
+ * there is none. Only the ticket's list of marks ("tid\0") is JSON; a
+ * credential's note is a struct cred_meta (meta_get, meta_put). */
 static int meta_load(struct store_txn *t, const char *tid, const char *cid, json_t **m)
 {
 	unsigned char k[KEY_MAX];
@@ -99,6 +101,39 @@ static int meta_store(struct store_txn *t, const char *tid, const char *cid, con
 	rc = store_put(t, DB_CRED_META, k, kl, s, strlen(s), 0);
 	free(s);
 	return rc;
+}
+
+/* A credential's note (records.h: binary, or JSON from older versions);
+ * no reads and no mark when there is none. */
+static int meta_get(struct store_txn *t, const char *tid, const char *cid, struct cred_meta *m)
+{
+	unsigned char k[KEY_MAX];
+	size_t kl = meta_key(k, tid, cid);
+	const void *v;
+	size_t vl;
+	int rc;
+
+	cred_meta_init(m);
+	if (kl == 0)
+		return STORE_ERROR;
+	rc = store_get(t, DB_CRED_META, k, kl, &v, &vl);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK)
+		return rc;
+	return cred_meta_decode(v, vl, m) == 0 ? STORE_OK : STORE_ERROR;
+}
+
+static int meta_put(struct store_txn *t, const char *tid, const char *cid,
+                    const struct cred_meta *m)
+{
+	unsigned char k[KEY_MAX], b[CRED_META_LEN];
+	size_t kl = meta_key(k, tid, cid);
+
+	if (kl == 0)
+		return STORE_ERROR;
+	cred_meta_encode(m, b);
+	return store_put(t, DB_CRED_META, k, kl, b, sizeof b, 0);
 }
 
 /* The note "tid\0" of DB_CRED_META (sorting before the ticket's records,
@@ -163,43 +198,42 @@ static int meta_drop(struct store_txn *t, const char *tid, const char *cid)
 
 static int set_rotate(struct store_txn *t, const char *tid, const char *cid, int on, int64_t now)
 {
-	json_t *m;
+	struct cred_meta m;
 	int rc;
 
-	if ((rc = meta_load(t, tid, cid, &m)) != STORE_OK)
+	if ((rc = meta_get(t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	json_object_set_new(m, "rotate", json_boolean(on));
-	json_object_set_new(m, on ? "rotate_since" : "rotated_at", json_integer(now));
-	rc = meta_store(t, tid, cid, m);
-	json_decref(m);
+	m.rotate = on != 0;
+	if (on)
+		m.rotate_since = now;
+	else
+		m.rotated_at = now;
+	rc = meta_put(t, tid, cid, &m);
 	return rc != STORE_OK ? rc : marks_set(t, tid, cid, on);
 }
 
 int notify_cred_fields(struct store_txn *t, const char *tid, const char *cid, json_t *view)
 {
-	json_t *m;
+	struct cred_meta m;
 	int rc;
 
-	if ((rc = meta_load(t, tid, cid, &m)) != STORE_OK)
+	if ((rc = meta_get(t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	json_object_set_new(view, "read_count", json_integer(jx_int(m, "read_count", 0)));
-	json_object_set_new(view, "last_read_at", jx_time(jx_int(m, "last_read_at", -1)));
-	json_object_set_new(view, "rotate",
-	                    json_boolean(json_is_true(json_object_get(m, "rotate"))));
-	json_decref(m);
+	json_object_set_new(view, "read_count", json_integer((json_int_t)m.read_count));
+	json_object_set_new(view, "last_read_at", jx_time(m.last_read_at));
+	json_object_set_new(view, "rotate", json_boolean(m.rotate == 1));
 	return STORE_OK;
 }
 
 int notify_cred_rotate(struct store_txn *t, const char *tid, const char *cid, int *rotate)
 {
-	json_t *m;
+	struct cred_meta m;
 	int rc;
 
 	*rotate = 0;
-	if ((rc = meta_load(t, tid, cid, &m)) != STORE_OK)
+	if ((rc = meta_get(t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	*rotate = json_is_true(json_object_get(m, "rotate"));
-	json_decref(m);
+	*rotate = m.rotate == 1;
 	return STORE_OK;
 }
 
@@ -368,17 +402,17 @@ static int note_read(struct nctx *c)
 	const char *tid = c->ev->ticket, *cid = c->ev->credential, *sid = c->ev->session;
 	unsigned char k[KEY_MAX];
 	size_t kl;
-	json_t *m;
+	struct cred_meta m;
 	int rc;
 
 	if (tid == NULL || cid == NULL)
 		return STORE_OK;
-	if ((rc = meta_load(c->t, tid, cid, &m)) != STORE_OK)
+	if ((rc = meta_get(c->t, tid, cid, &m)) != STORE_OK)
 		return rc;
-	json_object_set_new(m, "read_count", json_integer(jx_int(m, "read_count", 0) + 1));
-	json_object_set_new(m, "last_read_at", json_integer(c->now));
-	rc = meta_store(c->t, tid, cid, m);
-	json_decref(m);
+	if (m.read_count < INT64_MAX)
+		m.read_count++;
+	m.last_read_at = c->now;
+	rc = meta_put(c->t, tid, cid, &m);
 	if (rc != STORE_OK || sid == NULL || (kl = meta_key(k, sid, cid)) == 0)
 		return rc;
 	return store_put(c->t, DB_SESSION_READS, k, kl, "", 0, 0);
@@ -482,6 +516,7 @@ static enum kind kind_of(const char *action)
 static int dispatch(struct nctx *c, enum kind k)
 {
 	const struct audit_event *ev = c->ev;
+	struct cred_meta m;
 	const char *st;
 	json_t *d;
 	int rc;
@@ -490,11 +525,10 @@ static int dispatch(struct nctx *c, enum kind k)
 	case K_UPLOAD:
 		if (ev->ticket == NULL || ev->credential == NULL)
 			return STORE_OK;
-		if ((rc = meta_load(c->t, ev->ticket, ev->credential, &d)) != STORE_OK)
+		if ((rc = meta_get(c->t, ev->ticket, ev->credential, &m)) != STORE_OK)
 			return rc;
-		json_object_set_new(d, "read_count", json_integer(0));
-		rc = meta_store(c->t, ev->ticket, ev->credential, d);
-		json_decref(d);
+		m.read_count = 0;
+		rc = meta_put(c->t, ev->ticket, ev->credential, &m);
 		if (rc != STORE_OK ||
 		    (rc = clear_same_label(c->t, ev->ticket, ev->credential, c->now)) != STORE_OK)
 			return rc;
@@ -553,11 +587,17 @@ int notify_event(struct store_txn *t, const struct audit_event *ev, int64_t now)
 	if ((rc = webhooks_any(t)) < 0)
 		return rc;
 	c.hooks = rc;
-	if (ev->ticket != NULL &&
-	    (rc = rec_get(t, DB_TICKETS, ev->ticket, &c.ticket)) != STORE_OK &&
+	/* The ticket is read for the payloads only, the session for those
+	 * and for the kinds that look at it: a read or an upload without a
+	 * webhook parses neither. Both are read-only here, so they come from
+	 * the per-thread cache of parsed records (the gauntlet has usually
+	 * just parsed the same text). */
+	if (c.hooks && ev->ticket != NULL &&
+	    (rc = rec_get_shared(t, DB_TICKETS, ev->ticket, &c.ticket)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		return rc;
-	if (ev->session != NULL && (rc = session_get(t, ev->session, &c.session)) != STORE_OK &&
+	if ((c.hooks || k == K_OPEN || k == K_APPROVE || k == K_END) && ev->session != NULL &&
+	    (rc = session_get_shared(t, ev->session, &c.session)) != STORE_OK &&
 	    rc != STORE_NOTFOUND)
 		goto out;
 	rc = dispatch(&c, k);

@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "be.h"
 #include "log.h"
 #include "util.h"
 
@@ -217,6 +218,71 @@ int idx_each(struct store_txn *t, enum store_db db, const char *a, idx_fn fn, vo
 out:
 	store_cursor_close(c);
 	return rc;
+}
+
+void cred_meta_init(struct cred_meta *m)
+{
+	m->read_count = 0;
+	m->last_read_at = -1;
+	m->rotate = -1;
+	m->rotate_since = -1;
+	m->rotated_at = -1;
+}
+
+#define CRED_META_V1 1
+
+/* The JSON note of older versions: absent or mistyped fields read as
+ * their defaults, as those versions read them. */
+static int cred_meta_json(const void *v, size_t vl, struct cred_meta *m)
+{
+	json_t *o = json_loadb(v, vl, JSON_REJECT_DUPLICATES, NULL), *rot;
+
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	m->read_count = jx_int(o, "read_count", 0);
+	m->last_read_at = jx_int(o, "last_read_at", -1);
+	rot = json_object_get(o, "rotate");
+	m->rotate = json_is_boolean(rot) ? json_is_true(rot) : -1;
+	m->rotate_since = jx_int(o, "rotate_since", -1);
+	m->rotated_at = jx_int(o, "rotated_at", -1);
+	json_decref(o);
+	if (m->read_count < 0)
+		m->read_count = 0;
+	return 0;
+}
+
+int cred_meta_decode(const void *v, size_t vl, struct cred_meta *m)
+{
+	const unsigned char *b = v;
+
+	cred_meta_init(m);
+	if (vl > 0 && b[0] == '{')
+		return cred_meta_json(v, vl, m);
+	if (vl != CRED_META_LEN || b[0] != CRED_META_V1 || b[1] > 2)
+		return -1;
+	m->rotate = (int)b[1] - 1;
+	m->read_count = (int64_t)util_be64_get(b + 2);
+	m->last_read_at = (int64_t)util_be64_get(b + 10);
+	m->rotate_since = (int64_t)util_be64_get(b + 18);
+	m->rotated_at = (int64_t)util_be64_get(b + 26);
+	if (m->read_count < 0 || m->last_read_at < -1 || m->rotate_since < -1 ||
+	    m->rotated_at < -1) {
+		cred_meta_init(m);
+		return -1;
+	}
+	return 0;
+}
+
+void cred_meta_encode(const struct cred_meta *m, unsigned char out[CRED_META_LEN])
+{
+	out[0] = CRED_META_V1;
+	out[1] = (unsigned char)(m->rotate < 0 ? 0 : m->rotate ? 2 : 1);
+	util_be64_put(out + 2, (uint64_t)m->read_count);
+	util_be64_put(out + 10, (uint64_t)(m->last_read_at < 0 ? -1 : m->last_read_at));
+	util_be64_put(out + 18, (uint64_t)(m->rotate_since < 0 ? -1 : m->rotate_since));
+	util_be64_put(out + 26, (uint64_t)(m->rotated_at < 0 ? -1 : m->rotated_at));
 }
 
 int streq(const char *a, const char *b)

@@ -4,6 +4,9 @@
 #ifndef RSVAULT_RECORDS_H
 #define RSVAULT_RECORDS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "jsonx.h" /* jx_str, jx_int, jx_time, jx_text */
@@ -30,6 +33,34 @@ int idx_del(struct store_txn *t, enum store_db db, const char *a, const void *b,
  * order. fn returning non-zero stops the walk and is returned. */
 typedef int (*idx_fn)(const void *b, size_t blen, void *arg);
 int idx_each(struct store_txn *t, enum store_db db, const char *a, idx_fn fn, void *arg);
+
+/* A credential's read and rotation note (DB_CRED_META "tid\0cid", kept by
+ * notify.c), read and written on every secret read. Stored in a fixed
+ * binary form of CRED_META_LEN bytes: a version byte (1; a JSON text
+ * starts with '{'), the rotation mark (0 never set, 1 cleared, 2 set) and
+ * four big-endian int64: read_count, last_read_at, rotate_since,
+ * rotated_at (ms; -1 where absent). Notes written as JSON by older
+ * versions are still read (and rewritten in the binary form when they
+ * next change). */
+#define CRED_META_LEN 34
+struct cred_meta {
+	int64_t read_count;
+	int64_t last_read_at; /* -1: never read */
+	int rotate;           /* -1 never set, 0 cleared, 1 set */
+	int64_t rotate_since; /* -1: absent */
+	int64_t rotated_at;   /* -1: absent */
+};
+
+/* The note of no reads and no mark. */
+void cred_meta_init(struct cred_meta *m);
+
+/* Decode v[0..vl) (binary or the older JSON) into *m. Returns 0, or -1
+ * for anything else (wrong length, unknown version, out-of-range values,
+ * JSON that is not an object of the right types). */
+int cred_meta_decode(const void *v, size_t vl, struct cred_meta *m);
+
+/* Encode *m into out. */
+void cred_meta_encode(const struct cred_meta *m, unsigned char out[CRED_META_LEN]);
 
 /* Both non-NULL and equal. */
 int streq(const char *a, const char *b);

@@ -17,6 +17,7 @@ int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 
 	json_decref(r->resp);
 	r->resp = NULL;
+	req_text_clear(r);
 	r->status = status;
 	r->err_code = code;
 	va_start(ap, fmt);
@@ -29,10 +30,33 @@ int req_ok(struct req *r, int status, json_t *body)
 {
 	json_decref(r->resp);
 	r->resp = body;
+	req_text_clear(r);
 	r->status = status;
 	r->err_code = NULL;
 	r->err_msg[0] = '\0';
 	return status;
+}
+
+int req_ok_text(struct req *r, int status, char *text)
+{
+	req_ok(r, status, NULL);
+	r->resp_text = text;
+	return status;
+}
+
+void req_uri_clear(struct req *r)
+{
+	if (r->uri != NULL)
+		wipe_release(r->uri, strlen(r->uri));
+	r->uri = NULL;
+	r->query = NULL;
+}
+
+void req_text_clear(struct req *r)
+{
+	if (r->resp_text != NULL)
+		wipe_release(r->resp_text, strlen(r->resp_text));
+	r->resp_text = NULL;
 }
 
 /* Percent-decode [s, s+n) into out; rejects %00, bad escapes, overlong. */

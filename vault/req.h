@@ -54,7 +54,11 @@ struct req {
 	const struct route *route;
 
 	/* What arrived (set by http.c before the writer sees it). */
-	char uri[REQ_URI_MAX];
+	/* the request URI, at most REQ_URI_MAX - 1 bytes: malloc'd to its
+	 * size (a 4 KiB array here was copied twice and wiped per request),
+	 * owned by the request and moved with it (dispatch.c); NULL when it
+	 * was too long */
+	char *uri;
 	const char *query; /* into uri, after '?', or NULL */
 	char params[2][REQ_PARAM_MAX];
 	int nparams;
@@ -99,6 +103,10 @@ struct req {
 	/* Result. */
 	int status;
 	json_t *resp; /* body on success (owned); NULL for 204 */
+	/* or the body as JSON text, written directly (the secret read's
+	 * answer): malloc'd, NUL-terminated, wiped when freed; used instead
+	 * of resp when set (req_ok_text) */
+	char *resp_text;
 	const char *err_code;
 	char err_msg[200];
 	int secret;            /* the body holds a secret: wipe it after sending */
@@ -125,6 +133,16 @@ int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 
 /* Record a success; takes ownership of body (NULL for 204). Returns status. */
 int req_ok(struct req *r, int status, json_t *body);
+
+/* Record a success whose body is the JSON text (malloc'd, owned from
+ * here, wiped when freed). Returns status. */
+int req_ok_text(struct req *r, int status, char *text);
+
+/* Free (wiping: a path may name a capability) r's URI. */
+void req_uri_clear(struct req *r);
+
+/* Free (wiping) a body text left on r. */
+void req_text_clear(struct req *r);
 
 /* Find a query parameter, percent-decoded strictly into out. Returns 1 if
  * present, 0 if absent, -1 if malformed or too long. */

@@ -2,7 +2,9 @@
  * parsed records answers only for the very bytes the caller's transaction
  * holds (a change in the same transaction, a change of the same length, a
  * rolled-back change, many keys sharing slots), and jx_text writes texts
- * longer than its first buffer. */
+ * longer than its first buffer; the credential note's binary codec
+ * round-trips, reads the JSON notes of older versions and refuses
+ * malformed bytes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,11 +140,96 @@ static void test_jx_text(void **state)
 	json_decref(o);
 }
 
+static void test_cred_meta(void **state)
+{
+	struct cred_meta m, back;
+	unsigned char b[CRED_META_LEN], bad[CRED_META_LEN];
+	const char *js;
+
+	(void)state;
+	/* round trip, with and without the optional fields */
+	cred_meta_init(&m);
+	cred_meta_encode(&m, b);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(cred_meta_decode(b, sizeof b, &back), 0);
+	assert_int_equal(back.read_count, 0);
+	assert_int_equal(back.last_read_at, -1);
+	assert_int_equal(back.rotate, -1);
+	assert_int_equal(back.rotate_since, -1);
+	assert_int_equal(back.rotated_at, -1);
+	m.read_count = 123456789012LL;
+	m.last_read_at = 1764633600123LL;
+	m.rotate = 1;
+	m.rotate_since = 1764633600000LL;
+	m.rotated_at = 5;
+	cred_meta_encode(&m, b);
+	assert_int_equal(cred_meta_decode(b, sizeof b, &back), 0);
+	assert_int_equal(back.read_count, m.read_count);
+	assert_int_equal(back.last_read_at, m.last_read_at);
+	assert_int_equal(back.rotate, 1);
+	assert_int_equal(back.rotate_since, m.rotate_since);
+	assert_int_equal(back.rotated_at, 5);
+	m.rotate = 0;
+	cred_meta_encode(&m, b);
+	assert_int_equal(cred_meta_decode(b, sizeof b, &back), 0);
+	assert_int_equal(back.rotate, 0);
+
+	/* the JSON notes older versions wrote */
+	js = "{\"read_count\":7,\"last_read_at\":1700000000000,\"rotate\":true,"
+	     "\"rotate_since\":1600000000000}";
+	assert_int_equal(cred_meta_decode(js, strlen(js), &back), 0);
+	assert_int_equal(back.read_count, 7);
+	assert_int_equal(back.last_read_at, 1700000000000LL);
+	assert_int_equal(back.rotate, 1);
+	assert_int_equal(back.rotate_since, 1600000000000LL);
+	assert_int_equal(back.rotated_at, -1);
+	js = "{\"read_count\":0}";
+	assert_int_equal(cred_meta_decode(js, strlen(js), &back), 0);
+	assert_int_equal(back.read_count, 0);
+	assert_int_equal(back.last_read_at, -1);
+	assert_int_equal(back.rotate, -1);
+	js = "{\"rotate\":false,\"rotated_at\":9}";
+	assert_int_equal(cred_meta_decode(js, strlen(js), &back), 0);
+	assert_int_equal(back.rotate, 0);
+	assert_int_equal(back.rotated_at, 9);
+
+	/* malformed: every length but the right one, an unknown version, an
+	 * unknown mark, negative counts and times, JSON that is no object */
+	cred_meta_encode(&m, b);
+	for (size_t n = 0; n < sizeof b; n++)
+		assert_int_equal(cred_meta_decode(b, n, &back), -1);
+	{
+		unsigned char longer[CRED_META_LEN + 1];
+		memcpy(longer, b, sizeof b);
+		longer[CRED_META_LEN] = 0;
+		assert_int_equal(cred_meta_decode(longer, sizeof longer, &back), -1);
+	}
+	memcpy(bad, b, sizeof b);
+	bad[0] = 2;
+	assert_int_equal(cred_meta_decode(bad, sizeof bad, &back), -1);
+	memcpy(bad, b, sizeof b);
+	bad[1] = 3;
+	assert_int_equal(cred_meta_decode(bad, sizeof bad, &back), -1);
+	for (size_t f = 0; f < 4; f++) {
+		memcpy(bad, b, sizeof b);
+		memset(bad + 2 + 8 * f, 0xff, 8);
+		bad[2 + 8 * f + 7] = 0xfe; /* -2 */
+		assert_int_equal(cred_meta_decode(bad, sizeof bad, &back), -1);
+		/* and the decoder leaves no half-read note behind */
+		assert_int_equal(back.read_count, 0);
+		assert_int_equal(back.rotate, -1);
+	}
+	assert_int_equal(cred_meta_decode("[1]", 3, &back), -1);
+	assert_int_equal(cred_meta_decode("{\"read_count\":", 14, &back), -1);
+	assert_int_equal(cred_meta_decode("{\"a\":1,\"a\":2}", 15, &back), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shared),
 	    cmocka_unit_test(test_jx_text),
+	    cmocka_unit_test(test_cred_meta),
 	};
 	if (sodium_init() < 0)
 		return 1;

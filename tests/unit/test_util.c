@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -21,6 +23,34 @@ static void test_format_time(void **st)
 	assert_string_equal(buf, "2026-11-22T10:00:00.123Z");
 	assert_int_equal(util_format_time(-1, buf), -1);
 	assert_int_equal(util_format_time(INT64_C(253402300800000), buf), -1);
+}
+
+/* util_format_time computes the civil date itself: it must agree with
+ * gmtime_r on every day of the range and on the edges (leap days, century
+ * years, the last millisecond). */
+static void test_format_time_vs_gmtime(void **st)
+{
+	char buf[UTIL_TIME_LEN], want[96];
+	const int64_t edges[] = {INT64_C(951782400000),    /* 2000-02-29 */
+	                         INT64_C(951868799999),    /* 2000-02-29T23:59:59.999 */
+	                         INT64_C(4107542400000),   /* 2100-03-01 */
+	                         INT64_C(4107455999999),   /* 2100-02-28T23:59:59.999 */
+	                         INT64_C(253402300799999), /* 9999-12-31T23:59:59.999 */
+	                         INT64_C(1709164800000)};  /* 2024-02-29 */
+	struct tm tm;
+
+	(void)st;
+	for (int64_t i = -(int64_t)(sizeof edges / sizeof edges[0]); i < 2932897; i++) {
+		/* every day from 1970 to 9999, at a time of day that moves */
+		int64_t t = i < 0 ? edges[-i - 1] : i * INT64_C(86400000) + (i * 7919) % 86400000;
+		time_t secs = (time_t)(t / 1000);
+		assert_non_null(gmtime_r(&secs, &tm));
+		snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		         tm.tm_sec, (int)(t % 1000));
+		assert_int_equal(util_format_time(t, buf), 0);
+		assert_string_equal(buf, want);
+	}
 }
 
 static void test_parse_time(void **st)
@@ -160,10 +190,15 @@ static void test_be(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format_time), cmocka_unit_test(test_parse_time),
-	    cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_parse_i64),
-	    cmocka_unit_test(test_ids),         cmocka_unit_test(test_be),
-	    cmocka_unit_test(test_hexval),      cmocka_unit_test(test_ip_group),
+	    cmocka_unit_test(test_format_time),
+	    cmocka_unit_test(test_parse_time),
+	    cmocka_unit_test(test_format_time_vs_gmtime),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_parse_i64),
+	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_be),
+	    cmocka_unit_test(test_hexval),
+	    cmocka_unit_test(test_ip_group),
 	};
 
 	if (sodium_init() < 0)
