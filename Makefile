@@ -129,11 +129,13 @@ unit-tests: $(UNIT_BIN) $(FAULT_SO)
 # (docs/testing.md). The test files are independent (each its own scratch
 # directory and servers on port 0), so they run TEST_JOBS at a time, the
 # longest first; then, alone, TEST_SERIAL: the files whose checks bound
-# response times (deadlines, rate-limit windows, fault bounds). Both
-# prove runs always run; the pass fails if either does.
+# response times (deadlines, rate-limit windows, fault bounds, thousands of
+# durable writes each within the queue bound). Both prove runs always run;
+# the pass fails if either does.
 TEST_JOBS   ?= 3
 TEST_FIRST  := $(addprefix tests/integration/,test_crash.py test_approval.py test_races.py)
-TEST_SERIAL := $(addprefix tests/integration/,test_limits.py test_ratelimit.py test_faults.py)
+TEST_SERIAL := $(addprefix tests/integration/,test_limits.py test_ratelimit.py test_faults.py \
+                 test_bounded_rows.py)
 TEST_PAR    := $(TEST_FIRST) $(filter-out $(TEST_FIRST) $(TEST_SERIAL),$(sort $(wildcard tests/integration/*.py)))
 check: programs unit-tests
 	rc=0; export CMOCKA_MESSAGE_OUTPUT=TAP RSVAULT_BIN=$(abspath $(BIN)) \
