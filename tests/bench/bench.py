@@ -1207,12 +1207,18 @@ def git_rev():
 
 
 AB_NAMES = {"secret": "secret reads", "upload": "uploads", "tickets": "ticket list"}
-AB_GOAL = "req/s ≥ and p50 ≤ the baseline's"
+# Two medians of three closer than this are the same figure here: the same
+# program against itself differs by more between repetitions (the smoke,
+# and the quiet run of 2026-12-02: 0.81-1.26 per repetition).
+AB_NOISE = 0.03
+AB_GOAL = ("req/s ≥ and p50 ≤ the baseline's, within %d %% (closer is this bench's noise)"
+           % round(AB_NOISE * 100))
 
 
 def no_slower(new_rps, new_p50, old_rps, old_p50):
-    """Issue 10's "at 1 connection, no slower than today", strictly."""
-    return new_rps >= old_rps and new_p50 <= old_p50
+    """Issue 10's "at 1 connection, no slower than today": the medians'
+    rate at least, and p50 at most, the baseline's, give or take AB_NOISE."""
+    return new_rps >= old_rps * (1 - AB_NOISE) and new_p50 <= old_p50 * (1 + AB_NOISE)
 
 
 def report_ab(cfg, meta, ab, L, targets):
