@@ -71,6 +71,10 @@ int cli_json_set_str(json_t *obj, const char *key, const char *val);
  * else "key: value" lines. Nothing for an empty body. Returns an exit status. */
 int cli_show_object(const struct cli_ctx *c, const struct cli_resp *r);
 
+/* method path with the JSON body req (may be NULL), then print the answer
+ * as an object (cli_show_object). */
+int cli_call_show(struct cli_ctx *c, const char *method, const char *path, json_t *req);
+
 /* Print one string member of the answer (an id, a token) alone on a line,
  * or the body with --json (cli_print_json). A missing member, or one that
  * is not printable ASCII, is a malformed answer (CLI_ERR). The value is written without stdio
@@ -94,6 +98,17 @@ int cli_escape(struct cli_ctx *c, const char *s, char *buf, size_t n);
  * leaves one answer in r holding all items (its body too, for --json).
  * Returns as cli_api. */
 int cli_api_list(struct cli_ctx *c, const char *path, const char *key, struct cli_resp *r);
+
+/* The list's objects as a table: the members keys under the headings head
+ * (ncols <= CLI_TABLE_MAXCOLS); "..._at" and "valid_until" as local times.
+ * what names the list in the error of a member that is not an object. */
+int cli_list_table(json_t *list, const char *what, const char *const *head, const char *const *keys,
+                   size_t ncols);
+
+/* GET path (every page, cli_api_list) and print its array member key as a
+ * table (cli_list_table), or the whole body with --json. */
+int cli_get_list(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
+                 const char *const *keys, size_t ncols);
 
 /* Report a malformed answer; returns CLI_ERR. */
 int cli_malformed(const char *what);

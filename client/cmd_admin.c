@@ -45,19 +45,6 @@ static int check_email(const struct cli_ctx *c, const char *email)
 	return 0;
 }
 
-/* POST path with req (may be NULL) and print the answer as an object. */
-static int post_show(struct cli_ctx *c, const char *path, json_t *req)
-{
-	struct cli_resp r;
-	int rc;
-
-	rc = cli_api(c, "POST", path, req, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
-	return rc;
-}
-
 int cli_cmd_license_add(struct cli_ctx *c)
 {
 	const char *key = c->args[0], *type = cli_opt(c, "--type");
@@ -87,7 +74,7 @@ int cli_cmd_license_add(struct cli_ctx *c)
 		rc = cli_usage(c, "KEY and --email must be valid UTF-8");
 		goto done;
 	}
-	rc = post_show(c, "/v1/licenses", req);
+	rc = cli_call_show(c, "POST", "/v1/licenses", req);
 done:
 	json_decref(req);
 	return rc;
@@ -95,7 +82,6 @@ done:
 
 int cli_cmd_license_show(struct cli_ctx *c)
 {
-	struct cli_resp r;
 	char path[CLI_PATH_MAX], enc[CLI_PATH_MAX / 2];
 	int rc;
 
@@ -104,10 +90,7 @@ int cli_cmd_license_show(struct cli_ctx *c)
 	if (cli_escape(c, c->args[0], enc, sizeof enc) != 0 ||
 	    cli_path(path, sizeof path, "/v1/licenses/%s", enc) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, "GET", path, NULL);
 	return rc;
 }
 
@@ -123,7 +106,7 @@ int cli_cmd_license_bind(struct cli_ctx *c)
 		json_decref(req);
 		return cli_usage(c, "KEY must be valid UTF-8");
 	}
-	rc = post_show(c, "/v1/me/license", req);
+	rc = cli_call_show(c, "POST", "/v1/me/license", req);
 	json_decref(req);
 	return rc;
 }
@@ -210,7 +193,6 @@ done:
 /* METHOD /v1/accounts/ID/SUFFIX; print the account or nothing. */
 static int account_call(struct cli_ctx *c, const char *method, const char *suffix)
 {
-	struct cli_resp r;
 	char path[CLI_PATH_MAX];
 	int rc;
 
@@ -218,10 +200,7 @@ static int account_call(struct cli_ctx *c, const char *method, const char *suffi
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/accounts/%s/%s", c->args[0], suffix) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, method, path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, method, path, NULL);
 	return rc;
 }
 
@@ -279,79 +258,16 @@ int cli_cmd_account_reactivate(struct cli_ctx *c)
 
 /* ---- lists and license changes (SPEC 8.6) ------------------------------- */
 
-/* A table of the list's objects: the members keys under the headings
- * head; times as local times with their zone. */
-static int object_table(json_t *list, const char *what, const char *const *head,
-                        const char *const *keys, size_t ncols)
-{
-	struct cli_table t;
-	size_t i;
-	json_t *o;
-	int rc = CLI_OK;
-
-	cli_table_init(&t, ncols, head, CLI_CELL_MAXCOLS);
-	json_array_foreach(list, i, o)
-	{
-		char buf[8][96];
-		const char *row[8];
-
-		if (!json_is_object(o)) {
-			rc = cli_malformed(what);
-			goto done;
-		}
-		for (size_t k = 0; k < ncols && k < 8; k++) {
-			size_t kl = strlen(keys[k]);
-			if ((kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
-			    strcmp(keys[k], "valid_until") == 0)
-				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
-				               sizeof buf[k]);
-			row[k] = (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) ||
-			                 strcmp(keys[k], "valid_until") == 0
-			             ? buf[k]
-			             : cli_jtext(o, keys[k], buf[k], sizeof buf[k]);
-		}
-		if (cli_table_add(&t, row) != 0) {
-			cli_warnx("out of memory");
-			rc = CLI_ERR;
-			goto done;
-		}
-	}
-	cli_table_print(&t, stdout);
-done:
-	cli_table_free(&t);
-	return rc;
-}
-
-static int list_cmd(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
-                    const char *const *keys, size_t ncols)
-{
-	struct cli_resp r = {0};
-	json_t *list;
-	int rc = cli_api_list(c, path, key, &r);
-
-	if (rc == CLI_OK) {
-		if (c->json)
-			rc = cli_show_object(c, &r);
-		else if ((list = cli_resp_array(&r, key)) == NULL)
-			rc = CLI_ERR;
-		else
-			rc = object_table(list, key, head, keys, ncols);
-	}
-	cli_resp_free(&r);
-	return rc;
-}
-
 int cli_cmd_account_list(struct cli_ctx *c)
 {
 	static const char *const head[] = {"ID", "ROLE", "EMAIL", "SUSPENDED", "CREATED"};
 	static const char *const keys[] = {"id", "role", "email", "suspended", "created_at"};
 
-	return list_cmd(c, "/v1/accounts", "accounts", head, keys, 5);
+	return cli_get_list(c, "/v1/accounts", "accounts", head, keys, 5);
 }
 
 int cli_cmd_account_show(struct cli_ctx *c)
 {
-	struct cli_resp r = {0};
 	char path[CLI_PATH_MAX];
 	int rc;
 
@@ -359,10 +275,7 @@ int cli_cmd_account_show(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/accounts/%s", c->args[0]) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, "GET", path, NULL);
 	return rc;
 }
 
@@ -373,7 +286,7 @@ int cli_cmd_license_list(struct cli_ctx *c)
 	static const char *const keys[] = {"key",         "type",     "email",
 	                                   "valid_until", "priority", "revoked"};
 
-	return list_cmd(c, "/v1/licenses", "licenses", head, keys, 6);
+	return cli_get_list(c, "/v1/licenses", "licenses", head, keys, 6);
 }
 
 /* /v1/licenses/KEY[/suffix] with the key percent-encoded. */
@@ -432,10 +345,10 @@ int cli_cmd_license_revoke(struct cli_ctx *c)
 
 	if (license_path(c, "/revoke", path, sizeof path) != 0)
 		return CLI_ERR;
-	return post_show(c, path, NULL);
+	return cli_call_show(c, "POST", path, NULL);
 }
 
 int cli_cmd_backup(struct cli_ctx *c)
 {
-	return post_show(c, "/v1/admin/backup", NULL);
+	return cli_call_show(c, "POST", "/v1/admin/backup", NULL);
 }

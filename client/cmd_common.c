@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "http.h"
+#include "jsonx.h"
 #include "output.h"
 #include "secret.h"
 
@@ -179,4 +180,83 @@ int cli_api_list(struct cli_ctx *c, const char *path, const char *key, struct cl
 		r->len = strlen(body);
 	}
 	return CLI_OK;
+}
+
+/* Is key a time member, shown in local time: "..._at" or "valid_until". */
+static int is_time_key(const char *key)
+{
+	size_t kl = strlen(key);
+
+	return (kl > 3 && strcmp(key + kl - 3, "_at") == 0) || strcmp(key, "valid_until") == 0;
+}
+
+int cli_list_table(json_t *list, const char *what, const char *const *head, const char *const *keys,
+                   size_t ncols)
+{
+	struct cli_table t;
+	size_t i;
+	json_t *o;
+	int rc = CLI_OK;
+
+	if (ncols > CLI_TABLE_MAXCOLS)
+		return CLI_ERR;
+	cli_table_init(&t, ncols, head, CLI_CELL_MAXCOLS);
+	json_array_foreach(list, i, o)
+	{
+		char buf[CLI_TABLE_MAXCOLS][96];
+		const char *row[CLI_TABLE_MAXCOLS];
+
+		if (!json_is_object(o)) {
+			rc = cli_malformed(what);
+			goto done;
+		}
+		for (size_t k = 0; k < ncols; k++) {
+			if (is_time_key(keys[k])) {
+				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
+				               sizeof buf[k]);
+				row[k] = buf[k];
+			} else {
+				row[k] = cli_jtext(o, keys[k], buf[k], sizeof buf[k]);
+			}
+		}
+		if (cli_table_add(&t, row) != 0) {
+			cli_warnx("out of memory");
+			rc = CLI_ERR;
+			goto done;
+		}
+	}
+	cli_table_print(&t, stdout);
+done:
+	cli_table_free(&t);
+	return rc;
+}
+
+int cli_get_list(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
+                 const char *const *keys, size_t ncols)
+{
+	struct cli_resp r = {0};
+	json_t *list;
+	int rc = cli_api_list(c, path, key, &r);
+
+	if (rc == CLI_OK) {
+		if (c->json)
+			rc = cli_show_object(c, &r);
+		else if ((list = cli_resp_array(&r, key)) == NULL)
+			rc = CLI_ERR;
+		else
+			rc = cli_list_table(list, key, head, keys, ncols);
+	}
+	cli_resp_free(&r);
+	return rc;
+}
+
+int cli_call_show(struct cli_ctx *c, const char *method, const char *path, json_t *req)
+{
+	struct cli_resp r = {0};
+	int rc = cli_api(c, method, path, req, NULL, &r);
+
+	if (rc == CLI_OK)
+		rc = cli_show_object(c, &r);
+	cli_resp_free(&r);
+	return rc;
 }

@@ -102,72 +102,6 @@ done:
 	return rc;
 }
 
-/* Rows of credentials or sessions: cols members of each object, times
- * shown in local time. */
-static int list_table(json_t *list, const char *what, const char *const *head,
-                      const char *const *keys, size_t ncols)
-{
-	struct cli_table t;
-	size_t i, k;
-	json_t *o;
-	int rc = CLI_OK;
-
-	cli_table_init(&t, ncols, head, CLI_CELL_MAXCOLS);
-	json_array_foreach(list, i, o)
-	{
-		char buf[CLI_TABLE_MAXCOLS][64];
-		const char *row[CLI_TABLE_MAXCOLS];
-
-		if (!json_is_object(o)) {
-			rc = cli_malformed(what);
-			goto done;
-		}
-		for (k = 0; k < ncols; k++) {
-			size_t kl = strlen(keys[k]);
-
-			if (kl > 3 && strcmp(keys[k] + kl - 3, "_at") == 0) {
-				cli_time_local(jx_str(o, keys[k]), CLI_TIME_MINUTES, buf[k],
-				               sizeof buf[k]);
-				row[k] = buf[k];
-			} else {
-				row[k] = cli_jtext(o, keys[k], buf[k], sizeof buf[k]);
-			}
-		}
-		if (cli_table_add(&t, row) != 0) {
-			cli_warnx("out of memory");
-			rc = CLI_ERR;
-			goto done;
-		}
-	}
-	cli_table_print(&t, stdout);
-done:
-	cli_table_free(&t);
-	return rc;
-}
-
-/* GET path and print the array member key as a table (or the body with
- * --json). */
-static int get_list(struct cli_ctx *c, const char *path, const char *key, const char *const *head,
-                    const char *const *keys, size_t ncols)
-{
-	struct cli_resp r;
-	json_t *list;
-	int rc;
-
-	rc = cli_api_list(c, path, key, &r);
-	if (rc != CLI_OK)
-		goto done;
-	if (c->json) {
-		rc = cli_show_object(c, &r);
-		goto done;
-	}
-	list = cli_resp_array(&r, key);
-	rc = list ? list_table(list, key, head, keys, ncols) : CLI_ERR;
-done:
-	cli_resp_free(&r);
-	return rc;
-}
-
 int cli_cmd_cred_list(struct cli_ctx *c)
 {
 	static const char *const head[] = {"ID", "LABEL", "KIND", "CREATED", "EXPIRES"};
@@ -178,7 +112,7 @@ int cli_cmd_cred_list(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/credentials", c->args[0]) != 0)
 		return CLI_ERR;
-	return get_list(c, path, "credentials", head, keys, 5);
+	return cli_get_list(c, path, "credentials", head, keys, 5);
 }
 
 /* Print the secret s[0..n). Exactly as it is with --raw or when standard
@@ -331,7 +265,7 @@ int cli_cmd_session_list(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/sessions", c->args[0]) != 0)
 		return CLI_ERR;
-	return get_list(c, path, "sessions", head, keys, 6);
+	return cli_get_list(c, path, "sessions", head, keys, 6);
 }
 
 int cli_cmd_session_end(struct cli_ctx *c)
@@ -352,7 +286,6 @@ int cli_cmd_session_end(struct cli_ctx *c)
 /* POST /v1/sessions/SID/{verb}: the owner decides a pending session. */
 static int session_decide(struct cli_ctx *c, const char *verb)
 {
-	struct cli_resp r = {0};
 	char path[CLI_PATH_MAX];
 	int rc;
 
@@ -360,10 +293,7 @@ static int session_decide(struct cli_ctx *c, const char *verb)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/sessions/%s/%s", c->args[0], verb) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, "POST", path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, "POST", path, NULL);
 	return rc;
 }
 
@@ -427,7 +357,7 @@ int cli_cmd_link_list(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/links", c->args[0]) != 0)
 		return CLI_ERR;
-	return get_list(c, path, "links", head, keys, 7);
+	return cli_get_list(c, path, "links", head, keys, 7);
 }
 
 int cli_cmd_link_revoke(struct cli_ctx *c)

@@ -12,14 +12,7 @@
 
 int cli_cmd_me(struct cli_ctx *c)
 {
-	struct cli_resp r;
-	int rc;
-
-	rc = cli_api(c, "GET", "/v1/me", NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
-	return rc;
+	return cli_call_show(c, "GET", "/v1/me", NULL);
 }
 
 /* A ticket's approval mode (SPEC 8.3). */
@@ -159,7 +152,6 @@ done:
 
 int cli_cmd_ticket_show(struct cli_ctx *c)
 {
-	struct cli_resp r = {0};
 	char path[CLI_PATH_MAX];
 	int rc;
 
@@ -167,10 +159,7 @@ int cli_cmd_ticket_show(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s", c->args[0]) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, "GET", path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, "GET", path, NULL);
 	return rc;
 }
 
@@ -202,7 +191,6 @@ done:
 
 int cli_cmd_ticket_close(struct cli_ctx *c)
 {
-	struct cli_resp r = {0};
 	char path[CLI_PATH_MAX];
 	int rc;
 
@@ -210,10 +198,7 @@ int cli_cmd_ticket_close(struct cli_ctx *c)
 		return CLI_ERR;
 	if (cli_path(path, sizeof path, "/v1/tickets/%s/close", c->args[0]) != 0)
 		return CLI_ERR;
-	rc = cli_api(c, "POST", path, NULL, NULL, &r);
-	if (rc == CLI_OK)
-		rc = cli_show_object(c, &r);
-	cli_resp_free(&r);
+	rc = cli_call_show(c, "POST", path, NULL);
 	return rc;
 }
 
