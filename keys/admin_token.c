@@ -125,8 +125,7 @@ static int at_parse(int argc, char **argv, struct at_opts *o)
 	return 0;
 }
 
-/* DIR/../keys for a data directory DIR. */
-static int default_keys(const char *data, char *out, size_t n)
+int keys_default_dir(const char *data, char *out, size_t n)
 {
 	char d[AT_PATH_MAX];
 	size_t len;
@@ -367,7 +366,7 @@ int keys_admin_token(int argc, char **argv)
 		return 2;
 	log_set_name("rsvault-keys");
 	if (o.keys == NULL) {
-		if (default_keys(o.data, keys, sizeof keys) != 0) {
+		if (keys_default_dir(o.data, keys, sizeof keys) != 0) {
 			warnx("--data: path too long");
 			return 1;
 		}

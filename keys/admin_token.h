@@ -3,6 +3,8 @@
 #ifndef RSVAULT_KEYS_ADMIN_TOKEN_H
 #define RSVAULT_KEYS_ADMIN_TOKEN_H
 
+#include <stddef.h>
+
 /* Run the verb with argv[1] == "admin-token". Returns the exit status:
  * 0 done, 1 failure, 2 usage error (already reported). */
 int keys_admin_token(int argc, char **argv);
@@ -27,5 +29,9 @@ struct keys_opt {
 	const char **slot;
 };
 int keys_opts_parse(const char *verb, int argc, char **argv, const struct keys_opt *opts);
+
+/* DIR/../keys for a data directory DIR (the key directory when --keys is
+ * not given); -1 if it does not fit in n. */
+int keys_default_dir(const char *data, char *out, size_t n);
 
 #endif

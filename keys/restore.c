@@ -403,20 +403,6 @@ undo:
 	return -1;
 }
 
-/* DIR/../keys for a data directory DIR. */
-static int default_keys(const char *data, char *out, size_t n)
-{
-	char d[RS_PATH_MAX];
-	size_t len;
-
-	if (snprintf(d, sizeof d, "%s", data) >= (int)sizeof d)
-		return -1;
-	len = strlen(d);
-	while (len > 1 && d[len - 1] == '/')
-		d[--len] = '\0';
-	return snprintf(out, n, "%s/../keys", d) >= (int)n ? -1 : 0;
-}
-
 int keys_restore(int argc, char **argv)
 {
 	struct rs_opts o = {0};
@@ -431,7 +417,7 @@ int keys_restore(int argc, char **argv)
 		return 2;
 	log_set_name("rsvault-keys");
 	if (o.keys == NULL) {
-		if (default_keys(o.data, keys, sizeof keys) != 0) {
+		if (keys_default_dir(o.data, keys, sizeof keys) != 0) {
 			warnx("--data: path too long");
 			return 1;
 		}
