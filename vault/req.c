@@ -46,8 +46,12 @@ int req_ok_text(struct req *r, int status, char *text)
 
 void req_uri_clear(struct req *r)
 {
+	/* the whole buffer: once the query is split off (http.c puts a NUL
+	 * where its '?' was), strlen(uri) reaches only the path */
 	if (r->uri != NULL)
-		wipe_release(r->uri, strlen(r->uri));
+		wipe_release(r->uri, r->query != NULL
+		                         ? (size_t)(r->query - r->uri) + strlen(r->query)
+		                         : strlen(r->uri));
 	r->uri = NULL;
 	r->query = NULL;
 }
