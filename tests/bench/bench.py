@@ -1511,6 +1511,26 @@ def write_doc(path, block):
 
 # --- the run ------------------------------------------------------------------------------
 
+def check_ab_tool(chk):
+    """tests/bench/ab.py, the A/B tool, with this build against itself for a
+    second: one line of JSON per run, every figure filled in, no errors."""
+    e = dict(os.environ, AB_ROUNDS="1", AB_SECONDS="1", AB_CONNS="8")
+    r = subprocess.run([sys.executable, os.path.join(HERE, "ab.py"), rsvtest.BIN, rsvtest.BIN],
+                       env=e, capture_output=True, text=True, timeout=300)
+    rows = []
+    for line in r.stdout.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    keys = ("rps", "p50_us", "p99_us", "cpu_us_per_req", "req_per_commit", "syncer_syncs_per_req")
+    chk.ok(r.returncode == 0 and len(rows) == 2 and
+           all(row["errors"] == 0 and row["rps"] > 0 and all(row.get(k) is not None for k in keys)
+               and row["req_per_commit"] >= 1 for row in rows),
+           "tests/bench/ab.py alternates two builds and counts per request",
+           (r.stdout + r.stderr)[-2000:])
+
+
 def main():
     smoke = "--smoke" in sys.argv[1:]
     cfg = Config(smoke)
@@ -1750,6 +1770,7 @@ def run(cfg, chk):
         if smoke:
             check_slow_column(chk, cfg, block)
             check_figures_selftest(chk, cfg, points, syncs, meta)
+            check_ab_tool(chk)
         if smoke:
             chk.note(block)
         else:
