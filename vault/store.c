@@ -357,8 +357,20 @@ static void after_commit(struct store *s, int rc, struct op **ops, int n)
 	struct op *failed = NULL;
 	int absorb = 0;
 
-	if (rc == MDB_SUCCESS && mdb_env_info(s->env, &ei) == MDB_SUCCESS)
+	if (rc == MDB_SUCCESS && mdb_env_info(s->env, &ei) != MDB_SUCCESS) {
+		/* cannot tell which commit this was, so cannot tell when it is
+		 * durable: answer nothing as done (LMDB fails here only for
+		 * NULL arguments; fail closed all the same) */
+		pthread_mutex_lock(&s->mu);
+		set_failed(s, "the commit's transaction id cannot be read");
+		for (int i = 0; i < n; i++)
+			if (ops[i]->rc == 0)
+				ops[i]->rc = STORE_UNKNOWN; /* committed, maybe not durable */
+		pthread_mutex_unlock(&s->mu);
+		rc = MDB_PANIC; /* below: answered at once, as failed */
+	} else if (rc == MDB_SUCCESS) {
 		id = (uint64_t)ei.me_last_txnid;
+	}
 	pthread_mutex_lock(&s->mu);
 	if (n > 0)
 		s->ncur = 0; /* the watcher finds them on the pending list now */
@@ -556,12 +568,14 @@ static int run_batch(struct store *s, struct op **ops, int n, enum zone zone)
 	return 0;
 }
 
-static void run_tick(struct store *s)
+/* fn and arg: s->tick and s->tick_arg as the writer read them under mu
+ * (store_set_tick may come after the writer started). */
+static void run_tick(struct store *s, store_tick_fn fn, void *arg)
 {
 	struct store_txn t = {.s = s, .writable = 1, .memo = s->memo};
 	int rc;
 
-	if (s->tick == NULL)
+	if (fn == NULL)
 		return;
 	measure(s, NULL); /* keeps the health report current while idle */
 	rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
@@ -572,7 +586,7 @@ static void run_tick(struct store *s)
 	/* the sweeper destroys data and the checkpoints are audit work: both
 	 * may use the reserve */
 	ROWS_START();
-	rc = s->tick(&t, s->tick_arg);
+	rc = fn(&t, arg);
 	ROWS_END(&m_rows_tick);
 	if (rc != 0) {
 		mdb_txn_abort(t.txn);
@@ -601,8 +615,10 @@ static void *writer_main(void *arg)
 		if (now - s->last_tick >= STORE_TICK_MS) {
 			s->last_tick = now;
 			if (!s->failed) {
+				store_tick_fn tick = s->tick;
+				void *tick_arg = s->tick_arg;
 				pthread_mutex_unlock(&s->mu);
-				run_tick(s);
+				run_tick(s, tick, tick_arg);
 				pthread_mutex_lock(&s->mu);
 			}
 			continue;

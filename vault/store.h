@@ -112,10 +112,14 @@ int store_open(const char *dir, size_t mapsize, int queue_timeout_ms, struct sto
  * out of mlockall. Returns 0 or STORE_ERROR. */
 int store_map_file(struct store *s, dev_t *dev, ino_t *ino);
 
-/* Install the periodic job (call before traffic). */
+/* Install the periodic job (before traffic; the writer reads it under
+ * the store's lock, so a later call is safe too). */
 void store_set_tick(struct store *s, store_tick_fn fn, void *arg);
 
-/* Stop the writer (after finishing queued work) and close the environment. */
+/* Stop the writer (after finishing queued work) and close the environment.
+ * No other thread may be in a store_* call, or start one, from here on:
+ * the store's lock and memory are gone when it returns (main stops the
+ * HTTP server and every other user first). */
 void store_close(struct store *s);
 
 /* Called by the writer thread for an operation its caller gave up on,
