@@ -37,9 +37,18 @@ struct jx_tok {
 int jx_flat_members(const char *text, size_t len, const char *const *names, size_t n,
                     struct jx_tok *vals);
 
-/* s (UTF-8) as a JSON string token into out, escaped as jansson's
- * json_dumps escapes it (the same bytes); out holds at least
- * 6 * strlen(s) + 2 bytes. Returns the length written (no NUL). */
+/* s as a JSON string token into out, escaped as jansson's json_dumps
+ * escapes it (the same bytes); out holds at least 6 * strlen(s) + 2
+ * bytes. Returns the length written (no NUL). s must be valid UTF-8 (it
+ * is not checked here: callers pass text that jansson parsed or that was
+ * validated, ids and fixed-format times); it ends at its first NUL. */
 size_t jx_quote(char *out, const char *s);
+
+/* Release a reference held as const (a record shared with a cache, which
+ * its holders may read but never change). */
+static inline void jx_release(const json_t *j)
+{
+	json_decref((json_t *)(uintptr_t)j);
+}
 
 #endif

@@ -101,11 +101,17 @@ static int agent_still_fit(struct req *r, struct store_txn *t, const json_t *s)
  * credential only). Only a pending session can be decided. */
 static int decide(struct req *r, struct store_txn *t, int approve)
 {
-	json_t *s = r->session;
-	const char *sid = jx_str(s, "id");
-	const char *state = session_state(s, r->now);
+	/* r->session is read only (req.h): the decision changes a copy */
+	json_t *s = json_deep_copy(r->session);
+	const char *sid, *state;
 	int rc;
 
+	if (s == NULL)
+		return STORE_ERROR;
+	jx_release(r->session);
+	r->session = s;
+	sid = jx_str(s, "id");
+	state = session_state(s, r->now);
 	if (sid == NULL)
 		return STORE_ERROR;
 	if (strcmp(state, "pending") != 0)

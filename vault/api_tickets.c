@@ -42,16 +42,21 @@ static int view_of(struct req *r, struct store_txn *t, const json_t *tk, json_t 
 	return *out ? STORE_OK : STORE_ERROR;
 }
 
-/* r->ticket may be shared (rec_get_shared): a handler that changes the
- * ticket works on a copy of its own. */
-static int own_ticket(struct req *r)
+/* r->ticket may be shared with the thread's record cache (rec_get_shared)
+ * and is read only: a handler that changes the ticket changes a copy of
+ * its own, which then stands in for r->ticket. *out is that copy. A change
+ * made to the shared object would outlive a transaction that rolls back:
+ * the cache would keep answering with it for the unchanged stored bytes. */
+static int own_ticket(struct req *r, json_t **out)
 {
 	json_t *c = json_deep_copy(r->ticket);
 
+	*out = NULL;
 	if (c == NULL)
 		return STORE_ERROR;
-	json_decref(r->ticket);
+	jx_release(r->ticket);
 	r->ticket = c;
+	*out = c;
 	return STORE_OK;
 }
 
@@ -359,11 +364,11 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 {
 	static const char *const fields[] = {"agent", NULL};
 	const char *agent, *old, *tid = r->a_ticket;
-	json_t *a;
+	json_t *a, *tk;
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = v_str(r, "agent", 1, 1, 64, 64, 0, &agent)) ||
-	    (rc = own_ticket(r)))
+	    (rc = own_ticket(r, &tk)))
 		return rc;
 	if (!util_valid_account_id(agent))
 		return req_fail(r, 400, "invalid_field", "field \"agent\" is not an account id");
@@ -378,7 +383,7 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 	if (!ok)
 		return req_fail(r, 400, "invalid_field",
 		                "field \"agent\" must name an active agent account");
-	old = jx_str(r->ticket, "agent");
+	old = jx_str(tk, "agent");
 	if (!streq(old, agent)) {
 		/* a reassignment ends the previous agent's session */
 		if ((rc = sessions_end_ticket(t, tid, r->now, r, END_REASSIGNED)) != STORE_OK)
@@ -389,28 +394,30 @@ int api_ticket_assign(struct req *r, struct store_txn *t)
 			return rc;
 		if ((rc = idx_put(t, DB_TICKETS_AGENT, agent, tid, strlen(tid))) != STORE_OK)
 			return rc;
-		json_object_set_new(r->ticket, "agent", json_string(agent));
-		if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+		json_object_set_new(tk, "agent", json_string(agent));
+		if ((rc = rec_put(t, DB_TICKETS, tid, tk, 0)) != STORE_OK)
 			return rc;
 	}
-	return reply_ticket(r, t, 200, r->ticket);
+	return reply_ticket(r, t, 200, tk);
 }
 
 int api_ticket_close(struct req *r, struct store_txn *t)
 {
 	const char *tid = r->a_ticket;
+	json_t *tk;
 	int rc;
 
 	/* crypto-shredding: credentials and the wrapped key go in this transaction */
-	if ((rc = own_ticket(r)) != STORE_OK || (rc = creds_shred_ticket(t, tid)) != STORE_OK ||
+	if ((rc = own_ticket(r, &tk)) != STORE_OK ||
+	    (rc = creds_shred_ticket(t, tid)) != STORE_OK ||
 	    (rc = sessions_end_ticket(t, tid, r->now, r, END_TICKET_CLOSED)) != STORE_OK ||
 	    (rc = links_revoke_ticket(t, tid, r, END_TICKET_CLOSED)) != STORE_OK)
 		return rc;
-	json_object_set_new(r->ticket, "status", json_string("closed"));
-	json_object_set_new(r->ticket, "closed_at", json_integer(r->now));
-	if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+	json_object_set_new(tk, "status", json_string("closed"));
+	json_object_set_new(tk, "closed_at", json_integer(r->now));
+	if ((rc = rec_put(t, DB_TICKETS, tid, tk, 0)) != STORE_OK)
 		return rc;
-	return reply_ticket(r, t, 200, r->ticket);
+	return reply_ticket(r, t, 200, tk);
 }
 
 /* POST /v1/tickets/{tid}/approval {"mode"} (SPEC 8.3): the owner sets the
@@ -421,7 +428,7 @@ int api_ticket_approval(struct req *r, struct store_txn *t)
 {
 	static const char *const fields[] = {"mode", NULL};
 	const char *mode, *tid = r->a_ticket;
-	json_t *live;
+	json_t *live, *tk;
 	int rc;
 
 	if ((rc = v_only(r, fields)) || (rc = approval_mode(r, "mode", 1, &mode)))
@@ -441,8 +448,10 @@ int api_ticket_approval(struct req *r, struct store_txn *t)
 			    "lowering the approval mode");
 		}
 	}
-	json_object_set_new(r->ticket, "approval", json_string(mode));
-	if ((rc = rec_put(t, DB_TICKETS, tid, r->ticket, 0)) != STORE_OK)
+	if ((rc = own_ticket(r, &tk)) != STORE_OK)
 		return rc;
-	return reply_ticket(r, t, 200, r->ticket);
+	json_object_set_new(tk, "approval", json_string(mode));
+	if ((rc = rec_put(t, DB_TICKETS, tid, tk, 0)) != STORE_OK)
+		return rc;
+	return reply_ticket(r, t, 200, tk);
 }

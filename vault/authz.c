@@ -380,7 +380,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 	struct token_rec rec;
 	size_t toklen;
 	const char *tok;
-	json_t *acct;
+	const json_t *acct;
 	int rc;
 
 	if (r->auth_state == 0)
@@ -407,7 +407,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 	memcpy(r->token_id, rec.id, sizeof r->token_id);
 	r->who.role = role_parse(jx_str(acct, "role"));
 	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
-	json_decref(acct);
+	jx_release(acct);
 	return 0;
 }
 
@@ -460,6 +460,7 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 	unsigned char want[CRYPTO_CAP_HASH_LEN], got[CRYPTO_CAP_HASH_LEN];
 	char id[32]; /* a server id is 22 characters */
 	const char *cap, *dot, *hex;
+	const json_t *tk = NULL;
 	json_t *rec = NULL, *acct = NULL;
 	int rc, ok;
 
@@ -500,14 +501,15 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 		json_decref(rec);
 		return cap_unknown(r);
 	}
-	rc = rec_get_shared(t, DB_TICKETS, jx_str(rec, "ticket"), &r->ticket);
+	rc = rec_get_shared(t, DB_TICKETS, jx_str(rec, "ticket"), &tk);
+	r->ticket = tk; /* read only (req.h) */
 	if (rc == STORE_OK && !streq(jx_str(r->ticket, "status"), "open"))
 		rc = STORE_NOTFOUND;
 	if (rc == STORE_OK)
 		rc = rec_get(t, DB_ACCOUNTS, jx_str(r->ticket, "owner"), &acct);
 	if (rc == STORE_NOTFOUND) {
 		json_decref(rec);
-		json_decref(r->ticket);
+		jx_release(r->ticket);
 		r->ticket = NULL;
 		return cap_unknown(r);
 	}
@@ -568,7 +570,8 @@ static unsigned relation(const struct req *r, const json_t *ticket, const json_t
 static int load_subject(struct req *r, struct store_txn *t, char *creator, size_t clen)
 {
 	const char *tid;
-	json_t *link = NULL;
+	json_t *link = NULL, *s = NULL;
+	const json_t *tk = NULL;
 	int rc;
 
 	if (r->route->flags & R_LINKID) {
@@ -588,7 +591,8 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		tid = r->a_ticket;
 	} else if (r->route->flags & R_SESSION) {
 		snprintf(r->a_session, sizeof r->a_session, "%s", r->params[0]);
-		rc = session_get(t, r->params[0], &r->session);
+		rc = session_get(t, r->params[0], &s);
+		r->session = s;
 		if (rc == STORE_NOTFOUND)
 			return req_fail(r, 404, "not_found", "no such session");
 		if (rc != STORE_OK)
@@ -603,7 +607,8 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		snprintf(r->a_ticket, sizeof r->a_ticket, "%s", tid);
 	if (r->nparams > 1)
 		snprintf(r->a_cred, sizeof r->a_cred, "%s", r->params[1]);
-	rc = rec_get_shared(t, DB_TICKETS, tid, &r->ticket); /* read only (req.h) */
+	rc = rec_get_shared(t, DB_TICKETS, tid, &tk);
+	r->ticket = tk; /* read only (req.h) */
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 404, "not_found", "no such ticket");
 	return rc;
@@ -640,7 +645,7 @@ static int guest_scope(struct req *r, struct store_txn *t)
 static int check_session(struct req *r, struct store_txn *t)
 {
 	const char *state;
-	json_t *s = NULL;
+	const json_t *s = NULL;
 	int rc;
 
 	if (r->session_state == 1)
@@ -655,27 +660,27 @@ static int check_session(struct req *r, struct store_txn *t)
 	if (rc != STORE_OK)
 		return rc;
 	if (!streq(jx_str(s, "agent"), r->who.id) || !streq(jx_str(s, "ticket"), r->a_ticket)) {
-		json_decref(s);
+		jx_release(s);
 		return req_fail(r, 403, "session_required",
 		                "that session is not yours or not on this ticket");
 	}
 	state = session_state(s, r->now);
 	if (strcmp(state, "pending") == 0) {
-		json_decref(s);
+		jx_release(s);
 		return req_fail(r, 403, "approval_pending",
 		                "the session waits for the ticket owner's approval");
 	}
 	if (strcmp(state, "denied") == 0) {
-		json_decref(s);
+		jx_release(s);
 		return req_fail(r, 403, "session_expired", "the ticket's owner denied the session");
 	}
 	if (strcmp(state, "active") != 0) {
-		json_decref(s);
+		jx_release(s);
 		return req_fail(r, 403, "session_expired", "the session has %s", state);
 	}
 	/* approved through a receipt: that receipt's credential only */
 	if (jx_str(s, "credential") != NULL && !streq(jx_str(s, "credential"), r->a_cred)) {
-		json_decref(s);
+		jx_release(s);
 		return req_fail(r, 403, "approval_pending",
 		                "the session's approval covers another credential of this ticket "
 		                "only; this one needs the owner's approval");
@@ -764,12 +769,13 @@ int authz_gate(struct req *r)
 			return req_fail(r, 503, "unavailable",
 			                "the vault cannot check credentials now");
 		memcpy(p, r, sizeof *p);
-		p->body = p->resp = p->ticket = p->session = NULL; /* owned by r */
+		p->body = p->resp = NULL; /* owned by r */
+		p->ticket = p->session = NULL;
 		p->resp_text = NULL;
 		p->now = util_now_ms(); /* as the writer would set it (token expiry) */
 		rc = store_read_fresh(r->v->store, probe_op, p);
 		valid = rc == 0 && p->who.id[0] != '\0';
-		json_decref(p->ticket);     /* a capability's check loads its ticket */
+		jx_release(p->ticket);      /* a capability's check loads its ticket */
 		wipe_release(p, sizeof *p); /* held the token */
 		if (rc < 0) {
 			log_msg("request %s: cannot check its token (%d)", r->request_id, rc);

@@ -95,8 +95,8 @@ static void req_discard(struct req *w)
 	json_decref(w->body);
 	json_decref(w->resp);
 	req_text_clear(w);
-	json_decref(w->ticket);
-	json_decref(w->session);
+	jx_release(w->ticket);
+	jx_release(w->session);
 	req_uri_clear(w);
 	wipe_release(w, sizeof *w); /* the bearer token among the rest */
 }

@@ -413,6 +413,9 @@ static void parse_body(struct conn *c)
 		snprintf(r->body_error, sizeof r->body_error,
 		         "body is not valid JSON (UTF-8, no duplicate keys): line %d column %d",
 		         e.line, e.column);
+		/* jansson's own text quotes the body near the error (a secret,
+		 * maybe): never used, and not left on the stack */
+		sodium_memzero(&e, sizeof e);
 	} else if (!json_is_object(r->body)) {
 		json_decref(r->body);
 		r->body = NULL;
@@ -760,8 +763,8 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	json_decref(c->r.body);
 	json_decref(c->r.resp);
 	req_text_clear(&c->r);
-	json_decref(c->r.ticket);
-	json_decref(c->r.session);
+	jx_release(c->r.ticket);
+	jx_release(c->r.session);
 	req_uri_clear(&c->r);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
 	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);

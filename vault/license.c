@@ -68,7 +68,7 @@ int license_get(struct store_txn *t, const char *key, json_t **out)
 
 /* As license_get, but the record may be shared (rec_get_shared): read
  * only, for the gauntlet's standing checks. */
-static int license_get_shared(struct store_txn *t, const char *key, json_t **out)
+static int license_get_shared(struct store_txn *t, const char *key, const json_t **out)
 {
 	char k[LICENSE_KEY_MAX + 1];
 
@@ -384,7 +384,7 @@ void license_bind_failed(const char *account, int64_t now)
 struct best {
 	struct store_txn *t;
 	int64_t now;
-	json_t *lic;
+	const json_t *lic;
 	int prio;
 	int rc;
 };
@@ -393,7 +393,7 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 {
 	struct best *bs = arg;
 	char key[160];
-	json_t *lic;
+	const json_t *lic;
 	int commercial, prio;
 
 	if (blen == 0 || blen >= sizeof key)
@@ -405,12 +405,12 @@ static int best_by_email(const void *b, size_t blen, void *arg)
 	if (license_valid(lic, bs->now) &&
 	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
 	    (bs->lic == NULL || prio < bs->prio)) {
-		json_decref(bs->lic);
+		jx_release(bs->lic);
 		bs->lic = lic;
 		bs->prio = prio;
 		return 0;
 	}
-	json_decref(lic);
+	jx_release(lic);
 	return 0;
 }
 
@@ -431,7 +431,7 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 		struct best bs = {.t = t, .now = now};
 		if ((rc = idx_each(t, DB_LICENSE_EMAIL, jx_str(account, "email"), best_by_email,
 		                   &bs)) != 0) {
-			json_decref(bs.lic);
+			jx_release(bs.lic);
 			return rc;
 		}
 		st->license = bs.lic;
@@ -453,14 +453,14 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 
 void standing_free(struct standing *st)
 {
-	json_decref(st->license);
+	jx_release(st->license);
 	st->license = NULL;
 }
 
 int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
                         struct standing *st)
 {
-	json_t *acct;
+	const json_t *acct;
 	int rc;
 
 	memset(st, 0, sizeof *st);
@@ -468,6 +468,6 @@ int license_standing_of(struct store_txn *t, const char *account_id, int64_t now
 	if ((rc = rec_get_shared(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
 	rc = license_standing(t, acct, now, st);
-	json_decref(acct);
+	jx_release(acct);
 	return rc;
 }

@@ -76,9 +76,10 @@ int license_fold_keys(struct store_txn *t, int *moved, char *dups, size_t duplen
 int license_revoked(const json_t *lic);
 
 struct standing {
-	json_t *license; /* the license that counts (a reference: read only), or NULL */
-	int eligible;    /* may receive remote support now */
-	int priority;    /* 1 (first) .. 5 */
+	const json_t
+	    *license; /* the license that counts (a shared reference: read only), or NULL */
+	int eligible; /* may receive remote support now */
+	int priority; /* 1 (first) .. 5 */
 };
 
 /* The standing of an account record at time now: an applied key wins over

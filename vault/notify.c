@@ -47,9 +47,9 @@ struct nctx {
 	struct store_txn *t;
 	const struct audit_event *ev;
 	int64_t now;
-	int hooks;       /* any webhook: else no payload is built */
-	json_t *ticket;  /* the event's ticket, or NULL (read only: shared) */
-	json_t *session; /* the event's session, or NULL (read only: shared) */
+	int hooks;             /* any webhook: else no payload is built */
+	const json_t *ticket;  /* the event's ticket, or NULL (read only: shared) */
+	const json_t *session; /* the event's session, or NULL (read only: shared) */
 };
 
 /* ---- the credential's own record: reads and the rotation mark --------------- */
@@ -602,8 +602,8 @@ int notify_event(struct store_txn *t, const struct audit_event *ev, int64_t now)
 		goto out;
 	rc = dispatch(&c, k);
 out:
-	json_decref(c.ticket);
-	json_decref(c.session);
+	jx_release(c.ticket);
+	jx_release(c.session);
 	return rc;
 }
 

@@ -101,7 +101,7 @@ static json_t *parse_record(enum store_db db, const void *v, size_t vl)
 	return o;
 }
 
-int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, json_t **out)
+int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, const json_t **out)
 {
 	struct shared_slot *sl, *e;
 	size_t kl = strlen(key), h = 2166136261u;
@@ -122,6 +122,18 @@ int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, json_
 	e = &sl[(h ^ (size_t)db) % SHARED_SLOTS];
 	if (e->obj != NULL && e->db == (int)db && e->rawlen == vl && strcmp(e->key, key) == 0 &&
 	    memcmp(e->raw, v, vl) == 0) {
+#ifdef RSVAULT_TESTING
+		/* the tripwire for a holder that changed a shared record (casting
+		 * its const away): the kept object must still be what the bytes
+		 * parse to */
+		json_t *fresh = parse_record(db, v, vl);
+		if (fresh == NULL || !json_equal(fresh, e->obj)) {
+			log_msg("store: a shared record of table %d was changed by a holder",
+			        (int)db);
+			abort();
+		}
+		json_decref(fresh);
+#endif
 		*out = json_incref(e->obj);
 		return STORE_OK;
 	}
@@ -250,6 +262,13 @@ static int cred_meta_json(const void *v, size_t vl, struct cred_meta *m)
 	json_decref(o);
 	if (m->read_count < 0)
 		m->read_count = 0;
+	/* as the binary form: a time is a time or absent (-1) */
+	if (m->last_read_at < -1)
+		m->last_read_at = -1;
+	if (m->rotate_since < -1)
+		m->rotate_since = -1;
+	if (m->rotated_at < -1)
+		m->rotated_at = -1;
 	return 0;
 }
 

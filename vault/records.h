@@ -17,9 +17,11 @@
 int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out);
 
 /* As rec_get, but *out may be shared with other callers of this thread
- * (and kept for later ones): read it, never change it, and json_decref
- * it like a record of rec_get. For the gauntlet's hot reads. */
-int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, json_t **out);
+ * (and kept for later ones): read it, never change it (a change would
+ * outlive a transaction that rolls back: the cache compares the stored
+ * bytes, not the object), and release it with jx_release. const, so that
+ * the compiler holds every caller to that. For the gauntlet's hot reads. */
+int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, const json_t **out);
 
 /* Store obj as db[key]. Returns 0 or a store_err. */
 int rec_put(struct store_txn *t, enum store_db db, const char *key, const json_t *obj,

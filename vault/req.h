@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "apilimits.h"
+#include "jsonx.h"
 #include "crypto.h"
 #include "store.h"
 
@@ -86,9 +87,13 @@ struct req {
 	/* Set by the gauntlet. */
 	struct principal who;
 	char token_id[CRYPTO_TOKEN_ID_LEN]; /* public id of the token used, once authenticated */
-	json_t *ticket;  /* the ticket the request is about (a reference that may be shared
-	                  * with the writer's record cache: read only, copy to change) */
-	json_t *session; /* the session (secret read, session end); read only, like ticket */
+	/* The ticket the request is about, and the session (secret read,
+	 * session end): references that may be shared with the thread's
+	 * record cache (rec_get_shared), so read only, and const so that the
+	 * compiler says so; a handler that changes one changes a copy of its
+	 * own (json_deep_copy) and puts that. Released with jx_release. */
+	const json_t *ticket;
+	const json_t *session;
 	char cap_id[REQ_PARAM_MAX]; /* capability routes: the link's or receipt's id */
 
 	/* Audit subject (pointers into params or the loaded records). */

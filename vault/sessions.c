@@ -23,7 +23,7 @@ int session_get(struct store_txn *t, const char *sid, json_t **out)
 	return rec_get(t, DB_SESSIONS, sid, out);
 }
 
-int session_get_shared(struct store_txn *t, const char *sid, json_t **out)
+int session_get_shared(struct store_txn *t, const char *sid, const json_t **out)
 {
 	return rec_get_shared(t, DB_SESSIONS, sid, out);
 }

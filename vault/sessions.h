@@ -47,7 +47,7 @@ const char *session_state(const json_t *sess, int64_t now);
 int session_get(struct store_txn *t, const char *sid, json_t **out);
 /* The same, maybe shared with the writer's record cache (rec_get_shared):
  * read only. For the gauntlet. */
-int session_get_shared(struct store_txn *t, const char *sid, json_t **out);
+int session_get_shared(struct store_txn *t, const char *sid, const json_t **out);
 int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags);
 
 /* The index of a ticket's sessions (DB_TICKET_SESSIONS): add sid to

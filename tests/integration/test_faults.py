@@ -158,6 +158,29 @@ with faulty_vault() as v:
     t.ok(not any(e["request_id"] in (rid(r), rid(r2)) for e in evs),
          "disk full: no event for the failed requests")
 
+    # A change that rolls back must leave no trace in the writer's cache of
+    # parsed records (rec_get_shared): lowering a ticket's approval mode
+    # fails on a full disk, and the agent's next session must still wait
+    # for the owner. (The handler used to change the cached ticket itself:
+    # the cache then answered "none" for the unchanged stored "owner".)
+    ag = c.agent()
+    r = v.post("/v1/tickets", cust.token, {"subject": "dual control", "approval": "owner"})
+    t.eq(r.status, 201, "a ticket that needs the owner's approval")
+    tpath = "/v1/tickets/" + r.json["id"]
+    t.eq(v.post(tpath + "/assign", A, {"agent": ag.id}).status, 200, "assigned to an agent")
+    with Fault(v, "fault-enospc"):
+        r, dt = timed(v.post, tpath + "/approval", cust.token, {"mode": "none"})
+        fails_closed(r, dt, "disk full, lowering the approval mode")
+    r = v.get(tpath, cust.token)
+    t.eq(r.json.get("approval") if r.status == 200 else r.status, "owner",
+         "after the failed change the ticket still needs approval")
+    r = v.post(tpath + "/sessions", ag.token, None)
+    t.eq(r.status, 201, "the agent opens a session")
+    t.eq(r.json.get("state") if r.status == 201 else None, "pending",
+         "the session waits for the owner: the rolled-back change is not in the writer's cache")
+    r = v.post(tpath + "/approval", cust.token, {"mode": "none"})
+    t.eq(r.status, 409, "lowering the mode while the session is pending: 409")
+
     # A commit that stalls in fdatasync after the writer took the operations.
     # Four writes, one per worker thread (the default --threads 4), are held
     # back (fault-stall: the writer takes nothing) so that they form one

@@ -41,13 +41,13 @@ struct step {
 	int abort;       /* drop the changes after reading */
 	json_int_t got;  /* "a" of what rec_get_shared answered */
 	int rc;
-	json_t *obj;
+	const json_t *obj;
 };
 
 static int step_op(struct store_txn *t, void *arg)
 {
 	struct step *s = arg;
-	json_t *o = NULL;
+	const json_t *o = NULL;
 
 	if (s->put != NULL &&
 	    store_put(t, DB_ACCOUNTS, s->key, strlen(s->key), s->put, strlen(s->put), 0) != 0)
@@ -55,11 +55,12 @@ static int step_op(struct store_txn *t, void *arg)
 	s->rc = rec_get_shared(t, DB_ACCOUNTS, s->key, &o);
 	s->got = o != NULL ? jx_int(o, "a", -1) : -1;
 	s->obj = o;
-	json_decref(o); /* the cache keeps its own reference */
+	jx_release(o); /* the cache keeps its own reference */
 	return s->abort ? STORE_ABORT : 0;
 }
 
-static json_int_t run(struct store *st, const char *key, const char *put, int abort, json_t **obj)
+static json_int_t run(struct store *st, const char *key, const char *put, int abort,
+                      const json_t **obj)
 {
 	struct step s = {.key = key, .put = put, .abort = abort};
 	int rc = store_write(st, step_op, &s);
@@ -75,7 +76,7 @@ static void test_shared(void **state)
 {
 	struct store *st;
 	int created;
-	json_t *o1, *o2;
+	const json_t *o1, *o2;
 	char key[32], val[64];
 
 	(void)state;
@@ -192,6 +193,13 @@ static void test_cred_meta(void **state)
 	assert_int_equal(cred_meta_decode(js, strlen(js), &back), 0);
 	assert_int_equal(back.rotate, 0);
 	assert_int_equal(back.rotated_at, 9);
+	/* times below -1 read as absent, as the binary form allows no other */
+	js = "{\"read_count\":-3,\"last_read_at\":-5,\"rotate_since\":-2,\"rotated_at\":-9}";
+	assert_int_equal(cred_meta_decode(js, strlen(js), &back), 0);
+	assert_int_equal(back.read_count, 0);
+	assert_int_equal(back.last_read_at, -1);
+	assert_int_equal(back.rotate_since, -1);
+	assert_int_equal(back.rotated_at, -1);
 
 	/* malformed: every length but the right one, an unknown version, an
 	 * unknown mark, negative counts and times, JSON that is no object */
