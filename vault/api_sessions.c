@@ -114,6 +114,18 @@ static int decide(struct req *r, struct store_txn *t, int approve)
 	state = session_state(s, r->now);
 	if (sid == NULL)
 		return STORE_ERROR;
+	if (r->who.role == ROLE_GUEST) {
+		/* a receipt speaks for the owner only when its link came from the
+		 * owner or an admin: whoever made a link may have used it, and an
+		 * agent must not decide its own session (docs/policy.md §7a) */
+		rc = receipt_speaks_for(t, r->cap_id, jx_str(r->ticket, "owner"), 1);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return req_fail(r, 403, "forbidden",
+			                "this receipt comes from a link the ticket's owner or an "
+			                "admin did not make, so it cannot decide sessions");
+	}
 	if (strcmp(state, "pending") != 0)
 		return req_fail(r, 409, "conflict", "the session is %s, not waiting for approval",
 		                state);
@@ -122,11 +134,14 @@ static int decide(struct req *r, struct store_txn *t, int approve)
 	json_object_set_new(s, "decided_at", json_integer(r->now));
 	json_object_set_new(s, "decided_by", json_string(r->who.id));
 	if (approve) {
+		/* the ttl asked for when it was requested, within the maximum of
+		 * now (a restart may have lowered --session-max-ttl meanwhile) */
+		int64_t ttl = jx_int(s, "ttl_s", API_SESSION_TTL_DEFAULT);
+		if (ttl > r->v->session_max_ttl_s)
+			ttl = r->v->session_max_ttl_s;
 		json_object_set_new(s, "state", json_string("active"));
 		json_object_set_new(s, "opened_at", json_integer(r->now));
-		json_object_set_new(
-		    s, "expires_at",
-		    json_integer(r->now + jx_int(s, "ttl_s", API_SESSION_TTL_DEFAULT) * 1000));
+		json_object_set_new(s, "expires_at", json_integer(r->now + ttl * 1000));
 		if (r->who.role == ROLE_GUEST) /* a receipt: its own credential only */
 			json_object_set_new(s, "credential", json_string(r->a_cred));
 	} else {

@@ -330,6 +330,29 @@ static int clear_same_label(struct store_txn *t, const char *tid, const char *ci
 	return rc;
 }
 
+/* Does the upload of the event speak for the ticket's owner, so that it
+ * may clear marks by label? The owner's own upload does; an upload
+ * through a link only when the owner made the link: whoever made it may
+ * have used it, and the agent who read a credential must not clear its
+ * mark with a look-alike (docs/policy.md §5). 1 yes, 0 no, or a
+ * store_err. */
+static int upload_by_owner(const struct nctx *c)
+{
+	const struct audit_event *ev = c->ev;
+	const json_t *tk = NULL;
+	int rc;
+
+	if (!streq(ev->action, "link.upload"))
+		return 1; /* credential.create: the owner's token (route table) */
+	if (ev->actor == NULL || strncmp(ev->actor, "link:", 5) != 0)
+		return 0;
+	if ((rc = rec_get_shared(c->t, DB_TICKETS, ev->ticket, &tk)) != STORE_OK)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	rc = link_speaks_for(c->t, ev->actor + 5, jx_str(tk, "owner"), 0);
+	jx_release(tk);
+	return rc;
+}
+
 /* ---- payloads ------------------------------------------------------------------ */
 
 static json_t *str_or_null(const char *s)
@@ -528,8 +551,10 @@ static int dispatch(struct nctx *c, enum kind k)
 		if ((rc = meta_get(c->t, ev->ticket, ev->credential, &m)) != STORE_OK)
 			return rc;
 		m.read_count = 0;
-		rc = meta_put(c->t, ev->ticket, ev->credential, &m);
-		if (rc != STORE_OK ||
+		if ((rc = meta_put(c->t, ev->ticket, ev->credential, &m)) != STORE_OK ||
+		    (rc = upload_by_owner(c)) < 0)
+			return rc;
+		if (rc == 1 &&
 		    (rc = clear_same_label(c->t, ev->ticket, ev->credential, c->now)) != STORE_OK)
 			return rc;
 		return emit(c, "credential.uploaded", 0, ev->credential, data_action(ev->action));

@@ -393,6 +393,82 @@ def receipts(v, c, aud):
     t.eq(c.session_state(w, sid4), "ended", "the pending session ended with it")
 
 
+class _Tok:
+    """Something with a .token, for receipt_for's who."""
+    def __init__(self, token):
+        self.token = token
+
+
+def staff_links(v, c, aud):
+    """A receipt decides only when its link came from the owner or an
+    admin (docs/policy.md 7a): the agent who makes a link can use it
+    itself, upload, and hold the receipt; with it, it must not approve or
+    deny its own session (the review's sequence). The owner's link works as
+    before; an admin's link works (an admin can act as the owner anyway,
+    visibly)."""
+    o, ag = c.customer("pro"), c.agent()
+    w = approval_ticket(c, o, ag, creds=1)
+    acid, acap = receipt_for(c, w, who=ag)  # the agent's link, used by the agent
+    sid = open_session(c, w)["id"]
+    expect(t, v.post("/v1/sessions/%s/approve" % sid, ag.token), 403, "forbidden",
+           "the agent approving with its token (as before)")
+    expect(t, v.post("/v1/sessions/%s/approve" % sid, headers=receipt_h(acap)), 403,
+           "forbidden", "the agent approving with the receipt of its own link")
+    expect(t, v.post("/v1/sessions/%s/deny" % sid, headers=receipt_h(acap)), 403,
+           "forbidden", "the agent denying with the receipt of its own link")
+    t.eq(c.session_state(w, sid), "pending", "the session stays pending")
+    expect(t, read(c, w, sid, cid=acid), 403, "approval_pending",
+           "no read of the receipt's credential in it")
+    r = v.get("/v1/receipt", headers=receipt_h(acap))
+    expect(t, r, 200, name="that receipt still shows its credential")
+    ev = evs_of(v, aud, sid=sid)
+    t.ok(sorted((e["action"], e["reason"]) for e in ev
+                if e["outcome"] == "deny" and e["actor"] == "receipt:" + acap[0]) ==
+         [("receipt.approve", "forbidden"), ("receipt.deny", "forbidden")],
+         "both refusals audited: deny forbidden, actor the receipt")
+    # the owner's link: its receipt approves as before
+    ocid, ocap = receipt_for(c, w)
+    r = v.post("/v1/sessions/%s/approve" % sid, headers=receipt_h(ocap))
+    expect(t, r, 200, name="the receipt of the owner's link approves")
+    t.ok(r.json and r.json.get("credential") == ocid and r.json.get("state") == "active",
+         "active, for that receipt's credential")
+    expect(t, v.delete("/v1/sessions/" + sid, ag.token), 204, name="the agent ends it")
+    # an admin's link: its receipt decides
+    _, dcap = receipt_for(c, w, who=_Tok(v.admin))
+    sid2 = open_session(c, w)["id"]
+    expect(t, v.post("/v1/sessions/%s/deny" % sid2, headers=receipt_h(acap)), 403,
+           "forbidden", "the agent's receipt, again, on the next request")
+    expect(t, v.post("/v1/sessions/%s/deny" % sid2, headers=receipt_h(dcap)), 200,
+           name="the receipt of an admin's link denies")
+    t.eq(c.session_state(w, sid2), "denied", "the session is denied")
+    # a link the agent made on a ticket it later left: still no decision
+    ag2 = c.agent()
+    c.assign(w, ag2)
+    w.agent = ag2
+    sid3 = open_session(c, w)["id"]
+    expect(t, v.post("/v1/sessions/%s/approve" % sid3, headers=receipt_h(acap)), 403,
+           "forbidden", "a former agent's link's receipt on the new agent's session")
+    t.eq(c.session_state(w, sid3), "pending", "that session stays pending too")
+
+
+def ttl_clamp(c):
+    """Approving applies the --session-max-ttl in force then: a request
+    made for 3600 s under the default maximum, approved after a restart
+    with --session-max-ttl 600, runs 600 s."""
+    v = c.v
+    o, ag = c.customer("pro"), c.agent()
+    w = approval_ticket(c, o, ag, creds=1)
+    s = open_session(c, w, ttl=3600)
+    t.eq(s.get("state"), "pending", "a pending request for 3600 s")
+    v.stop()
+    v.extra_args = list(v.extra_args) + ["--session-max-ttl", "600"]
+    v.start()
+    r = v.post("/v1/sessions/%s/approve" % s["id"], o.token)
+    expect(t, r, 200, name="the owner approves after the restart")
+    span = parse_time(r.json["expires_at"]) - parse_time(r.json["opened_at"])
+    t.ok(0 < span <= 600, "it runs at most the new maximum (%.3f s)" % span)
+
+
 def endings(v, c, aud):
     """Whatever ends an active session ends a pending one as ended."""
     o, ag = c.customer("pro"), c.agent()
@@ -726,6 +802,7 @@ def main():
         guarded(t, "the approval mode", ticket_mode, v, c, aud)
         guarded(t, "the state machine and read rules", state_machine, v, c, aud)
         guarded(t, "receipts approve their credential", receipts, v, c, aud)
+        guarded(t, "receipts of links staff made", staff_links, v, c, aud)
         guarded(t, "endings end pending sessions", endings, v, c, aud)
         guarded(t, "the owner's ticket trail", trail, v, c, aud)
         guarded(t, "deny racing reads", race_reads, c, aud, "deny")
@@ -736,6 +813,8 @@ def main():
         aud = c.auditor()
         guarded(t, "timeouts", timeouts, c, aud)
         guarded(t, "approve racing expiry", race_approve_expiry, c, aud)
+    with Vault() as v:
+        guarded(t, "approval within the maximum of then", ttl_clamp, Core(v))
     t.done()
 
 

@@ -5,7 +5,8 @@ side effect such as a reassignment), listings show read_count,
 last_read_at and rotate, an upload with exactly the same label clears the
 mark on every credential of that label (they stay), and POST .../rotated
 by the owner or by that credential's receipt clears it; everyone else is
-refused. A credential destroyed during the session still gets its
+refused. An upload through a link clears by label only when the owner made
+the link (the agent who read it may use a link it made). A credential destroyed during the session still gets its
 rotation.recommended notification, and no mark. TAP on stdout."""
 import os
 import sys
@@ -155,6 +156,41 @@ def receipt(v, w, cust, ag, aud):
     expect(t, rotated(v, w, d, headers=rh), 404, "not_found", "receipt after close")
 
 
+def upload_by_link(v, w, token, label):
+    r = v.post(w.path + "/links", token, {})
+    if r.status != 201:
+        raise RuntimeError("link: %r" % r)
+    cap = r.json["url"].split("#", 1)[1]
+    return v.post("/v1/link/credentials", headers={"Authorization": "Link " + cap},
+                  body={"label": label, "kind": "other", "secret": "look-alike"})
+
+
+def staff_links(v):
+    """The review's sequence: the agent who read a credential makes a link,
+    uploads through it a credential with the same label, and so would clear
+    the owner's "change this password now". An upload through a link
+    clears marks by label only when the ticket's owner made the link; the
+    agent may not clear the mark (nor an admin by that way)."""
+    c = Core(v)
+    cust, ag = c.customer("pro"), c.agent()
+    w = c.world(cust, ag, session=True, label="server-root")
+    expect(t, c.read_secret(w), 200, name="the agent reads the owner's credential")
+    expect(t, v.delete("/v1/sessions/" + w.sid, ag.token), 204, name="and ends the session")
+    t.ok(marks(v, w)[w.cid], "the owner's credential is marked")
+    expect(t, rotated(v, w, w.cid, ag.token), 403, "forbidden",
+           "the agent may not clear it by the route")
+    r = upload_by_link(v, w, ag.token, "server-root")
+    expect(t, r, 201, name="the agent uploads the same label through its own link")
+    m = marks(v, w)
+    t.ok(m[w.cid] and r.json["id"] in m, "the mark stays after the agent's look-alike")
+    expect(t, upload_by_link(v, w, v.admin, "server-root"), 201,
+           name="an upload of the same label through an admin's link")
+    t.ok(marks(v, w)[w.cid], "the mark stays after that too")
+    expect(t, upload_by_link(v, w, cust.token, "server-root"), 201,
+           name="an upload of the same label through the owner's link")
+    t.ok(not marks(v, w)[w.cid], "clears the mark, as before")
+
+
 def main():
     rx = Receiver(tmpdir("rot"))
     os.chmod(rx.ca, 0o644)
@@ -166,6 +202,7 @@ def main():
             res = guarded(t, "scenario", scenario, v, rx)
             if res:
                 guarded(t, "receipt", receipt, v, *res)
+            guarded(t, "uploads through links staff made", staff_links, v)
     finally:
         rx.stop()
     t.done()
