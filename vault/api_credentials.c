@@ -12,7 +12,9 @@
 #include "audit.h"
 #include "creds.h"
 #include "crypto.h"
+#include "license.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "records.h"
 #include "route.h"
@@ -152,14 +154,60 @@ static void prep_attach(struct req *r, struct cred_prep *p)
 	r->post_reclen = sizeof *p + p->reclen;
 }
 
-/* The wrapped key of tid, and whether the bearer token is known at all:
- * a request without a known token gets no work done for it here. */
+#ifdef RSVAULT_TESTING
+/* Test builds: how many uploads were sealed before the writer, so a test
+ * can show that a token that may not upload gets no work done for it. */
+METRIC_COUNTER(m_prepared, "rsvault_test_uploads_prepared_total",
+               "Uploads sealed on the connection's thread before the writer (test builds)")
+#define PREPARED() metrics_add(&m_prepared, 1)
+#else
+#define PREPARED() ((void)0)
+#endif
+
+/* The wrapped key of tid, only for a request the gauntlet would most
+ * likely let upload: a known token, not expired, of the ticket's owner,
+ * who is not suspended and eligible, on an open ticket (the route table's
+ * REL_OWNER, R_ELIGIBLE, R_OPEN). Anybody else gets no key unwrapped and
+ * nothing sealed for them here; the writer decides as always. */
 struct prep_read {
 	const struct req *r;
 	const char *tid;
+	int64_t now;
 	unsigned char wrapped[CRYPTO_WRAPPED_LEN];
 	size_t wrappedlen;
 };
+
+/* Is the token's account the owner of the open ticket tid, not suspended
+ * and eligible? 0 yes, STORE_NOTFOUND no, or a store_err. */
+static int prep_may_upload(struct store_txn *t, const struct prep_read *pr,
+                           const struct token_rec *tr)
+{
+	json_t *tk = NULL, *acct = NULL;
+	struct standing st;
+	int rc;
+
+	if (tokens_expired(tr, pr->now))
+		return STORE_NOTFOUND;
+	if ((rc = rec_get(t, DB_TICKETS, pr->tid, &tk)) != STORE_OK)
+		return rc;
+	rc = streq(jx_str(tk, "owner"), tr->account) && streq(jx_str(tk, "status"), "open")
+	         ? STORE_OK
+	         : STORE_NOTFOUND;
+	json_decref(tk);
+	if (rc != STORE_OK || (rc = rec_get(t, DB_ACCOUNTS, tr->account, &acct)) != STORE_OK)
+		return rc;
+	if (json_is_true(json_object_get(acct, "suspended"))) {
+		json_decref(acct);
+		return STORE_NOTFOUND;
+	}
+	rc = license_standing(t, acct, pr->now, &st);
+	json_decref(acct);
+	if (rc != STORE_OK)
+		return rc;
+	rc = st.eligible ? STORE_OK : STORE_NOTFOUND;
+	standing_free(&st);
+	return rc;
+}
 
 static int prep_read_fn(struct store_txn *t, void *arg)
 {
@@ -171,7 +219,10 @@ static int prep_read_fn(struct store_txn *t, void *arg)
 
 	if ((rc = tokens_lookup_hash(t, pr->r->tok_hash, &tr)) != STORE_OK)
 		return rc;
+	rc = prep_may_upload(t, pr, &tr);
 	sodium_memzero(&tr, sizeof tr);
+	if (rc != STORE_OK)
+		return rc;
 	if ((rc = creds_ticket_key_wrapped(t, pr->tid, &v, &vl)) != STORE_OK)
 		return rc;
 	if (vl > sizeof pr->wrapped)
@@ -207,6 +258,7 @@ void api_cred_prepare(struct req *r)
 		return;
 	}
 	pr.tid = r->params[0];
+	pr.now = util_now_ms();
 	if (!r->tok_hashed || store_read_fresh(r->v->store, prep_read_fn, &pr) != STORE_OK)
 		return; /* unknown token, no key yet, ...: the writer does it all */
 	if (crypto_ticket_key_unwrap(pr.tid, pr.wrapped, pr.wrappedlen, key) != 0)
@@ -225,6 +277,7 @@ void api_cred_prepare(struct req *r)
 		p->reclen = reclen;
 		memcpy(p->rec, rec, reclen);
 		prep_attach(r, p);
+		PREPARED();
 	}
 	sodium_memzero(key, sizeof key);
 	free(rec);

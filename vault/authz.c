@@ -565,6 +565,18 @@ static unsigned relation(const struct req *r, const json_t *ticket, const json_t
 	return rel;
 }
 
+/* 404 for the subject of a route about a ticket, a session or a link:
+ * the message names the route's kind, never where the check failed, so
+ * an unknown id and one the caller is not related to read the same
+ * (SPEC 6: no way to learn which ids exist). */
+static int subject_not_found(struct req *r)
+{
+	return req_fail(r, 404, "not_found", "%s",
+	                (r->route->flags & R_LINKID)    ? "no such link"
+	                : (r->route->flags & R_SESSION) ? "no such session"
+	                                                : "no such ticket");
+}
+
 /* The ticket the route is about (and its session, or its link's creator
  * into creator). */
 static int load_subject(struct req *r, struct store_txn *t, char *creator, size_t clen)
@@ -578,7 +590,7 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		snprintf(r->a_target, sizeof r->a_target, "%s", r->params[0]);
 		rc = rec_get(t, DB_LINKS, r->params[0], &link);
 		if (rc == STORE_NOTFOUND)
-			return req_fail(r, 404, "not_found", "no such link");
+			return subject_not_found(r);
 		if (rc != STORE_OK)
 			return rc;
 		snprintf(creator, clen, "%s",
@@ -594,7 +606,7 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 		rc = session_get(t, r->params[0], &s);
 		r->session = s;
 		if (rc == STORE_NOTFOUND)
-			return req_fail(r, 404, "not_found", "no such session");
+			return subject_not_found(r);
 		if (rc != STORE_OK)
 			return rc;
 		tid = jx_str(r->session, "ticket");
@@ -610,7 +622,7 @@ static int load_subject(struct req *r, struct store_txn *t, char *creator, size_
 	rc = rec_get_shared(t, DB_TICKETS, tid, &tk);
 	r->ticket = tk; /* read only (req.h) */
 	if (rc == STORE_NOTFOUND)
-		return req_fail(r, 404, "not_found", "no such ticket");
+		return subject_not_found(r);
 	return rc;
 }
 
@@ -713,7 +725,7 @@ int authz_run(struct req *r, struct store_txn *t)
 		unsigned rel =
 		    relation(r, r->ticket, r->session, (rt->flags & R_LINKID) ? creator : NULL);
 		if (rel == 0)
-			return req_fail(r, 404, "not_found", "no such ticket");
+			return subject_not_found(r);
 		if ((rel & rt->rels) == 0)
 			return req_fail(r, 403, "forbidden",
 			                "your role may not do this on a ticket");
