@@ -460,6 +460,39 @@ def rate_limit():
                name="a valid token can still write")
 
 
+def uniform_404():
+    """An unknown id and the id of something the caller is not related to
+    get the same 404, byte for byte (apart from the request id, which is
+    only a header), on routes about a session, a link and a ticket: the
+    message names the route's kind, not where the check failed (SPEC 6)."""
+    with Vault(keepalive=True) as v:
+        c = Core(v)
+        cust, other = c.customer("pro"), c.customer("pro")
+        ag, ag2 = c.agent(), c.agent()
+        w2 = c.world(other, ag2, session=True)
+        r = v.post(w2.path + "/links", other.token, None)
+        if r.status != 201:
+            raise RuntimeError("fixture: link: %r" % r)
+        lid = r.json["id"]
+        u = UNKNOWN_ID
+        cases = [
+            ("DELETE", "/v1/sessions/%s", w2.sid, cust),
+            ("POST", "/v1/sessions/%s/approve", w2.sid, cust),
+            ("POST", "/v1/sessions/%s/deny", w2.sid, cust),
+            ("DELETE", "/v1/sessions/%s", w2.sid, ag),
+            ("DELETE", "/v1/links/%s", lid, cust),
+            ("DELETE", "/v1/links/%s", lid, ag),
+            ("GET", "/v1/tickets/%s", w2.tid, cust),
+            ("POST", "/v1/tickets/%s/sessions", w2.tid, ag),
+        ]
+        for method, pat, real, who in cases:
+            a = v.request(method, pat % u, token=who.token)
+            b = v.request(method, pat % real, token=who.token)
+            name = "%s %s as %s" % (method, pat, who.role)
+            t.ok(a.status == b.status == 404 and a.body == b.body,
+                 "%s: unknown and unrelated alike (%r / %r)" % (name, a.body, b.body))
+
+
 total = sum(sum(1 for x in r[3].values() if x is not None) for r in ROUTES)
 t.diag("authorization matrix: %d routes/variants x %d principals = %d cells"
        % (len(ROUTES), len(PRINCIPALS), total))
@@ -468,4 +501,5 @@ for chunk in shards(ROUTES):
 t.diag("matrix cells run: %d" % CELLS[0])
 t.ok(CELLS[0] == total, "every cell of the matrix was run (%d)" % total)
 guarded(t, "rate limit", rate_limit)
+guarded(t, "uniform 404", uniform_404)
 t.done()

@@ -6,10 +6,12 @@ released alike; the gauntlet still decides before the body's 400 (another
 customer gets 404, no token 401); a refused body names no credential in
 its deny event; an unknown token gets nothing stored; uploads racing a
 close either commit before the close (and are shredded with the ticket)
-or are refused after it."""
+or are refused after it; only the owner's live token gets an upload
+prepared (test builds count them)."""
 import os
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import TAP, Vault  # noqa: E402
@@ -104,5 +106,66 @@ with Vault() as v:
     r = v.get(w2.path + "/credentials", cust.token)
     t.ok(r.status != 200 or r.json["credentials"] == [],
          "nothing of the closed ticket is left")
+
+
+
+def prepared(v):
+    """The test builds' count of uploads sealed before the writer."""
+    r = v.get("/v1/metrics", v.admin)
+    for line in r.body.decode().splitlines():
+        if line.startswith("rsvault_test_uploads_prepared_total "):
+            return int(float(line.split()[1]))
+    return None
+
+
+# --- who gets an upload prepared -----------------------------------------------
+# Only an unexpired token of the open ticket's owner, not suspended and
+# eligible, gets the ticket's key unwrapped and the body sealed before the
+# writer; for anybody else the writer refuses as always, with no work done
+# for them first. Tokens last 20 ms per second of ttl_s here.
+with Vault(env={"RSVAULT_TEST_TOKEN_SECOND_MS": "20"}) as v:
+    core = Core(v)
+    cust, other, agent = core.customer(), core.customer(), core.agent()
+    w = core.world(cust, agent=agent)   # the ticket's key exists from its first upload
+    body = {"label": "p", "kind": "ssh", "secret": "prep-secret"}
+    base = prepared(v)
+    t.ok(base is not None, "test builds count prepared uploads")
+
+    def tries(name, tok, want, path=None):
+        n0 = prepared(v)
+        r = v.post((path or w.path) + "/credentials", tok, body)
+        n1 = prepared(v)
+        t.ok(r.status == want[0] and r.code == want[1],
+             "%s: %d %s (want %d %s)" % (name, r.status, r.code, want[0], want[1]))
+        return n0, n1
+
+    n0, n1 = tries("the owner", cust.token, (201, None))
+    t.eq(n1 - n0, 1, "the owner's upload is prepared")
+    r = v.post("/v1/accounts/%s/tokens" % cust.id, v.admin, {"ttl_s": 60})
+    short = r.json["token"] if r.status == 201 else None
+    time.sleep(1.6)
+    for name, tok, want in (("another customer", other.token, (404, "not_found")),
+                            ("the assigned agent", agent.token, (403, "forbidden")),
+                            ("the admin", v.admin, (403, "forbidden")),
+                            ("the owner's expired token", short, (401, "unauthenticated"))):
+        n0, n1 = tries(name, tok, want)
+        t.eq(n1 - n0, 0, "%s: nothing prepared" % name)
+    lapsed = core.customer()
+    wl = core.world(lapsed)          # its key made while it was eligible
+    core._need(v.request("PATCH", "/v1/licenses/" + lapsed.license, v.admin,
+                         {"type": "free"}), 200, "downgrade to free")
+    n0, n1 = tries("an owner no longer eligible (free license)", lapsed.token,
+                   (403, "license_required"), path=wl.path)
+    t.eq(n1 - n0, 0, "an owner not eligible: nothing prepared")
+    w3 = core.world(cust)            # (closing shreds its key: nothing to prepare with)
+    core._need(v.post(w3.path + "/close", cust.token), 200, "close")
+    n0, n1 = tries("the owner on a closed ticket", cust.token, (409, "conflict"), path=w3.path)
+    t.eq(n1 - n0, 0, "a closed ticket: nothing prepared")
+    core.suspend(cust)
+    n0, n1 = tries("the owner suspended", cust.token, (403, "account_suspended"))
+    t.eq(n1 - n0, 0, "a suspended owner: nothing prepared")
+    core.reactivate(cust)
+    n0, n1 = tries("the owner again", cust.token, (201, None))
+    t.eq(n1 - n0, 1, "prepared again once reactivated")
 
 t.done()
