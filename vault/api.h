@@ -71,14 +71,10 @@ int links_revoke_ticket(struct store_txn *t, const char *tid, const struct req *
                         const char *reason);
 int links_revoke_creator(struct store_txn *t, const char *account, const struct req *by,
                          const char *reason);
-/* Does link lid speak for owner (docs/policy.md §5 "A link speaks for the
- * owner only if ...", §7a; docs/decisions.md)? Whoever made a link may
- * have used it, so it does when owner made it, or, with admin_too, when an
- * admin account made it. 1 yes, 0 no (also for an unknown link or
- * creator), or a store_err. */
-int link_speaks_for(struct store_txn *t, const char *lid, const char *owner, int admin_too);
-/* The same for the link that receipt rid came from. */
-int receipt_speaks_for(struct store_txn *t, const char *rid, const char *owner, int admin_too);
+/* Was link lid made by owner, so that an upload through it speaks for the
+ * owner (docs/policy.md §5, clearing rotation marks by label)? 1 yes, 0
+ * no (also for an unknown link), or a store_err. */
+int link_speaks_for(struct store_txn *t, const char *lid, const char *owner);
 
 /* The credential kinds (SPEC 6), NULL-terminated. */
 extern const char *const cred_kind_words[];

@@ -355,9 +355,9 @@ int api_link_upload(struct req *r, struct store_txn *t)
 
 /* ---- receipts --------------------------------------------------------- */
 
-int link_speaks_for(struct store_txn *t, const char *lid, const char *owner, int admin_too)
+int link_speaks_for(struct store_txn *t, const char *lid, const char *owner)
 {
-	json_t *l = NULL, *a = NULL;
+	json_t *l = NULL;
 	int rc, yes;
 
 	if (lid == NULL || owner == NULL)
@@ -365,29 +365,8 @@ int link_speaks_for(struct store_txn *t, const char *lid, const char *owner, int
 	if ((rc = rec_get(t, DB_LINKS, lid, &l)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	yes = streq(jx_str(l, "creator"), owner);
-	if (!yes && admin_too && jx_str(l, "creator") != NULL) {
-		rc = rec_get(t, DB_ACCOUNTS, jx_str(l, "creator"), &a);
-		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-			json_decref(l);
-			return rc;
-		}
-		yes = rc == STORE_OK && role_parse(jx_str(a, "role")) == ROLE_ADMIN;
-		json_decref(a);
-	}
 	json_decref(l);
 	return yes;
-}
-
-int receipt_speaks_for(struct store_txn *t, const char *rid, const char *owner, int admin_too)
-{
-	json_t *rec = NULL;
-	int rc;
-
-	if ((rc = rec_get(t, DB_RECEIPTS, rid, &rec)) != STORE_OK)
-		return rc == STORE_NOTFOUND ? 0 : rc;
-	rc = link_speaks_for(t, jx_str(rec, "link"), owner, admin_too);
-	json_decref(rec);
-	return rc;
 }
 
 int receipt_keep_newest(json_t *arr, json_t *item, size_t max, const char *key)

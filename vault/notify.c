@@ -348,7 +348,7 @@ static int upload_by_owner(const struct nctx *c)
 		return 0;
 	if ((rc = rec_get_shared(c->t, DB_TICKETS, ev->ticket, &tk)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? 0 : rc;
-	rc = link_speaks_for(c->t, ev->actor + 5, jx_str(tk, "owner"), 0);
+	rc = link_speaks_for(c->t, ev->actor + 5, jx_str(tk, "owner"));
 	jx_release(tk);
 	return rc;
 }
