@@ -182,26 +182,26 @@ struct prep_read {
 static int prep_may_upload(struct store_txn *t, const struct prep_read *pr,
                            const struct token_rec *tr)
 {
-	json_t *tk = NULL, *acct = NULL;
+	const json_t *tk = NULL, *acct = NULL; /* this thread's cache: read only */
 	struct standing st;
 	int rc;
 
 	if (tokens_expired(tr, pr->now))
 		return STORE_NOTFOUND;
-	if ((rc = rec_get(t, DB_TICKETS, pr->tid, &tk)) != STORE_OK)
+	if ((rc = rec_get_shared(t, DB_TICKETS, pr->tid, &tk)) != STORE_OK)
 		return rc;
 	rc = streq(jx_str(tk, "owner"), tr->account) && streq(jx_str(tk, "status"), "open")
 	         ? STORE_OK
 	         : STORE_NOTFOUND;
-	json_decref(tk);
-	if (rc != STORE_OK || (rc = rec_get(t, DB_ACCOUNTS, tr->account, &acct)) != STORE_OK)
+	jx_release(tk);
+	if (rc != STORE_OK || (rc = rec_get_shared(t, DB_ACCOUNTS, tr->account, &acct)) != STORE_OK)
 		return rc;
 	if (json_is_true(json_object_get(acct, "suspended"))) {
-		json_decref(acct);
+		jx_release(acct);
 		return STORE_NOTFOUND;
 	}
 	rc = license_standing(t, acct, pr->now, &st);
-	json_decref(acct);
+	jx_release(acct);
 	if (rc != STORE_OK)
 		return rc;
 	rc = st.eligible ? STORE_OK : STORE_NOTFOUND;
