@@ -135,6 +135,7 @@ struct conn {
 	int64_t start_us; /* for the metrics */
 	int headers_seen;
 	int uri_too_long;
+	int bad_method; /* not an RFC 9110 token: answered 400, logged as "-" */
 	int too_large;
 	unsigned char *body; /* grown as the body arrives, at most API_BODY_MAX */
 	size_t body_len;
@@ -203,6 +204,23 @@ static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 	return c;
 }
 
+/* Whether m is an RFC 9110 method: a token, 1*tchar, where tchar is
+ * ALPHA / DIGIT / one of !#$%&'*+-.^_`|~. libmicrohttpd 0.9.75 passes on
+ * any bytes but space, CR and LF (escape sequences, other controls, 8-bit
+ * bytes): such a method is refused before it is kept or logged. */
+static int method_ok(const char *m)
+{
+	const unsigned char *p = (const unsigned char *)m;
+
+	if (*p == '\0')
+		return 0;
+	for (; *p != '\0'; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || strchr("!#$%&'*+-.^_`|~", *p) != NULL))
+			return 0;
+	return 1;
+}
+
 static void client_ip(struct MHD_Connection *con, char *out, size_t len)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -220,10 +238,16 @@ static void client_ip(struct MHD_Connection *con, char *out, size_t len)
 		          out, (socklen_t)len);
 }
 
+/* The last XFF_LINES X-Forwarded-For header lines, in order. A proxy
+ * appends its own (entry or line) after whatever the client sent, so the
+ * lines that matter are the last ones: earlier lines beyond these are the
+ * client's and are dropped, never the reason to ignore the header (which
+ * would record the proxy's address and let a client choose it). */
+#define XFF_LINES 16
+
 struct xff {
-	const char *v[16];
+	const char *v[XFF_LINES];
 	size_t n;
-	int over;
 };
 
 static enum MHD_Result xff_each(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -233,10 +257,11 @@ static enum MHD_Result xff_each(void *cls, enum MHD_ValueKind kind, const char *
 
 	(void)kind;
 	if (key != NULL && strcasecmp(key, "X-Forwarded-For") == 0) {
-		if (x->n == sizeof x->v / sizeof x->v[0])
-			x->over = 1;
-		else
-			x->v[x->n++] = value;
+		if (x->n == XFF_LINES) {
+			memmove(x->v, x->v + 1, (XFF_LINES - 1) * sizeof x->v[0]);
+			x->n--;
+		}
+		x->v[x->n++] = value;
 	}
 	return MHD_YES;
 }
@@ -253,8 +278,8 @@ static void set_client_ip(struct http *h, struct MHD_Connection *con, struct req
 	if (h->v->nproxies == 0 || !proxy_trusted(h->v->proxies, h->v->nproxies, peer))
 		return;
 	MHD_get_connection_values(con, MHD_HEADER_KIND, xff_each, &x);
-	if (x.over || x.n == 0)
-		return; /* more headers than anyone sends: none is believed */
+	if (x.n == 0)
+		return;
 	proxy_client(h->v->proxies, h->v->nproxies, peer, x.v, x.n, out);
 	snprintf(r->ip, sizeof r->ip, "%s", out);
 }
@@ -491,6 +516,10 @@ static enum MHD_Result respond(struct MHD_Connection *con, struct conn *c)
 	char allow[64] = "", *q;
 	const char *ct;
 
+	if (c->bad_method) {
+		req_fail(r, 400, "bad_request", "the request method is not a valid token");
+		goto send;
+	}
 	if (c->uri_too_long) {
 		req_fail(r, 400, "bad_request", "request URI too long");
 		goto send;
@@ -677,7 +706,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 		return MHD_NO;
 	if (c->parked)
 		return answer(h, con, c);
-	if (!c->headers_seen && !crypto_sealed() && (page = pages_find(method, c->r.uri)) != NULL) {
+	if (!c->headers_seen && !method_ok(method)) {
+		c->bad_method = 1;
+		method = "-"; /* never kept or logged as sent */
+	}
+	if (!c->headers_seen && !c->bad_method && !crypto_sealed() &&
+	    (page = pages_find(method, c->r.uri)) != NULL) {
 		snprintf(c->method, sizeof c->method, "%s", method);
 		return answer_page(h, con, c, page);
 	}

@@ -117,6 +117,88 @@ static void put(char *out, size_t cap, size_t *at, const char *s)
 	out[*at] = '\0';
 }
 
+/* The length of the UTF-8 sequence at s that the text format writes as it
+ * is: a well-formed sequence (no overlong form, surrogate or code point
+ * above U+10FFFF) of a character that is not a C1 control (U+0080 to
+ * U+009F). 0 when the byte at s must be escaped. s[0] >= 0x80. */
+static size_t utf8_keep(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0; /* a continuation byte, C0/C1 (overlong) or F5..FF */
+	if (c == 0xc2)
+		lo = 0xa0; /* U+0080..U+009F: C1 controls */
+	else if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) /* a NUL stops here too */
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+/* Append s to out[*at..] for the text format, so that no line can carry a
+ * terminal control whatever the caller passes: every byte below 0x20, DEL,
+ * a backslash (so an escape in the output is always one of ours), every
+ * byte of a C1 control or of ill-formed UTF-8 is written as \xNN; other
+ * printable ASCII and well-formed UTF-8 as they are. Stops, without
+ * cutting an escape or a character in two, when out is full. No
+ * allocation: runs of plain bytes are copied at once. */
+static void put_esc(char *out, size_t cap, size_t *at, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		const unsigned char *run = s;
+		size_t n;
+		while (*s >= 0x20 && *s < 0x7f && *s != '\\')
+			s++;
+		if (s > run) {
+			n = (size_t)(s - run);
+			if (*at + n + 1 > cap)
+				n = *at + 1 < cap ? cap - *at - 1 : 0;
+			memcpy(out + *at, run, n);
+			*at += n;
+			if (run + n < s)
+				break; /* full */
+			continue;
+		}
+		if (*s >= 0x80 && (n = utf8_keep(s)) > 0) {
+			if (*at + n + 1 > cap)
+				break;
+			memcpy(out + *at, s, n);
+			*at += n;
+			s += n;
+			continue;
+		}
+		if (*at + 4 + 1 > cap)
+			break;
+		out[(*at)++] = '\\';
+		out[(*at)++] = 'x';
+		out[(*at)++] = hex[*s >> 4];
+		out[(*at)++] = hex[*s & 15];
+		s++;
+	}
+	if (*at < cap)
+		out[*at] = '\0';
+}
+
 /* v in decimal into buf (24 bytes); returns buf. */
 static const char *fmt_i64(char buf[24], int64_t v)
 {
@@ -147,7 +229,6 @@ void log_msg(const char *fmt, ...)
 	char ts[UTIL_TIME_LEN], msg[1024], line[LOG_LINE_MAX];
 	size_t at = 0;
 	va_list ap;
-	int n;
 
 	stamp(ts);
 	va_start(ap, fmt);
@@ -164,16 +245,21 @@ void log_msg(const char *fmt, ...)
 		emit(line, at);
 		return;
 	}
-	n = snprintf(line, sizeof line, "%s %s: %s\n", ts, log_name, msg);
-	if (n > 0)
-		emit(line, (size_t)n);
+	/* "TIME NAME: MESSAGE", the message escaped like every text field */
+	put(line, sizeof line - 1, &at, ts);
+	put(line, sizeof line - 1, &at, " ");
+	put_esc(line, sizeof line - 1, &at, log_name);
+	put(line, sizeof line - 1, &at, ": ");
+	put_esc(line, sizeof line - 1, &at, msg);
+	line[at++] = '\n';
+	emit(line, at);
 }
 
 void log_request(const char *ip, const char *actor, const char *method, const char *route,
                  int status, int64_t duration_ms, const char *request_id, int aborted)
 {
 	char ts[UTIL_TIME_LEN], line[LOG_LINE_MAX], num[48];
-	size_t at = 0;
+	size_t at = 0, cap;
 
 	stamp(ts);
 	if (actor != NULL && actor[0] == '\0')
@@ -207,26 +293,28 @@ void log_request(const char *ip, const char *actor, const char *method, const ch
 	}
 	/* "TIME NAME: METHOD ROUTE STATUS Nms ip=IP actor=ACTOR rid=ID", put
 	 * together without printf (one line per request: it showed in the
-	 * profile) */
-	put(line, sizeof line, &at, ts);
-	put(line, sizeof line, &at, " ");
-	put(line, sizeof line, &at, log_name);
-	put(line, sizeof line, &at, ": ");
-	put(line, sizeof line, &at, method);
-	put(line, sizeof line, &at, " ");
-	put(line, sizeof line, &at, route);
-	put(line, sizeof line, &at, " ");
-	put(line, sizeof line, &at, fmt_i64(num, status));
-	put(line, sizeof line, &at, " ");
-	put(line, sizeof line, &at, fmt_i64(num, duration_ms));
-	put(line, sizeof line, &at, "ms ip=");
-	put(line, sizeof line, &at, ip);
-	put(line, sizeof line, &at, " actor=");
-	put(line, sizeof line, &at, actor ? actor : "-");
-	put(line, sizeof line, &at, " rid=");
-	put(line, sizeof line, &at, request_id);
-	put(line, sizeof line, &at, aborted ? " (aborted)\n" : "\n");
-	if (at > 0 && line[at - 1] != '\n') /* cut short: still one line */
-		line[at - 1] = '\n';
+	 * profile); every field escaped (put_esc), one byte kept for the
+	 * newline */
+	cap = sizeof line - 1;
+	put(line, cap, &at, ts);
+	put(line, cap, &at, " ");
+	put_esc(line, cap, &at, log_name);
+	put(line, cap, &at, ": ");
+	put_esc(line, cap, &at, method);
+	put(line, cap, &at, " ");
+	put_esc(line, cap, &at, route);
+	put(line, cap, &at, " ");
+	put(line, cap, &at, fmt_i64(num, status));
+	put(line, cap, &at, " ");
+	put(line, cap, &at, fmt_i64(num, duration_ms));
+	put(line, cap, &at, "ms ip=");
+	put_esc(line, cap, &at, ip);
+	put(line, cap, &at, " actor=");
+	put_esc(line, cap, &at, actor ? actor : "-");
+	put(line, cap, &at, " rid=");
+	put_esc(line, cap, &at, request_id);
+	if (aborted)
+		put(line, cap, &at, " (aborted)");
+	line[at++] = '\n';
 	emit(line, at);
 }

@@ -1,6 +1,13 @@
 /* log.h - the server's log: one line per request, plus start-up and error
  * messages, as text or JSON lines, on stderr or in a file (--log-file,
- * reopened on SIGHUP). Never a body, a token or a secret. Thread-safe. */
+ * reopened on SIGHUP). Never a body, a token or a secret. Thread-safe.
+ *
+ * No line carries a terminal control, whatever the caller passes: the text
+ * format writes every byte below 0x20, DEL, a backslash, the bytes of a C1
+ * control (U+0080..U+009F) and every byte of ill-formed UTF-8 as \xNN (in
+ * every field and in messages; other UTF-8 is kept); the JSON format
+ * escapes every byte outside printable ASCII as \u00NN. Each line ends in
+ * its one newline. */
 #ifndef RSVAULT_LOG_H
 #define RSVAULT_LOG_H
 

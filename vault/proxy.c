@@ -112,28 +112,52 @@ static void addr_text(int family, const unsigned char a[16], char out[PROXY_ADDR
 		snprintf(out, PROXY_ADDR_LEN, "unknown");
 }
 
+/* The last PROXY_XFF_MAX bytes of the headers xff[0..nxff) joined by
+ * commas, into buf (PROXY_XFF_MAX + 1), filled from the right. Of an entry
+ * that the cut falls inside nothing is kept: what remains is whole entries
+ * only. Returns the start of the list in buf. */
+static size_t xff_tail(const char *const *xff, size_t nxff, char *buf)
+{
+	size_t pos = PROXY_XFF_MAX;
+
+	buf[PROXY_XFF_MAX] = '\0';
+	for (size_t i = nxff; i-- > 0;) {
+		const char *v = xff[i] ? xff[i] : "";
+		size_t l = strlen(v);
+		if (i + 1 < nxff) {
+			if (pos == 0)
+				return 0; /* full, at the start of a header's first entry */
+			buf[--pos] = ',';
+		}
+		if (l > pos) {
+			memcpy(buf, v + l - pos, pos);
+			if (v[l - pos - 1] == ',')
+				return 0; /* cut just after a comma: whole entries */
+			for (pos = 0; pos < PROXY_XFF_MAX && buf[pos] != ','; pos++)
+				;
+			return pos < PROXY_XFF_MAX ? pos + 1 : PROXY_XFF_MAX;
+		}
+		pos -= l;
+		memcpy(buf + pos, v, l);
+	}
+	return pos;
+}
+
 int proxy_client(const struct proxy_cidr *c, size_t n, const char *peer, const char *const *xff,
                  size_t nxff, char out[PROXY_ADDR_LEN])
 {
-	char buf[PROXY_XFF_MAX + 1], entry[PROXY_ADDR_LEN];
+	char tail[PROXY_XFF_MAX + 1], entry[PROXY_ADDR_LEN], *buf;
 	unsigned char a[16];
-	size_t len = 0, end;
+	size_t len, end;
 	int family, entries = 0, from_header = 0;
 
 	snprintf(out, PROXY_ADDR_LEN, "%s", peer);
 	if (n == 0 || nxff == 0 || !proxy_trusted(c, n, peer))
 		return 0;
-	/* all headers as one list, in order */
-	for (size_t i = 0; i < nxff; i++) {
-		size_t l = xff[i] ? strlen(xff[i]) : 0;
-		if (len + l + 1 > PROXY_XFF_MAX)
-			return 0; /* over-long: nothing in it is believed */
-		if (len > 0)
-			buf[len++] = ',';
-		memcpy(buf + len, xff[i] ? xff[i] : "", l);
-		len += l;
-	}
-	buf[len] = '\0';
+	/* all headers as one list, in order; of a long one the right end,
+	 * where the trusted proxies write */
+	buf = tail + xff_tail(xff, nxff, tail);
+	len = strlen(buf);
 	end = len;
 	while (entries++ < PROXY_XFF_ENTRIES) {
 		size_t start = end, el;

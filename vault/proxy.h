@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define PROXY_MAX 16         /* --trusted-proxy ranges */
-#define PROXY_XFF_MAX 4096   /* bytes of X-Forwarded-For looked at, all headers */
+#define PROXY_XFF_MAX 4096   /* bytes of X-Forwarded-For looked at, all headers, from the right */
 #define PROXY_XFF_ENTRIES 64 /* entries walked, from the right */
 #define PROXY_ADDR_LEN 46    /* INET6_ADDRSTRLEN */
 
@@ -38,10 +38,14 @@ int proxy_trusted(const struct proxy_cidr *c, size_t n, const char *ip);
  * Walking the entries from the right, starting at the peer: a trusted
  * address moves on to the next entry; the first untrusted one is the
  * client. An entry that is not a plain IPv4 or IPv6 address (ports,
- * brackets, "unknown", garbage), too many entries or an over-long header
- * stop the walk: the client is then the last trusted hop reached, never a
- * value the header made up. Returns 1 when the address came from the
- * header, 0 when it is the peer's or a trusted hop's. */
+ * brackets, "unknown", garbage) or too many entries stop the walk: the
+ * client is then the last trusted hop reached, never a value the header
+ * made up. Of headers longer than PROXY_XFF_MAX bytes together only the
+ * last PROXY_XFF_MAX are read, less the entry they cut: the left part is
+ * the client's to fill, so its length must not decide anything (ignoring
+ * the whole header would make the client the proxy). Returns 1 when the
+ * address came from the header, 0 when it is the peer's or a trusted
+ * hop's. */
 int proxy_client(const struct proxy_cidr *c, size_t n, const char *peer, const char *const *xff,
                  size_t nxff, char out[PROXY_ADDR_LEN]);
 

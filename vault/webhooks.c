@@ -748,6 +748,7 @@ struct job {
 	CURL *h;
 	struct curl_slist *hdrs;
 	size_t got;
+	int capped;  /* the answer's body passed RESP_MAX: we ended the transfer */
 	long status; /* HTTP status, 0 for none */
 	int ok;
 };
@@ -924,10 +925,11 @@ static size_t discard(char *p, size_t size, size_t nmemb, void *arg)
 	struct job *j = arg;
 
 	(void)p;
-	if (nmemb != 0 && size > RESP_MAX / nmemb)
-		return 0;
-	j->got += size * nmemb;
-	return j->got > RESP_MAX ? 0 : size * nmemb; /* 0 ends the transfer */
+	if ((nmemb != 0 && size > RESP_MAX / nmemb) || (j->got += size * nmemb) > RESP_MAX) {
+		j->capped = 1; /* the status line and headers were read already */
+		return 0;      /* ends the transfer (CURLE_WRITE_ERROR) */
+	}
+	return size * nmemb;
 }
 
 #define SET(opt, val)                                                                              \
@@ -1260,9 +1262,12 @@ static void *deliver_loop(void *arg)
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 			if (j == NULL)
 				continue;
-			if (m->data.result == CURLE_OK)
+			/* an answer whose body we cut at RESP_MAX is an answer: its
+			 * status counts (a 2xx with a large body is delivered) */
+			if (m->data.result == CURLE_OK ||
+			    (m->data.result == CURLE_WRITE_ERROR && j->capped))
 				curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &j->status);
-			j->ok = m->data.result == CURLE_OK && j->status >= 200 && j->status <= 299;
+			j->ok = j->status >= 200 && j->status <= 299;
 			job_done(j, oc);
 			changed = 1;
 		}

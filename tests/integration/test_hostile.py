@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Hostile clients: garbage over TLS, malformed and oversized requests,
 idle connections. The server must keep serving and lose nothing."""
+import json
 import os
 import random
 import socket
 import ssl
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from rsvtest import TAP, Vault  # noqa: E402
@@ -76,6 +78,44 @@ with Vault() as v:
          "each malformed request is answered with HTTP or the connection is closed")
     t.eq(v.get("/v1/health").status, 200, "still serving after %d malformed requests" % len(cases))
 
+    # request methods that are not RFC 9110 tokens (libmicrohttpd passes on
+    # any bytes but space, CR and LF): 400 bad_request with the usual JSON
+    # body and headers, and the method never reaches the log as sent
+    bad_methods = [b"GE\x1b[2J\x1b[31mT", b"A\rB", b"\x1b]0;pwn\x07", b"\x1b[1A\x1b[2K",
+                   b"X\x08\x08\x08\x08OK", b"\xc3\xa9\x7fM", b"GET\x0bX", b"\xc2\x9b" b"31m",
+                   b"G(E)T", b"GE\\T"]
+    rids = []
+    for m in bad_methods:
+        a = raw(v, m + b" /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = a.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        hdrs = {k.strip().lower(): val.strip() for k, _, val in
+                (ln.partition(b":") for ln in lines[1:])}
+        try:
+            code = json.loads(body)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = None
+        t.ok(lines[0].startswith(b"HTTP/1.1 400 ") and code == "bad_request" and
+             hdrs.get(b"content-type") == b"application/json" and
+             hdrs.get(b"cache-control") == b"no-store" and len(hdrs.get(b"x-request-id", b"")) == 32,
+             "method %r: 400 bad_request with JSON body, no-store and X-Request-Id (%r)" %
+             (m, lines[0]))
+        rids.append(hdrs.get(b"x-request-id", b"?").decode("ascii", "replace"))
+    # tokens that are no method of ours still get 405 (not 400)
+    for m in (b"BREW", b"get", b"M-SEARCH", b"X!#$%&'*+.^_`|~1"):
+        a = raw(v, m + b" /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        t.ok(a.startswith(b"HTTP/1.1 405 "), "method %r (a token): 405 (%r)" % (m, a[:30]))
+    # a page route with a bad method is refused the same way
+    a = raw(v, b"G\x1bET /u/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    t.ok(a.startswith(b"HTTP/1.1 400 "), "a page path with a bad method: 400 (%r)" % a[:30])
+    time.sleep(0.3)
+    with open(v.log_path, "rb") as f:
+        log_lines = f.read().split(b"\n")
+    for rid in rids:
+        mine = [ln for ln in log_lines if b" rid=" + rid.encode() in ln]
+        t.ok(len(mine) == 1 and b"rsvaultd: - - 400 " in mine[0],
+             "the refused method is logged as '-': %r" % mine)
+
     # random bytes, random methods, paths and bodies
     methods = [b"GET", b"POST", b"DELETE", b"PUT", b"PATCH", b"OPTIONS", b"\x00\x01"]
     paths = [b"/v1/tickets", b"/v1/accounts", b"/v1/me/license", b"/v1/audit?limit=",
@@ -122,4 +162,18 @@ with Vault() as v:
     t.eq((r.json or {}).get("secret"), "keep-secret", "the stored secret still reads back")
     ok = v.get("/v1/health")
     t.eq(ok.status, 200, "health at the end")
+
+    # after all of the above (bad methods, random bytes), the log holds no
+    # terminal control: no byte below 0x20 but the newlines, no DEL, valid
+    # UTF-8 without C1 controls
+    with open(v.log_path, "rb") as f:
+        log = f.read()
+    bad = sorted({b for b in log if (b < 0x20 and b != 0x0a) or b == 0x7f})
+    t.ok(not bad and b"\x1b" not in log, "no control byte in the log (found %r)" % bad)
+    try:
+        text = log.decode("utf-8")
+        c1 = [c for c in text if 0x80 <= ord(c) <= 0x9f]
+    except UnicodeDecodeError as e:
+        text, c1 = None, str(e)
+    t.ok(text is not None and not c1, "the log is valid UTF-8 without C1 controls (%r)" % (c1,))
 t.done()

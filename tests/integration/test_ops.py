@@ -263,6 +263,23 @@ def probe(v, xff):
     return r.header("X-Request-Id")
 
 
+def probe_lines(v, lines):
+    """probe() with one X-Forwarded-For header line per entry of lines."""
+    c = v.conn()
+    try:
+        c.putrequest("GET", "/v1/me", skip_host=True)
+        c.putheader("Host", "localhost")
+        c.putheader("Authorization", "Bearer rsv_" + "A" * 43)
+        for line in lines:
+            c.putheader("X-Forwarded-For", line)
+        c.endheaders()
+        r = c.getresponse()
+        r.read()
+        return r.getheader("X-Request-Id")
+    finally:
+        c.close()
+
+
 with Vault(extra_args=["--trusted-proxy", "127.0.0.0/8", "--trusted-proxy", "10.0.0.0/8"]) as v:
     cases = [
         ("203.0.113.7", "203.0.113.7", "one client address"),
@@ -276,11 +293,31 @@ with Vault(extra_args=["--trusted-proxy", "127.0.0.0/8", "--trusted-proxy", "10.
         ("203.0.113.12, garbage", "127.0.0.1", "garbage at the right end: the peer"),
         ("203.0.113.13, 10.9.9.9, x", "127.0.0.1", "garbage right of a hop: the peer"),
         ("x, 10.9.9.9", "10.9.9.9", "garbage left of a trusted hop: that hop"),
-        ("1.2.3.4," * 700 + "5.6.7.8", "127.0.0.1", "an over-long header: the peer"),
+        # what a proxy that appends sends on from a client who wrote more
+        # than the 4 KiB read: the rightmost 4 KiB still name the client
+        # (before, the whole header was ignored and the client recorded
+        # as the proxy, a fresh address for the rate limit)
+        ("1.2.3.4," * 700 + "5.6.7.8", "5.6.7.8",
+         "an over-long header: its right end is read, the client the proxy appended"),
+        ("1.2.3.4," * 700 + " 203.0.113.15, 10.1.2.3", "203.0.113.15",
+         "an over-long header with a trusted hop: the rightmost untrusted entry"),
+        ("2.2.2.2 " * 600 + ", 203.0.113.18", "203.0.113.18",
+         "an over-long first entry: cut, the proxy's entry still read"),
         ("203.0.113.14 \t", "203.0.113.14", "trailing white space is trimmed"),
+    ]
+    # more X-Forwarded-For lines than are read (16): the client's come
+    # first, the proxy's own line last, and the last lines are read
+    lines_cases = [
+        (["198.51.100.%d" % i for i in range(16)] + ["203.0.113.16"], "203.0.113.16",
+         "17 header lines, the proxy's last: the proxy's line is read"),
+        (["198.51.100.%d" % i for i in range(40)] + ["203.0.113.17, 10.2.3.4"],
+         "203.0.113.17", "41 header lines, a trusted hop in the last: the client before it"),
+        (["garbage"] * 30 + ["203.0.113.19", "10.3.4.5"], "203.0.113.19",
+         "32 header lines: the rightmost untrusted entry of the last 16"),
     ]
     auditor = make_account(v, "auditor")
     rids = [(probe(v, xff), want, what) for xff, want, what in cases]
+    rids += [(probe_lines(v, lines), want, what) for lines, want, what in lines_cases]
     rid_none = probe(v, None)
     evs = all_events(v, auditor)
     by_rid = {e.get("request_id"): e for e in evs}

@@ -359,6 +359,41 @@ def retries(v, rx):
         v.delete("/v1/webhooks/" + h["id"], v.admin)
 
 
+def big_answers(v, rx):
+    """A receiver may answer with a body larger than the 64 KiB the vault
+    reads: the vault stops reading, and the status it got still counts (a
+    2xx is a delivery, not a failure retried for a day)."""
+    c = Core(v)
+    rx.mode["/big200"] = "big:200:100000"
+    rx.mode["/big500"] = "big:500:100000"
+    rx.mode["/small200"] = "big:200:60000"
+    hooks = {p: add_hook(v, rx.url(p), ["ticket.closed"]) for p in ("/big200", "/big500",
+                                                                    "/small200")}
+    cust = c.customer("pro")
+    w = c.ticket(cust)
+    expect(t, v.post(w.path + "/close", cust.token), 200, name="close (receivers with big answers)")
+
+    def tried(p):
+        return any(x["attempts"] >= 1 for x in deliveries(v, hooks[p]["id"]))
+    ok = rx.wait(lambda: all(tried(p) for p in hooks), 30)
+    time.sleep(1.5)  # past the first retry's backoff (1 s)
+    got = {p: deliveries(v, h["id"]) for p, h in hooks.items()}
+    t.ok(ok, "each receiver had its attempt")
+    d = got["/big200"]
+    t.ok(len(d) == 1 and d[0]["state"] == "delivered" and d[0]["attempts"] == 1 and
+         d[0]["last_status"] == 200,
+         "200 with a 100 KB body: delivered at the first attempt, last_status 200: %r" % d)
+    d = got["/small200"]
+    t.ok(len(d) == 1 and d[0]["state"] == "delivered" and d[0]["last_status"] == 200,
+         "200 with a 60 KB body: delivered: %r" % d)
+    d = got["/big500"]
+    t.ok(len(d) == 1 and d[0]["state"] == "pending" and d[0]["last_status"] == 500,
+         "500 with a 100 KB body: a failed attempt, last_status 500: %r" % d)
+    t.eq(len([g for g in rx.got if g["path"] == "/big200"]), 1, "the 200 is not retried")
+    for h in hooks.values():
+        v.delete("/v1/webhooks/" + h["id"], v.admin)
+
+
 def read_latency(c, w, n):
     out = []
     for _ in range(n):
@@ -598,6 +633,7 @@ def main():
             guarded(t, "full run", full_run, v, rx)
             guarded(t, "approval", approval_run, v, rx)
             guarded(t, "retries", retries, v, rx)
+            guarded(t, "big answers", big_answers, v, rx)
             guarded(t, "hanging receiver", hanging, v, rx)
             guarded(t, "restart", restart, v, rx)
             guarded(t, "client", client, v, rx)

@@ -11,6 +11,8 @@ set per path prefix with .mode[path]:
   "status:NNN"   that status, always
   "hang"         reads the request and never answers (until stop())
   "redirect"     302 to another path of this receiver
+  "big:NNN:SIZE" that status with a body of SIZE bytes (the sender may
+                 stop reading it)
 """
 import hashlib
 import hmac
@@ -90,6 +92,20 @@ class Receiver:
                     return
                 elif mode == "redirect":
                     status = 302
+                elif mode.startswith("big:"):
+                    status, size = (int(x) for x in mode[4:].split(":"))
+                    rx.record(self, body, status)
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(size))
+                    self.end_headers()
+                    try:
+                        for off in range(0, size, 8192):
+                            self.wfile.write(b"x" * min(8192, size - off))
+                        self.wfile.flush()
+                    except OSError:  # the sender stopped reading
+                        pass
+                    self.close_connection = True
+                    return
                 rx.record(self, body, status)
                 self.send_response(status)
                 if status == 302:

@@ -112,13 +112,45 @@ static void test_client(void **st)
 	/* two headers are one list, in order */
 	assert_int_equal(proxy_client(c, 2, "10.0.0.1", two, 2, out), 1);
 	assert_string_equal(out, "203.0.113.5");
-	/* over-long: not believed at all */
-	big = malloc(PROXY_XFF_MAX + 16);
+	/* over-long: one entry longer than what is read is no entry */
+	big = malloc(2 * PROXY_XFF_MAX + 64);
 	assert_non_null(big);
 	memset(big, ' ', PROXY_XFF_MAX + 15);
 	memcpy(big + PROXY_XFF_MAX, "1.2.3.4", 7);
 	big[PROXY_XFF_MAX + 15] = '\0';
 	assert_string_equal(client(c, 2, "10.0.0.1", big), "10.0.0.1");
+	/* a client's long left part does not hide what the proxies appended
+	 * (the rightmost PROXY_XFF_MAX bytes are read) */
+	big[0] = '\0';
+	for (int i = 0; i < 600; i++)
+		strcat(big, "1.1.1.1,");
+	strcat(big, " 203.0.113.8");
+	assert_true(strlen(big) > PROXY_XFF_MAX);
+	assert_string_equal(client(c, 2, "10.0.0.1", big), "203.0.113.8");
+	assert_int_equal(proxy_client(c, 2, "10.0.0.1", (const char *const *)&big, 1, out), 1);
+	strcat(big, ", 10.0.0.2");
+	assert_string_equal(client(c, 2, "10.0.0.1", big), "203.0.113.8");
+	/* as separate headers: the client's (long) line, then the proxy's */
+	const char *lines[3] = {big, "10.0.0.9", "203.0.113.9"};
+	assert_int_equal(proxy_client(c, 2, "10.0.0.1", lines, 3, out), 1);
+	assert_string_equal(out, "203.0.113.9");
+	lines[2] = "203.0.113.9, 10.0.0.3";
+	assert_int_equal(proxy_client(c, 2, "10.0.0.1", lines, 3, out), 1);
+	assert_string_equal(out, "203.0.113.9");
+	/* the entry the cut falls in is dropped whole, never read in part:
+	 * "203.0.113.99" cut to "3.0.113.99" is not an address to believe */
+	size_t pad = PROXY_XFF_MAX + 2 - strlen("203.0.113.99,10.0.0.5");
+	strcpy(big, "203.0.113.99,");
+	memset(big + 13, ' ', pad);
+	strcpy(big + 13 + pad, "10.0.0.5");
+	assert_int_equal(strlen(big), PROXY_XFF_MAX + 2);
+	assert_string_equal(client(c, 2, "10.0.0.1", big), "10.0.0.5");
+	/* cut just after a comma: the entry right of it is whole and read */
+	pad = PROXY_XFF_MAX - strlen("203.0.113.98");
+	strcpy(big, "198.51.100.1,");
+	memset(big + 13, ' ', pad);
+	strcpy(big + 13 + pad, "203.0.113.98");
+	assert_string_equal(client(c, 2, "10.0.0.1", big), "203.0.113.98");
 	/* more entries than are walked, all trusted: the walk stops short */
 	size_t at = 0;
 	for (int i = 0; i < PROXY_XFF_ENTRIES + 5; i++)
