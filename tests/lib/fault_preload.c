@@ -16,6 +16,12 @@
  *                     written (through a descriptor without O_DSYNC) since
  *                     the last sync that succeeded: the sync that would make
  *                     a commit durable fails, the one of its data pages not
+ *   fault-main-epoll-del-slow  an epoll_ctl(EPOLL_CTL_DEL) made by the
+ *                     process's main thread waits 300 ms before it runs: it
+ *                     widens the window of libmicrohttpd 0.9.75's race in
+ *                     MHD_quiesce_daemon (the main thread and a worker both
+ *                     take the listening socket out of the worker's epoll
+ *                     set; the main thread's ENOENT is a panic)
  *
  * With $RSVAULT_FAULT_LOG set (a file outside the directory), what a test
  * needs to judge durability is appended to it, one line per event, times in
@@ -43,7 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -54,6 +62,7 @@ static size_t fault_dir_len; /* 0: no directory given, inject nothing */
 static off_t meta_end;
 
 static ssize_t (*real_write)(int, const void *, size_t);
+static int (*real_epoll_ctl)(int, int, int, struct epoll_event *);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off64_t);
 static ssize_t (*real_writev)(int, const struct iovec *, int);
@@ -119,9 +128,11 @@ __attribute__((constructor)) static void fault_init(void)
 	real_open64 = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
 	real_openat = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, "openat");
 	real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
-	if (!real_open || !real_open64 || !real_openat || !real_close || !real_write ||
-	    !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev || !real_fdatasync ||
-	    !real_fsync || !real_msync) {
+	real_epoll_ctl =
+	    (int (*)(int, int, int, struct epoll_event *))dlsym(RTLD_NEXT, "epoll_ctl");
+	if (!real_epoll_ctl || !real_open || !real_open64 || !real_openat || !real_close ||
+	    !real_write || !real_pwrite || !real_pwrite64 || !real_writev || !real_pwritev ||
+	    !real_fdatasync || !real_fsync || !real_msync) {
 		fprintf(stderr, "fault_preload: cannot find the real functions\n");
 		abort();
 	}
@@ -398,4 +409,14 @@ int fsync(int fd)
 int msync(void *addr, size_t len, int flags)
 {
 	return synced(addr_under_dir(addr), call_msync, addr, len, flags, -1);
+}
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	if (op == EPOLL_CTL_DEL && fault_dir_len > 0 && (pid_t)syscall(SYS_gettid) == getpid() &&
+	    control("fault-main-epoll-del-slow")) {
+		struct timespec ts = {0, 300 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return real_epoll_ctl(epfd, op, fd, ev);
 }
