@@ -27,6 +27,7 @@
 #include "http.h"
 #include "keyfile.h"
 #include "output.h"
+#include "wipe.h"
 
 #define LIST_LIMIT_DEFAULT 100
 
@@ -236,14 +237,21 @@ static int list_ticket(struct cli_ctx *c, int64_t after, int64_t limit, int newe
 			json_array_remove(keep, json_array_size(keep) - 1);
 	}
 	if (rc == CLI_OK && c->json) {
+		/* the vault's text, escaped like every other --json answer */
 		json_t *out = json_pack("{sO}", "events", keep);
+		char *s = out != NULL ? json_dumps(out, JSON_COMPACT) : NULL;
 
-		if (out == NULL) {
+		if (s == NULL) {
 			cli_warnx("out of memory");
 			rc = CLI_ERR;
-		} else if (json_dumpf(out, stdout, JSON_COMPACT) != 0 ||
-		           fputc('\n', stdout) == EOF) {
-			rc = cli_write_failed();
+		} else if (cli_print_json(s, strlen(s)) != 0) {
+			rc = CLI_ERR;
+		}
+		if (s != NULL) {
+			json_free_t jfree = NULL;
+
+			json_get_alloc_funcs(NULL, &jfree);
+			jfree(s);
 		}
 		json_decref(out);
 	} else if (rc == CLI_OK) {
@@ -333,20 +341,30 @@ struct export
 	uint64_t skipped; /* checkpoints that could not follow their event */
 };
 
+/* One line of the export, to a file or to standard output alike: DEL, C1
+ * and the invisible characters a hostile vault may put in an event are
+ * written as \uXXXX escapes (cli_json_clean), so `cat` of the export
+ * cannot drive a terminal either. The verifier reads each line as JSON,
+ * where an escape is the same character, and hashes the decoded fields,
+ * so the escapes change nothing it checks (docs/client.md). */
 static int write_line(struct export *x, json_t *obj)
 {
 	json_free_t jfree = NULL;
-	char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER), *clean = NULL;
+	size_t n = 0;
 	int rc = 0;
 
 	if (s == NULL) {
 		cli_warnx("out of memory");
 		return -1;
 	}
-	if (fputs(s, x->out) == EOF || fputc('\n', x->out) == EOF) {
+	if ((clean = cli_json_clean(s, strlen(s), &n)) == NULL)
+		rc = -1;
+	else if (fwrite(clean, 1, n, x->out) != n || fputc('\n', x->out) == EOF) {
 		cli_warnx("cannot write the export: %s", strerror(errno));
 		rc = -1;
 	}
+	wipe_free(clean);
 	json_get_alloc_funcs(NULL, &jfree);
 	jfree(s);
 	return rc;

@@ -28,9 +28,12 @@ static int valid_token(const char *t, size_t n)
 	return 1;
 }
 
+static const char *unsafe_owner(const struct stat *st);
+
 int cli_read_token_file(const char *path, char token[CLI_TOKEN_MAX + 1])
 {
 	char buf[CLI_TOKEN_FILE_MAX + 1];
+	const char *why;
 	struct stat st;
 	size_t n = 0, line;
 	int fd, rc = -1;
@@ -40,7 +43,22 @@ int cli_read_token_file(const char *path, char token[CLI_TOKEN_MAX + 1])
 		cli_warnx("cannot open token file %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0)
+	if (fstat(fd, &st) != 0) {
+		cli_warnx("cannot use token file %s: %s", path, strerror(errno));
+		goto done;
+	}
+	/* Whoever can write the file chooses whose identity this client acts
+	 * under (as with the CA file): refused unless it is ours (or root's)
+	 * and nobody else may write it. A terminal (--token-file /dev/tty) is
+	 * the user typing, whatever its group's mode says. */
+	if (!S_ISCHR(st.st_mode) && (why = unsafe_owner(&st)) != NULL) {
+		cli_warnx("refusing the token file %s: it %s, so another user could put their "
+		          "token in it and have you act under their identity (chown it to yourself "
+		          "and chmod 600 it)",
+		          path, why);
+		goto done;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IROTH)) != 0)
 		cli_notex("warning: token file %s is readable by other users (chmod 600 it)", path);
 	while (n < sizeof buf) {
 		ssize_t r = read(fd, buf + n, sizeof buf - n);

@@ -570,6 +570,25 @@ done:
 	return rc;
 }
 
+char *cli_json_clean(const char *p, size_t len, size_t *outlen)
+{
+	char *out;
+	size_t n = json_clean((const unsigned char *)p, len, NULL);
+
+	if (n == SIZE_MAX) {
+		cli_warnx("the vault's answer is not clean JSON; not printed");
+		return NULL;
+	}
+	if ((out = wipe_malloc(n + 1)) == NULL) {
+		cli_warnx("out of memory");
+		return NULL;
+	}
+	json_clean((const unsigned char *)p, len, out);
+	out[n] = '\0';
+	*outlen = n;
+	return out;
+}
+
 int cli_print_secret(const char *s, size_t len)
 {
 	if (fflush(stdout) != 0)

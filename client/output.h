@@ -105,6 +105,14 @@ int cli_print_object(json_t *obj, FILE *f);
  * is refused. The copy is wiped. Returns 0, or -1 with a message printed. */
 int cli_print_json(const char *body, size_t len);
 
+/* The JSON text p[0..len) escaped as cli_print_json writes it (DEL, C1 and
+ * the invisible characters as \uXXXX escapes, which JSON reads as the same
+ * characters): a NUL-terminated copy from wipe_malloc (free it with
+ * wipe_free) and its length in *outlen. NULL, with a message printed, for
+ * invalid UTF-8, a raw C0 control other than JSON's whitespace, or no
+ * memory. */
+char *cli_json_clean(const char *p, size_t len, size_t *outlen);
+
 /* Write s[0..len) and a newline to stdout exactly, without stdio (a
  * secret, a token). The caller decides whether s may reach a terminal as
  * it is. 0 or -1. */

@@ -287,7 +287,8 @@ int audit_record(struct store_txn *t, const struct req *r, int allow)
 	ev.ip = nz(r->ip);
 	ev.request_id = r->request_id;
 	ev.target = target_of(r, tbuf);
-	ev.token = authed ? nz(r->token_id) : NULL;
+	/* also unauthenticated: the id of a known but expired token */
+	ev.token = nz(r->token_id);
 	ev.cert = cert_of(r);
 	return append(t, &ev, r->now);
 }

@@ -373,8 +373,11 @@ static int certificate(struct req *r)
 }
 
 /* The bearer token: known, not revoked, not expired, of an existing
- * account. Sets r->who and r->token_id (the token's public id, for the
- * audit event) only when all of that holds. */
+ * account. Sets r->who only when all of that holds, and r->token_id (the
+ * token's public id, for the audit event) whenever the store knows the
+ * token: an expired one (or one whose account is gone) is refused like an
+ * unknown one, with the same answer, but its event names it. A revoked
+ * token is deleted, so its event cannot (docs/decisions.md). */
 static int authenticate(struct req *r, struct store_txn *t)
 {
 	struct token_rec rec;
@@ -393,6 +396,8 @@ static int authenticate(struct req *r, struct store_txn *t)
 		return unauthenticated(r, "unknown, revoked or expired token");
 	rc = r->tok_hashed ? tokens_lookup_hash(t, r->tok_hash, &rec)
 	                   : tokens_lookup(t, tok, toklen, &rec);
+	if (rc == STORE_OK)
+		memcpy(r->token_id, rec.id, sizeof r->token_id);
 	if (rc == STORE_OK && tokens_expired(&rec, r->now))
 		rc = STORE_NOTFOUND; /* alike to the client: no oracle */
 	if (rc == STORE_NOTFOUND)
@@ -404,7 +409,6 @@ static int authenticate(struct req *r, struct store_txn *t)
 		           ? unauthenticated(r, "unknown, revoked or expired token")
 		           : rc;
 	snprintf(r->who.id, sizeof r->who.id, "%s", rec.account);
-	memcpy(r->token_id, rec.id, sizeof r->token_id);
 	r->who.role = role_parse(jx_str(acct, "role"));
 	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
 	jx_release(acct);
@@ -425,6 +429,25 @@ static int cap_unknown(struct req *r)
 	return req_fail(r, 404, "not_found",
 	                "this link or receipt does not work: it is unknown, used up, expired or "
 	                "revoked, or what it was for is gone");
+}
+
+/* A capability whose id names a real record rec but that does not work
+ * (wrong secret, spent, expired, revoked, its ticket closed or gone): the
+ * event names it (target its id, ticket its ticket, for a receipt
+ * credential its credential), so the owner's trail shows the attempt
+ * (docs/decisions.md). The answer is cap_unknown's, the same as for an
+ * unknown id, and rec is released. */
+static int cap_failed(struct req *r, json_t *rec, int is_link, const char *id)
+{
+	const char *tid = jx_str(rec, "ticket"), *cid = jx_str(rec, "credential");
+
+	snprintf(r->a_target, sizeof r->a_target, "%s", id);
+	if (tid != NULL)
+		snprintf(r->a_ticket, sizeof r->a_ticket, "%s", tid);
+	if (!is_link && cid != NULL)
+		snprintf(r->a_cred, sizeof r->a_cred, "%s", cid);
+	json_decref(rec);
+	return cap_unknown(r);
 }
 
 /* Is the capability record rec (a link or receipt) usable at now? 1 yes,
@@ -489,18 +512,14 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 	     sodium_hex2bin(want, sizeof want, hex, strlen(hex), NULL, NULL, NULL) == 0 &&
 	     sodium_memcmp(want, got, sizeof want) == 0;
 	sodium_memzero(got, sizeof got);
-	if (!ok) {
-		json_decref(rec);
-		return cap_unknown(r);
-	}
+	if (!ok)
+		return cap_failed(r, rec, is_link, id);
 	if ((rc = cap_usable(t, rec, is_link, r->now)) < 0) {
 		json_decref(rec);
 		return rc;
 	}
-	if (rc == 0) {
-		json_decref(rec);
-		return cap_unknown(r);
-	}
+	if (rc == 0)
+		return cap_failed(r, rec, is_link, id);
 	rc = rec_get_shared(t, DB_TICKETS, jx_str(rec, "ticket"), &tk);
 	r->ticket = tk; /* read only (req.h) */
 	if (rc == STORE_OK && !streq(jx_str(r->ticket, "status"), "open"))
@@ -508,10 +527,9 @@ static int cap_authenticate(struct req *r, struct store_txn *t)
 	if (rc == STORE_OK)
 		rc = rec_get(t, DB_ACCOUNTS, jx_str(r->ticket, "owner"), &acct);
 	if (rc == STORE_NOTFOUND) {
-		json_decref(rec);
 		jx_release(r->ticket);
 		r->ticket = NULL;
-		return cap_unknown(r);
+		return cap_failed(r, rec, is_link, id);
 	}
 	if (rc != STORE_OK) {
 		json_decref(rec);

@@ -86,7 +86,9 @@ struct req {
 
 	/* Set by the gauntlet. */
 	struct principal who;
-	char token_id[CRYPTO_TOKEN_ID_LEN]; /* public id of the token used, once authenticated */
+	/* public id of the token used, once authenticated, or of a known
+	 * token refused as expired (authz.c authenticate) */
+	char token_id[CRYPTO_TOKEN_ID_LEN];
 	/* The ticket the request is about, and the session (secret read,
 	 * session end): references that may be shared with the thread's
 	 * record cache (rec_get_shared), so read only, and const so that the

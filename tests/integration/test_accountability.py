@@ -294,6 +294,7 @@ def expiry():
         r = v.post("/v1/accounts/%s/tokens" % agent.id, v.admin, {"ttl_s": 60})
         expect(t, r, 201, name="a token with ttl_s 60 (3 s in this build)")
         tok, exp = r.json["token"], parse_time(r.json["expires_at"])
+        tok_id = r.json["token_id"]
         t.ok(exp - time.time() < 60 * SECOND_MS / 1000.0 + 1, "its expires_at is the short one")
         expect(t, v.get("/v1/me", tok), 200, name="before expiry it works")
         r = v.post("/v1/accounts", v.admin, {"id": "short-lived", "role": "customer",
@@ -305,6 +306,25 @@ def expiry():
         r = v.get("/v1/me", tok)
         expect(t, r, 401, "unauthenticated", name="after expiry: 401")
         expired_rid = r.header("X-Request-Id")
+        expired_answer = r
+        garbage = v.get("/v1/me", "rsv_" + "x" * 43)
+        expect(t, garbage, 401, "unauthenticated", name="an unknown token: 401")
+
+        def strip(resp):
+            return (resp.status, resp.body,
+                    sorted((k.lower(), val) for k, val in resp.headers
+                           if k.lower() not in ("x-request-id", "date")))
+        t.eq(strip(expired_answer), strip(garbage),
+             "the expired token's answer is byte for byte an unknown token's")
+        # a revoked token is deleted: the server cannot tell it from garbage
+        r = v.post("/v1/accounts/%s/tokens" % agent.id, v.admin)
+        rev_tok, rev_id = r.json["token"], r.json["token_id"]
+        expect(t, v.delete("/v1/accounts/%s/tokens/%s" % (agent.id, rev_id), v.admin), 204,
+               name="revoke a token")
+        r = v.get("/v1/me", rev_tok)
+        expect(t, r, 401, "unauthenticated", name="the revoked token: 401")
+        revoked_rid = r.header("X-Request-Id")
+        t.eq(strip(r), strip(garbage), "the revoked token's answer is an unknown token's")
         expect(t, v.get("/v1/me", first), 401, "unauthenticated",
                name="the account's expired first token: 401")
         expect(t, v.get("/v1/me", agent.token), 200, name="a token without ttl still works")
@@ -316,8 +336,20 @@ def expiry():
                name="the bootstrap admin token expired (24 h, shortened in this build)")
         evs = all_events(v, aud.token)
         e = [x for x in evs if x["request_id"] == expired_rid]
+        good = t.ok(len(e) == 1 and e[0]["actor"] is None and e[0]["role"] is None and
+                    e[0]["token"] == tok_id and e[0]["outcome"] == "deny" and
+                    e[0]["reason"] == "unauthenticated",
+                    "an expired token is a failed authentication whose event names the "
+                    "token's id (actor null)")
+        if not good:
+            t.diag("event: %r" % (e,))
+        e = [x for x in evs if x["request_id"] == garbage.header("X-Request-Id")]
+        t.ok(len(e) == 1 and e[0]["actor"] is None and e[0]["token"] is None,
+             "an unknown token's event has token null")
+        e = [x for x in evs if x["request_id"] == revoked_rid]
         t.ok(len(e) == 1 and e[0]["actor"] is None and e[0]["token"] is None and
-             e[0]["reason"] == "unauthenticated", "an expired token is a failed authentication")
+             e[0]["reason"] == "unauthenticated",
+             "a revoked token (deleted from the store) has token null")
         # the admin replaces it offline
         v.stop()
         r = keys_tool("admin-token", "--data", v.data, "--keys", v.keys)

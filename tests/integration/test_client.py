@@ -390,6 +390,55 @@ def json_errors(cli, v, tok, wrong_ca):
          "standard output")
 
 
+def token_file_checks(cli, tok):
+    """A token file someone else could have written is refused, like the
+    per-user CA file: whoever writes it chooses whose identity the client
+    acts under. A file only readable by others is used, with a warning."""
+    d = tmpdir("rsvtokf")
+    tf = os.path.join(d, "token")
+
+    def put(mode, owner=None):
+        if os.path.exists(tf):
+            os.unlink(tf)
+        fd = os.open(tf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (tok["cust"] + "\n").encode())
+        os.close(fd)
+        os.chmod(tf, mode)
+        if owner is not None:
+            os.chown(tf, owner, owner)
+
+    put(0o600)
+    r = cli.run(["me", "--json", "--token-file", tf], env={"RSVAULT_TOKEN": None})
+    t.ok(r.returncode == 0 and (as_json(r) or {}).get("id") == "cust" and err(r) == "",
+         "token file 0600: used, no warning")
+    put(0o644)
+    r = cli.run(["me", "--json", "--token-file", tf], env={"RSVAULT_TOKEN": None})
+    good = t.ok(r.returncode == 0 and (as_json(r) or {}).get("id") == "cust" and
+                "readable by other users" in err(r), "token file 0644: used, with a warning")
+    if not good:
+        show(r)
+    cases = [("group-writable", 0o620, None, "writable"), ("world-writable", 0o602, None,
+                                                           "writable")]
+    if os.geteuid() == 0:
+        cases.append(("owned by another user", 0o600, 65534, "owned by another user"))
+    else:
+        t.ok(True, "# SKIP token file owned by another user (needs root to chown)")
+    for what, mode, owner, word in cases:
+        put(mode, owner)
+        for how, args, env in (("--token-file", ["--token-file", tf], {"RSVAULT_TOKEN": None}),
+                               ("RSVAULT_TOKEN_FILE", [], {"RSVAULT_TOKEN": None,
+                                                           "RSVAULT_TOKEN_FILE": tf})):
+            r = cli.run(["me"] + args, env=env)
+            good = t.ok(r.returncode == 1 and out(r) == "" and "refusing the token file" in
+                        err(r) and word in err(r) and tok["cust"] not in err(r),
+                        "token file %s (%s): refused, exit 1, says why" % (what, how))
+            if not good:
+                show(r)
+        r = cli.run(["--json", "me", "--token-file", tf], env={"RSVAULT_TOKEN": None})
+        t.ok(r.returncode == 1 and (as_json(r) or {}).get("error", {}).get("code") == "client",
+             "token file %s with --json: one client error object" % what)
+
+
 def put_ca(src, dst, mode=0o644):
     """Copy the CA file src to dst (directories made 0755), with mode."""
     os.makedirs(os.path.dirname(dst), mode=0o755, exist_ok=True)
@@ -598,6 +647,7 @@ def main():
             admin_assigns(cli, v.admin, tok, tid)
             agent_day(cli, tok, tid, cid1, cid2, cid3)
             exit_statuses(cli, v, tok)
+            token_file_checks(cli, tok)
             refusals(cli, v, tok)
             usage_and_help(cli)
             auditor_day(cli, v, tok, tid)

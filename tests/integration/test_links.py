@@ -307,6 +307,77 @@ def bounds(v, c):
            400, "invalid_field", "token false for an agent")
 
 
+def failed_caps_named(v, c, aud):
+    """A failed link or receipt whose id names a real record is audited
+    with target (its id) and ticket (and a receipt's credential), so the
+    owner's trail shows attempts on their link; an unknown id leaves them
+    null; the answer is the same 404 either way (no oracle)."""
+    cust = c.customer("pro")
+    w = c.ticket(cust)
+    spent = cap_of(make_link(v, cust.token, w.tid, uses=1).json["url"], "/u/")
+    revoked = cap_of(make_link(v, cust.token, w.tid).json["url"], "/u/")
+    wrong = cap_of(make_link(v, cust.token, w.tid).json["url"], "/u/")
+    expired = cap_of(make_link(v, cust.token, w.tid, ttl_s=1).json["url"], "/u/")
+    r = v.post("/v1/link/credentials", body={"label": "x", "kind": "ssh", "secret": "s"},
+               headers=link_h(spent))
+    expect(t, r, 201, name="upload spends the one-use link")
+    credid = r.json["id"]
+    rcap = cap_of(r.json["receipt"], "/r/")
+    expect(t, v.delete("/v1/links/" + revoked[0], cust.token), 204, name="owner revokes")
+
+    def flip(sec):
+        return sec[:-1] + ("A" if sec[-1] != "A" else "B")
+
+    def strip(resp):
+        """The answer without what differs per request anyway."""
+        return (resp.status, resp.body,
+                sorted((k.lower(), val) for k, val in resp.headers
+                       if k.lower() not in ("x-request-id", "date")))
+
+    time.sleep(1.2)  # the ttl_s=1 link is expired now
+    cases = (("link wrong secret", "/v1/link", link_h((wrong[0], flip(wrong[1]))),
+              wrong[0], None),
+             ("link spent", "/v1/link", link_h(spent), spent[0], None),
+             ("link revoked", "/v1/link", link_h(revoked), revoked[0], None),
+             ("link expired", "/v1/link", link_h(expired), expired[0], None),
+             ("receipt wrong secret", "/v1/receipt", receipt_h((rcap[0], flip(rcap[1]))),
+              rcap[0], credid))
+    unknown = {"/v1/link": link_h(("A" * 22, wrong[1])),
+               "/v1/receipt": receipt_h(("A" * 22, rcap[1]))}
+    got = {}
+    for name, path, h, _, _ in cases:
+        got[name] = v.get(path, headers=h)
+        expect(t, got[name], 404, "not_found", name)
+    for path, h in unknown.items():
+        got[path] = v.get(path, headers=h)
+        expect(t, got[path], 404, "not_found", "unknown id on " + path)
+    for name, path, _, _, _ in cases:
+        t.eq(strip(got[name]), strip(got[path]),
+             "%s: the answer is byte for byte that of an unknown id" % name)
+
+    evs = {e["request_id"]: e for e in
+           events(v, aud, outcome="deny") if e["request_id"] is not None}
+    trail = {e["request_id"]: e for e in v.get(w.path + "/audit", cust.token).json["events"]}
+    for name, path, _, target, cred in cases:
+        e = evs.get(got[name].header("X-Request-Id"))
+        good = t.ok(e is not None and e["outcome"] == "deny" and e["reason"] == "not_found" and
+                    e["actor"] is None and e["role"] is None and e["token"] is None and
+                    e["target"] == target and e["ticket"] == w.tid and
+                    e["credential"] == cred,
+                    "%s: the deny event names it (target, ticket%s)" %
+                    (name, ", credential" if cred else ""))
+        if not good:
+            t.diag("event: %r" % (e,))
+        t.ok(got[name].header("X-Request-Id") in trail,
+             "%s: the attempt is in the owner's ticket trail" % name)
+    for path in unknown:
+        e = evs.get(got[path].header("X-Request-Id"))
+        good = t.ok(e is not None and e["target"] is None and e["ticket"] is None and
+                    e["credential"] is None, "unknown id on %s: target, ticket null" % path)
+        if not good:
+            t.diag("event: %r" % (e,))
+
+
 def ratelimit(v, c):
     cust = c.customer("pro")
     w = c.ticket(cust)
@@ -419,6 +490,7 @@ def main():
         guarded(t, "flow", flow, v, c, aud, seen)
         guarded(t, "order", cap_order, v, c, aud)
         guarded(t, "revocation", revocation, v, c, aud)
+        guarded(t, "failed caps named", failed_caps_named, v, c, aud)
         guarded(t, "bounds", bounds, v, c)
         guarded(t, "client", client, v, c)
         guarded(t, "no secrets", no_secrets, v, aud, seen)

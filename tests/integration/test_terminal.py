@@ -309,9 +309,115 @@ def hostile_vault(v, core, cust, w, cids):
                         "direction characters as \\u escapes" % " ".join(args[:2]))
             if not good:
                 show(rc, out, err)
+
+        hostile_audit(cli, tok, w, v)
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# --- the audit commands (review: two paths printed the vault's text raw) ----
+AUDIT_FIELDS = ("time", "actor", "role", "action", "ticket", "credential", "session",
+                "outcome", "reason", "ip", "request_id", "target", "token", "cert")
+# a C1 CSI, a direction override, DEL and an ESC in an event's text
+AUDIT_EVIL = "a\u009b2J\u202eb\x7fc\x1b[2J"
+
+
+def audit_chain(tid):
+    """Two form-2 events with hostile text, hashed as docs/audit.md section 2
+    says, so that the offline verifier accepts an export of them."""
+    import hashlib
+    import struct
+    prev, out = bytes(32), []
+    for seq in (1, 2):
+        ev = {"seq": seq, "form": 2, "time": "2026-11-22T10:00:0%d.123Z" % seq,
+              "actor": AUDIT_EVIL, "role": "admin", "action": "ticket.read", "ticket": tid,
+              "credential": None, "session": None, "outcome": "allow", "reason": None,
+              "ip": "127.0.0.1", "request_id": "r\u202e%d" % seq, "target": AUDIT_EVIL,
+              "token": None, "cert": None, "prev": prev.hex()}
+        data = bytearray(b"rsvault-audit-event-v2\x00" + struct.pack(">Q", seq))
+        for name in AUDIT_FIELDS:
+            val = ev[name]
+            if val is None:
+                data += b"\x00"
+            else:
+                raw = val.encode("utf-8")
+                data += b"\x01" + struct.pack(">I", len(raw)) + raw
+        h = hashlib.blake2b(digest_size=32)
+        h.update(prev)
+        h.update(bytes(data))
+        ev["hash"] = h.hexdigest()
+        prev = bytes.fromhex(ev["hash"])
+        out.append(ev)
+    return out
+
+
+def hostile_audit(cli, tok, w, v):
+    """rsvault --json audit list --ticket and rsvault audit export (to
+    standard output and to a file) write a hostile vault's text escaped,
+    as every other --json path does; the export still verifies."""
+    evs = audit_chain(w.tid)
+    Hostile.answers[w.path + "/audit"] = (200, {"events": evs, "next_seq": 2})
+    Hostile.answers["/v1/audit"] = (200, {"events": evs, "next_seq": 2})
+    Hostile.answers["/v1/audit/checkpoints"] = (200, {"checkpoints": [], "next_seq": 0})
+
+    for args in (["--json", "audit", "list", "--ticket", w.tid],
+                 ["--json", "audit", "list"]):
+        for where in ("tty", "pipe"):
+            if where == "tty":
+                rc, out, err = cli.tty(args, tok)
+            else:
+                r = cli.pipe(args, tok)
+                rc, out, err = r.returncode, r.stdout, r.stderr
+            try:
+                doc = json.loads(out.decode("utf-8"))
+            except ValueError:
+                doc = None
+            good = t.ok(rc == 0 and isinstance(doc, dict) and doc.get("events") == evs and
+                        raw_free(out, allow_lf=False) and b"\\u009b" in out and
+                        b"\\u202e" in out and b"\\u007f" in out,
+                        "rsvault %s from a hostile vault (%s): the same events, C1, "
+                        "direction and DEL as \\u escapes" % (" ".join(args), where))
+            if not good:
+                show(rc, out, err)
+
+    rc, out, err = cli.tty(["audit", "export"], tok)
+    lines = out.decode("utf-8", "replace").splitlines()
+    try:
+        recs = [json.loads(ln) for ln in lines]
+    except ValueError:
+        recs = None
+    want = [dict(e, type="event") for e in evs]
+    good = t.ok(rc == 0 and recs == want and raw_free(out) and b"\\u009b" in out and
+                b"\\u202e" in out and b"\\u007f" in out,
+                "rsvault audit export to a terminal from a hostile vault: the same events, "
+                "C1, direction and DEL as \\u escapes")
+    if not good:
+        show(rc, out, err)
+
+    d = tmpdir("rsvexp")
+    path = os.path.join(d, "export.jsonl")
+    r = cli.pipe(["audit", "export", "-o", path], tok)
+    data = open(path, "rb").read() if os.path.exists(path) else b""
+    try:
+        recs = [json.loads(ln) for ln in data.decode("utf-8").splitlines()]
+    except ValueError:
+        recs = None
+    good = t.ok(r.returncode == 0 and recs == want and raw_free(data),
+                "rsvault audit export -o FILE: the same events, escaped in the file too "
+                "(cat cannot drive a terminal)")
+    if not good:
+        show(r.returncode, data, r.stderr)
+    # the escapes are the same characters to the verifier, which hashes the
+    # decoded fields: the chain verifies (exit 5: valid, nothing signed)
+    for argv in (["rsvault", "audit", "verify"], ["rsvault-keys", "verify-audit"]):
+        p = subprocess.run([binpath(argv[0])] + argv[1:] +
+                           [path, "--pubkey", os.path.join(v.keys, "audit.pub")],
+                           capture_output=True, timeout=60, env=cli.env)
+        good = t.ok(p.returncode == 5, "%s of the escaped export: the chain verifies (5)"
+                    % " ".join(argv))
+        if not good:
+            show(p.returncode, p.stdout, p.stderr)
 
 
 def main():
