@@ -6,7 +6,8 @@ F1 restore: the backup is replaced by another (valid, signed) backup of the
 same vault just before the restore's 1st, 2nd, 3rd or 4th open of it. The
 restore must install exactly the backup its manifest describes (its audit
 log ends at the manifest's seq) or refuse; never the other one. A backup
-whose directory or file group or others can write is refused.
+whose directory or file group or others can write is refused, and the
+server refuses such a --backup-dir.
 
 F2 a passphrase line ending in spaces: `seal` takes it, and the server,
 given the same line on --unseal-fd, unseals; the tool (rotate-master)
@@ -69,6 +70,16 @@ def f1():
         mb = r.json
         f1_restore(v.keys, ma, mb)
     shutil.rmtree(os.path.dirname(bdir), ignore_errors=True)
+    # the server refuses such a --backup-dir from the start
+    w = tmpdir("gw")
+    gw = os.path.join(w, "backups")
+    os.mkdir(gw)
+    os.chmod(gw, 0o775)
+    p = subprocess.run([binpath("rsvaultd"), "--data", os.path.join(w, "data"), "--keys",
+                        os.path.join(w, "keys"), "--listen", "127.0.0.1:0", "--backup-dir", gw]
+                       + server_user_args(), capture_output=True, text=True, timeout=60)
+    t.ok(p.returncode != 0 and "writable by group or others" in p.stderr,
+         "rsvaultd refuses a --backup-dir writable by the group")
 
 
 def f1_restore(keys, ma, mb):
