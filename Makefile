@@ -123,7 +123,15 @@ $(FAULT_SO): tests/lib/fault_preload.c
 	@mkdir -p $(dir $@)
 	$(CC) $(STD) -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared $< -ldl -o $@
 
-unit-tests: $(UNIT_BIN) $(FAULT_SO)
+# and the key tool's (tests/lib/keys_preload.c: a file swapped between two
+# reads, a failing rename).
+KEYS_SO := $(BUILD)/tests/keys_preload.so
+
+$(KEYS_SO): tests/lib/keys_preload.c
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared $< -ldl -o $@
+
+unit-tests: $(UNIT_BIN) $(FAULT_SO) $(KEYS_SO)
 
 # One test pass over the programs and unit tests in $(BUILD)/$(BIN)
 # (docs/testing.md). The test files are independent (each its own scratch

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -116,11 +117,23 @@ int mkset_load(const char *dir, struct mkset *s, char *err, size_t errlen)
 {
 	char path[MK_PATH_MAX];
 	struct dirent *de;
+	struct stat st;
 	DIR *d;
 	uint32_t v;
 	int sealed, rc = -1, seen_plain = 0, seen_sealed = 0;
 
 	sodium_memzero(s, sizeof *s);
+	if (snprintf(path, sizeof path, "%s/%s", dir, MKSET_SWITCH) >= (int)sizeof path) {
+		mk_err(err, errlen, "%s: path too long", dir);
+		return -1;
+	}
+	if (lstat(path, &st) == 0) {
+		mk_err(err, errlen,
+		       "%s: a switch of the master keys to a new seal was interrupted (%s is "
+		       "there); finish it with: rsvault-keys seal --dir %s --finish",
+		       dir, MKSET_SWITCH, dir);
+		return -1;
+	}
 	if ((d = opendir(dir)) == NULL) {
 		mk_err(err, errlen, "%s: %s", dir, strerror(errno));
 		return -1;
@@ -277,14 +290,18 @@ int mkset_feed(struct mkset *s, struct mkset_unsealer *u, const char *line, size
 {
 	unsigned char key[SEAL_KEY_LEN];
 	struct seal_share sh;
+	size_t raw;
 	int rc = -1;
 
 	if (!s->sealed) {
 		*msg = "not sealed";
 		return 1;
 	}
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
+	/* raw: without the line ending only; len: as seal_line_len reads it */
+	raw = len;
+	while (raw > 0 && (line[raw - 1] == '\n' || line[raw - 1] == '\r'))
+		raw--;
+	len = seal_line_len(line, len);
 	if (s->seal.kind == SEAL_KIND_PASSPHRASE) {
 		if (len == 0) {
 			*msg = "an empty passphrase";
@@ -294,7 +311,11 @@ int mkset_feed(struct mkset *s, struct mkset_unsealer *u, const char *line, size
 			*msg = "cannot derive the key (out of memory?)";
 			goto done;
 		}
-		if (mkset_unseal(s, key) != 0) {
+		/* A directory sealed by an earlier key tool may be sealed under
+		 * the trailing spaces too: the line as typed is tried second. */
+		if (mkset_unseal(s, key) != 0 &&
+		    (raw == len || seal_key_from_passphrase(&s->seal, line, raw, key) != 0 ||
+		     mkset_unseal(s, key) != 0)) {
 			*msg = "wrong passphrase: nothing was decrypted, still sealed";
 			goto done;
 		}

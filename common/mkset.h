@@ -26,6 +26,10 @@
 
 #define MKSET_MAX 32
 #define MKSET_NAME_MAX 40
+/* Present while `rsvault-keys seal` switches DIR to a new seal (every
+ * FILE.sealed.new written, renames under way): the set is refused until
+ * `rsvault-keys seal --dir DIR --finish` (or any seal) finishes it. */
+#define MKSET_SWITCH "master.seal-switch"
 
 struct mkset_entry {
 	uint32_t version;
@@ -48,7 +52,8 @@ int mkset_name(uint32_t v, int sealed, char out[MKSET_NAME_MAX]);
 /* Read every master-key file of dir into s (caller's memory: sodium_malloc
  * it, it will hold keys). Refuses a directory without master.key*
  * files, a file whose name and inner version disagree, a mix of plain and
- * sealed files or of two seals, more than MKSET_MAX versions. Returns 0,
+ * sealed files or of two seals, more than MKSET_MAX versions, a directory
+ * whose switch to a new seal was interrupted (MKSET_SWITCH). Returns 0,
  * or -1 with err set (never a key byte). */
 int mkset_load(const char *dir, struct mkset *s, char *err, size_t errlen);
 
@@ -79,6 +84,10 @@ struct mkset_unsealer {
  * passphrase, a malformed share, a share of another seal, a share given
  * twice, or K shares that do not open the seal: then the collected shares
  * are dropped). *msg (static text, never the input) says which. With
+ * The line is read as seal_line_len says (line ending and trailing spaces
+ * and tabs are not part of a passphrase); for a directory sealed by an
+ * earlier key tool under a passphrase ending in spaces, the line with its
+ * trailing spaces is tried second (one more Argon2id). With
  * key_out (SEAL_KEY_LEN bytes) non-NULL, the seal key is copied there on
  * success (the key tool seals a new version with it). Key
  * material is wiped on every path. */

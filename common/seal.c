@@ -326,3 +326,11 @@ int seal_file_decrypt(const unsigned char *f, size_t len, const unsigned char ke
 	return 0;
 }
 _Static_assert(SEAL_AD_LEN == 60, "header fields end where the nonce starts");
+
+size_t seal_line_len(const char *line, size_t len)
+{
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	                   line[len - 1] == '\t'))
+		len--;
+	return len;
+}

@@ -109,6 +109,14 @@ __attribute__((warn_unused_result)) int seal_file_decrypt(const unsigned char *f
                                                           const unsigned char key[SEAL_KEY_LEN],
                                                           unsigned char *img, size_t *imglen);
 
+/* The length of a passphrase or share line without its line ending ("\n",
+ * "\r\n") and without trailing spaces and tabs. Every entry path reads a
+ * line through this: the key tool (prompt or standard input, new and
+ * current passphrases) and the server (--unseal-fd, terminal, systemd
+ * credential, through mkset_feed), so both sides hash the same bytes.
+ * Leading white space is kept (it is part of the passphrase). */
+size_t seal_line_len(const char *line, size_t len);
+
 /* Do two parameter sets name the same seal? */
 int seal_same(const struct seal_params *a, const struct seal_params *b);
 

@@ -4,6 +4,7 @@
  *   rsvault-keys retire-master --dir DIR --version N --data DATADIR
  *   rsvault-keys seal --dir DIR [--passphrase]
  *   rsvault-keys seal --dir DIR --shares N --threshold K --out DIR2
+ *   rsvault-keys seal --dir DIR --finish
  *
  * Files and formats: common/mkset.h, common/keyfile.h, common/seal.h;
  * what to do when: docs/keys.md. Passphrases and share lines come from a
@@ -13,7 +14,9 @@
 
 #include <err.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +45,8 @@ const char keys_master_usage[] =
     "       rsvault-keys rotate-master --dir DIR\n"
     "       rsvault-keys retire-master --dir DIR --version N --data DATADIR\n"
     "       rsvault-keys seal --dir DIR [--passphrase]\n"
-    "       rsvault-keys seal --dir DIR --shares N --threshold K --out DIR2\n";
+    "       rsvault-keys seal --dir DIR --shares N --threshold K --out DIR2\n"
+    "       rsvault-keys seal --dir DIR --finish\n";
 
 const char keys_master_help[] =
     "rotate-master adds a master key of the next version (DIR/master-N.key; sealed\n"
@@ -55,7 +59,10 @@ const char keys_master_help[] =
     "must not be DIR). On a sealed DIR it asks for the current passphrase or\n"
     "shares first and seals anew (the old shares or passphrase stop working for\n"
     "the files in DIR). Passphrases and share lines: no-echo prompt, or one per\n"
-    "line on standard input.\n";
+    "line on standard input; spaces and tabs at the end of a line are not part\n"
+    "of it. Every new file is written (FILE.sealed.new) before any old one is\n"
+    "replaced; a seal interrupted during the switch is finished by the next\n"
+    "seal, or by seal --finish alone (one stopped before it is rolled back).\n";
 
 /* One line from the terminal (no echo, prompt on stderr) or stdin, without
  * its newline. Returns the length, or -1 at the end of the input. */
@@ -213,6 +220,7 @@ struct m_opts {
 	const char *dir, *data, *out;
 	int64_t version, shares, threshold;
 	int passphrase;
+	int finish;
 };
 
 static int m_parse(int argc, char **argv, struct m_opts *o)
@@ -223,6 +231,10 @@ static int m_parse(int argc, char **argv, struct m_opts *o)
 		const char **str = NULL;
 		if (strcmp(a, "--passphrase") == 0) {
 			o->passphrase = 1;
+			continue;
+		}
+		if (strcmp(a, "--finish") == 0) {
+			o->finish = 1;
 			continue;
 		}
 		if (strcmp(a, "--dir") == 0)
@@ -443,7 +455,7 @@ static int m_same_dir(const char *a, const char *b)
 static int m_new_passphrase(const struct seal_params *p, unsigned char key[SEAL_KEY_LEN])
 {
 	char *a = sodium_malloc(M_LINE_MAX), *b = sodium_malloc(M_LINE_MAX);
-	ssize_t n, m;
+	ssize_t n, m, trimmed;
 	int rc = -1;
 
 	if (a == NULL || b == NULL)
@@ -452,13 +464,22 @@ static int m_new_passphrase(const struct seal_params *p, unsigned char key[SEAL_
 		warnx("no passphrase given");
 		goto done;
 	}
-	if (n < M_PASS_MIN) {
-		warnx("the passphrase is too short (at least %d characters)", M_PASS_MIN);
+	/* read as the server reads it (seal_line_len): trailing spaces and
+	 * tabs are not part of the passphrase */
+	trimmed = (ssize_t)seal_line_len(a, (size_t)n);
+	if (trimmed < M_PASS_MIN) {
+		warnx("the passphrase is too short (at least %d characters, not counting spaces "
+		      "and tabs at its end)",
+		      M_PASS_MIN);
 		goto done;
 	}
+	if (trimmed != n)
+		fprintf(stderr, "rsvault-keys: the spaces or tabs at the end of the passphrase are "
+		                "not part of it (the server drops them too)\n");
+	n = trimmed;
 	if (isatty(STDIN_FILENO)) {
-		if ((m = m_line("the same again: ", b, M_LINE_MAX)) != n ||
-		    memcmp(a, b, (size_t)n)) {
+		if ((m = m_line("the same again: ", b, M_LINE_MAX)) < 0 ||
+		    (ssize_t)seal_line_len(b, (size_t)m) != n || memcmp(a, b, (size_t)n)) {
 			warnx("the two passphrases differ");
 			goto done;
 		}
@@ -516,18 +537,139 @@ static int m_write_shares(const struct m_opts *o, const struct seal_share *sh, u
 	return util_sync_dir(o->out);
 }
 
+/* Remove the .sealed.new files of the first n versions of s (a seal that
+ * stopped before its switch). */
+static void m_unstage(const char *dir, const struct mkset *s, size_t n)
+{
+	char name[MKSET_NAME_MAX], path[M_PATH_MAX], tmp[M_PATH_MAX];
+
+	for (size_t i = 0; i < n; i++)
+		if (mkset_name(s->e[i].version, 1, name) == 0 && m_path(path, dir, name) == 0 &&
+		    snprintf(tmp, sizeof tmp, "%s.new", path) < (int)sizeof tmp)
+			unlink(tmp);
+	(void)util_sync_dir(dir);
+	fprintf(stderr, "rsvault-keys: nothing changed: the master keys in %s are as they were\n",
+	        dir);
+}
+
+/* Does name end with suffix? */
+static int m_ends(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+
+	return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Shred every plain master-key file (master.key, master-N.key) that has a
+ * sealed one beside it. */
+static int m_drop_plain(const char *dir)
+{
+	char path[M_PATH_MAX], sealed[M_PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "master", 6) != 0 || !m_ends(de->d_name, ".key") ||
+		    m_path(path, dir, de->d_name) != 0 ||
+		    snprintf(sealed, sizeof sealed, "%s.sealed", path) >= (int)sizeof sealed)
+			continue;
+		if (lstat(sealed, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (m_shred(path) != 0) {
+			warn("cannot remove the plain %s: remove it by hand", path);
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc == 0 ? util_sync_dir(dir) : -1;
+}
+
+/* An interrupted seal: with the marker MKSET_SWITCH every new file was
+ * written before it, so the switch is finished (each remaining .new
+ * renamed over its file, the plain files removed, the marker last);
+ * without it nothing of the old seal was touched, so the .new files are
+ * removed. Returns 0 (nothing to do, or done) or -1. */
+static int m_recover(const char *dir)
+{
+	char marker[M_PATH_MAX], path[M_PATH_MAX], dst[M_PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int forward, rc = 0, count = 0;
+
+	if (m_path(marker, dir, MKSET_SWITCH) != 0)
+		return -1;
+	forward = lstat(marker, &st) == 0;
+	if ((d = opendir(dir)) == NULL) {
+		warn("%s", dir);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "master", 6) != 0 ||
+		    !m_ends(de->d_name, ".key.sealed.new") || m_path(path, dir, de->d_name) != 0)
+			continue;
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+			warnx("%s: left by an interrupted seal but not a file: remove it by hand",
+			      path);
+			rc = -1;
+			continue;
+		}
+		memcpy(dst, path, strlen(path) + 1);
+		dst[strlen(dst) - 4] = '\0'; /* without ".new" */
+		if (forward ? rename(path, dst) != 0 : unlink(path) != 0) {
+			warn("%s", path);
+			rc = -1;
+			continue;
+		}
+		count++;
+	}
+	closedir(d);
+	if (rc != 0 || util_sync_dir(dir) != 0)
+		return -1;
+	if (forward) {
+		if (m_drop_plain(dir) != 0 || unlink(marker) != 0 || util_sync_dir(dir) != 0) {
+			warn("cannot finish the switch in %s", dir);
+			return -1;
+		}
+		fprintf(stderr,
+		        "rsvault-keys: finished a seal that was interrupted (%d file(s) switched): "
+		        "%s is sealed under the new seal\n",
+		        count, dir);
+	} else if (count > 0) {
+		fprintf(
+		    stderr,
+		    "rsvault-keys: removed %d file(s) of a seal that stopped before its switch: "
+		    "%s is sealed as before it\n",
+		    count, dir);
+	}
+	return 0;
+}
+
 static int m_seal(const struct m_opts *o)
 {
-	struct mkset *s = m_load(o->dir);
+	struct mkset *s = NULL;
 	struct seal_params np;
 	struct seal_share *sh = NULL;
 	unsigned char *keys = sodium_malloc(2 * SEAL_KEY_LEN), *oldkey, *newkey;
 	unsigned char out[SEAL_FILE_MAX];
-	char path[M_PATH_MAX], tmp[M_PATH_MAX], name[MKSET_NAME_MAX], old[M_PATH_MAX];
+	char path[M_PATH_MAX], tmp[M_PATH_MAX], name[MKSET_NAME_MAX], marker[M_PATH_MAX];
+	sigset_t block, oldmask;
 	int was_sealed, rc = 1;
 	size_t i, outlen;
 
-	if (s == NULL || keys == NULL)
+	if (keys == NULL)
+		goto done;
+	if (m_recover(o->dir) != 0)
+		goto done;
+	if (o->finish) {
+		rc = 0;
+		goto done;
+	}
+	if ((s = m_load(o->dir)) == NULL)
 		goto done;
 	oldkey = keys;
 	newkey = keys + SEAL_KEY_LEN;
@@ -557,35 +699,66 @@ static int m_seal(const struct m_opts *o)
 		if (m_new_passphrase(&np, newkey) != 0)
 			goto done;
 	}
-	/* Every version sealed into a temporary file, then renamed into place;
-	 * then the plain files go. */
+	/* Every version sealed into FILE.sealed.new (O_EXCL, synced) first; no
+	 * file of the old seal is touched until all are written. Then, with
+	 * stop signals blocked, the marker MKSET_SWITCH commits the switch,
+	 * every .new is renamed over its file, the plain files go, and the
+	 * marker goes last. A run stopped before the marker leaves the old
+	 * seal (the next seal removes the .new files); one stopped after it
+	 * is finished by `seal --finish` (m_recover), which every seal runs
+	 * first. */
 	for (i = 0; i < s->n; i++) {
 		if (seal_file_encrypt(&np, newkey, s->e[i].version, s->e[i].blob, s->e[i].len, out,
 		                      &outlen) != 0 ||
 		    mkset_name(s->e[i].version, 1, name) != 0 || m_path(path, o->dir, name) != 0 ||
-		    snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		    snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp) {
+			warnx("cannot seal version %u", (unsigned)s->e[i].version);
+			m_unstage(o->dir, s, i);
 			goto done;
-		unlink(tmp); /* a leftover of an interrupted run */
-		if (keyfile_write_new(tmp, out, outlen, 0600) != 0 || rename(tmp, path) != 0) {
-			warn("cannot write %s", path);
-			unlink(tmp);
+		}
+		if (keyfile_write_new(tmp, out, outlen, 0600) != 0) {
+			warn("cannot write %s", tmp);
+			m_unstage(o->dir, s, i);
 			goto done;
 		}
 	}
-	if (util_sync_dir(o->dir) != 0)
+	if (m_path(marker, o->dir, MKSET_SWITCH) != 0 || util_sync_dir(o->dir) != 0) {
+		m_unstage(o->dir, s, s->n);
 		goto done;
-	if (!was_sealed)
-		for (i = 0; i < s->n; i++) {
-			if (mkset_name(s->e[i].version, 0, name) != 0 ||
-			    m_path(old, o->dir, name) != 0)
-				goto done;
-			if (m_shred(old) != 0) {
-				warn("cannot remove the plain %s: remove it by hand", old);
-				goto done;
-			}
+	}
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	if (keyfile_write_new(marker, "switch\n", 7, 0600) != 0 || util_sync_dir(o->dir) != 0) {
+		warn("cannot write %s; nothing changed", marker);
+		unlink(marker);
+		m_unstage(o->dir, s, s->n);
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		goto done;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (mkset_name(s->e[i].version, 1, name) != 0 || m_path(path, o->dir, name) != 0 ||
+		    snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp ||
+		    rename(tmp, path) != 0) {
+			warn("cannot rename %s to %s: the switch to the new seal was interrupted; "
+			     "finish it with: rsvault-keys seal --dir %s --finish",
+			     tmp, path, o->dir);
+			sigprocmask(SIG_SETMASK, &oldmask, NULL);
+			goto done;
 		}
-	if (util_sync_dir(o->dir) != 0)
+	}
+	if (util_sync_dir(o->dir) != 0 || (!was_sealed && m_drop_plain(o->dir) != 0) ||
+	    unlink(marker) != 0 || util_sync_dir(o->dir) != 0) {
+		warn("the switch to the new seal was interrupted; finish it with: rsvault-keys "
+		     "seal --dir %s --finish",
+		     o->dir);
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		goto done;
+	}
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	if (o->shares != 0)
 		fprintf(stderr,
 		        "sealed %zu master-key version(s) in %s: %lld shares, any %lld of them "

@@ -1,22 +1,26 @@
 /* restore.c - `rsvault-keys restore --backup FILE --data DIR [--keys DIR]`:
  * put a backup made by POST /v1/admin/backup in place (SPEC 8.5).
  *
- * Checks, in order, before anything is written:
+ * Checks, in order:
  *  1. FILE.manifest.json parses, has every field, and its signature
  *     verifies with KEYS/audit.pub (the audit key of the vault that made
  *     it);
- *  2. FILE's SHA-256 and size are the manifest's;
- *  3. FILE opens as a store whose audit head is the manifest's
- *     audit_seq/audit_hash;
- *  4. every master-key version the manifest lists is in KEYS (a backup
+ *  2. every master-key version the manifest lists is in KEYS (a backup
  *     needing a retired version says which one);
- *  5. DIR holds no store (data.mdb): a restore never overwrites one; move
+ *  3. FILE is a regular file and neither it nor its directory is writable
+ *     by group or others (anyone who could write there could replace it);
+ *  4. DIR holds no store (data.mdb): a restore never overwrites one; move
  *     the old data directory aside first.
- * Then the copy goes to DIR/data.mdb (through a temporary file, synced,
- * renamed), and in the restored store, in one transaction, a note asks the
+ * Then FILE is read once: copied into DIR under a temporary name (created
+ * O_EXCL | O_NOFOLLOW, synced), and the checks run on that copy, the bytes
+ * that will be installed: its SHA-256 and size are the manifest's, and it
+ * opens as a store whose audit head is the manifest's audit_seq/audit_hash.
+ * Only then is it renamed to DIR/data.mdb (on any failure the copy is
+ * removed), and in the restored store, in one transaction, a note asks the
  * server to record store.restore with target "{audit_seq}:{audit_hash}" at
  * its next start, before any other event, and to revoke every link and
- * receipt and end every session then (vault/backup.c). The audit chain
+ * receipt and end every session then (vault/backup.c). Stop signals are
+ * blocked from the copy to the note. The audit chain
  * belongs to the server, which signs it; this tool never appends to it. */
 #include "restore.h"
 
@@ -60,7 +64,10 @@ const char keys_restore_help[] =
     "directory, with the server stopped. It checks the manifest's signature\n"
     "against the audit.pub of --keys, the file's SHA-256 and size, that the\n"
     "copy's audit log ends where the manifest says, and that every master-key\n"
-    "version the backup needs is in --keys; it never overwrites a store. At\n"
+    "version the backup needs is in --keys; it never overwrites a store. The\n"
+    "checks run on the copy made in --data, so what is installed is what was\n"
+    "checked; a backup whose file or directory group or others can write is\n"
+    "refused. At\n"
     "its next start the server records store.restore, then revokes every\n"
     "upload link and receipt and ends every session.\n"
     "\n"
@@ -336,6 +343,85 @@ static void give_to_owner(const char *dir, const char *path)
 		warn("cannot give %s to the owner of %s", path, dir);
 }
 
+/* Is the directory holding path (the backup file) writable by group or
+ * others? Anyone who can write there can replace the backup. Returns 0 when
+ * it is not, -1 (said why) otherwise. */
+static int check_backup_dir(const char *path)
+{
+	char dir[RS_PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (slash == path)
+		memcpy(dir, "/", 2);
+	else if ((size_t)(slash - path) < sizeof dir) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	} else {
+		warnx("--backup: path too long");
+		return -1;
+	}
+	if (stat(dir, &st) != 0) {
+		warn("%s", dir);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		warnx("%s (the directory of the backup) is writable by group or others (mode "
+		      "%04o): anyone who can write there can replace the backup; refusing to "
+		      "restore from it (chmod go-w, or copy the backup and its manifest to a "
+		      "directory only root can write)",
+		      dir, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	if (lstat(path, &st) != 0) {
+		warn("%s", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		warnx("%s: not a regular file, or writable by group or others (mode %04o); "
+		      "refusing to restore from it",
+		      path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* Check the copy at tmp (in the data directory, which only this tool and
+ * the server's account can write): its SHA-256 and size are the
+ * manifest's, and it is a store whose audit head is the manifest's. What
+ * is checked is what is installed: the backup file is read once, by the
+ * copy. */
+static int check_copy(const char *backup, const char *tmp, const struct rs_manifest *m)
+{
+	struct head h = {0};
+	char sha[65], hhex[65];
+	uint64_t bytes;
+
+	if (hash_file(tmp, sha, &bytes) != 0) {
+		warn("cannot read the copy %s", tmp);
+		return -1;
+	}
+	if (bytes != m->bytes || sodium_memcmp(sha, m->sha256, 64) != 0) {
+		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
+		      "the manifest describes",
+		      backup, bytes != m->bytes ? "size" : "SHA-256");
+		return -1;
+	}
+	if (store_inspect(tmp, read_head, &h) != STORE_OK) {
+		warnx("%s is not an rsvault store", backup);
+		return -1;
+	}
+	sodium_bin2hex(hhex, sizeof hhex, h.hash, sizeof h.hash);
+	if (h.seq != m->audit_seq || strcmp(hhex, m->audit_hash) != 0) {
+		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
+		      backup, (unsigned long long)h.seq, (unsigned long long)m->audit_seq);
+		return -1;
+	}
+	return 0;
+}
+
 static int place(const struct rs_opts *o, const struct rs_manifest *m)
 {
 	char dst[RS_PATH_MAX], tmp[RS_PATH_MAX], lock[RS_PATH_MAX];
@@ -360,8 +446,17 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 		      o->data);
 		return -1;
 	}
+	/* a copy left by an interrupted restore: ours (the name is ours, and
+	 * the copy is made O_EXCL below, so a link put there is never followed) */
+	if (lstat(tmp, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(tmp);
 	if (copy_file(o->backup, tmp) != 0) {
 		warn("cannot copy %s to %s", o->backup, tmp);
+		if (errno != EEXIST)
+			unlink(tmp);
+		return -1;
+	}
+	if (check_copy(o->backup, tmp, m) != 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -407,9 +502,7 @@ int keys_restore(int argc, char **argv)
 {
 	struct rs_opts o = {0};
 	struct rs_manifest m;
-	struct head h = {0};
-	char keys[RS_PATH_MAX], mpath[RS_PATH_MAX], sha[65], hhex[65];
-	uint64_t bytes;
+	char keys[RS_PATH_MAX], mpath[RS_PATH_MAX];
 	sigset_t block, old;
 	int rc;
 
@@ -430,29 +523,11 @@ int keys_restore(int argc, char **argv)
 	memset(&m, 0, sizeof m);
 	if (read_manifest(mpath, o.keys, &m) != 0)
 		return 1;
-	if (hash_file(o.backup, sha, &bytes) != 0) {
-		warn("cannot read %s", o.backup);
+	if (check_backup_dir(o.backup) != 0)
 		return 1;
-	}
-	if (bytes != m.bytes || sodium_memcmp(sha, m.sha256, 64) != 0) {
-		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
-		      "the manifest describes",
-		      o.backup, bytes != m.bytes ? "size" : "SHA-256");
-		return 1;
-	}
-	if ((rc = store_inspect(o.backup, read_head, &h)) != STORE_OK) {
-		warnx("%s is not an rsvault store", o.backup);
-		return 1;
-	}
-	sodium_bin2hex(hhex, sizeof hhex, h.hash, sizeof h.hash);
-	if (h.seq != m.audit_seq || strcmp(hhex, m.audit_hash) != 0) {
-		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
-		      o.backup, (unsigned long long)h.seq, (unsigned long long)m.audit_seq);
-		return 1;
-	}
 	if (check_versions(o.keys, &m) != 0)
 		return 1;
-	/* no stop signal between the copy and the note */
+	/* no stop signal between the copy, its checks and the note */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);

@@ -374,6 +374,7 @@ out:
 static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb)
 {
 	struct opts o = {.v = v, .sb = sb, .fmt = LOG_TEXT};
+	struct stat bst;
 	const char *config = NULL;
 
 	/* --help, --version and --config first: the file is read before the
@@ -425,6 +426,16 @@ static int parse_args(int argc, char **argv, struct vault *v, struct sandbox *sb
 	log_set_format(o.fmt);
 	if (v->data_dir[0] == '\0' || v->keys_dir[0] == '\0') {
 		fprintf(stderr, "rsvaultd: --data and --keys are required\n");
+		return -1;
+	}
+	/* anyone who can write there can replace a backup (rsvault-keys
+	 * restore refuses such a directory too) */
+	if (v->backup_dir[0] != '\0' && stat(v->backup_dir, &bst) == 0 &&
+	    (bst.st_mode & (S_IWGRP | S_IWOTH))) {
+		fprintf(stderr,
+		        "rsvaultd: --backup-dir %s is writable by group or others (mode %04o): "
+		        "fix: chmod go-w %s\n",
+		        v->backup_dir, (unsigned)(bst.st_mode & 07777), v->backup_dir);
 		return -1;
 	}
 	if ((v->tls_cert[0] == '\0') != (v->tls_key[0] == '\0')) {

@@ -99,9 +99,9 @@ static int feed(struct unseal_src *u, const char *line, size_t len)
 	const char *msg = NULL;
 	int rc;
 
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
-		len--;
-	if (len == 0)
+	/* an empty line is skipped; mkset_feed reads the line as the key tool
+	 * does (seal_line_len) */
+	if (seal_line_len(line, len) == 0)
 		return 0;
 	rc = crypto_unseal_line(line, len, &msg);
 	say(u, msg != NULL ? msg : "?");

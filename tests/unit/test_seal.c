@@ -192,6 +192,22 @@ static void test_sealed_file(void **state)
 	assert_int_equal(seal_file_decrypt(out, outlen, key, back, &backlen), 0);
 }
 
+/* One rule for every passphrase line (tool and server): the line ending
+ * and trailing spaces and tabs go, leading and inner ones stay. */
+static void test_line_len(void **state)
+{
+	(void)state;
+	assert_int_equal(seal_line_len("abcdefgh12 \n", 12), 10);
+	assert_int_equal(seal_line_len("abcdefgh12\r\n", 12), 10);
+	assert_int_equal(seal_line_len("abcdefgh12 \t \r\n", 15), 10);
+	assert_int_equal(seal_line_len("abcdefgh12", 10), 10);
+	assert_int_equal(seal_line_len(" ab cd", 6), 6);
+	assert_int_equal(seal_line_len("  \t\n", 4), 0);
+	assert_int_equal(seal_line_len("", 0), 0);
+	/* only the given length counts (lines are not NUL-terminated) */
+	assert_int_equal(seal_line_len("ab  cd", 4), 2);
+}
+
 static void test_passphrase(void **state)
 {
 	struct seal_params p;
@@ -277,6 +293,19 @@ static void test_mkset(void **state)
 	unlink(path);
 	snprintf(path, sizeof path, "%s/master-2.key", t_dir);
 	unlink(path);
+	/* a stray staged file (FILE.sealed.new) is not a key file */
+	t_write("master-2.key.sealed.new", out, outlen);
+	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), 0);
+	assert_int_equal(s->n, 1);
+	snprintf(path, sizeof path, "%s/master-2.key.sealed.new", t_dir);
+	unlink(path);
+	/* a switch to a new seal under way: refused, naming the command */
+	t_write(MKSET_SWITCH, "switch\n", 7);
+	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), -1);
+	assert_non_null(strstr(err, "seal --dir"));
+	assert_non_null(strstr(err, "--finish"));
+	snprintf(path, sizeof path, "%s/%s", t_dir, MKSET_SWITCH);
+	unlink(path);
 	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), 0);
 	assert_int_equal(s->sealed, 1);
 	assert_int_equal(mkset_hash_keys(s, got, err, sizeof err), -1);
@@ -300,6 +329,7 @@ int main(void)
 	    cmocka_unit_test(test_combine_by_hand), cmocka_unit_test(test_split_combine),
 	    cmocka_unit_test(test_share_line),      cmocka_unit_test(test_sealed_file),
 	    cmocka_unit_test(test_passphrase),      cmocka_unit_test(test_mkset),
+	    cmocka_unit_test(test_line_len),
 	};
 
 	if (sodium_init() < 0)
