@@ -65,6 +65,16 @@ int proxy_parse_cidr(const char *s, struct proxy_cidr *out, const char **why)
 		                              : "the prefix length of an IPv6 range is 0 to 128";
 		return -1;
 	}
+	/* A short prefix would let nearly every client choose the address it
+	 * is recorded under (SPEC 8.5): a proxy is one host or a small range. */
+	if (bits < (out->family == AF_INET ? PROXY_MIN_BITS4 : PROXY_MIN_BITS6)) {
+		*why = out->family == AF_INET
+		           ? "an IPv4 range shorter than /8 would trust nearly every client; "
+		             "list the proxies themselves (e.g. 192.0.2.10/32)"
+		           : "an IPv6 range shorter than /32 would trust nearly every client; "
+		             "list the proxies themselves (e.g. 2001:db8::10/128)";
+		return -1;
+	}
 	out->bits = (unsigned)bits;
 	for (unsigned b = out->bits; b < max; b++)
 		if (out->addr[b / 8] & (0x80u >> (b % 8))) {

@@ -14,6 +14,8 @@
 #define PROXY_XFF_MAX 4096   /* bytes of X-Forwarded-For looked at, all headers, from the right */
 #define PROXY_XFF_ENTRIES 64 /* entries walked, from the right */
 #define PROXY_ADDR_LEN 46    /* INET6_ADDRSTRLEN */
+#define PROXY_MIN_BITS4 8    /* shortest IPv4 prefix accepted */
+#define PROXY_MIN_BITS6 32   /* shortest IPv6 prefix accepted */
 
 struct proxy_cidr {
 	int family; /* AF_INET or AF_INET6 */
@@ -22,8 +24,9 @@ struct proxy_cidr {
 };
 
 /* Parse "ADDR/BITS" or a bare ADDR (a single host) into *out. IPv4 bits
- * 0..32, IPv6 0..128; host bits beyond the prefix must be zero. Returns 0,
- * or -1 with a reason in *why. */
+ * 8..32, IPv6 32..128 (a shorter prefix such as 0.0.0.0/0 would trust
+ * nearly every client); host bits beyond the prefix must be zero. Returns
+ * 0, or -1 with a reason in *why. */
 int proxy_parse_cidr(const char *s, struct proxy_cidr *out, const char **why);
 
 /* Whether the textual address ip (as inet_ntop wrote it) lies inside one of

@@ -4,7 +4,8 @@
  * Input: "CIDR\nPEER\nXFF" (later lines are further X-Forwarded-For
  * headers), cut at the first NUL. Checked, besides memory safety:
  *  - proxy_parse_cidr accepts only what parses back: a range it accepts
- *    contains its own address and has no host bits set;
+ *    contains its own address, has no host bits set and is no wider than
+ *    /8 (IPv4) or /32 (IPv6);
  *  - with the range accepted: an untrusted peer's address is kept as is;
  *    the client is always the peer or an address in the header that
  *    parses, written in canonical form; the answer is never itself in a
@@ -45,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fuzz_check(c.family == AF_INET || c.family == AF_INET6);
 	fuzz_check(c.bits <= (c.family == AF_INET ? 32u : 128u));
+	fuzz_check(c.bits >= (c.family == AF_INET ? PROXY_MIN_BITS4 : PROXY_MIN_BITS6));
 	if (inet_ntop(c.family, c.addr, canon, sizeof canon) != NULL &&
 	    (c.family == AF_INET6 ? strncmp(canon, "::ffff:", 7) != 0 : 1))
 		fuzz_check(proxy_trusted(&c, 1, canon));

@@ -349,11 +349,24 @@ with Vault(extra_args=["--trusted-proxy", "10.0.0.0/8"]) as v:
 with Vault() as v:
     rid = probe(v, "203.0.113.7")
     t.eq(ip_of(v, rid), "127.0.0.1", "no --trusted-proxy: X-Forwarded-For is ignored")
-for bad in ("10.0.0.1/33", "10.0.0.1/8", "fe80::/129", "example.com/8", "10.0.0.0/", "/8"):
+for bad in ("10.0.0.1/33", "10.0.0.1/8", "fe80::/129", "example.com/8", "10.0.0.0/", "/8",
+            "0.0.0.0/0", "::/0", "0.0.0.0/7", "2000::/31"):
     p = run([binpath("rsvaultd"), "--data", "/nonexistent", "--keys", "/nonexistent",
              "--trusted-proxy", bad])
     t.ok(p.returncode != 0 and "--trusted-proxy" in p.stderr,
          "--trusted-proxy %s is refused" % bad)
+# A prefix so short that every client could choose its recorded address
+# (SPEC 8.5): refused with a reason, with the exit status of any option
+# error.
+for bad, want in (("0.0.0.0/0", "/8"), ("::/0", "/32")):
+    p = run([binpath("rsvaultd"), "--data", "/nonexistent", "--keys", "/nonexistent",
+             "--trusted-proxy", bad])
+    p2 = run([binpath("rsvaultd"), "--data", "/nonexistent", "--keys", "/nonexistent",
+              "--trusted-proxy", "10.0.0.0/33"])
+    t.ok(p.returncode == p2.returncode and p.returncode != 0
+         and "nearly every client" in p.stderr and want in p.stderr,
+         "--trusted-proxy %s: rsvaultd does not start, says why (rc %s, %r)"
+         % (bad, p.returncode, p.stderr.strip()[:200]))
 
 # --- rate limiting uses the proxied address ---------------------------------------------
 with Vault(extra_args=["--trusted-proxy", "127.0.0.1"],

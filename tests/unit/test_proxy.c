@@ -28,7 +28,22 @@ static void test_cidr(void **st)
 	assert_int_equal(proxy_parse_cidr("2001:db8::/32", &c, &why), 0);
 	assert_int_equal(proxy_parse_cidr("::1", &c, &why), 0);
 	assert_int_equal(c.bits, 128);
-	assert_int_equal(proxy_parse_cidr("0.0.0.0/0", &c, &why), 0);
+	assert_int_equal(proxy_parse_cidr("10.0.0.0/8", &c, &why), 0);
+	assert_int_equal(proxy_parse_cidr("2001:db8::/32", &c, &why), 0);
+	assert_int_equal(c.bits, 32);
+	/* shorter prefixes would trust nearly every client (SPEC 8.5) */
+	for (unsigned b = 0; b < 8; b++) {
+		char s[32];
+		snprintf(s, sizeof s, "0.0.0.0/%u", b);
+		assert_int_equal(proxy_parse_cidr(s, &c, &why), -1);
+		assert_non_null(strstr(why, "/8"));
+	}
+	for (unsigned b = 0; b < 32; b++) {
+		char s[32];
+		snprintf(s, sizeof s, "::/%u", b);
+		assert_int_equal(proxy_parse_cidr(s, &c, &why), -1);
+		assert_non_null(strstr(why, "/32"));
+	}
 	const char *bad[] = {"",
 	                     "/8",
 	                     "10.0.0.0/",
