@@ -308,11 +308,27 @@ static int read_config(struct opts *o, const char *path)
 		        path, CONFIG_MAX);
 		goto out;
 	}
+	/* The file can turn off seccomp, trust proxies and name the keys: only
+	 * root and the user starting the server may be able to change it. */
 	if (st.st_mode & S_IWOTH) {
 		fprintf(stderr,
 		        "rsvaultd: --config %s is writable by everyone (mode %04o): fix: chmod "
 		        "o-w %s\n",
 		        path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if (st.st_mode & S_IWGRP) {
+		fprintf(stderr,
+		        "rsvaultd: --config %s is writable by its group (mode %04o): fix: chmod "
+		        "g-w %s\n",
+		        path, (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	if (st.st_uid != 0 && st.st_uid != getuid()) {
+		fprintf(stderr,
+		        "rsvaultd: --config %s is owned by uid %u, neither root nor the user "
+		        "starting rsvaultd (uid %u): fix: chown root %s\n",
+		        path, (unsigned)st.st_uid, (unsigned)getuid(), path);
 		goto out;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL)

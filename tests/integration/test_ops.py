@@ -181,6 +181,33 @@ os.chmod(cfg, 0o666)
 p = run([binpath("rsvaultd"), "--config", cfg])
 t.ok(p.returncode != 0 and "writable by everyone" in p.stderr,
      "a world-writable config file is refused")
+# A config can turn off seccomp and trust proxies: writable by a group, or
+# owned by someone other than root and the user starting rsvaultd, it is
+# refused too. The good file first shows that only the property differs.
+with open(cfg, "w") as f:
+    f.write("data = %s\nkeys = %s\nlisten = 127.0.0.1:0\n%s"
+            % (data, keys, "user = %s\n" % RUN_AS[0] if RUN_AS else ""))
+os.chmod(cfg, 0o644)
+p, text = start_raw(["--config", cfg], os.path.join(d, "c.log"))
+t.ok(p.poll() is None and listening(text), "a 0644 config file owned by the invoking user is used")
+stop(p)
+os.chmod(cfg, 0o664)
+p = run([binpath("rsvaultd"), "--config", cfg])
+t.ok(p.returncode != 0 and "writable by its group" in p.stderr and cfg in p.stderr,
+     "a group-writable config file is refused (%r)" % p.stderr.strip()[:200])
+os.chmod(cfg, 0o620)
+p = run([binpath("rsvaultd"), "--config", cfg])
+t.ok(p.returncode != 0 and "writable by its group" in p.stderr,
+     "a config file writable by its group but not readable by it is refused")
+os.chmod(cfg, 0o644)
+if os.geteuid() == 0:
+    os.chown(cfg, 65534, -1)
+    p = run([binpath("rsvaultd"), "--config", cfg])
+    t.ok(p.returncode != 0 and "owned by uid 65534" in p.stderr,
+         "a config file owned by another user (nobody) is refused (%r)" % p.stderr.strip()[:200])
+    os.chown(cfg, 0, -1)
+else:
+    t.ok(True, "# SKIP a config file owned by another user: needs root to chown")
 p = run([binpath("rsvaultd"), "--config", os.path.join(d, "missing.conf")])
 t.ok(p.returncode != 0 and "missing.conf" in p.stderr, "a missing config file is refused")
 
