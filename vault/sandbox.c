@@ -272,6 +272,14 @@ int sandbox_drop(const struct sandbox *sb)
 		log_msg("capabilities are still held after the drop: refusing to run");
 		return -1;
 	}
+	/* The uid change set the dumpable flag to fs.suid_dumpable, which may
+	 * be 1: without this, a process of the --user account could ptrace
+	 * the server or read its /proc/PID/mem, and a crash could leave a
+	 * core readable by that account. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_msg("cannot make the process non-dumpable after the drop: refusing to run");
+		return -1;
+	}
 	if (sb->sb_switch)
 		log_msg("running as %s, gid %u, no supplementary groups; capabilities: %s",
 		        sb->sb_user, (unsigned)sb->sb_gid, keep ? "CAP_IPC_LOCK" : "none");

@@ -93,6 +93,41 @@ else:
     for _ in range(5):
         t.ok(True, "refusals as root # SKIP the tests do not run as root")
 
+# --- not dumpable after the switch -------------------------------------------------
+# The kernel sets a process's dumpable flag to fs.suid_dumpable when its uid
+# changes; with 1 there, a server that does not clear the flag again after
+# the switch could be ptraced (or its /proc/PID/mem read) by any process of
+# the --user account. PR_GET_DUMPABLE cannot be asked of another process;
+# its observable effect is the owner of /proc/PID/*: root for a process
+# that is not dumpable, the process's own uid for one that is. The sysctl
+# is global, so it is 1 only while the server starts, and restored at once.
+SUID_DUMPABLE = "/proc/sys/fs/suid_dumpable"
+if ROOT_RUN and os.access(SUID_DUMPABLE, os.W_OK):
+    with open(SUID_DUMPABLE) as f:
+        saved = f.read().strip()
+    v = Vault()
+    try:
+        with open(SUID_DUMPABLE, "w") as f:
+            f.write("1\n")
+        try:
+            v.start()
+        finally:
+            with open(SUID_DUMPABLE, "w") as f:
+                f.write(saved + "\n")
+        pid = v.proc.pid
+        t.eq(status(pid)["Uid"].split()[0], str(NOBODY.pw_uid), "the server runs as nobody")
+        for f in ("environ", "mem", "maps"):
+            st = os.stat("/proc/%d/%s" % (pid, f))
+            t.eq((st.st_uid, st.st_gid), (0, 0), "with fs.suid_dumpable = 1, /proc/PID/%s of "
+                 "the switched server is root's (the server is not dumpable)" % f)
+        t.eq(v.get("/v1/health").status, 200, "and it serves")
+        t.eq(v.stop(), 0, "and stops cleanly")
+    finally:
+        v.stop()
+else:
+    for _ in range(6):
+        t.ok(True, "not dumpable after the switch # SKIP needs root (fs.suid_dumpable)")
+
 # --- the running server: who it is, what it holds ------------------------------
 with Vault() as v:
     pid = v.proc.pid
