@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -526,12 +528,27 @@ static int keys_verify_audit(int argc, char **argv)
 	return audit_verify_exit_status(result);
 }
 
+/* The admin token, generated private keys, the master key and passphrase
+ * lines pass through this process's memory: as in rsvaultd and rsvault,
+ * no core file, and no ptrace or /proc/PID/mem by other processes of the
+ * same user (SECURITY.md "Process hardening"). */
+static void harden(void)
+{
+	struct rlimit rl = {0, 0};
+
+	umask(077);
+	if (setrlimit(RLIMIT_CORE, &rl) != 0)
+		err(1, "cannot turn off core dumps");
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+		errx(1, "cannot make the process non-dumpable");
+}
+
 int main(int argc, char **argv)
 {
 	struct keys_opts *o;
 	int rc = 1, r;
 
-	umask(077);
+	harden();
 	if (sodium_init() < 0)
 		errx(1, "cannot initialise libsodium");
 	if (argc < 2) {

@@ -11,6 +11,8 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 from rsvtest import TAP, tmpdir, make_keys, binpath  # noqa: E402
@@ -345,6 +347,52 @@ r = keys("init", "--dir", d, preexec_fn=fsize_limited(100))
 t.ok(r.returncode == 1, "init into an existing dir fails when a write fails")
 t.eq(os.listdir(d), [], "rollback leaves the existing directory empty")
 t.ok(os.path.isdir(d), "an existing directory is kept")
+
+# --- no core file, not dumpable -------------------------------------------------
+# The admin token, generated private keys and passphrase lines pass through
+# the tool's memory: like rsvaultd and rsvault it sets RLIMIT_CORE to 0 and
+# clears its dumpable flag first thing. Seen from outside while it waits on
+# stdin (verify-audit -): /proc/PID/limits, and the owner of
+# /proc/PID/environ, which the kernel gives to root when the process is not
+# dumpable (so the tool runs as nobody when the tests run as root).
+hd = tempfile.mkdtemp(prefix="rsv-harden-")
+os.chmod(hd, 0o755)
+init(os.path.join(hd, "k"))
+pub = os.path.join(hd, "audit.pub")
+shutil.copyfile(os.path.join(hd, "k", "audit.pub"), pub)
+os.chmod(pub, 0o644)
+as_other = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+runner_uid = 65534 if os.geteuid() == 0 else os.geteuid()
+p = subprocess.Popen([KEYS, "verify-audit", "-", "--pubkey", pub], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, **as_other)
+try:
+    waiting = False
+    end = time.time() + 30
+    while time.time() < end and p.poll() is None:
+        try:
+            exe = os.readlink("/proc/%d/exe" % p.pid)
+            sc = open("/proc/%d/syscall" % p.pid).read().split()
+        except OSError:
+            sc, exe = [], ""
+        # read(0, ...): 0 on x86_64, 63 on arm64
+        if exe.endswith("rsvault-keys") and len(sc) > 1 and sc[0] in ("0", "63") \
+                and sc[1] == "0x0":
+            waiting = True
+            break
+        time.sleep(0.05)
+    t.ok(waiting, "rsvault-keys verify-audit - waits for stdin")
+    limits = open("/proc/%d/limits" % p.pid).read() if p.poll() is None else ""
+    m = re.search(r"^Max core file size\s+(\S+)\s+(\S+)", limits, re.M)
+    t.ok(m and m.groups() == ("0", "0"), "it runs with RLIMIT_CORE 0, soft and hard (%s)"
+         % (m.groups() if m else None,))
+    st = os.stat("/proc/%d/environ" % p.pid) if p.poll() is None else None
+    t.ok(st is not None and runner_uid != 0 and st.st_uid == 0,
+         "it is not dumpable: its /proc/PID/environ is root's, not uid %d's (%s)"
+         % (runner_uid, st.st_uid if st else None))
+finally:
+    p.kill()
+    p.communicate(timeout=30)
+    shutil.rmtree(hd, ignore_errors=True)
 
 reports = [e for e in STDERRS if "Sanitizer" in e or "runtime error:" in e]
 t.ok(not reports, "no sanitizer reports from any rsvault-keys run")
