@@ -95,13 +95,16 @@ static int kf_write_all(int fd, const unsigned char *p, size_t len)
 	return 0;
 }
 
-int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode)
+static int kf_write_new(const char *path, const void *buf, size_t len, mode_t mode, int own,
+                        unsigned uid, unsigned gid)
 {
 	int fd, saved;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
+	if (own && geteuid() == 0 && fchown(fd, (uid_t)uid, (gid_t)gid) != 0)
+		goto fail;
 	/* The umask may have taken bits off (or a caller's umask may be
 	 * wider than we want): make the mode exactly what was asked. */
 	if (fchmod(fd, mode) != 0)
@@ -124,6 +127,17 @@ fail:
 	unlink(path);
 	errno = saved;
 	return -1;
+}
+
+int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return kf_write_new(path, buf, len, mode, 0, 0, 0);
+}
+
+int keyfile_write_new_owned(const char *path, const void *buf, size_t len, mode_t mode,
+                            unsigned uid, unsigned gid)
+{
+	return kf_write_new(path, buf, len, mode, 1, uid, gid);
 }
 
 /* Split path into its directory (copied to dir) and its last component

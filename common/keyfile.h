@@ -41,6 +41,11 @@
  * error (errno EEXIST). Returns 0, or -1 with errno set; on a write error
  * the partial file is removed. */
 int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode);
+/* The same, and when this process is root, the new file is given to
+ * uid:gid through its descriptor (never by its path) before anything is
+ * written to it. */
+int keyfile_write_new_owned(const char *path, const void *buf, size_t len, mode_t mode,
+                            unsigned uid, unsigned gid);
 
 /* Open a SECRET key file for reading, refusing it unless it is safe:
  *  - its directory (opened first; fstat on that descriptor) is owned by the

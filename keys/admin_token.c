@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,7 +83,8 @@ struct at_run {
 	char new_id[CRYPTO_TOKEN_ID_LEN];
 	char old_id[CRYPTO_TOKEN_ID_LEN];
 	int old_revoked;
-	const char *error; /* a refusal found inside the transaction */
+	const char *error;       /* a refusal found inside the transaction */
+	struct keys_owner owner; /* of the data directory */
 };
 
 int keys_opts_parse(const char *verb, int argc, char **argv, const struct keys_opt *opts)
@@ -170,6 +172,67 @@ int keys_store_in_use(const char *data, int *fd, long *pid)
 	return keys_lock_probe(*fd, pid);
 }
 
+int keys_data_dir(const char *dir, struct keys_owner *owner)
+{
+	struct stat st;
+
+	memset(owner, 0, sizeof *owner);
+	if (lstat(dir, &st) != 0) {
+		warn("%s", dir);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		warnx("%s is not a directory%s: give the data directory itself", dir,
+		      S_ISLNK(st.st_mode) ? " but a symbolic link" : "");
+		return -1;
+	}
+	owner->uid = (unsigned)st.st_uid;
+	owner->gid = (unsigned)st.st_gid;
+	return 0;
+}
+
+int keys_as_owner(struct keys_owner *owner)
+{
+	gid_t g[64];
+	int n;
+
+	if (geteuid() != 0 || owner->uid == 0)
+		return 0;
+	if ((n = getgroups(64, g)) < 0) {
+		warn("cannot read the supplementary groups");
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		owner->groups[i] = (unsigned)g[i];
+	owner->ngroups = n;
+	if (setgroups(0, NULL) != 0 || setegid((gid_t)owner->gid) != 0 ||
+	    seteuid((uid_t)owner->uid) != 0) {
+		warn("cannot act as uid %u, the owner of the data directory", owner->uid);
+		owner->switched = 1;
+		keys_as_root(owner);
+		return -1;
+	}
+	owner->switched = 1;
+	return 0;
+}
+
+int keys_as_root(struct keys_owner *owner)
+{
+	gid_t g[64];
+
+	if (!owner->switched)
+		return 0;
+	for (int i = 0; i < owner->ngroups; i++)
+		g[i] = (gid_t)owner->groups[i];
+	if (seteuid(0) != 0 || setegid(getgid()) != 0 ||
+	    setgroups((size_t)owner->ngroups, g) != 0) {
+		warn("cannot switch back to root");
+		return -1;
+	}
+	owner->switched = 0;
+	return 0;
+}
+
 /* Read the token in DIR/admin.token, if any, into run->old. */
 static int read_old(struct at_run *run)
 {
@@ -191,22 +254,6 @@ static int read_old(struct at_run *run)
 	return 0;
 }
 
-/* Run as root (the usual case for an operator), the new file is given to
- * the owner of the data directory, the account the server runs as: the
- * server refuses a data directory holding files of another user. */
-static int give_to_data_owner(struct at_run *run)
-{
-	struct stat st;
-
-	if (geteuid() != 0)
-		return 0;
-	if (stat(run->o->data, &st) != 0 || chown(run->tmp_path, st.st_uid, st.st_gid) != 0) {
-		warn("cannot give %s to the owner of %s", run->tmp_path, run->o->data);
-		return -1;
-	}
-	return 0;
-}
-
 static int write_tmp(struct at_run *run, const char *tok)
 {
 	unsigned char rnd[8];
@@ -219,12 +266,16 @@ static int write_tmp(struct at_run *run, const char *tok)
 	             hex) >= (int)sizeof run->tmp_path)
 		return -1;
 	snprintf(line, sizeof line, "%s\n", tok);
-	rc = keyfile_write_new(run->tmp_path, line, strlen(line), 0600);
+	/* The file belongs to the owner of the data directory, the account
+	 * the server runs as (it refuses files of another user there). It is
+	 * created by that account (keys_as_owner) or, run as root for a
+	 * directory of root's, given by descriptor: never chown by a path in
+	 * a directory another account can write. */
+	rc = keyfile_write_new_owned(run->tmp_path, line, strlen(line), 0600, run->owner.uid,
+	                             run->owner.gid);
 	sodium_memzero(line, sizeof line);
 	if (rc == 0)
 		run->tmp_made = 1;
-	if (rc == 0 && give_to_data_owner(run) != 0)
-		rc = -1;
 	return rc;
 }
 
@@ -304,10 +355,14 @@ static int at_run_store(struct at_run *run, const char *keys)
 	}
 	if (crypto_sealed() && keys_unseal_crypto() != 0)
 		goto out_keys;
+	/* from here to store_close: the data directory's account (the store
+	 * library opens and creates lock.mdb and data.mdb by path) */
+	if (keys_as_owner(&run->owner) != 0)
+		goto out_keys;
 	if (store_open(run->o->data, (size_t)AT_MAP_MB * 1024 * 1024, AT_QUEUE_TIMEOUT_MS, &s,
 	               &created) != STORE_OK) {
 		warnx("cannot open the store in %s", run->o->data);
-		goto out_keys;
+		goto out_root;
 	}
 	/* a server that started since the first probe (the lock file exists
 	 * now: this process has the environment open) */
@@ -345,6 +400,9 @@ static int at_run_store(struct at_run *run, const char *keys)
 	status = 0;
 out_store:
 	store_close(s);
+out_root:
+	if (keys_as_root(&run->owner) != 0)
+		status = 1;
 out_keys:
 	crypto_shutdown();
 out:
@@ -388,6 +446,8 @@ int keys_admin_token(int argc, char **argv)
 		warnx("--data: path too long");
 		goto out;
 	}
+	if (keys_data_dir(o.data, &run->owner) != 0)
+		goto out;
 	if (read_old(run) != 0) {
 		warn("cannot read %s", run->token_path);
 		goto out;

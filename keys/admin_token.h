@@ -30,6 +30,26 @@ struct keys_opt {
 };
 int keys_opts_parse(const char *verb, int argc, char **argv, const struct keys_opt *opts);
 
+/* The data directory as the server's account owns it. Run as root, this
+ * tool works in a directory that account can write: a process of that
+ * account could put a symlink where the tool is about to create, open or
+ * chown a file. keys_data_dir checks that dir is a real directory (lstat:
+ * not a symlink) and fills *owner; -1 (said why) otherwise.
+ * keys_as_owner switches the effective uid and gid (and drops the
+ * supplementary groups) to the directory's owner, when this process is
+ * root and the owner is not, so that what the store library opens and
+ * creates there it opens with that account's rights only; keys_as_root
+ * switches back. Both return 0 or -1 (said why). */
+struct keys_owner {
+	unsigned uid, gid;
+	int switched;
+	int ngroups;
+	unsigned groups[64];
+};
+int keys_data_dir(const char *dir, struct keys_owner *owner);
+int keys_as_owner(struct keys_owner *owner);
+int keys_as_root(struct keys_owner *owner);
+
 /* DIR/../keys for a data directory DIR (the key directory when --keys is
  * not given); -1 if it does not fit in n. */
 int keys_default_dir(const char *data, char *out, size_t n);

@@ -278,8 +278,9 @@ static int check_versions(const char *keys, const struct rs_manifest *m)
 	return rc;
 }
 
-/* Copy src to a new file dst (O_EXCL, 0600), synced. */
-static int copy_file(const char *src, const char *dst)
+/* Copy src to a new file dst (O_EXCL, 0600), synced; run as root, the
+ * copy is given to uid:gid through its descriptor. */
+static int copy_file(const char *src, const char *dst, unsigned uid, unsigned gid)
 {
 	char buf[65536];
 	ssize_t n;
@@ -292,6 +293,8 @@ static int copy_file(const char *src, const char *dst)
 		close(in);
 		return -1;
 	}
+	if (geteuid() == 0 && fchown(out, (uid_t)uid, (gid_t)gid) != 0)
+		goto done;
 	for (;;) {
 		n = read(in, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
@@ -331,16 +334,6 @@ static int note_op(struct store_txn *t, void *arg)
 	if (store_get(t, DB_META, "bootstrapped", 12, &v, &vl) != STORE_OK)
 		return STORE_ERROR;
 	return tokens_note_add(t, "store.restore", n->target, util_now_ms());
-}
-
-/* Run as root, the files are given to the owner of the data directory
- * (the account the server runs as). */
-static void give_to_owner(const char *dir, const char *path)
-{
-	struct stat st;
-
-	if (geteuid() == 0 && stat(dir, &st) == 0 && chown(path, st.st_uid, st.st_gid) != 0)
-		warn("cannot give %s to the owner of %s", path, dir);
 }
 
 /* Is the directory holding path (the backup file) writable by group or
@@ -428,6 +421,7 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	struct note n;
 	struct store *s = NULL;
 	struct stat st;
+	struct keys_owner owner;
 	int created = 0, rc;
 
 	if (snprintf(dst, sizeof dst, "%s/data.mdb", o->data) >= (int)sizeof dst ||
@@ -440,6 +434,12 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 		warn("cannot create %s", o->data);
 		return -1;
 	}
+	/* Run as root, the files belong to the owner of the data directory
+	 * (the account the server runs as), who can also put symlinks there:
+	 * the copy is given to it by descriptor, and the store is opened (its
+	 * lock.mdb created) with that account's rights only. */
+	if (keys_data_dir(o->data, &owner) != 0)
+		return -1;
 	if (lstat(dst, &st) == 0 || errno != ENOENT) {
 		warnx("%s holds a store already (data.mdb): a restore never overwrites one; move "
 		      "the directory aside and restore into a new one",
@@ -450,7 +450,7 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	 * the copy is made O_EXCL below, so a link put there is never followed) */
 	if (lstat(tmp, &st) == 0 && S_ISREG(st.st_mode))
 		unlink(tmp);
-	if (copy_file(o->backup, tmp) != 0) {
+	if (copy_file(o->backup, tmp, owner.uid, owner.gid) != 0) {
 		warn("cannot copy %s to %s", o->backup, tmp);
 		if (errno != EEXIST)
 			unlink(tmp);
@@ -473,22 +473,25 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	}
 	snprintf(n.target, sizeof n.target, "%llu:%s", (unsigned long long)m->audit_seq,
 	         m->audit_hash);
+	if (keys_as_owner(&owner) != 0)
+		goto undo;
 	if (store_open(o->data, (size_t)RS_MAP_MB * 1024 * 1024, RS_QUEUE_TIMEOUT_MS, &s,
 	               &created) != STORE_OK ||
 	    created) {
 		warnx("the copy in %s does not open as a store", dst);
 		if (s != NULL)
 			store_close(s);
+		keys_as_root(&owner);
 		goto undo;
 	}
 	rc = store_write(s, note_op, &n);
 	store_close(s);
+	if (keys_as_root(&owner) != 0)
+		goto undo;
 	if (rc != STORE_OK) {
 		warnx("cannot mark the restored store for its first start; nothing restored");
 		goto undo;
 	}
-	give_to_owner(o->data, dst);
-	give_to_owner(o->data, lock);
 	if (util_sync_dir(o->data) != 0)
 		warn("cannot sync %s", o->data);
 	return 0;

@@ -272,7 +272,118 @@ def f3():
         "seal --finish without a switch under way removes the staged file")
 
 
+# --- F4 ------------------------------------------------------------------
+def f4():
+    """Run as root, restore and admin-token work in a data directory that
+    the server's account (nobody here) owns and can write: a process of
+    that account can put a symlink where the tool is about to open or
+    create a file. The shim renames such a link over DIR/lock.mdb just
+    before the store library opens it; root must neither write to nor
+    chown the file it points to. A data directory that is itself a
+    symlink is refused."""
+    if os.geteuid() != 0:
+        for _ in range(9):
+            t.ok(True, "F4 # SKIP needs root")
+        return
+    import pwd
+    nobody = pwd.getpwnam("nobody").pw_uid
+    bdir = tmpdir("bk4")
+    give_to_server(bdir)
+    v = Vault(extra_args=["--backup-dir", bdir], workdir=tmpdir("v4"))
+    try:
+        v.start()
+        r = v.post("/v1/admin/backup", v.admin)
+        t.eq(r.status, 201, "F4: a backup")
+        m = r.json
+    finally:
+        v.stop()
+    keys, vdata = v.keys, v.data  # kept: v.stop() leaves the directory
+    work = tmpdir("f4")
+    priv = os.path.join(work, "root-only")
+    os.mkdir(priv, 0o700)
+    src = os.path.join(work, "bk")
+    os.mkdir(src, 0o700)
+    a = os.path.join(src, os.path.basename(m["file"]))
+    shutil.copyfile(m["file"], a)
+    shutil.copyfile(m["file"] + ".manifest.json", a + ".manifest.json")
+
+    def tail(p):
+        return " | ".join(p.stderr.strip().splitlines())[-160:]
+
+    def precious(name):
+        target = os.path.join(priv, name)
+        with open(target, "w") as f:
+            f.write("root's file, not a lock file\n")
+        os.chmod(target, 0o600)
+        return target
+
+    def untouched(target):
+        st = os.stat(target)
+        with open(target, "rb") as f:
+            return (st.st_uid, f.read()) == (0, b"root's file, not a lock file\n")
+
+    # restore: the link appears at lock.mdb after the stale one is removed
+    data = os.path.join(work, "data")
+    give_to_server(data)
+    target = precious("restore-target")
+    os.symlink(target, os.path.join(data, ".planted"))
+    os.lchown(os.path.join(data, ".planted"), nobody, -1)
+    p = keys_tool("restore", "--backup", a, "--data", data, "--keys", keys,
+                  env=shim_env(RSV_SWAP_PATH=os.path.join(data, "lock.mdb"),
+                               RSV_SWAP_FROM=os.path.join(data, ".planted"), RSV_SWAP_AT="1"))
+    t.ok("[keys_preload] swapped" in p.stderr, "restore: the link was put at lock.mdb")
+    t.ok(untouched(target), "restore: the file the link points to is neither written nor "
+         "given to nobody (%s)" % tail(p))
+    t.ok(p.returncode != 0 and not os.path.exists(os.path.join(data, "data.mdb")),
+         "restore: refused, nothing installed")
+    # and without the link it restores, every file nobody's
+    data = os.path.join(work, "data-ok")
+    give_to_server(data)
+    p = keys_tool("restore", "--backup", a, "--data", data, "--keys", keys)
+    t.ok(p.returncode == 0 and all(
+        os.stat(os.path.join(data, f)).st_uid == nobody for f in ("data.mdb", "lock.mdb")),
+        "restore without a link: done, data.mdb and lock.mdb are nobody's (%s)"
+        % tail(p))
+
+    # admin-token on a stopped vault without lock.mdb: the store library's
+    # open of lock.mdb is the second (the first is the in-use probe)
+    os.unlink(os.path.join(vdata, "lock.mdb"))
+    target = precious("token-target")
+    os.symlink(target, os.path.join(vdata, ".planted"))
+    os.lchown(os.path.join(vdata, ".planted"), nobody, -1)
+    p = keys_tool("admin-token", "--data", vdata, "--keys", keys,
+                  env=shim_env(RSV_SWAP_PATH=os.path.join(vdata, "lock.mdb"),
+                               RSV_SWAP_FROM=os.path.join(vdata, ".planted"), RSV_SWAP_AT="2"))
+    t.ok("[keys_preload] swapped" in p.stderr and untouched(target),
+         "admin-token: a link put at lock.mdb: the file it points to is neither written nor "
+         "given to nobody (rc %d, %s)" % (p.returncode, tail(p)))
+    os.unlink(os.path.join(vdata, "lock.mdb"))
+    p = keys_tool("admin-token", "--data", vdata, "--keys", keys)
+    t.ok(p.returncode == 0 and all(
+        os.stat(os.path.join(vdata, f)).st_uid == nobody for f in ("admin.token", "lock.mdb")),
+        "admin-token without a link: done, admin.token and lock.mdb are nobody's (%s)"
+        % tail(p))
+
+    # a data directory that is a symlink: refused by both
+    link = os.path.join(work, "data-link")
+    os.symlink(vdata, link)
+    p = keys_tool("admin-token", "--data", link, "--keys", keys)
+    t.ok(p.returncode != 0 and "symbolic link" in p.stderr,
+         "admin-token --data SYMLINK: refused (%s)" % tail(p))
+    link2 = os.path.join(work, "data-link2")
+    give_to_server(os.path.join(work, "data-real"))
+    os.symlink(os.path.join(work, "data-real"), link2)
+    p = keys_tool("restore", "--backup", a, "--data", link2, "--keys", keys)
+    t.ok(p.returncode != 0 and "symbolic link" in p.stderr and
+         not os.path.exists(os.path.join(work, "data-real", "data.mdb")),
+         "restore --data SYMLINK: refused, nothing installed (%s)" % tail(p))
+    if not t.failed and not os.environ.get("RSVAULT_KEEP_TMP"):
+        for d in (os.path.dirname(bdir), v.dir, work):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 guarded(t, "F1 restore installs what it checked", f1)
 guarded(t, "F2 trailing spaces in a passphrase", f2)
 guarded(t, "F3 interrupted reseal", f3)
+guarded(t, "F4 no link planted in the data directory is followed", f4)
 t.done()
