@@ -357,6 +357,7 @@ static int m_retire(const struct m_opts *o)
 	struct mkset *s = NULL;
 	struct store *st = NULL;
 	struct m_count mc;
+	struct keys_owner own = {0};
 	char path[M_PATH_MAX], lockp[M_PATH_MAX];
 	struct stat sb;
 	long pid = 0;
@@ -389,6 +390,10 @@ static int m_retire(const struct m_opts *o)
 		warnx("%s: no store there (%s); nothing was retired", o->data, strerror(errno));
 		goto done;
 	}
+	/* the data directory is the service account's: root opens the store
+	 * there with that account's rights only (admin_token.h) */
+	if (keys_data_dir(o->data, &own) != 0)
+		goto done;
 	if ((r = keys_store_in_use(o->data, &lockfd, &pid)) != 0) {
 		if (r > 0)
 			warnx("the store in %s is open in process %ld (a running rsvaultd?): stop "
@@ -399,6 +404,8 @@ static int m_retire(const struct m_opts *o)
 			warn("cannot check whether the store in %s is in use", o->data);
 		goto done;
 	}
+	if (keys_as_owner(&own) != 0)
+		goto done;
 	if (store_open(o->data, (size_t)M_MAP_MB * 1024 * 1024, M_QUEUE_TIMEOUT_MS, &st,
 	               &created) != STORE_OK) {
 		warnx("cannot open the store in %s", o->data);
@@ -409,6 +416,10 @@ static int m_retire(const struct m_opts *o)
 		warnx("cannot read the store in %s", o->data);
 		goto done;
 	}
+	store_close(st);
+	st = NULL;
+	if (keys_as_root(&own) != 0)
+		goto done;
 	for (i = 0; i < mc.n; i++)
 		if (mc.c[i].version == (uint32_t)o->version && mc.c[i].all > 0) {
 			warnx("refused: %llu value(s) in %s (%llu ticket key(s)) are still wrapped "
@@ -435,6 +446,8 @@ static int m_retire(const struct m_opts *o)
 done:
 	if (st != NULL)
 		store_close(st);
+	if (keys_as_root(&own) != 0)
+		rc = 1;
 	if (lockfd >= 0)
 		close(lockfd);
 	if (s != NULL)
