@@ -695,6 +695,7 @@ t.ok("ExecStart=/usr/bin/rsvaultd --config /etc/rsvault/rsvaultd.conf" in unit a
 for k in ("NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=",
           "CapabilityBoundingSet=CAP_IPC_LOCK", "AmbientCapabilities=CAP_IPC_LOCK",
           "MemoryDenyWriteExecute=yes", "SystemCallFilter=@system-service",
+          "ProtectProc=invisible", "ProcSubset=pid",
           "LoadCredentialEncrypted=", "User=rsvault"):
     t.ok(re.search("^" + re.escape(k), unit, re.M), "the unit sets %s" % k)
 for page in ("man1/rsvault.1", "man8/rsvaultd.8", "man8/rsvault-keys.8"):
