@@ -822,6 +822,16 @@ static enum MHD_Result accept_cb(void *cls, const struct sockaddr *addr, socklen
 {
 	struct http *h = cls;
 
+	if (!__atomic_load_n(&h->ready, __ATOMIC_ACQUIRE)) {
+		/* Starting: nothing is read from a connection (no TLS
+		 * handshake, no request) before the sandbox is complete
+		 * (http_ready comes after the seccomp filter). The connection
+		 * waits, accepted, until then or until a failed start stops. */
+		pthread_mutex_lock(&h->park_mu);
+		while (!h->ready && !__atomic_load_n(&h->refusing, __ATOMIC_ACQUIRE))
+			pthread_cond_wait(&h->park_cv, &h->park_mu);
+		pthread_mutex_unlock(&h->park_mu);
+	}
 	if (__atomic_load_n(&h->refusing, __ATOMIC_ACQUIRE))
 		return MHD_NO; /* shutting down (http_stop) */
 	return conns_admit(h->conns, addr, addrlen) ? MHD_YES : MHD_NO;
@@ -1519,7 +1529,8 @@ int http_start(struct vault *v, struct http **out, uint16_t *port)
 void http_ready(struct http *h)
 {
 	pthread_mutex_lock(&h->park_mu);
-	h->ready = 1;
+	__atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&h->park_cv); /* connections held in accept_cb */
 	pthread_mutex_unlock(&h->park_mu);
 }
 
@@ -1550,7 +1561,10 @@ void http_stop(struct http *h)
 	 * same flag, may take it out first, and the second removal's ENOENT
 	 * is a panic (abort) in MHD_quiesce_daemon, though not in the
 	 * worker: an abort at shutdown, seen in CI under the sanitizers. */
+	pthread_mutex_lock(&h->park_mu);
 	__atomic_store_n(&h->refusing, 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&h->park_cv); /* a failed start: release accept_cb */
+	pthread_mutex_unlock(&h->park_mu);
 	for (unsigned i = 0; i < h->nls; i++)
 		if (h->ls[i].d != NULL)
 			any = 1;

@@ -783,6 +783,15 @@ int main(int argc, char **argv)
 	 * (while sealed it waits: the signing secrets need the master key) */
 	if (webhooks_start(v.store) != 0)
 		goto out;
+#ifdef RSVAULT_TESTING
+	{
+		/* test builds: hold the start here, listeners up and the filter
+		 * not yet on (test_privileges.py: nothing is served meanwhile) */
+		const char *d = getenv("RSVAULT_TEST_SANDBOX_DELAY_MS");
+		if (d != NULL && atoi(d) > 0)
+			usleep((useconds_t)atoi(d) * 1000);
+	}
+#endif
 	if (sandbox_seccomp(&sb) != 0)
 		goto out;
 	http_ready(h);

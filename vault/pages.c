@@ -6,7 +6,11 @@
 
 /* SPEC 8.2: every page and asset response carries these. The CSP allows
  * only our own script and style (no inline ones), fetches to our own
- * origin, and no form submission, framing or <base>. */
+ * origin, and no form submission, framing or <base>. Beyond SPEC 8.2:
+ * Cross-Origin-Opener-Policy, so that a page that opened the vault's tab
+ * (or that it opened) holds no reference to it and cannot swap its
+ * fragment, which would reload it with a capability of its choosing;
+ * Cross-Origin-Resource-Policy, so that no other site embeds our files. */
 static const char *const page_headers[][2] = {
     {"Content-Security-Policy",
      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -15,6 +19,8 @@ static const char *const page_headers[][2] = {
     {"X-Content-Type-Options", "nosniff"},
     {"Strict-Transport-Security", "max-age=31536000"},
     {"Cache-Control", "no-store"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Cross-Origin-Resource-Policy", "same-origin"},
 };
 
 const struct page_file *pages_find(const char *method, const char *uri)

@@ -469,6 +469,28 @@ try:
                 headers={"Authorization": "Link " + cap})
             t.eq(r.status, 404, "a spent link cannot upload (404)")
 
+            # --- a link withdrawn while the customer types -------------------
+            r = v.post("/v1/tickets/%s/links" % w.tid, owner.token, {"uses": 1})
+            t.eq(r.status, 201, "another link")
+            url2, lid2 = r.json["url"], r.json["id"]
+            d.get(url2)
+            t.ok(visible(d, "upload") is not None, "/u/: its form is shown")
+            d.find_element(By.ID, "label").send_keys("Withdrawn")
+            d.find_element(By.ID, "secret").send_keys("typed-then-withdrawn-1")
+            d.find_element(By.ID, "notes").send_keys("a hint")
+            t.eq(v.delete("/v1/links/" + lid2, owner.token).status, 204,
+                 "the owner withdraws it meanwhile")
+            d.find_element(By.ID, "send").send_keys(Keys.ENTER)
+            m = visible(d, "message")
+            t.ok(m is not None and m.text.startswith("This link no longer works"),
+                 "/u/: sending says the link no longer works")
+            got = d.execute_script("return [document.getElementById('secret').value,"
+                                   " document.getElementById('label').value,"
+                                   " document.getElementById('notes').value,"
+                                   " document.getElementById('secret').type]")
+            t.eq(got, ["", "", "", "password"],
+                 "/u/: and nothing typed stays in the hidden form")
+
             approval_flow(d, v, core, base)
             csp_clean(d, "all pages")
         finally:

@@ -27,6 +27,8 @@ PAGE_HEADERS = {
     "x-content-type-options": "nosniff",
     "strict-transport-security": "max-age=31536000",
     "cache-control": "no-store",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
 }
 # What libmicrohttpd adds by itself; any other header is a failure.
 TRANSPORT = {"date", "content-length", "connection", "x-request-id"}

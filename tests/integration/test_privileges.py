@@ -6,6 +6,8 @@ that kills; locked memory; SIGHUP does not stop the server; secret key files
 and their directory, and the data directory, must not be open to others.
 TAP on stdout."""
 import os
+import threading
+import socket
 import pwd
 import re
 import shutil
@@ -327,6 +329,66 @@ if ROOT_RUN and setpriv and _reachable(BIN):
 else:
     for _ in range(8):
         t.ok(True, "start as nobody # SKIP needs root, setpriv and a binary nobody can reach")
+
+# --- nothing is read from a connection before the sandbox is complete --------
+# The listeners start before the seccomp filter (the ports must be known);
+# a test-build hook holds the start there for 1.5 s. A client that connects
+# meanwhile must get nothing (no TLS handshake, no answer) until the filter
+# is on; then its request is answered.
+d6, keys6, data6 = fresh("early")
+e6 = dict(os.environ, RSVAULT_TEST_SANDBOX_DELAY_MS="1500")
+p6 = subprocess.Popen([binpath("rsvaultd")] + base_args(keys6, data6) + server_user_args(),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                      stdin=subprocess.DEVNULL, text=True, env=e6)
+port6, deadline = None, time.time() + 30
+while time.time() < deadline and port6 is None:
+    line = p6.stderr.readline()
+    if not line:
+        break
+    m = re.search(r"(?:links and receipts point to|making links is refused).*?:(\d+)/?", line)
+    m = m or re.search(r"https://127\.0\.0\.1:(\d+)", line)
+    if m:
+        port6 = int(m.group(1))
+result6 = {}
+
+
+def early_health():
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(keys6, "ca.pem"))
+    ctx.check_hostname = False
+    t0 = time.time()
+    try:
+        with socket.create_connection(("127.0.0.1", port6), timeout=20) as s:
+            with ctx.wrap_socket(s) as ts:
+                ts.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = ts.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        result6["answer"] = data.split(b"\r\n", 1)[0].decode("latin-1")
+    except OSError as ex:
+        result6["answer"] = "error: %s" % ex
+    result6["at"] = time.time() - t0
+
+
+if t.ok(port6 is not None, "the server logged its port before the sandbox"):
+    th6 = threading.Thread(target=early_health)
+    th6.start()
+    time.sleep(0.6)
+    st6 = status(p6.pid)
+    t.eq(st6.get("Seccomp"), "0", "0.6 s in, the filter is not on yet (the hook holds the start)")
+    t.ok("answer" not in result6,
+         "and the connection got no answer meanwhile (%r)" % result6.get("answer"))
+    th6.join(timeout=30)
+    t.ok(result6.get("answer", "").startswith("HTTP/1.1 200"),
+         "once the sandbox is complete the request is answered (%r after %.2f s)"
+         % (result6.get("answer"), result6.get("at", -1)))
+    t.eq(status(p6.pid).get("Seccomp"), "2", "with the filter on")
+p6.send_signal(signal.SIGTERM)
+p6.communicate(timeout=30)
+t.eq(p6.returncode, 0, "and it stops cleanly")
 
 if not t.failed and not os.environ.get("RSVAULT_KEEP_TMP"):
     for d in scratch:

@@ -208,6 +208,9 @@
       return;
     }
     if (res.status === 404 || res.status === 401) {
+      /* the link is gone: nothing typed stays in the hidden form */
+      $("upload").reset();
+      setSecretShown(false);
       RSV.show($("upload"), false);
       RSV.message(GONE);
       return;
@@ -272,6 +275,7 @@
     $("again").addEventListener("click", function () {
       RSV.show($("done"), false);
       $("receipt").value = "";
+      $("open-receipt").href = "/r/"; /* the last receipt's capability goes too */
       RSV.show($("upload"), true);
       $("label").focus();
     });
