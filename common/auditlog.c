@@ -879,6 +879,15 @@ static int verify_event(struct vstate *vs, json_t *obj)
 	if (ev.action != NULL && strcmp(ev.action, AUDIT_KEY_ACTION) == 0 &&
 	    check_announcement(vs, &ev) != 0)
 		return -1;
+	if (ev.action != NULL && strcmp(ev.action, AUDIT_RESTORE_ACTION) == 0) {
+		if (v->restores < AUDIT_RESTORES_KEPT) {
+			v->restore[v->restores].seq = ev.seq;
+			printable(v->restore[v->restores].target,
+			          sizeof(v->restore[v->restores].target),
+			          ev.target != NULL ? ev.target : "");
+		}
+		v->restores++;
+	}
 	memcpy(vs->last_hash, h, 32);
 	v->last_seq = ev.seq;
 	v->last_form = ev.form;
@@ -1036,6 +1045,8 @@ int audit_verify_stream(FILE *f, struct audit_verify *v)
 	v->unsigned_tail = v->bad_seq = 0;
 	v->last_form = 0;
 	v->key_changes = 0;
+	v->restores = 0;
+	memset(v->restore, 0, sizeof(v->restore));
 	memcpy(v->cur_pk, v->pk, 32);
 	v->bad_line = 0;
 	v->error[0] = '\0';
@@ -1127,6 +1138,30 @@ int audit_verify_pin(const struct audit_verify *v, char *out, size_t len)
 	return 0;
 }
 
+/* One note per store.restore event verified: the log's history has a gap
+ * there although the chain is whole (the restored store chains on its
+ * backup point). */
+static int print_restores(const struct audit_verify *v, FILE *out)
+{
+	uint64_t i;
+
+	for (i = 0; i < v->restores && i < AUDIT_RESTORES_KEPT; i++)
+		if (fprintf(out,
+		            "note: a restore is recorded at seq %" PRIu64
+		            " (back to the backup point %s, seq:hash): events written after its "
+		            "backup point and before it are not in this log\n",
+		            v->restore[i].seq,
+		            v->restore[i].target[0] ? v->restore[i].target : "(none named)") < 0)
+			return -1;
+	if (v->restores > AUDIT_RESTORES_KEPT &&
+	    fprintf(out,
+	            "note: %" PRIu64 " more restores are recorded after seq %" PRIu64
+	            ", each with events missing before it\n",
+	            v->restores - AUDIT_RESTORES_KEPT, v->restore[AUDIT_RESTORES_KEPT - 1].seq) < 0)
+		return -1;
+	return 0;
+}
+
 int audit_verify_print(const struct audit_verify *v, int result, FILE *out)
 {
 	char line[512], pin[AUDIT_PIN_LEN];
@@ -1158,5 +1193,8 @@ int audit_verify_print(const struct audit_verify *v, int result, FILE *out)
 	                        "recompute the chain; verify a later export\n") < 0) {
 		return -1;
 	}
+	if ((result == AUDIT_VERIFY_OK || result == AUDIT_VERIFY_UNSIGNED) &&
+	    print_restores(v, out) != 0)
+		return -1;
 	return fflush(out) == 0 ? 0 : -1;
 }

@@ -151,6 +151,13 @@ enum audit_verify_result {
 #define AUDIT_EXIT_UNSIGNED 5 /* AUDIT_VERIFY_UNSIGNED */
 #define AUDIT_EXIT_FAILED 6   /* AUDIT_VERIFY_FAILED */
 
+/* The action the server records at the first start after `rsvault-keys
+ * restore`; its target is the backup point "{audit_seq}:{audit_hash}".
+ * The events written after that point and before the restore are not in
+ * the log, so the verifiers note every such event they pass. */
+#define AUDIT_RESTORE_ACTION "store.restore"
+#define AUDIT_RESTORES_KEPT 16
+
 struct audit_verify {
 	/* inputs */
 	unsigned char pk[32]; /* trusted public key (audit.pub) */
@@ -168,6 +175,12 @@ struct audit_verify {
 	uint64_t key_changes;           /* audit-key hand-overs verified */
 	unsigned char cur_pk[32];       /* the key in use after the last hand-over
 	                                 * verified (pk when there was none) */
+	uint64_t restores;              /* store.restore events verified */
+	struct {
+		uint64_t seq;           /* the store.restore event's seq */
+		char target[96];        /* its target (printable ASCII), the
+		                         * backup point "{audit_seq}:{audit_hash}" */
+	} restore[AUDIT_RESTORES_KEPT]; /* the first AUDIT_RESTORES_KEPT of them */
 	uint64_t bad_seq;               /* first bad seq, 0 if unknown or none */
 	unsigned long bad_line;         /* 1-based line of the first problem, 0 if none */
 	char error[256];                /* what went wrong, printable ASCII only */
@@ -209,7 +222,10 @@ int audit_verify_pin(const struct audit_verify *v, char *out, size_t len);
  * for AUDIT_VERIFY_OK "pin: SEQ:HASH" (the pin to keep), a "keys:" line
  * when the audit key was handed over (how many times, and the key in use
  * at the end), and a "note:" line on what is not covered (an unsigned
- * tail, an unsigned export).
+ * tail, an unsigned export). For AUDIT_VERIFY_OK and AUDIT_VERIFY_UNSIGNED
+ * also one "note: a restore is recorded at seq N ..." line per
+ * store.restore event verified (the events between its backup point and
+ * it are not in the log).
  * Every line is printable ASCII. Returns 0 or -1 on a write error. */
 int audit_verify_print(const struct audit_verify *v, int result, FILE *out);
 

@@ -50,6 +50,15 @@ def verify(path, pub, pin=None):
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 
+def client_verify(path, pub):
+    return subprocess.run([binpath("rsvault"), "audit", "verify", path, "--pubkey", pub],
+                          capture_output=True, text=True, timeout=300)
+
+
+def restore_notes(out):
+    return [ln for ln in out.splitlines() if ln.startswith("note: a restore is recorded")]
+
+
 class Load:
     """Threads uploading credentials to tickets; each acknowledged upload
     is noted with the time its 201 arrived."""
@@ -171,6 +180,9 @@ def drill():
         t.ok(max(by_seq) > m["audit_seq"], "the log went on past the copy while it ran")
         w2 = tmpdir("rs")  # the restore's directory, with this vault's keys
         shutil.copytree(v.keys, os.path.join(w2, "keys"))
+        # the original log, before any restore, for the verifiers' no-note case
+        p = export(v, aud.token, os.path.join(w2, "pre-export.jsonl"))
+        t.eq(p.returncode, 0, "export of the original log")
         orig_token = v.admin
         agent_tok, aud_tok = agent.token, aud.token
         link_cap, receipt_cap = (lid, lsec), (rid, rsec)
@@ -266,6 +278,24 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
         t.eq(p.returncode, 0, "the restored log verifies (pin %s)" % pin_before)
         if p.returncode != 0:
             t.diag(p.stdout + p.stderr)
+        # both verifiers still pass it, and each names the restore and its gap
+        note = ("note: a restore is recorded at seq %d (back to the backup point %d:%s, "
+                "seq:hash): events written after its backup point and before it are not "
+                "in this log" % (s + 1, s, m["audit_hash"]))
+        t.eq(restore_notes(p.stdout), [note], "rsvault-keys verify-audit notes the restore")
+        c = client_verify(path, os.path.join(keys2, "audit.pub"))
+        t.eq(c.returncode, 0, "rsvault audit verify passes the restored log")
+        t.eq(restore_notes(c.stdout), [note], "rsvault audit verify notes the restore")
+        if c.returncode != 0 or restore_notes(c.stdout) != [note]:
+            t.diag(c.stdout + c.stderr)
+        # the log before the restore has no such note
+        pre_path = os.path.join(w2, "pre-export.jsonl")
+        p = verify(pre_path, os.path.join(keys2, "audit.pub"))
+        c = client_verify(pre_path, os.path.join(keys2, "audit.pub"))
+        t.ok(p.returncode == 0 and c.returncode == 0 and "OK:" in p.stdout
+             and not restore_notes(p.stdout) and not restore_notes(c.stdout)
+             and "restore" not in p.stdout + c.stdout,
+             "a log without a restore: both verifiers pass it with no restore note")
 
         # the session open at backup time was ended by the restore
         sess = [e for e in evs2 if e["action"] == "session.end" and e["seq"] > s
