@@ -105,6 +105,7 @@ $(BIN)/rsvault: $(call obj,client/main.c) $(CLIENT_OBJ) $(COMMON_OBJ)
 KEYS_VAULT_OBJ := $(call obj,vault/tokens.c vault/store.c vault/crypto.c vault/records.c vault/log.c vault/metrics.c vault/wrapped.c vault/audit_read.c)
 $(call obj,keys/admin_token.c keys/restore.c): CFLAGS += -Ivault
 $(call obj,keys/master.c): CFLAGS += -Ivault
+$(call obj,keys/audit_rotate.c): CFLAGS += -Ivault
 
 $(BIN)/rsvault-keys: $(call obj,keys/main.c) $(KEYS_OBJ) $(KEYS_VAULT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(BIN)

@@ -23,24 +23,28 @@
 
 #include <sodium.h>
 
+#include "auditkeys.h"
 #include "keyfile.h"
 #include "util.h"
 
 #define AR_MAX 64 /* versions, as the server's AUDITKEYS_MAX */
 #define AR_PATH 4200
 
-const char keys_audit_rotate_usage[] = "       rsvault-keys rotate-audit --dir DIR\n"
-                                       "       rsvault-keys retire-audit --dir DIR\n";
+const char keys_audit_rotate_usage[] =
+    "       rsvault-keys rotate-audit --dir DIR\n"
+    "       rsvault-keys retire-audit --dir DIR --data DATADIR\n";
 const char keys_audit_rotate_help[] =
     "rotate-audit adds a new audit signing key: audit.key becomes the new key\n"
     "(the old one is kept as audit-N.key) and audit-M.pub its public half. At\n"
     "its next start the server announces it with a key.audit event whose\n"
     "checkpoint the old key signs; auditors keep verifying with the first\n"
     "audit.pub. retire-audit then deletes the older private keys\n"
-    "(audit-N.key); run it only after the server has started once.\n";
+    "(audit-N.key), and only once the store in DATADIR (the server's --data)\n"
+    "records the hand-over to audit.key: start the server once first.\n";
 
 struct ar {
 	char dir[AR_PATH];
+	const char *data;             /* retire-audit: the server's data directory */
 	unsigned char pk[AR_MAX][32]; /* pk[i]: version i + 1 */
 	int npub;
 };
@@ -79,6 +83,7 @@ static int ar_exists(const char *path)
 static int ar_parse(int argc, char **argv, struct ar *a)
 {
 	const char *dir = NULL;
+	int retire = strcmp(argv[1], "retire-audit") == 0;
 	size_t n;
 
 	for (int i = 2; i < argc; i++) {
@@ -86,6 +91,11 @@ static int ar_parse(int argc, char **argv, struct ar *a)
 			dir = argv[++i];
 		else if (strncmp(argv[i], "--dir=", 6) == 0 && dir == NULL)
 			dir = argv[i] + 6;
+		else if (retire && strcmp(argv[i], "--data") == 0 && i + 1 < argc &&
+		         a->data == NULL)
+			a->data = argv[++i];
+		else if (retire && strncmp(argv[i], "--data=", 7) == 0 && a->data == NULL)
+			a->data = argv[i] + 7;
 		else {
 			warnx("unknown argument: %.*s", 64, argv[i]);
 			return -1;
@@ -93,6 +103,11 @@ static int ar_parse(int argc, char **argv, struct ar *a)
 	}
 	if (dir == NULL || dir[0] == '\0') {
 		warnx("%s needs --dir DIR", argv[1]);
+		return -1;
+	}
+	if (retire && (a->data == NULL || a->data[0] == '\0')) {
+		warnx("retire-audit needs --data DATADIR (the server's data directory: the "
+		      "store must show the new key announced before the old one goes)");
 		return -1;
 	}
 	if ((n = strlen(dir)) >= AR_PATH - 64) {
@@ -257,6 +272,84 @@ done:
 	return rc;
 }
 
+struct ar_logkey {
+	int found;            /* DB_META audit_pk present */
+	unsigned char pk[32]; /* and its value */
+};
+
+static int ar_read_logkey(struct store_txn *t, void *arg)
+{
+	struct ar_logkey *k = arg;
+	const void *v;
+	size_t vl;
+	int rc;
+
+	rc = store_get(t, DB_META, AUDITKEYS_META_PK, strlen(AUDITKEYS_META_PK), &v, &vl);
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc != STORE_OK || vl != 32)
+		return STORE_ERROR;
+	memcpy(k->pk, v, 32);
+	k->found = 1;
+	return STORE_OK;
+}
+
+/* Has the store in a->data announced version v (the key of audit.key)?
+ * The server records the key the log is signed with in DB_META once it
+ * has written the key.audit events and their checkpoints; until then the
+ * older private keys are needed to sign the hand-over. Read-only, without
+ * a lock file, as a running server allows. 0 if announced, else -1 with
+ * the reason. */
+static int ar_announced(const struct ar *a, int v)
+{
+	char path[AR_PATH];
+	struct ar_logkey k;
+	struct stat st;
+	int n, from = 0;
+
+	n = snprintf(path, sizeof path, "%s/data.mdb", a->data);
+	if (n < 0 || n >= (int)sizeof path) {
+		warnx("--data: path too long");
+		return -1;
+	}
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		warnx("%.*s holds no rsvault store (no data.mdb): cannot check that audit key "
+		      "version %d was announced",
+		      256, a->data, v);
+		return -1;
+	}
+	memset(&k, 0, sizeof k);
+	if (store_inspect(path, ar_read_logkey, &k) != STORE_OK) {
+		warnx("cannot read the store %.*s: cannot check that audit key version %d was "
+		      "announced",
+		      256, path, v);
+		return -1;
+	}
+	if (!k.found)
+		from = 1; /* never rotated: the log is signed with audit.pub */
+	else
+		for (int i = 0; i < a->npub; i++)
+			if (sodium_memcmp(a->pk[i], k.pk, 32) == 0)
+				from = i + 1;
+	if (from == v)
+		return 0;
+	if (from > v)
+		warnx("refused: the store's audit log is signed with version %d, newer than "
+		      "audit.key (version %d): an old key directory?",
+		      from, v);
+	else if (from == 0)
+		warnx("refused: the store's audit log is signed with a key that is none of the "
+		      "public keys in %s (another vault's store or key directory?)",
+		      a->dir);
+	else
+		warnx("refused: the store's audit log is still signed with version %d, and "
+		      "audit.key is version %d: the hand-over is not announced yet. Start the "
+		      "server once with this key directory (it announces the new key, signed by "
+		      "the old one), then run retire-audit again",
+		      from, v);
+	return -1;
+}
+
 int keys_retire_audit(int argc, char **argv)
 {
 	struct ar a;
@@ -273,6 +366,8 @@ int keys_retire_audit(int argc, char **argv)
 			warnx("%s matches neither audit.pub nor any audit-N.pub", cur);
 		return 1;
 	}
+	if (v > 1 && ar_announced(&a, v) != 0)
+		return 1;
 	for (int i = 1; i < v; i++) {
 		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
 			return 1;

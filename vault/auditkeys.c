@@ -15,7 +15,7 @@
 #include "log.h"
 #include "util.h"
 
-#define META_AUDIT_PK "audit_pk"
+#define META_AUDIT_PK AUDITKEYS_META_PK
 
 struct akeys {
 	unsigned char pk[AUDITKEYS_MAX][32]; /* pk[i]: version i + 1 */

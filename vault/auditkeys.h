@@ -20,6 +20,11 @@
 
 #define AUDITKEYS_MAX 64 /* versions of the audit key */
 
+/* DB_META key of the public key the log is signed with (32 bytes; absent
+ * until the first announcement: version 1). `rsvault-keys retire-audit`
+ * reads it to refuse retiring before the hand-over was announced. */
+#define AUDITKEYS_META_PK "audit_pk"
+
 /* Read audit.pub and every audit-N.pub (N = 2, 3, ... until one is
  * missing), find the version of audit.key (loaded by crypto_init, which
  * must have run) among them, and read the older private keys audit-N.key

@@ -11,9 +11,11 @@
   with both verifiers (exit 0), which report the hand-over; starting from
   audit-2.pub instead fails (exit 6);
 - a checkpoint re-signed by a key that was never announced: exit 6;
-- retire-audit removes audit-1.key; the server still starts and signs,
+- retire-audit needs --data; it removes audit-1.key once the store shows
+  the hand-over announced; the server still starts and signs,
   and the export still verifies; a second retire-audit has nothing to do;
-- a second rotation, and a server refusing to start when the key it
+- a second rotation: retire-audit refuses before the server announced it
+  (and with a --data holding no store), and a server refusing to start when the key it
   needs to sign the announcement has been retired too early;
 - rotate-audit cut short: a lone new public key is refused with what to
   do; a new key already written is finished by the next run, and the
@@ -144,10 +146,14 @@ with Vault(env=NO_TIMER) as v:
     traffic(v, c, aud, 5)
     v.stop()
     r = keys("retire-audit", "--dir", v.keys)
+    t.ok(r.returncode == 1 and "needs --data" in r.stderr
+         and os.path.exists(os.path.join(v.keys, "audit-1.key")),
+         "retire-audit without --data: usage error, nothing removed")
+    r = keys("retire-audit", "--dir", v.keys, "--data", v.data)
     t.eq(r.returncode, 0, "retire-audit exits 0 (%s)" % r.stderr.strip())
     t.ok(not os.path.exists(os.path.join(v.keys, "audit-1.key")), "audit-1.key is gone")
     t.ok(os.path.exists(os.path.join(v.keys, "audit.key")), "audit.key stays")
-    r = keys("retire-audit", "--dir", v.keys)
+    r = keys("retire-audit", "--dir", v.keys, "--data", v.data)
     t.eq(r.returncode, 1, "a second retire-audit has nothing to remove")
     v.start()
     traffic(v, c, aud, 110)
@@ -162,6 +168,16 @@ with Vault(env=NO_TIMER) as v:
     r = keys("rotate-audit", "--dir", v.keys)
     t.eq(r.returncode, 0, "a second rotate-audit exits 0")
     t.ok(os.path.exists(os.path.join(v.keys, "audit-3.pub")), "audit-3.pub written")
+    # retire-audit checks the store: version 3 is not announced yet
+    r = keys("retire-audit", "--dir", v.keys, "--data", v.data)
+    t.ok(r.returncode == 1 and "not announced" in r.stderr
+         and os.path.exists(os.path.join(v.keys, "audit-2.key")),
+         "retire-audit before the server announced the new key: refused, audit-2.key kept "
+         "(%s)" % r.stderr.strip()[:200])
+    r = keys("retire-audit", "--dir", v.keys, "--data", os.path.join(v.dir, "nowhere"))
+    t.ok(r.returncode == 1 and "no rsvault store" in r.stderr
+         and os.path.exists(os.path.join(v.keys, "audit-2.key")),
+         "retire-audit with a --data that holds no store: refused")
     os.rename(os.path.join(v.keys, "audit-2.key"), os.path.join(v.dir, "audit-2.key.bak"))
     try:
         v.start()
