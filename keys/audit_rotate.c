@@ -32,15 +32,16 @@
 
 const char keys_audit_rotate_usage[] =
     "       rsvault-keys rotate-audit --dir DIR\n"
-    "       rsvault-keys retire-audit --dir DIR --data DATADIR\n";
+    "       rsvault-keys retire-audit --dir DIR [--data DATADIR]\n";
 const char keys_audit_rotate_help[] =
     "rotate-audit adds a new audit signing key: audit.key becomes the new key\n"
     "(the old one is kept as audit-N.key) and audit-M.pub its public half. At\n"
     "its next start the server announces it with a key.audit event whose\n"
     "checkpoint the old key signs; auditors keep verifying with the first\n"
     "audit.pub. retire-audit then deletes the older private keys\n"
-    "(audit-N.key), and only once the store in DATADIR (the server's --data)\n"
-    "records the hand-over to audit.key: start the server once first.\n";
+    "(audit-N.key). With --data DATADIR (the server's --data) it does so only\n"
+    "once that store records the hand-over to audit.key (start the server once\n"
+    "first); without it, nothing is checked and it says so.\n";
 
 struct ar {
 	char dir[AR_PATH];
@@ -105,11 +106,13 @@ static int ar_parse(int argc, char **argv, struct ar *a)
 		warnx("%s needs --dir DIR", argv[1]);
 		return -1;
 	}
-	if (retire && (a->data == NULL || a->data[0] == '\0')) {
-		warnx("retire-audit needs --data DATADIR (the server's data directory: the "
-		      "store must show the new key announced before the old one goes)");
+	if (retire && a->data != NULL && a->data[0] == '\0') {
+		warnx("--data needs a directory");
 		return -1;
 	}
+	if (retire && a->data == NULL)
+		warnx("without --data DATADIR nothing checks that the server has announced "
+		      "the new key; if it has not, it cannot start without the old one");
 	if ((n = strlen(dir)) >= AR_PATH - 64) {
 		warnx("directory name too long");
 		return -1;
@@ -366,7 +369,7 @@ int keys_retire_audit(int argc, char **argv)
 			warnx("%s matches neither audit.pub nor any audit-N.pub", cur);
 		return 1;
 	}
-	if (v > 1 && ar_announced(&a, v) != 0)
+	if (v > 1 && a.data != NULL && ar_announced(&a, v) != 0)
 		return 1;
 	for (int i = 1; i < v; i++) {
 		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
