@@ -310,18 +310,12 @@ static int read_config(struct opts *o, const char *path)
 	}
 	/* The file can turn off seccomp, trust proxies and name the keys: only
 	 * root and the user starting the server may be able to change it. */
-	if (st.st_mode & S_IWOTH) {
+	if (st.st_mode & (S_IWOTH | S_IWGRP)) {
+		int other = (st.st_mode & S_IWOTH) != 0;
 		fprintf(stderr,
-		        "rsvaultd: --config %s is writable by everyone (mode %04o): fix: chmod "
-		        "o-w %s\n",
-		        path, (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_mode & S_IWGRP) {
-		fprintf(stderr,
-		        "rsvaultd: --config %s is writable by its group (mode %04o): fix: chmod "
-		        "g-w %s\n",
-		        path, (unsigned)(st.st_mode & 07777), path);
+		        "rsvaultd: --config %s is writable by %s (mode %04o): fix: chmod %s %s\n",
+		        path, other ? "everyone" : "its group", (unsigned)(st.st_mode & 07777),
+		        other ? "go-w" : "g-w", path);
 		goto out;
 	}
 	if (st.st_uid != 0 && st.st_uid != getuid()) {
