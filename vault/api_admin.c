@@ -63,7 +63,7 @@ static int list_table(struct req *r, struct store_txn *t, enum store_db db, cons
 		}
 		memcpy(key, k, kl);
 		key[kl] = '\0';
-		if ((rec = json_loadb(v, vl, 0, NULL)) == NULL) {
+		if ((rec = rec_decode(v, vl)) == NULL) {
 			rc = STORE_ERROR;
 			break;
 		}
@@ -193,38 +193,38 @@ static int enforce(struct req *r, struct store_txn *t, const json_t *lic)
 		return rc;
 	rc = store_cursor_seek(c, NULL, 0, &k, &kl, &v, &vl);
 	while (rc == STORE_OK) {
-		json_t *a = json_loadb(v, vl, 0, NULL);
-		const char *key;
+		struct rec_view a;
+		const char *key, *id;
 		int hit;
-		if (a == NULL) {
+		if (rec_view_of(v, vl, &a) != 0) {
 			rc = STORE_ERROR;
 			break;
 		}
-		key = jx_str(a, "license_key");
+		key = rv_str(&a, "license_key");
 		if (key != NULL) {
 			license_fold(key, bound);
 			hit = strcmp(bound, folded) == 0;
 		} else {
-			hit = streq(jx_str(a, "email"), jx_str(lic, "email"));
+			hit = streq(rv_str(&a, "email"), jx_str(lic, "email"));
 		}
-		if (hit && jx_str(a, "id") != NULL) {
+		if (hit && (id = rv_str(&a, "id")) != NULL) {
 			if (n == cap) {
 				char **ni = realloc(ids, (cap = cap ? cap * 2 : 16) * sizeof *ni);
 				if (ni == NULL) {
-					json_decref(a);
+					rec_view_done(&a);
 					rc = STORE_ERROR;
 					break;
 				}
 				ids = ni;
 			}
-			if ((ids[n] = strdup(jx_str(a, "id"))) == NULL) {
-				json_decref(a);
+			if ((ids[n] = strdup(id)) == NULL) {
+				rec_view_done(&a);
 				rc = STORE_ERROR;
 				break;
 			}
 			n++;
 		}
-		json_decref(a);
+		rec_view_done(&a);
 		rc = store_cursor_next(c, &k, &kl, &v, &vl);
 	}
 	store_cursor_close(c);

@@ -182,27 +182,20 @@ struct prep_read {
 static int prep_may_upload(struct store_txn *t, const struct prep_read *pr,
                            const struct token_rec *tr)
 {
-	const json_t *tk = NULL, *acct = NULL; /* this thread's cache: read only */
+	struct rec_view tk; /* of this read transaction's bytes */
 	struct standing st;
 	int rc;
 
 	if (tokens_expired(tr, pr->now))
 		return STORE_NOTFOUND;
-	if ((rc = rec_get_shared(t, DB_TICKETS, pr->tid, &tk)) != STORE_OK)
+	if ((rc = rec_view_get(t, DB_TICKETS, pr->tid, &tk)) != STORE_OK)
 		return rc;
-	rc = streq(jx_str(tk, "owner"), tr->account) && streq(jx_str(tk, "status"), "open")
+	rc = streq(rv_str(&tk, "owner"), tr->account) && streq(rv_str(&tk, "status"), "open")
 	         ? STORE_OK
 	         : STORE_NOTFOUND;
-	jx_release(tk);
-	if (rc != STORE_OK || (rc = rec_get_shared(t, DB_ACCOUNTS, tr->account, &acct)) != STORE_OK)
-		return rc;
-	if (json_is_true(json_object_get(acct, "suspended"))) {
-		jx_release(acct);
-		return STORE_NOTFOUND;
-	}
-	rc = license_standing(t, acct, pr->now, &st);
-	jx_release(acct);
-	if (rc != STORE_OK)
+	rec_view_done(&tk);
+	/* a missing or suspended account is not eligible */
+	if (rc != STORE_OK || (rc = license_standing_of(t, tr->account, pr->now, &st)) != STORE_OK)
 		return rc;
 	rc = st.eligible ? STORE_OK : STORE_NOTFOUND;
 	standing_free(&st);
@@ -562,14 +555,14 @@ static char *secret_answer_text(const struct req *r, const char *pt, size_t ptle
 	static const char *const keys[] = {",\"label\":",    ",\"kind\":",   ",\"host\":",
 	                                   ",\"username\":", ",\"secret\":", ",\"notes\":"};
 	struct jx_tok v[6];
-	const char *sid = jx_str(r->session, "id");
+	const char *sid = r->a_session; /* check_session */
 	char ts[UTIL_TIME_LEN], *out;
-	int64_t exp = jx_int(r->session, "expires_at", -1);
+	int64_t exp = r->sess_expires_at;
 	size_t cap, o = 0;
 	int have_ts;
 
 	*oom = 0;
-	if (jx_flat_members(pt, ptlen, names, 6, v) != 0 || sid == NULL)
+	if (jx_flat_members(pt, ptlen, names, 6, v) != 0 || sid[0] == '\0')
 		return NULL;
 	/* label, kind and secret are strings; the others a string or null */
 	for (size_t i = 0; i < 6; i++)
@@ -629,8 +622,7 @@ static json_t *secret_answer_json(const struct req *r, const unsigned char *pt, 
 	    json_object_get(plain, "username") ? json_object_get(plain, "username") : json_null(),
 	    "secret", json_object_get(plain, "secret"), "notes",
 	    json_object_get(plain, "notes") ? json_object_get(plain, "notes") : json_null(),
-	    "session", "id", jx_str(r->session, "id"), "expires_at",
-	    jx_time(jx_int(r->session, "expires_at", -1)));
+	    "session", "id", r->a_session, "expires_at", jx_time(r->sess_expires_at));
 	json_decref(plain);
 	if (out == NULL) /* (a record without label, kind or secret) */
 		out = json_null();

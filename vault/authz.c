@@ -383,7 +383,7 @@ static int authenticate(struct req *r, struct store_txn *t)
 	struct token_rec rec;
 	size_t toklen;
 	const char *tok;
-	const json_t *acct;
+	struct rec_view acct;
 	int rc;
 
 	if (r->auth_state == 0)
@@ -404,14 +404,15 @@ static int authenticate(struct req *r, struct store_txn *t)
 		return unauthenticated(r, "unknown, revoked or expired token");
 	if (rc != STORE_OK)
 		return rc;
-	if ((rc = rec_get_shared(t, DB_ACCOUNTS, rec.account, &acct)) != STORE_OK)
+	/* a view of the account's bytes in this transaction (records.h) */
+	if ((rc = rec_view_get(t, DB_ACCOUNTS, rec.account, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND
 		           ? unauthenticated(r, "unknown, revoked or expired token")
 		           : rc;
 	snprintf(r->who.id, sizeof r->who.id, "%s", rec.account);
-	r->who.role = role_parse(jx_str(acct, "role"));
-	r->who.suspended = json_is_true(json_object_get(acct, "suspended"));
-	jx_release(acct);
+	r->who.role = role_parse(rv_str(&acct, "role"));
+	r->who.suspended = rv_true(&acct, "suspended");
+	rec_view_done(&acct);
 	return 0;
 }
 
@@ -672,10 +673,16 @@ static int guest_scope(struct req *r, struct store_txn *t)
 	return 0;
 }
 
+/* The secret read's session (X-Session-Id): the caller's, on this ticket,
+ * active, and for a receipt's approval this credential. Read as a view of
+ * the session's bytes in this transaction (records.h): nothing is written
+ * between the read and the decision. r->session stays NULL: the answer
+ * needs only the session's id (r->a_session, its key) and expiry
+ * (r->sess_expires_at), copied here. */
 static int check_session(struct req *r, struct store_txn *t)
 {
-	const char *state;
-	const json_t *s = NULL;
+	const char *state, *cred;
+	struct rec_view s;
 	int rc;
 
 	if (r->session_state == 1)
@@ -684,38 +691,33 @@ static int check_session(struct req *r, struct store_txn *t)
 		return req_fail(
 		    r, 403, "session_required",
 		    "an X-Session-Id of your active session on this ticket is required");
-	rc = session_get_shared(t, r->session_hdr, &s); /* r->session: read only */
+	rc = rec_view_get(t, DB_SESSIONS, r->session_hdr, &s);
 	if (rc == STORE_NOTFOUND)
 		return req_fail(r, 403, "session_required", "unknown session");
 	if (rc != STORE_OK)
 		return rc;
-	if (!streq(jx_str(s, "agent"), r->who.id) || !streq(jx_str(s, "ticket"), r->a_ticket)) {
-		jx_release(s);
+	if (!streq(rv_str(&s, "agent"), r->who.id) || !streq(rv_str(&s, "ticket"), r->a_ticket)) {
+		rec_view_done(&s);
 		return req_fail(r, 403, "session_required",
 		                "that session is not yours or not on this ticket");
 	}
-	state = session_state(s, r->now);
-	if (strcmp(state, "pending") == 0) {
-		jx_release(s);
+	state = session_state_view(&s, r->now); /* a constant string */
+	cred = rv_str(&s, "credential");
+	r->sess_expires_at = rv_int(&s, "expires_at", -1);
+	/* approved through a receipt: that receipt's credential only */
+	rc = cred != NULL && !streq(cred, r->a_cred);
+	rec_view_done(&s);
+	if (strcmp(state, "pending") == 0)
 		return req_fail(r, 403, "approval_pending",
 		                "the session waits for the ticket owner's approval");
-	}
-	if (strcmp(state, "denied") == 0) {
-		jx_release(s);
+	if (strcmp(state, "denied") == 0)
 		return req_fail(r, 403, "session_expired", "the ticket's owner denied the session");
-	}
-	if (strcmp(state, "active") != 0) {
-		jx_release(s);
+	if (strcmp(state, "active") != 0)
 		return req_fail(r, 403, "session_expired", "the session has %s", state);
-	}
-	/* approved through a receipt: that receipt's credential only */
-	if (jx_str(s, "credential") != NULL && !streq(jx_str(s, "credential"), r->a_cred)) {
-		jx_release(s);
+	if (rc)
 		return req_fail(r, 403, "approval_pending",
 		                "the session's approval covers another credential of this ticket "
 		                "only; this one needs the owner's approval");
-	}
-	r->session = s;
 	return 0;
 }
 

@@ -457,17 +457,112 @@ void standing_free(struct standing *st)
 	st->license = NULL;
 }
 
+/* ---- the standing read on the hot path: views, no JSON objects ---------- */
+
+/* Does the license lic count at now (valid, of a known type)? Then its
+ * commerciality and priority. As license_valid and license_type. */
+static int view_counts(const struct rec_view *lic, int64_t now, int *commercial, int *prio)
+{
+	int64_t until = rv_int(lic, "valid_until", -1);
+
+	if (rv_has(lic, "revoked_at") || (until >= 0 && now >= until))
+		return 0;
+	return license_type(rv_str(lic, "type"), commercial, prio) == 0;
+}
+
+static int license_view_get(struct store_txn *t, const char *key, struct rec_view *vw)
+{
+	char k[LICENSE_KEY_MAX + 1];
+
+	memset(vw, 0, sizeof *vw);
+	if (strlen(key) > LICENSE_KEY_MAX)
+		return STORE_NOTFOUND;
+	license_fold(key, k);
+	return rec_view_get(t, DB_LICENSES, k, vw);
+}
+
+struct best_view {
+	struct store_txn *t;
+	int64_t now;
+	int found, commercial, prio;
+	int rc;
+};
+
+static int best_view_by_email(const void *b, size_t blen, void *arg)
+{
+	struct best_view *bs = arg;
+	struct rec_view lic;
+	char key[160];
+	int commercial, prio;
+
+	if (blen == 0 || blen >= sizeof key)
+		return 0;
+	memcpy(key, b, blen);
+	key[blen] = '\0';
+	if ((bs->rc = license_view_get(bs->t, key, &lic)) != STORE_OK)
+		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
+	if (view_counts(&lic, bs->now, &commercial, &prio) && (!bs->found || prio < bs->prio)) {
+		bs->found = 1;
+		bs->commercial = commercial;
+		bs->prio = prio;
+	}
+	rec_view_done(&lic);
+	return 0;
+}
+
+/* license_standing's rules on a view of the account (st->license stays
+ * NULL). The views are of this transaction's bytes and are released
+ * before it returns. */
+static int standing_view(struct store_txn *t, const struct rec_view *acct, int64_t now,
+                         struct standing *st)
+{
+	const char *bound = rv_str(acct, "license_key"), *role = rv_str(acct, "role");
+	const char *email = rv_str(acct, "email");
+	int commercial = 0, prio = NOT_ELIGIBLE_PRIORITY, rc;
+
+	if (bound != NULL) {
+		/* an applied key wins over any email match */
+		struct rec_view lic;
+		rc = license_view_get(t, bound, &lic);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND)
+			return rc;
+		if (rc == STORE_OK && view_counts(&lic, now, &commercial, &prio)) {
+			st->priority = prio;
+			st->eligible = commercial;
+		}
+		rec_view_done(&lic);
+	} else if (email != NULL) {
+		struct best_view bs = {.t = t, .now = now};
+		if ((rc = idx_each(t, DB_LICENSE_EMAIL, email, best_view_by_email, &bs)) != 0)
+			return rc;
+		if (bs.found) {
+			st->priority = bs.prio;
+			st->eligible = bs.commercial;
+		}
+	}
+	if (role != NULL && strcmp(role, "reseller") == 0) {
+		st->eligible = 1;
+		if (st->priority > RESELLER_PRIORITY)
+			st->priority = RESELLER_PRIORITY;
+	}
+	if (rv_true(acct, "suspended"))
+		st->eligible = 0;
+	return STORE_OK;
+}
+
 int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
                         struct standing *st)
 {
-	const json_t *acct;
+	struct rec_view acct;
 	int rc;
 
 	memset(st, 0, sizeof *st);
 	st->priority = NOT_ELIGIBLE_PRIORITY;
-	if ((rc = rec_get_shared(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
+	if (account_id == NULL)
+		return STORE_OK;
+	if ((rc = rec_view_get(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	rc = license_standing(t, acct, now, st);
-	jx_release(acct);
+	rc = standing_view(t, &acct, now, st);
+	rec_view_done(&acct);
 	return rc;
 }

@@ -90,7 +90,9 @@ int license_standing(struct store_txn *t, const json_t *account, int64_t now, st
 void standing_free(struct standing *st);
 
 /* Standing of the account with this id (NULL-safe for a missing account:
- * not eligible, priority 5). */
+ * not eligible, priority 5): eligible and priority only, st->license is
+ * NULL. Read through views of the records' bytes (records.h), without
+ * building JSON objects: the gauntlet's license check. */
 int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
                         struct standing *st);
 

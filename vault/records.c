@@ -1,4 +1,4 @@
-/* records.c - JSON records and index keys. */
+/* records.c - records (binary, or the JSON of older versions) and index keys. */
 #include "records.h"
 
 #include <pthread.h>
@@ -13,31 +13,48 @@
 
 #define IDX_KEY_MAX 511
 
+json_t *rec_decode(const void *v, size_t vl)
+{
+	json_t *o;
+
+	if (brec_is(v, vl))
+		return brec_decode(v, vl);
+	/* the JSON text of older versions */
+	if ((o = json_loadb(v, vl, JSON_REJECT_DUPLICATES, NULL)) != NULL && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static json_t *parse_record(enum store_db db, const void *v, size_t vl)
+{
+	json_t *o = rec_decode(v, vl);
+
+	if (o == NULL)
+		log_msg("store: record in table %d does not decode", (int)db);
+	return o;
+}
+
 int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out)
 {
 	const void *v;
 	size_t vl;
-	json_error_t e;
 	int rc;
 
 	*out = NULL;
 	if ((rc = store_get(t, db, key, strlen(key), &v, &vl)) != STORE_OK)
 		return rc;
-	if ((*out = json_loadb(v, vl, JSON_REJECT_DUPLICATES, &e)) == NULL ||
-	    !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		log_msg("store: record in table %d does not parse", (int)db);
+	if ((*out = parse_record(db, v, vl)) == NULL)
 		return STORE_ERROR;
-	}
 	return STORE_OK;
 }
 
-/* Parsed records, per thread: the text a record had when it was parsed
- * and what it parsed to. A lookup compares the text read in the caller's
- * transaction with the kept one byte for byte, so it never answers for a
- * record that changed (in any transaction, committed or not): parsing is
- * a function of the text. Small and direct-mapped: the gauntlet reads the
+/* Decoded records, per thread: the bytes a record had when it was decoded
+ * and what they decoded to. A lookup compares the bytes read in the
+ * caller's transaction with the kept ones byte for byte, so it never
+ * answers for a record that changed (in any transaction, committed or
+ * not): decoding is a function of the bytes. Small and direct-mapped: the gauntlet reads the
  * same few accounts, sessions and licenses again and again. */
 #define SHARED_SLOTS 64
 #define SHARED_KEY_MAX 128
@@ -86,19 +103,6 @@ static struct shared_slot *shared_slots(void)
 		return NULL;
 	}
 	return sl;
-}
-
-static json_t *parse_record(enum store_db db, const void *v, size_t vl)
-{
-	json_error_t e;
-	json_t *o = json_loadb(v, vl, JSON_REJECT_DUPLICATES, &e);
-
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
-		log_msg("store: record in table %d does not parse", (int)db);
-		return NULL;
-	}
-	return o;
 }
 
 int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, const json_t **out)
@@ -162,14 +166,71 @@ int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, const
 int rec_put(struct store_txn *t, enum store_db db, const char *key, const json_t *obj,
             unsigned flags)
 {
-	char *s = jx_text(obj);
+	unsigned char *b;
+	size_t bl;
 	int rc;
 
-	if (s == NULL)
+	if (brec_encode(obj, &b, &bl) != 0) {
+		log_msg("store: a record for table %d has no binary form", (int)db);
 		return STORE_ERROR;
-	rc = store_put(t, db, key, strlen(key), s, strlen(s), flags);
-	free(s);
+	}
+	rc = store_put(t, db, key, strlen(key), b, bl, flags);
+	free(b);
 	return rc;
+}
+
+int rec_view_get(struct store_txn *t, enum store_db db, const char *key, struct rec_view *vw)
+{
+	const void *v;
+	size_t vl;
+	int rc;
+
+	memset(vw, 0, sizeof *vw);
+	if ((rc = store_get(t, db, key, strlen(key), &v, &vl)) != STORE_OK)
+		return rc;
+	if (brec_is(v, vl)) {
+		if (brec_view(&vw->b, v, vl) == 0)
+			return STORE_OK;
+		log_msg("store: record in table %d does not decode", (int)db);
+		return STORE_ERROR;
+	}
+	/* an older JSON text: its parse, through the cache */
+	return rec_get_shared(t, db, key, &vw->j);
+}
+
+int rec_view_of(const void *v, size_t vl, struct rec_view *vw)
+{
+	memset(vw, 0, sizeof *vw);
+	if (brec_is(v, vl))
+		return brec_view(&vw->b, v, vl);
+	return (vw->j = rec_decode(v, vl)) != NULL ? 0 : -1;
+}
+
+void rec_view_done(struct rec_view *vw)
+{
+	jx_release(vw->j);
+	memset(vw, 0, sizeof *vw);
+}
+
+const char *rv_str(const struct rec_view *vw, const char *name)
+{
+	return vw->j != NULL ? jx_str(vw->j, name) : brec_str(&vw->b, name);
+}
+
+int64_t rv_int(const struct rec_view *vw, const char *name, int64_t dflt)
+{
+	return vw->j != NULL ? (int64_t)jx_int(vw->j, name, dflt) : brec_int(&vw->b, name, dflt);
+}
+
+int rv_true(const struct rec_view *vw, const char *name)
+{
+	return vw->j != NULL ? json_is_true(json_object_get(vw->j, name))
+	                     : brec_bool(&vw->b, name, 0) == 1;
+}
+
+int rv_has(const struct rec_view *vw, const char *name)
+{
+	return vw->j != NULL ? json_object_get(vw->j, name) != NULL : brec_has(&vw->b, name);
 }
 
 static size_t idx_key(unsigned char *k, const char *a, const void *b, size_t blen)

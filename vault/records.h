@@ -1,6 +1,9 @@
-/* records.h - JSON records and two-part index keys on top of store.h.
- * Non-secret records (accounts, licenses, tickets, sessions) are stored as
- * compact JSON; credentials are sealed (crypto.h). */
+/* records.h - records and two-part index keys on top of store.h.
+ * Non-secret records (accounts, licenses, tickets, sessions, links,
+ * receipts, webhooks, ...) are JSON objects stored in the compact binary
+ * form of common/brec.h; those written as JSON text by older versions are
+ * still read, and are stored in the binary form when they next change.
+ * Credentials are sealed (crypto.h). */
 #ifndef RSVAULT_RECORDS_H
 #define RSVAULT_RECORDS_H
 
@@ -9,11 +12,18 @@
 
 #include <jansson.h>
 
+#include "brec.h"
 #include "jsonx.h" /* jx_str, jx_int, jx_time, jx_text */
 #include "store.h"
 
-/* Load the JSON record db[key] into *out (new reference). Returns 0,
- * STORE_NOTFOUND, or STORE_ERROR for a record that does not parse. */
+/* The record stored as v[0..vl), in either form (binary, or the JSON
+ * text of older versions), as a new object; NULL when it is neither a
+ * valid encoding nor a JSON object. Every reader of records goes through
+ * it (or through rec_view_get). */
+json_t *rec_decode(const void *v, size_t vl);
+
+/* Load the record db[key] into *out (new reference). Returns 0,
+ * STORE_NOTFOUND, or STORE_ERROR for a record that does not decode. */
 int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out);
 
 /* As rec_get, but *out may be shared with other callers of this thread
@@ -23,9 +33,36 @@ int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out
  * the compiler holds every caller to that. For the gauntlet's hot reads. */
 int rec_get_shared(struct store_txn *t, enum store_db db, const char *key, const json_t **out);
 
-/* Store obj as db[key]. Returns 0 or a store_err. */
+/* Store obj as db[key], in the binary form. Returns 0 or a store_err
+ * (STORE_ERROR for an object with no encoding: brec_encode). */
 int rec_put(struct store_txn *t, enum store_db db, const char *key, const json_t *obj,
             unsigned flags);
+
+/* A record read without building a JSON object, for the hot path: a view
+ * of its bytes in the caller's transaction (brec.h), or, for a record
+ * still in the JSON text of an older version, its parse (shared, as
+ * rec_get_shared's). The rv_ accessors answer as jx_str, jx_int and
+ * json_is_true do on the object. Valid until the transaction ends or
+ * the transaction next changes the store (LMDB may move the bytes then),
+ * whichever comes first: read it, decide, then write. Release with
+ * rec_view_done (a no-op for the binary form). */
+struct rec_view {
+	struct brec b;
+	const json_t *j; /* the older JSON form, or NULL */
+};
+
+/* Returns 0, STORE_NOTFOUND, or STORE_ERROR for a record that does not
+ * decode. *vw is empty (every lookup absent) unless 0 is returned. */
+int rec_view_get(struct store_txn *t, enum store_db db, const char *key, struct rec_view *vw);
+/* The same of the bytes v[0..vl) (a cursor's value, say): 0, or -1 for
+ * bytes that are neither form; an older JSON text is parsed (not
+ * shared). */
+int rec_view_of(const void *v, size_t vl, struct rec_view *vw);
+void rec_view_done(struct rec_view *vw);
+const char *rv_str(const struct rec_view *vw, const char *name);
+int64_t rv_int(const struct rec_view *vw, const char *name, int64_t dflt);
+int rv_true(const struct rec_view *vw, const char *name); /* the value true */
+int rv_has(const struct rec_view *vw, const char *name);  /* present, null included */
 
 /* Index keys "a\0b": put (value empty) and delete. */
 int idx_put(struct store_txn *t, enum store_db db, const char *a, const void *b, size_t blen);

@@ -96,6 +96,10 @@ struct req {
 	 * own (json_deep_copy) and puts that. Released with jx_release. */
 	const json_t *ticket;
 	const json_t *session;
+	/* The secret read's session (check_session reads it as a view, and
+	 * leaves session NULL): its expires_at (ms, -1 none); its id is
+	 * a_session. */
+	int64_t sess_expires_at;
 	char cap_id[REQ_PARAM_MAX]; /* capability routes: the link's or receipt's id */
 
 	/* Audit subject (pointers into params or the loaded records). */

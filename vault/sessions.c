@@ -43,24 +43,35 @@ int sessions_of_ticket_each(struct store_txn *t, const char *tid, idx_fn fn, voi
 	return idx_each(t, DB_TICKET_SESSIONS, tid, fn, arg);
 }
 
-const char *session_state(const json_t *sess, int64_t now)
+/* The rule, on the fields of a session record (defaults as absent). */
+static const char *state_of(const char *st, int64_t ended_at, int64_t approve_by,
+                            int64_t expires_at, int64_t now)
 {
-	const char *st = jx_str(sess, "state");
-
 	if (st == NULL) /* written before approval existed: active until ended */
 		st = "active";
-	if ((strcmp(st, "pending") == 0 || strcmp(st, "active") == 0) &&
-	    jx_int(sess, "ended_at", -1) >= 0)
+	if ((strcmp(st, "pending") == 0 || strcmp(st, "active") == 0) && ended_at >= 0)
 		return "ended"; /* an end that wrote only ended_at */
 	if (strcmp(st, "pending") == 0)
-		return now >= jx_int(sess, "approve_by", 0) ? "expired" : "pending";
+		return now >= approve_by ? "expired" : "pending";
 	if (strcmp(st, "active") == 0)
-		return now >= jx_int(sess, "expires_at", 0) ? "expired" : "active";
+		return now >= expires_at ? "expired" : "active";
 	if (strcmp(st, "denied") == 0)
 		return "denied";
 	if (strcmp(st, "expired") == 0)
 		return "expired";
 	return "ended";
+}
+
+const char *session_state(const json_t *sess, int64_t now)
+{
+	return state_of(jx_str(sess, "state"), jx_int(sess, "ended_at", -1),
+	                jx_int(sess, "approve_by", 0), jx_int(sess, "expires_at", 0), now);
+}
+
+const char *session_state_view(const struct rec_view *sess, int64_t now)
+{
+	return state_of(rv_str(sess, "state"), rv_int(sess, "ended_at", -1),
+	                rv_int(sess, "approve_by", 0), rv_int(sess, "expires_at", 0), now);
 }
 
 json_t *session_view(const json_t *s, int64_t now)

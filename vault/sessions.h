@@ -41,12 +41,14 @@
  * says what was last written; a pending or active session whose time ran
  * out reads "expired" at once, before the sweeper records it. */
 const char *session_state(const json_t *sess, int64_t now);
+/* The same of a view of the record (the gauntlet's check_session). */
+const char *session_state_view(const struct rec_view *sess, int64_t now);
 
 /* The stored session sid (DB_SESSIONS) into *out (new reference), and
  * storing it back. rec_get/rec_put's returns. */
 int session_get(struct store_txn *t, const char *sid, json_t **out);
-/* The same, maybe shared with the writer's record cache (rec_get_shared):
- * read only. For the gauntlet. */
+/* The same, maybe shared with the thread's record cache (rec_get_shared):
+ * read only. For notify.c's payloads. */
 int session_get_shared(struct store_txn *t, const char *sid, const json_t **out);
 int session_put(struct store_txn *t, const char *sid, const json_t *s, unsigned flags);
 

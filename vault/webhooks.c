@@ -554,7 +554,7 @@ int api_webhook_list(struct req *r, struct store_txn *t)
 		}
 		if ((int64_t)json_array_size(arr) == limit)
 			break;
-		if ((wh = json_loadb(v, vl, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+		if ((wh = rec_decode(v, vl)) == NULL) {
 			rc = STORE_ERROR;
 			break;
 		}
