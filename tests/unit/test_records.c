@@ -114,6 +114,157 @@ static void test_shared(void **state)
 	rm_store();
 }
 
+/* The two forms: rec_put writes the binary one; a record written as JSON
+ * text by an older version (put raw here, as such a version did) reads
+ * the same through rec_get, rec_get_shared, rec_view_get and rec_view_of,
+ * and is stored in the binary form when it is put back changed. */
+struct forms {
+	int phase;
+	int rc[8];
+	unsigned char first; /* first byte stored after the phase's put */
+	json_t *got;
+	const char *role;
+	int64_t at;
+	int susp, has_null, has_absent;
+};
+
+#define OLD_TEXT                                                                                   \
+	"{\"id\":\"acct-old\",\"role\":\"agent\",\"suspended\":true,\"at\":1764650000000,"         \
+	"\"gone\":null}"
+
+static void view_fields(struct forms *f, const struct rec_view *vw)
+{
+	f->role = rv_str(vw, "role");
+	f->at = rv_int(vw, "at", -1);
+	f->susp = rv_true(vw, "suspended");
+	f->has_null = rv_has(vw, "gone");
+	f->has_absent = rv_has(vw, "nope");
+}
+
+static int forms_op(struct store_txn *t, void *arg)
+{
+	struct forms *f = arg;
+	struct rec_view vw;
+	const json_t *sh = NULL;
+	const void *v;
+	size_t vl;
+
+	if (f->phase == 0) /* an older version's record */
+		f->rc[0] = store_put(t, DB_ACCOUNTS, "old", 3, OLD_TEXT, strlen(OLD_TEXT), 0);
+	if (f->phase == 1) { /* changed and put back */
+		json_t *o = NULL;
+		f->rc[0] = rec_get(t, DB_ACCOUNTS, "old", &o);
+		if (o != NULL)
+			json_object_set_new(o, "role", json_string("admin"));
+		f->rc[7] = rec_put(t, DB_ACCOUNTS, "old", o, 0);
+		json_decref(o);
+	}
+	f->rc[1] = store_get(t, DB_ACCOUNTS, "old", 3, &v, &vl);
+	f->first = f->rc[1] == STORE_OK && vl > 0 ? *(const unsigned char *)v : 0;
+	f->rc[2] = rec_get(t, DB_ACCOUNTS, "old", &f->got);
+	f->rc[3] = rec_get_shared(t, DB_ACCOUNTS, "old", &sh);
+	if (sh != NULL && f->got != NULL && !json_equal(sh, f->got))
+		f->rc[3] = -100;
+	jx_release(sh);
+	f->rc[4] = rec_view_get(t, DB_ACCOUNTS, "old", &vw);
+	view_fields(f, &vw);
+	/* the view's strings are copied out before it goes */
+	f->role = f->role != NULL && strcmp(f->role, f->phase ? "admin" : "agent") == 0 ? "same"
+	                                                                                : "differs";
+	rec_view_done(&vw);
+	if (f->rc[1] == STORE_OK) {
+		f->rc[5] = rec_view_of(v, vl, &vw);
+		if (f->rc[5] == 0 &&
+		    (rv_int(&vw, "at", -1) != f->at || rv_true(&vw, "suspended") != f->susp))
+			f->rc[5] = -100;
+		rec_view_done(&vw);
+	}
+	f->rc[6] = rec_view_get(t, DB_ACCOUNTS, "missing", &vw);
+	if (rv_str(&vw, "role") != NULL || rv_has(&vw, "role"))
+		f->rc[6] = -100;
+	rec_view_done(&vw);
+	return 0;
+}
+
+static void test_forms(void **state)
+{
+	struct store *st;
+	int created;
+	json_t *want = json_loads(OLD_TEXT, 0, NULL);
+
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/rsv-records-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(store_open(dir, (size_t)64 << 20, 5000, &st, &created), STORE_OK);
+	for (int phase = 0; phase < 2; phase++) {
+		struct forms f = {.phase = phase};
+		assert_int_equal(store_write(st, forms_op, &f), 0);
+		assert_int_equal(f.rc[0], STORE_OK);
+		for (int i = 1; i <= 5; i++)
+			assert_int_equal(f.rc[i], STORE_OK);
+		assert_int_equal(f.rc[6], STORE_NOTFOUND);
+		/* JSON text first, the binary form once changed */
+		assert_int_equal(f.first, phase == 0 ? '{' : BREC_V1);
+		if (phase == 1) {
+			assert_int_equal(f.rc[7], STORE_OK);
+			json_object_set_new(want, "role", json_string("admin"));
+		}
+		assert_true(json_equal(f.got, want));
+		assert_string_equal(f.role, "same");
+		assert_int_equal(f.at, 1764650000000LL);
+		assert_int_equal(f.susp, 1);
+		assert_int_equal(f.has_null, 1);
+		assert_int_equal(f.has_absent, 0);
+		json_decref(f.got);
+	}
+	json_decref(want);
+	store_close(st);
+	rm_store();
+}
+
+/* Bytes that are neither form, and an object with no binary form. */
+static int bad_op(struct store_txn *t, void *arg)
+{
+	static const unsigned char cut[] = {BREC_V1, 'o', 0, 0, 0, 9, 0, 0, 0, 1};
+	int *rc = arg;
+	struct rec_view vw;
+	json_t *o = NULL, *real = json_pack("{s:f}", "x", 0.5);
+	const json_t *sh = NULL;
+
+	rc[0] = store_put(t, DB_ACCOUNTS, "cut", 3, cut, sizeof cut, 0);
+	rc[1] = rec_get(t, DB_ACCOUNTS, "cut", &o);
+	rc[2] = rec_get_shared(t, DB_ACCOUNTS, "cut", &sh);
+	rc[3] = rec_view_get(t, DB_ACCOUNTS, "cut", &vw);
+	rc[4] = rv_str(&vw, "id") == NULL && o == NULL && sh == NULL ? 0 : -100;
+	rec_view_done(&vw);
+	rc[5] = rec_put(t, DB_ACCOUNTS, "real", real, 0);
+	rc[6] =
+	    rec_decode("[1]", 3) == NULL && rec_decode("{\"a\":1,\"a\":2}", 13) == NULL ? 0 : -100;
+	json_decref(real);
+	return 0;
+}
+
+static void test_bad_records(void **state)
+{
+	struct store *st;
+	int created, rc[7];
+
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/rsv-records-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(store_open(dir, (size_t)64 << 20, 5000, &st, &created), STORE_OK);
+	assert_int_equal(store_write(st, bad_op, rc), 0);
+	assert_int_equal(rc[0], STORE_OK);
+	assert_int_equal(rc[1], STORE_ERROR);
+	assert_int_equal(rc[2], STORE_ERROR);
+	assert_int_equal(rc[3], STORE_ERROR);
+	assert_int_equal(rc[4], 0);
+	assert_int_equal(rc[5], STORE_ERROR);
+	assert_int_equal(rc[6], 0);
+	store_close(st);
+	rm_store();
+}
+
 static void test_jx_text(void **state)
 {
 	json_t *o = json_object();
@@ -235,8 +386,8 @@ static void test_cred_meta(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_shared),
-	    cmocka_unit_test(test_jx_text),
+	    cmocka_unit_test(test_shared),      cmocka_unit_test(test_forms),
+	    cmocka_unit_test(test_bad_records), cmocka_unit_test(test_jx_text),
 	    cmocka_unit_test(test_cred_meta),
 	};
 	if (sodium_init() < 0)
