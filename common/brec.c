@@ -104,6 +104,13 @@ static int enc_object(struct buf *b, const json_t *o, int depth)
 			break;
 		m[i].name = k;
 		m[i].len = strlen(k);
+#if JANSSON_VERSION_HEX >= 0x020e00
+		/* a key set with json_object_setn may hold a NUL: no form */
+		if (json_object_iter_key_len(json_object_key_to_iter(k)) != m[i].len) {
+			free(m);
+			return -1;
+		}
+#endif
 		m[i].val = v;
 		i++;
 	}

@@ -200,6 +200,13 @@ static void test_refused_encodings(void **state)
 	json_object_set_new(o, "s", json_stringn("a\0b", 3));
 	assert_int_equal(brec_encode(o, &b, &n), -1);
 	json_decref(o);
+#if JANSSON_VERSION_HEX >= 0x020e00
+	/* a name with a NUL inside */
+	o = json_object();
+	json_object_setn_new(o, "a\0b", 3, json_integer(1));
+	assert_int_equal(brec_encode(o, &b, &n), -1);
+	json_decref(o);
+#endif
 	/* names: the longest allowed, one longer */
 	memset(longname, 'n', sizeof longname);
 	longname[BREC_NAME_MAX] = '\0';
