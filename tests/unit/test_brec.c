@@ -422,6 +422,16 @@ static void test_hostile_strings(void **state)
 	assert_int_equal(brec_view(&vw, h, n), -1);
 	assert_null(brec_str(&vw, "id"));
 	free(h);
+	/* the same in a longer string (checked eight bytes at a time) */
+	h = one_member("id", 2, "abcdefgh\0jklmnopq", 17, 18, &n);
+	assert_false(accepted(h, n));
+	free(h);
+	h = one_member("id", 2, "abc\0efghijklmnopq", 17, 18, &n);
+	assert_false(accepted(h, n));
+	free(h);
+	h = one_member("id", 2, "abcdefghijklmnopq", 17, 18, &n);
+	assert_true(accepted(h, n));
+	free(h);
 	/* the trailing NUL missing */
 	h = one_member("id", 2, "abcd", 3, 4, &n);
 	assert_false(accepted(h, n));
