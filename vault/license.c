@@ -381,83 +381,7 @@ void license_bind_failed(const char *account, int64_t now)
 	s->next = (s->next + 1) % LICENSE_BIND_FAIL_LIMIT;
 }
 
-struct best {
-	struct store_txn *t;
-	int64_t now;
-	const json_t *lic;
-	int prio;
-	int rc;
-};
-
-static int best_by_email(const void *b, size_t blen, void *arg)
-{
-	struct best *bs = arg;
-	char key[160];
-	const json_t *lic;
-	int commercial, prio;
-
-	if (blen == 0 || blen >= sizeof key)
-		return 0;
-	memcpy(key, b, blen);
-	key[blen] = '\0';
-	if ((bs->rc = license_get_shared(bs->t, key, &lic)) != STORE_OK)
-		return bs->rc == STORE_NOTFOUND ? (bs->rc = 0) : bs->rc;
-	if (license_valid(lic, bs->now) &&
-	    license_type(jx_str(lic, "type"), &commercial, &prio) == 0 &&
-	    (bs->lic == NULL || prio < bs->prio)) {
-		jx_release(bs->lic);
-		bs->lic = lic;
-		bs->prio = prio;
-		return 0;
-	}
-	jx_release(lic);
-	return 0;
-}
-
-int license_standing(struct store_txn *t, const json_t *account, int64_t now, struct standing *st)
-{
-	const char *bound = jx_str(account, "license_key");
-	const char *role = jx_str(account, "role");
-	int commercial = 0, prio = NOT_ELIGIBLE_PRIORITY, rc;
-
-	memset(st, 0, sizeof *st);
-	st->priority = NOT_ELIGIBLE_PRIORITY;
-	if (bound != NULL) {
-		/* an applied key wins over any email match */
-		rc = license_get_shared(t, bound, &st->license); /* read only */
-		if (rc != STORE_OK && rc != STORE_NOTFOUND)
-			return rc;
-	} else if (jx_str(account, "email") != NULL) {
-		struct best bs = {.t = t, .now = now};
-		if ((rc = idx_each(t, DB_LICENSE_EMAIL, jx_str(account, "email"), best_by_email,
-		                   &bs)) != 0) {
-			jx_release(bs.lic);
-			return rc;
-		}
-		st->license = bs.lic;
-	}
-	if (st->license != NULL && license_valid(st->license, now) &&
-	    license_type(jx_str(st->license, "type"), &commercial, &prio) == 0) {
-		st->priority = prio;
-		st->eligible = commercial;
-	}
-	if (role != NULL && strcmp(role, "reseller") == 0) {
-		st->eligible = 1;
-		if (st->priority > RESELLER_PRIORITY)
-			st->priority = RESELLER_PRIORITY;
-	}
-	if (json_is_true(json_object_get(account, "suspended")))
-		st->eligible = 0;
-	return STORE_OK;
-}
-
-void standing_free(struct standing *st)
-{
-	jx_release(st->license);
-	st->license = NULL;
-}
-
-/* ---- the standing read on the hot path: views, no JSON objects ---------- */
+/* ---- a customer's standing: one set of rules, read through views -------- */
 
 /* Does the license lic count at now (valid, of a known type)? Then its
  * commerciality and priority. As license_valid and license_type. */
@@ -481,10 +405,13 @@ static int license_view_get(struct store_txn *t, const char *key, struct rec_vie
 	return rec_view_get(t, DB_LICENSES, k, vw);
 }
 
+#define CHOSEN_MAX 160 /* a license key as the e-mail index holds it, and its NUL */
+
 struct best_view {
 	struct store_txn *t;
 	int64_t now;
 	int found, commercial, prio;
+	char key[CHOSEN_MAX]; /* of the best so far */
 	int rc;
 };
 
@@ -492,7 +419,7 @@ static int best_view_by_email(const void *b, size_t blen, void *arg)
 {
 	struct best_view *bs = arg;
 	struct rec_view lic;
-	char key[160];
+	char key[CHOSEN_MAX];
 	int commercial, prio;
 
 	if (blen == 0 || blen >= sizeof key)
@@ -505,30 +432,36 @@ static int best_view_by_email(const void *b, size_t blen, void *arg)
 		bs->found = 1;
 		bs->commercial = commercial;
 		bs->prio = prio;
+		memcpy(bs->key, key, blen + 1);
 	}
 	rec_view_done(&lic);
 	return 0;
 }
 
-/* license_standing's rules on a view of the account (st->license stays
- * NULL). The views are of this transaction's bytes and are released
- * before it returns. */
-static int standing_view(struct store_txn *t, const struct rec_view *acct, int64_t now,
-                         struct standing *st)
+/* The standing of an account with these fields at now into *st (eligible
+ * and priority; st->license untouched) and the key of the license that
+ * counts for it into chosen ("" for none): an applied key (whether it
+ * counts or not: it wins over any email match), else the valid e-mail
+ * match of the best priority. The licenses are read as views of this
+ * transaction's bytes and released before it returns. */
+static int standing_core(struct store_txn *t, const char *bound, const char *email,
+                         const char *role, int suspended, int64_t now, struct standing *st,
+                         char chosen[CHOSEN_MAX])
 {
-	const char *bound = rv_str(acct, "license_key"), *role = rv_str(acct, "role");
-	const char *email = rv_str(acct, "email");
 	int commercial = 0, prio = NOT_ELIGIBLE_PRIORITY, rc;
 
+	chosen[0] = '\0';
 	if (bound != NULL) {
-		/* an applied key wins over any email match */
 		struct rec_view lic;
 		rc = license_view_get(t, bound, &lic);
 		if (rc != STORE_OK && rc != STORE_NOTFOUND)
 			return rc;
-		if (rc == STORE_OK && view_counts(&lic, now, &commercial, &prio)) {
-			st->priority = prio;
-			st->eligible = commercial;
+		if (rc == STORE_OK) {
+			snprintf(chosen, CHOSEN_MAX, "%s", bound);
+			if (view_counts(&lic, now, &commercial, &prio)) {
+				st->priority = prio;
+				st->eligible = commercial;
+			}
 		}
 		rec_view_done(&lic);
 	} else if (email != NULL) {
@@ -538,6 +471,7 @@ static int standing_view(struct store_txn *t, const struct rec_view *acct, int64
 		if (bs.found) {
 			st->priority = bs.prio;
 			st->eligible = bs.commercial;
+			memcpy(chosen, bs.key, CHOSEN_MAX);
 		}
 	}
 	if (role != NULL && strcmp(role, "reseller") == 0) {
@@ -545,15 +479,42 @@ static int standing_view(struct store_txn *t, const struct rec_view *acct, int64
 		if (st->priority > RESELLER_PRIORITY)
 			st->priority = RESELLER_PRIORITY;
 	}
-	if (rv_true(acct, "suspended"))
+	if (suspended)
 		st->eligible = 0;
 	return STORE_OK;
+}
+
+int license_standing(struct store_txn *t, const json_t *account, int64_t now, struct standing *st)
+{
+	char chosen[CHOSEN_MAX];
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	st->priority = NOT_ELIGIBLE_PRIORITY;
+	rc = standing_core(t, jx_str(account, "license_key"), jx_str(account, "email"),
+	                   jx_str(account, "role"),
+	                   json_is_true(json_object_get(account, "suspended")), now, st, chosen);
+	/* the license that counts, as an object for the views that show it
+	 * (read in the same transaction, with nothing written in between) */
+	if (rc == STORE_OK && chosen[0] != '\0') {
+		rc = license_get_shared(t, chosen, &st->license); /* read only */
+		if (rc == STORE_NOTFOUND)
+			rc = STORE_OK;
+	}
+	return rc;
+}
+
+void standing_free(struct standing *st)
+{
+	jx_release(st->license);
+	st->license = NULL;
 }
 
 int license_standing_of(struct store_txn *t, const char *account_id, int64_t now,
                         struct standing *st)
 {
 	struct rec_view acct;
+	char chosen[CHOSEN_MAX];
 	int rc;
 
 	memset(st, 0, sizeof *st);
@@ -562,7 +523,8 @@ int license_standing_of(struct store_txn *t, const char *account_id, int64_t now
 		return STORE_OK;
 	if ((rc = rec_view_get(t, DB_ACCOUNTS, account_id, &acct)) != STORE_OK)
 		return rc == STORE_NOTFOUND ? STORE_OK : rc;
-	rc = standing_view(t, &acct, now, st);
+	rc = standing_core(t, rv_str(&acct, "license_key"), rv_str(&acct, "email"),
+	                   rv_str(&acct, "role"), rv_true(&acct, "suspended"), now, st, chosen);
 	rec_view_done(&acct);
 	return rc;
 }

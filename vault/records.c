@@ -54,8 +54,11 @@ int rec_get(struct store_txn *t, enum store_db db, const char *key, json_t **out
  * and what they decoded to. A lookup compares the bytes read in the
  * caller's transaction with the kept ones byte for byte, so it never
  * answers for a record that changed (in any transaction, committed or
- * not): decoding is a function of the bytes. Small and direct-mapped: the gauntlet reads the
- * same few accounts, sessions and licenses again and again. */
+ * not): decoding is a function of the bytes. Small and direct-mapped:
+ * the writer reads the same few tickets again and again (r->ticket,
+ * notify.c's payloads); the gauntlet's account, session and license
+ * reads are views (rec_view_get) and come here only for a record still
+ * in the JSON of an older version. */
 #define SHARED_SLOTS 64
 #define SHARED_KEY_MAX 128
 #define SHARED_VAL_MAX 4096
