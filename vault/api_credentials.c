@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "arena.h"
 #include "page.h"
 #include "apilimits.h"
 #include "audit.h"
@@ -296,7 +297,8 @@ static int cred_create_post(struct req *r)
 	    util_format_time(p->expires, expires) != 0)
 		return req_fail(r, 500, "internal", "internal error");
 	/* upload_view's JSON, written as text (jx_quote escapes as jansson) */
-	text = malloc(6 * (strlen(p->cid) + strlen(label) + strlen(kind)) + 2 * UTIL_TIME_LEN + 96);
+	text = arena_alloc(r->arena, 6 * (strlen(p->cid) + strlen(label) + strlen(kind)) +
+	                                 2 * UTIL_TIME_LEN + 96);
 	if (text == NULL)
 		return req_fail(r, 500, "internal", "internal error");
 	o += put_lit(text + o, "{\"id\":");
@@ -579,7 +581,7 @@ static char *secret_answer_text(const struct req *r, const char *pt, size_t ptle
 	cap = 6 * strlen(r->a_cred) + 6 * strlen(sid) + 160;
 	for (size_t i = 0; i < 6; i++)
 		cap += v[i].n;
-	if ((out = malloc(cap)) == NULL) {
+	if ((out = arena_alloc(r->arena, cap)) == NULL) {
 		*oom = 1;
 		return NULL;
 	}
@@ -644,23 +646,30 @@ static json_t *secret_answer_json(const struct req *r, const unsigned char *pt, 
 static int cred_secret_post(struct req *r)
 {
 	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
-	size_t ptlen = 0;
+	size_t ptlen = 0, cap = 0;
 	json_t *out = NULL;
 	char *text = NULL;
 	int rc = 0, oom = 0;
 
 	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
 		return tampered(r, BAD_KEY);
-	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
-	                       &ptlen) != 0)
+	/* the plaintext in the request's arena (wiped here and again with it) */
+	if (r->post_reclen >= CRYPTO_RECORD_OVERHEAD)
+		cap = r->post_reclen - CRYPTO_RECORD_OVERHEAD + 1;
+	if (cap == 0)
+		rc = BAD_RECORD;
+	else if ((pt = arena_alloc(r->arena, cap)) == NULL)
+		oom = 1;
+	else if (crypto_record_open_to(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, pt,
+	                               cap, &ptlen) != 0)
 		rc = BAD_RECORD;
 	sodium_memzero(key, sizeof key);
+	if (oom)
+		return req_fail(r, 500, "internal", "internal error");
 	if (rc == 0 && (text = secret_answer_text(r, (const char *)pt, ptlen, &oom)) == NULL &&
 	    !oom && (out = secret_answer_json(r, pt, ptlen)) == NULL)
 		rc = BAD_RECORD;
-	if (pt != NULL) {
-		wipe_release(pt, ptlen);
-	}
+	arena_wipe(r->arena, pt, cap);
 	if (rc != 0)
 		return tampered(r, rc);
 	if (oom || (out != NULL && json_is_null(out))) {
@@ -694,7 +703,7 @@ int api_cred_secret(struct req *r, struct store_txn *t)
 		return tampered(r, BAD_RECORD);
 	if (r->now >= expires)
 		return req_fail(r, 404, "not_found", "no such credential");
-	if ((r->post_rec = malloc(vl)) == NULL)
+	if ((r->post_rec = arena_alloc(r->arena, vl)) == NULL)
 		return STORE_ERROR;
 	memcpy(r->post_rec, v, vl);
 	r->post_reclen = vl;
