@@ -67,10 +67,11 @@ static int upload_check(struct req *r, struct upload *u)
 
 /* Seal the upload u as credential cid of ticket tid with key: the
  * plaintext is the JSON of the fields (the flat object secret_answer_text
- * reads; written directly, the same bytes jansson wrote), wiped after. */
-static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
-                       const char *cid, int64_t created, int64_t expires, const struct upload *u,
-                       unsigned char **rec, size_t *reclen)
+ * reads; written directly, the same bytes jansson wrote), in the request's
+ * arena a, wiped after. */
+static int upload_seal(struct arena *a, const unsigned char key[CRYPTO_TICKET_KEY_LEN],
+                       const char *tid, const char *cid, int64_t created, int64_t expires,
+                       const struct upload *u, unsigned char **rec, size_t *reclen)
 {
 	const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
 	const char *const vals[] = {u->label, u->kind, u->host, u->user, u->secret, u->notes};
@@ -80,7 +81,8 @@ static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 
 	for (size_t i = 0; i < 6; i++)
 		cap += strlen(names[i]) + 4 + (vals[i] != NULL ? 6 * strlen(vals[i]) + 2 : 4);
-	if (u->label == NULL || u->kind == NULL || u->secret == NULL || (pt = malloc(cap)) == NULL)
+	if (u->label == NULL || u->kind == NULL || u->secret == NULL ||
+	    (pt = arena_alloc(a, cap)) == NULL)
 		return -1;
 	pt[o++] = '{';
 	for (size_t i = 0; i < 6; i++) {
@@ -98,7 +100,7 @@ static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 	pt[o++] = '}';
 	rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt, o, rec,
 	                        reclen);
-	wipe_release(pt, cap);
+	arena_wipe(a, pt, cap);
 	return rc;
 }
 
@@ -242,13 +244,14 @@ void api_cred_prepare(struct req *r)
 	size_t reclen = 0;
 	int64_t now;
 	char cid[64];
+	int sealed;
 
 	if (r->route->handler != api_cred_create || r->nparams < 1 || r->body_state != BODY_OK)
 		return;
 	memset(&u, 0, sizeof u);
 	if (upload_check(r, &u) != 0) {
 		/* keep the 400 for after the gauntlet; r as it was */
-		if ((p = calloc(1, sizeof *p)) != NULL) {
+		if ((p = arena_calloc(r->arena, 1, sizeof *p)) != NULL) {
 			p->magic = PREP_MAGIC;
 			p->status = r->status;
 			p->code = r->err_code;
@@ -266,8 +269,9 @@ void api_cred_prepare(struct req *r)
 		return; /* the writer finds it and answers 500 */
 	crypto_new_id(cid);
 	now = util_now_ms();
-	if (upload_seal(key, pr.tid, cid, now, now + u.ttl * 1000, &u, &rec, &reclen) == 0 &&
-	    (p = calloc(1, sizeof *p + reclen)) != NULL) {
+	sealed =
+	    upload_seal(r->arena, key, pr.tid, cid, now, now + u.ttl * 1000, &u, &rec, &reclen);
+	if (sealed == 0 && (p = arena_calloc(r->arena, 1, sizeof *p + reclen)) != NULL) {
 		p->magic = PREP_MAGIC;
 		snprintf(p->tid, sizeof p->tid, "%s", pr.tid);
 		memcpy(p->cid, cid, sizeof p->cid);
@@ -363,7 +367,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 		rc = rc == BAD_KEY ? tampered(r, rc) : rc;
 		goto out;
 	}
-	if (upload_seal(key, r->a_ticket, cid, r->now, expires, &u, &rec, &reclen) != 0) {
+	if (upload_seal(r->arena, key, r->a_ticket, cid, r->now, expires, &u, &rec, &reclen) != 0) {
 		rc = STORE_ERROR;
 		goto out;
 	}
