@@ -13,7 +13,7 @@
  * answer that points into it); the last arena_unref, from whatever thread,
  * wipes every byte the arena handed out and frees its chunks.
  *
- * Thread safety: arena_alloc and arena_wipe take the arena's lock (the
+ * Thread safety: arena_alloc (and arena_owns) take the arena's lock (the
  * writer thread may copy a record into a request's arena while the
  * connection's thread, after a time-out, builds the answer); references
  * are atomic.
