@@ -2,7 +2,9 @@
  * allocation aligned, growth past the first chunk keeps what was handed
  * out, the last reference (in whatever order the holders let go) wipes
  * every byte handed out before freeing, and sizes that would wrap are
- * refused. Built with RSVAULT_TESTING (the wipe hook). */
+ * refused, and holders on several threads share one arena. Built with
+ * RSVAULT_TESTING (the wipe hook). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,6 +178,65 @@ static void test_wipe_now(void **state)
 	assert_int_equal(seen_nonzero, 0);
 }
 
+/* Holders on several threads allocate at once and let go in whatever
+ * order they finish: every allocation is its own (no two overlap), and
+ * the arena is wiped and freed once. */
+#define NTHREADS 4
+#define NALLOC 200
+
+struct worker {
+	struct arena *a;
+	unsigned char *p[NALLOC];
+	int id;
+	int bad;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < NALLOC; i++) {
+		w->p[i] = arena_alloc(w->a, 40 + (size_t)i % 50);
+		if (w->p[i] == NULL) {
+			w->bad = 1;
+			break;
+		}
+		memset(w->p[i], w->id, 40);
+	}
+	for (int i = 0; i < NALLOC && !w->bad; i++)
+		for (int j = 0; j < 40; j++)
+			if (w->p[i][j] != w->id)
+				w->bad = 1;
+	arena_unref(w->a);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct arena *a = arena_new(1024);
+	struct worker w[NTHREADS];
+	pthread_t th[NTHREADS];
+
+	(void)state;
+	assert_non_null(a);
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i].a = a;
+		w[i].id = i + 1;
+		w[i].bad = 0;
+		arena_ref(a);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+	arena_unref(a); /* ours first: the workers' references keep it */
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < NTHREADS; i++)
+		assert_false(w[i].bad);
+	assert_true(seen_chunks > 1);
+	assert_true(seen_bytes >= (size_t)NTHREADS * NALLOC * 40);
+	assert_int_equal(seen_nonzero, 0);
+}
+
 static void test_overflow(void **state)
 {
 	struct arena *a = arena_new(0);
@@ -203,6 +264,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_growth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refcount_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wipe_now, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 	};
 	if (sodium_init() < 0)
