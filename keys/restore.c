@@ -486,72 +486,66 @@ static int check_backup_dir(const char *path)
 
 /* Check the copy at tmp (in the data directory, which only this tool and
  * the server's account can write): its SHA-256 and size are the
- * manifest's, and it is a store whose audit head is the manifest's. What
- * is checked is what is installed: the backup file is read once, by the
- * copy. */
-static int check_copy_with(const char *backup, const char *keys, const char *tmp,
-                           const struct rs_manifest *m, struct head *hp, char sha[65],
-                           char hhex[65], uint64_t *bytesp, uint32_t *need)
-{
-	size_t nneed = 0;
-
-	if (hash_file(tmp, sha, bytesp) != 0) {
-		warn("cannot read the copy %s", tmp);
-		return -1;
-	}
-	if (*bytesp != m->bytes || sodium_memcmp(sha, m->sha256, 64) != 0) {
-		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
-		      "the manifest describes",
-		      backup, *bytesp != m->bytes ? "size" : "SHA-256");
-		return -1;
-	}
-	if (store_inspect(tmp, read_head, hp) != STORE_OK) {
-		warnx("%s is not an rsvault store", backup);
-		return -1;
-	}
-	sodium_bin2hex(hhex, 65, hp->hash, sizeof hp->hash);
-	if (hp->seq != m->audit_seq || strcmp(hhex, m->audit_hash) != 0) {
-		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
-		      backup, (unsigned long long)hp->seq, (unsigned long long)m->audit_seq);
-		return -1;
-	}
-	/* master_versions is not covered by the signature (SPEC 8.5 fixes the
-	 * signed bytes): the versions the copy needs are read from the copy,
-	 * whose bytes the signed SHA-256 covers, and a manifest that leaves
-	 * one of them out was changed */
-	for (size_t i = 0; i < hp->nwc; i++) {
-		size_t j;
-		if (hp->wc[i].all == 0)
-			continue;
-		for (j = 0; j < m->nversions && m->versions[j] != hp->wc[i].version; j++)
-			;
-		if (j == m->nversions) {
-			warnx(
-			    "%s holds %llu value(s) wrapped under master-key version %u, which its "
-			    "manifest's master_versions does not list: the manifest was changed "
-			    "(master_versions is not covered by its signature; the file is)",
-			    backup, (unsigned long long)hp->wc[i].all, (unsigned)hp->wc[i].version);
-			return -1;
-		}
-		need[nneed++] = hp->wc[i].version;
-	}
-	return check_versions(keys, need, nneed);
-}
-
+ * manifest's, it is a store whose audit head is the manifest's, and the
+ * master-key versions its wrapped values are under are all in the
+ * manifest's master_versions and in keys. What is checked is what is
+ * installed: the backup file is read once, by the copy. */
 static int check_copy(const char *backup, const char *keys, const char *tmp,
                       const struct rs_manifest *m)
 {
 	struct head *hp = calloc(1, sizeof *hp);
 	char sha[65], hhex[65];
-	uint64_t bytes;
 	uint32_t need[WRAPPED_VERSIONS_MAX];
-	int rc;
+	size_t nneed = 0;
+	uint64_t bytes;
+	int rc = -1;
 
 	if (hp == NULL) {
 		warnx("out of memory");
 		return -1;
 	}
-	rc = check_copy_with(backup, keys, tmp, m, hp, sha, hhex, &bytes, need);
+	if (hash_file(tmp, sha, &bytes) != 0) {
+		warn("cannot read the copy %s", tmp);
+		goto out;
+	}
+	if (bytes != m->bytes || sodium_memcmp(sha, m->sha256, 64) != 0) {
+		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
+		      "the manifest describes",
+		      backup, bytes != m->bytes ? "size" : "SHA-256");
+		goto out;
+	}
+	if (store_inspect(tmp, read_head, hp) != STORE_OK) {
+		warnx("%s is not an rsvault store", backup);
+		goto out;
+	}
+	sodium_bin2hex(hhex, sizeof hhex, hp->hash, sizeof hp->hash);
+	if (hp->seq != m->audit_seq || strcmp(hhex, m->audit_hash) != 0) {
+		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
+		      backup, (unsigned long long)hp->seq, (unsigned long long)m->audit_seq);
+		goto out;
+	}
+	/* master_versions is not covered by the signature (SPEC 8.5 fixes the
+	 * signed bytes): the versions the copy needs are read from the copy,
+	 * whose bytes the signed SHA-256 covers, and a manifest that leaves
+	 * one of them out was changed */
+	for (size_t i = 0; i < hp->nwc && i < WRAPPED_VERSIONS_MAX; i++) {
+		size_t k;
+		if (hp->wc[i].all == 0)
+			continue;
+		for (k = 0; k < m->nversions && m->versions[k] != hp->wc[i].version; k++)
+			;
+		if (k == m->nversions) {
+			warnx(
+			    "%s holds %llu value(s) wrapped under master-key version %u, which its "
+			    "manifest's master_versions does not list: the manifest was changed "
+			    "(master_versions is not covered by its signature; the file is)",
+			    backup, (unsigned long long)hp->wc[i].all, (unsigned)hp->wc[i].version);
+			goto out;
+		}
+		need[nneed++] = hp->wc[i].version;
+	}
+	rc = check_versions(keys, need, nneed);
+out:
 	free(hp);
 	return rc;
 }
