@@ -102,7 +102,7 @@ $(BIN)/rsvault: $(call obj,client/main.c) $(CLIENT_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # admin-token works on the vault's own store with the server's code.
-KEYS_VAULT_OBJ := $(call obj,vault/tokens.c vault/store.c vault/crypto.c vault/records.c vault/log.c vault/metrics.c vault/wrapped.c vault/audit_read.c)
+KEYS_VAULT_OBJ := $(call obj,vault/tokens.c vault/store.c vault/crypto.c vault/records.c vault/log.c vault/display.c vault/metrics.c vault/wrapped.c vault/audit_read.c)
 $(call obj,keys/admin_token.c keys/restore.c): CFLAGS += -Ivault
 $(call obj,keys/master.c): CFLAGS += -Ivault
 $(call obj,keys/audit_rotate.c): CFLAGS += -Ivault

@@ -7,7 +7,11 @@
  * signature: hex Ed25519 signature by the audit key over the bytes
  *   "rsvault-backup-v1\n{sha256}\n{audit_seq}\n{audit_hash}\n"
  * (sha256 and audit_hash as 64 lowercase hex characters, audit_seq in
- * decimal). */
+ * decimal). The other fields are not signed: file and time are for
+ * people, bytes is checked against the file (whose SHA-256 is signed),
+ * and master_versions is only a claim: rsvault-keys restore reads the
+ * versions the copy needs from the copy itself and refuses a manifest
+ * that leaves one out (keys/restore.c, docs/decisions.md). */
 #ifndef RSVAULT_BACKUPMF_H
 #define RSVAULT_BACKUPMF_H
 

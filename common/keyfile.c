@@ -129,6 +129,47 @@ fail:
 	return -1;
 }
 
+int keyfile_shred(const char *path)
+{
+	static const unsigned char zero[4096];
+	struct stat st;
+	off_t off = 0;
+	int fd, saved;
+
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0)
+		goto fail;
+	if (!S_ISREG(st.st_mode) || st.st_size > KEYFILE_SHRED_MAX) {
+		errno = EINVAL;
+		goto fail;
+	}
+	while (off < st.st_size) {
+		size_t n = (size_t)(st.st_size - off) < sizeof zero ? (size_t)(st.st_size - off)
+		                                                    : sizeof zero;
+		ssize_t w = pwrite(fd, zero, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			goto fail;
+		}
+		off += w;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0)
+		return -1;
+	return unlink(path);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
 int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	return kf_write_new(path, buf, len, mode, 0, 0, 0);

@@ -47,6 +47,17 @@ int keyfile_write_new(const char *path, const void *buf, size_t len, mode_t mode
 int keyfile_write_new_owned(const char *path, const void *buf, size_t len, mode_t mode,
                             unsigned uid, unsigned gid);
 
+/* Overwrite the contents of the regular file at path (opened O_NOFOLLOW,
+ * never through a symlink) with zeros over its whole size, fsync it, then
+ * unlink path. Every hard link to the file reads zeros afterwards. On a
+ * copy-on-write or journalling file system the old blocks may survive
+ * elsewhere (docs/keys.md). Refuses (errno EINVAL) anything that is not a
+ * regular file of at most KEYFILE_SHRED_MAX bytes. Returns 0, or -1 with
+ * errno set; the file is then NOT removed unless the overwrite and fsync
+ * succeeded. */
+#define KEYFILE_SHRED_MAX (1024 * 1024)
+int keyfile_shred(const char *path);
+
 /* Open a SECRET key file for reading, refusing it unless it is safe:
  *  - its directory (opened first; fstat on that descriptor) is owned by the
  *    effective user or root and is not writable by group or others;

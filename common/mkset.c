@@ -208,6 +208,24 @@ int mkset_unseal(struct mkset *s, const unsigned char key[SEAL_KEY_LEN])
 		if (seal_file_decrypt(s->e[i].blob, s->e[i].len, key, img + i * SEAL_IMAGE_MAX,
 		                      &lens[i]) != 0)
 			goto done;
+	/* The seal binds its clear header's version (checked against the file
+	 * name by mkset_load); the key file image inside carries a version of
+	 * its own, which must be the same, or a file sealed for one version
+	 * would be loaded as another. */
+	for (i = 0; i < s->n; i++) {
+		unsigned char k[32], hk[KEYFILE_HASH_KEYS_LEN];
+		uint32_t v = 0;
+		int has, bad;
+		bad = keyfile_decode_master(img + i * SEAL_IMAGE_MAX, lens[i], k, &v, hk, &has) !=
+		          0 ||
+		      v != s->e[i].version;
+		sodium_memzero(k, sizeof k);
+		sodium_memzero(hk, sizeof hk);
+		if (bad) {
+			rc = -2;
+			goto done;
+		}
+	}
 	for (i = 0; i < s->n; i++) {
 		sodium_memzero(s->e[i].blob, sizeof s->e[i].blob);
 		memcpy(s->e[i].blob, img + i * SEAL_IMAGE_MAX, lens[i]);
@@ -291,7 +309,7 @@ int mkset_feed(struct mkset *s, struct mkset_unsealer *u, const char *line, size
 	unsigned char key[SEAL_KEY_LEN];
 	struct seal_share sh;
 	size_t raw;
-	int rc = -1;
+	int rc = -1, r = -1;
 
 	if (!s->sealed) {
 		*msg = "not sealed";
@@ -313,9 +331,17 @@ int mkset_feed(struct mkset *s, struct mkset_unsealer *u, const char *line, size
 		}
 		/* A directory sealed by an earlier key tool may be sealed under
 		 * the trailing spaces too: the line as typed is tried second. */
-		if (mkset_unseal(s, key) != 0 &&
-		    (raw == len || seal_key_from_passphrase(&s->seal, line, raw, key) != 0 ||
-		     mkset_unseal(s, key) != 0)) {
+		if ((r = mkset_unseal(s, key)) == -1 && raw != len) {
+			if (seal_key_from_passphrase(&s->seal, line, raw, key) != 0)
+				r = -1;
+			else
+				r = mkset_unseal(s, key);
+		}
+		if (r == -2) {
+			*msg = MKSET_MSG_INNER_VERSION;
+			goto done;
+		}
+		if (r != 0) {
 			*msg = "wrong passphrase: nothing was decrypted, still sealed";
 			goto done;
 		}
@@ -344,9 +370,10 @@ int mkset_feed(struct mkset *s, struct mkset_unsealer *u, const char *line, size
 		rc = 0;
 		goto done;
 	}
-	if (seal_combine(u->shares, u->n, key, msg) != 0 || mkset_unseal(s, key) != 0) {
-		*msg = "these shares do not open the seal (one of them is wrong); they were "
-		       "dropped, still sealed";
+	if (seal_combine(u->shares, u->n, key, msg) != 0 || (r = mkset_unseal(s, key)) != 0) {
+		*msg = r == -2 ? MKSET_MSG_INNER_VERSION
+		               : "these shares do not open the seal (one of them is wrong); they "
+		                 "were dropped, still sealed";
 		sodium_memzero(u, sizeof *u);
 		goto done;
 	}

@@ -59,7 +59,12 @@ int mkset_load(const char *dir, struct mkset *s, char *err, size_t errlen);
 
 /* Unseal every entry with the seal key: replaces each blob by its key
  * file image. All or nothing: on a wrong key nothing changes. Returns 0,
- * or -1 (the key does not open the seal). */
+ * -1 (the key does not open the seal), or -2 (the key opens every file,
+ * but the key file image inside one is damaged or of another version than
+ * its file name and clear header say: nothing changes either). */
+#define MKSET_MSG_INNER_VERSION                                                                    \
+	"a sealed master-key file holds a key of another version than its name says (a file "      \
+	"renamed, or sealed for another version): nothing was unsealed, still sealed"
 __attribute__((warn_unused_result)) int mkset_unseal(struct mkset *s,
                                                      const unsigned char key[SEAL_KEY_LEN]);
 
@@ -83,7 +88,8 @@ struct mkset_unsealer {
  * and more shares are needed; -1 when the line changed nothing (a wrong
  * passphrase, a malformed share, a share of another seal, a share given
  * twice, or K shares that do not open the seal: then the collected shares
- * are dropped). *msg (static text, never the input) says which. With
+ * are dropped; or a sealed file whose inner version is not its name's,
+ * MKSET_MSG_INNER_VERSION). *msg (static text, never the input) says which. With
  * The line is read as seal_line_len says (line ending and trailing spaces
  * and tabs are not part of a passphrase); for a directory sealed by an
  * earlier key tool under a passphrase ending in spaces, the line with its

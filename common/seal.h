@@ -39,6 +39,11 @@
 #define SEAL_SHARES_MAX 255
 #define SEAL_SHARE_LINE_MAX 160
 #define SEAL_PASSPHRASE_MAX 1024
+/* The longest passphrase or share line the key tool and the server read,
+ * in bytes before its "\n" (a "\r" before it counts). A longer line is
+ * refused whole, with a message, and never tried in part: neither its
+ * first bytes nor the rest after them are taken as a line. */
+#define SEAL_LINE_MAX 2047
 
 struct seal_params {
 	int kind;

@@ -39,9 +39,10 @@ const char keys_audit_rotate_help[] =
     "its next start the server announces it with a key.audit event whose\n"
     "checkpoint the old key signs; auditors keep verifying with the first\n"
     "audit.pub. retire-audit then deletes the older private keys\n"
-    "(audit-N.key). With --data DATADIR (the server's --data) it does so only\n"
-    "once that store records the hand-over to audit.key (start the server once\n"
-    "first); without it, nothing is checked and it says so.\n";
+    "(audit-N.key), overwriting each with zeros first. With --data DATADIR\n"
+    "(the server's --data) it does so only once that store records the\n"
+    "hand-over to audit.key (start the server once first); without it,\n"
+    "nothing is checked and it says so.\n";
 
 struct ar {
 	char dir[AR_PATH];
@@ -357,6 +358,7 @@ int keys_retire_audit(int argc, char **argv)
 {
 	struct ar a;
 	char cur[AR_PATH], old[AR_PATH];
+	struct stat cst, ost;
 	int v, e, removed = 0;
 
 	memset(&a, 0, sizeof a);
@@ -371,16 +373,31 @@ int keys_retire_audit(int argc, char **argv)
 	}
 	if (v > 1 && a.data != NULL && ar_announced(&a, v) != 0)
 		return 1;
+	if (stat(cur, &cst) != 0) {
+		warn("%s", cur);
+		return 1;
+	}
 	for (int i = 1; i < v; i++) {
 		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
 			return 1;
 		if (e == 0)
 			continue;
-		if (unlink(old) != 0) {
-			warn("cannot remove %s", old);
+		/* never the current key under another name (a hand-made link) */
+		if (lstat(old, &ost) != 0 || !S_ISREG(ost.st_mode) ||
+		    (ost.st_dev == cst.st_dev && ost.st_ino == cst.st_ino)) {
+			warnx("%s is not a file of its own (a link to audit.key, or not a regular "
+			      "file); nothing was removed",
+			      old);
 			return 1;
 		}
-		printf("removed %s\n", old);
+		/* its bytes are overwritten with zeros and synced before the name
+		 * goes, so no other link to it and no later reader of the freed
+		 * blocks finds the key (docs/keys.md says where this falls short) */
+		if (keyfile_shred(old) != 0) {
+			warn("cannot overwrite and remove %s", old);
+			return 1;
+		}
+		printf("removed %s (overwritten with zeros first)\n", old);
 		removed++;
 	}
 	if (removed == 0) {

@@ -36,7 +36,7 @@
 #include "wrapped.h"
 
 #define M_PATH_MAX 4200
-#define M_LINE_MAX 2048
+#define M_LINE_MAX (SEAL_LINE_MAX + 2)
 #define M_PASS_MIN 8
 #define M_MAP_MB 4096
 #define M_QUEUE_TIMEOUT_MS 30000
@@ -65,12 +65,15 @@ const char keys_master_help[] =
     "seal, or by seal --finish alone (one stopped before it is rolled back).\n";
 
 /* One line from the terminal (no echo, prompt on stderr) or stdin, without
- * its newline. Returns the length, or -1 at the end of the input. */
+ * its newline, into buf (M_LINE_MAX bytes). Returns the length, -1 at the
+ * end of the input, or -2 for a line longer than SEAL_LINE_MAX bytes: it
+ * is read up to its end and dropped whole (the buffer wiped), so neither
+ * its start nor its rest is ever taken as a line. */
 static ssize_t m_line(const char *prompt, char *buf, size_t cap)
 {
 	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO), restore = 0;
-	size_t n;
+	int tty = isatty(STDIN_FILENO), restore = 0, c, any = 0;
+	size_t n = 0, got = 0;
 
 	if (tty) {
 		fprintf(stderr, "%s", prompt);
@@ -80,20 +83,36 @@ static ssize_t m_line(const char *prompt, char *buf, size_t cap)
 			restore = tcsetattr(STDIN_FILENO, TCSANOW, &quiet) == 0;
 		}
 	}
-	if (fgets(buf, (int)cap, stdin) == NULL) {
-		if (restore)
-			tcsetattr(STDIN_FILENO, TCSANOW, &old);
-		return -1;
+	/* stdin is unbuffered (keys_master): one byte at a time, no copy */
+	while ((c = getc(stdin)) != EOF) {
+		any = 1;
+		if (c == '\n')
+			break;
+		if (got < SEAL_LINE_MAX && got + 1 < cap)
+			buf[n++] = (char)c;
+		got++;
 	}
 	if (restore) {
 		tcsetattr(STDIN_FILENO, TCSANOW, &old);
 		fprintf(stderr, "\n");
 	}
-	n = strlen(buf);
+	if (got > SEAL_LINE_MAX || got > n) {
+		sodium_memzero(buf, cap);
+		return -2;
+	}
+	buf[n] = '\0';
+	if (!any)
+		return -1;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
 	return (ssize_t)n;
 }
+
+#define M_TOO_LONG                                                                                 \
+	"a line longer than 2047 bytes: refused whole, nothing in it was used (not its start, "    \
+	"not its rest)"
+_Static_assert(SEAL_LINE_MAX == 2047, "the message names the limit");
+_Static_assert(M_LINE_MAX > SEAL_LINE_MAX, "a line of SEAL_LINE_MAX bytes fits");
 
 /* Unseal s from input lines; the seal key into key. Returns 0 or -1. */
 static int m_unseal(struct mkset *s, unsigned char key[SEAL_KEY_LEN])
@@ -112,6 +131,12 @@ static int m_unseal(struct mkset *s, unsigned char key[SEAL_KEY_LEN])
 		               ? "passphrase of the sealed master keys: "
 		               : "a share line (rsvault-share-v1 ...): ",
 		           line, M_LINE_MAX);
+		if (n == -2) {
+			warnx("%s", M_TOO_LONG);
+			if (s->seal.kind == SEAL_KIND_PASSPHRASE && !isatty(STDIN_FILENO))
+				goto done; /* one attempt from a pipe */
+			continue;
+		}
 		if (n < 0) {
 			warnx("the input ended: still sealed%s",
 			      s->seal.kind == SEAL_KIND_SHARES ? " (too few shares)" : "");
@@ -147,7 +172,11 @@ int keys_unseal_crypto(void)
 	setvbuf(stdin, NULL, _IONBF, 0); /* no copy of a passphrase in stdio's buffer */
 	for (;;) {
 		if ((n = m_line("unseal the master keys (passphrase or share line): ", line,
-		                M_LINE_MAX)) < 0) {
+		                M_LINE_MAX)) == -2) {
+			warnx("%s", M_TOO_LONG);
+			continue;
+		}
+		if (n < 0) {
 			warnx("the input ended: the master keys are still sealed");
 			goto done;
 		}
@@ -174,22 +203,12 @@ static int m_path(char *out, const char *dir, const char *name)
 	return 0;
 }
 
-/* Overwrite a plain key file with zeros, then remove it (the blocks may
- * survive on a copy-on-write or journalling file system: docs/keys.md). */
+/* Overwrite a plain key file with zeros, then remove it (keyfile_shred;
+ * the blocks may survive on a copy-on-write or journalling file system:
+ * docs/keys.md). */
 static int m_shred(const char *path)
 {
-	unsigned char zero[256] = {0};
-	struct stat st;
-	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_size <= (off_t)sizeof zero &&
-		    write(fd, zero, (size_t)st.st_size) == st.st_size)
-			(void)fsync(fd);
-		close(fd);
-	}
-	return unlink(path);
+	return keyfile_shred(path);
 }
 
 /* Write the image of version v into DIR as a plain or sealed file. */
@@ -473,7 +492,11 @@ static int m_new_passphrase(const struct seal_params *p, unsigned char key[SEAL_
 
 	if (a == NULL || b == NULL)
 		goto done;
-	if ((n = m_line("new passphrase: ", a, M_LINE_MAX)) < 0) {
+	if ((n = m_line("new passphrase: ", a, M_LINE_MAX)) == -2) {
+		warnx("the new passphrase is refused: %s; nothing was sealed", M_TOO_LONG);
+		goto done;
+	}
+	if (n < 0) {
 		warnx("no passphrase given");
 		goto done;
 	}

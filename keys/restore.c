@@ -3,8 +3,10 @@
  *
  * Checks, in order:
  *  1. FILE.manifest.json parses, has every field, and its signature
- *     verifies with KEYS/audit.pub (the audit key of the vault that made
- *     it);
+ *     verifies with one of the vault's audit public keys that may still
+ *     sign: audit.key's, or an older one whose audit-N.key is still there
+ *     (a version retired by retire-audit only with
+ *     --accept-retired-audit-key N; verify_any);
  *  2. every master-key version the manifest lists is in KEYS (a backup
  *     needing a retired version says which one);
  *  3. FILE is a regular file and neither it nor its directory is writable
@@ -14,7 +16,10 @@
  * Then FILE is read once: copied into DIR under a temporary name (created
  * O_EXCL | O_NOFOLLOW, synced), and the checks run on that copy, the bytes
  * that will be installed: its SHA-256 and size are the manifest's, and it
- * opens as a store whose audit head is the manifest's audit_seq/audit_hash.
+ * opens as a store whose audit head is the manifest's audit_seq/audit_hash,
+ * and every master-key version its wrapped values are under is listed in
+ * the manifest's master_versions (which the signature does not cover, so
+ * it is checked against the signed bytes) and is in KEYS.
  * Only then is it renamed to DIR/data.mdb (on any failure the copy is
  * removed), and in the restored store, in one transaction, a note asks the
  * server to record store.restore with target "{audit_seq}:{audit_hash}" at
@@ -48,23 +53,28 @@
 #include "store.h"
 #include "tokens.h"
 #include "util.h"
+#include "wrapped.h"
 
 #define RS_PATH_MAX 4096
 #define RS_MANIFEST_MAX (64 * 1024)
 #define RS_MAP_MB 4096
 #define RS_QUEUE_TIMEOUT_MS 30000
 #define RS_VERSIONS_MAX 64
+#define RS_AUDIT_KEYS_MAX 64
 
 const char keys_restore_usage[] =
-    "       rsvault-keys restore --backup FILE --data DIR [--keys DIR]\n";
+    "       rsvault-keys restore --backup FILE --data DIR [--keys DIR]\n"
+    "                            [--accept-retired-audit-key N]\n";
 
 const char keys_restore_help[] =
     "restore puts a backup (a file written by POST /v1/admin/backup, with its\n"
     "FILE.manifest.json beside it) in place as the store of a new data\n"
     "directory, with the server stopped. It checks the manifest's signature\n"
-    "against the audit.pub of --keys, the file's SHA-256 and size, that the\n"
-    "copy's audit log ends where the manifest says, and that every master-key\n"
-    "version the backup needs is in --keys; it never overwrites a store. The\n"
+    "against the audit public keys of --keys that can still sign (audit.key's,\n"
+    "and older ones not yet retired by retire-audit), the file's SHA-256 and\n"
+    "size, that the copy's audit log ends where the manifest says, and that\n"
+    "every master-key version the copy needs is listed in the manifest and in\n"
+    "--keys; it never overwrites a store. The\n"
     "checks run on the copy made in --data, so what is installed is what was\n"
     "checked; a backup whose file or directory group or others can write is\n"
     "refused. At\n"
@@ -74,12 +84,17 @@ const char keys_restore_help[] =
     "  --backup FILE  the backup file (FILE.manifest.json must be beside it)\n"
     "  --data DIR     the data directory to restore into (made 0700 if missing;\n"
     "                 must not hold a store)\n"
-    "  --keys DIR     the key directory (default: DIR/../keys)\n";
+    "  --keys DIR     the key directory (default: DIR/../keys)\n"
+    "  --accept-retired-audit-key N\n"
+    "                 also trust audit key version N although retire-audit\n"
+    "                 retired it (for a backup made before; see docs/keys.md)\n";
 
 struct rs_opts {
 	const char *backup;
 	const char *data;
 	const char *keys;
+	const char *retired; /* --accept-retired-audit-key N */
+	int retired_version;
 };
 
 struct rs_manifest {
@@ -93,14 +108,26 @@ struct rs_manifest {
 
 static int rs_parse(int argc, char **argv, struct rs_opts *o)
 {
-	const struct keys_opt opts[] = {
-	    {"--backup", &o->backup}, {"--data", &o->data}, {"--keys", &o->keys}, {NULL, NULL}};
+	const struct keys_opt opts[] = {{"--backup", &o->backup},
+	                                {"--data", &o->data},
+	                                {"--keys", &o->keys},
+	                                {"--accept-retired-audit-key", &o->retired},
+	                                {NULL, NULL}};
+	int64_t v;
 
 	if (keys_opts_parse("restore", argc, argv, opts) != 0)
 		return -1;
 	if (o->backup == NULL || o->data == NULL) {
 		warnx("restore needs --backup FILE and --data DIR");
 		return -1;
+	}
+	if (o->retired != NULL) {
+		if (util_parse_i64(o->retired, 1, RS_AUDIT_KEYS_MAX, &v) != 0) {
+			warnx("--accept-retired-audit-key wants a version number (1 to %d)",
+			      RS_AUDIT_KEYS_MAX);
+			return -1;
+		}
+		o->retired_version = (int)v;
 	}
 	return 0;
 }
@@ -115,38 +142,111 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
-#define RS_AUDIT_KEYS_MAX 64
-
-/* Does the signature verify with one of the vault's audit public keys:
- * audit.pub (the first), or audit-2.pub, audit-3.pub, ... that
- * `rsvault-keys rotate-audit` wrote beside it (the server signs backups
- * with its current key)? Returns 0, -1 (none), -2 (audit.pub unreadable). */
-static int verify_any(const char *keys, const char *sha, uint64_t seq, const char *hash,
-                      const char *sig)
+/* Does the signature verify with an audit public key this restore
+ * trusts? The vault's audit public keys are audit.pub (version 1) and
+ * audit-2.pub, audit-3.pub, ... that `rsvault-keys rotate-audit` wrote
+ * beside it. Trusted are only the versions that may still sign: the one
+ * whose private half is audit.key (the server signs with it; without an
+ * audit.key in the directory, the newest audit-N.pub) and each older one
+ * whose private key audit-N.key is still there (rotated, not yet
+ * retired). A version retired by `rsvault-keys retire-audit` (its
+ * audit-N.key removed) is trusted only when named by
+ * --accept-retired-audit-key N; a newer audit-N.pub left by a rotation cut
+ * short never signed anything and is not trusted. Returns the version
+ * that verified (>= 1), -1 (none trusted does; said why), -2 (the key
+ * directory cannot be read; said why). */
+static int verify_any(const char *keys, int accept_retired, const char *sha, uint64_t seq,
+                      const char *hash, const char *sig)
 {
-	unsigned char pk[32];
+	unsigned char(*pk)[32] = calloc(RS_AUDIT_KEYS_MAX, 32);
+	unsigned char cur[32], sk[64];
 	char path[RS_PATH_MAX];
 	struct stat st;
+	int npub = 0, cur_version = 0, retired_match = 0, have_cur, rc = -2;
 
+	if (pk == NULL) {
+		warnx("out of memory");
+		return -2;
+	}
+	if (snprintf(path, sizeof path, "%s/audit.key", keys) >= (int)sizeof path) {
+		warnx("--keys: path too long");
+		goto out;
+	}
+	/* audit.key is optional here: a restore's key directory may hold only
+	 * public keys and master keys (docs/operations.md) */
+	have_cur = lstat(path, &st) == 0;
+	if (have_cur && keyfile_read_audit_sk(path, sk) != 0) {
+		warnx("cannot read the audit signing key: %s", keyfile_error());
+		goto out;
+	}
+	if (have_cur)
+		crypto_sign_ed25519_sk_to_pk(cur, sk);
+	sodium_memzero(sk, sizeof sk);
 	for (int v = 1; v <= RS_AUDIT_KEYS_MAX; v++) {
 		int n = v == 1 ? snprintf(path, sizeof path, "%s/audit.pub", keys)
 		               : snprintf(path, sizeof path, "%s/audit-%d.pub", keys, v);
 		if (n < 0 || (size_t)n >= sizeof path)
-			return -1;
+			goto out;
 		if (v > 1 && stat(path, &st) != 0)
-			return -1; /* the keys end at the first one missing */
-		if (keyfile_read_pub(path, pk) != 0) {
+			break; /* the keys end at the first one missing */
+		if (keyfile_read_pub(path, pk[v - 1]) != 0) {
 			warnx("cannot read the audit public key: %s", keyfile_error());
-			return v == 1 ? -2 : -1;
+			goto out;
 		}
-		if (backupmf_verify(sha, seq, hash, sig, pk) == 0)
-			return 0;
+		npub = v;
+		if (have_cur && cur_version == 0 && sodium_memcmp(pk[v - 1], cur, 32) == 0)
+			cur_version = v;
 	}
-	return -1;
+	if (!have_cur)
+		cur_version = npub; /* without audit.key: the newest public key */
+	if (cur_version == 0) {
+		warnx("%s/audit.key matches neither audit.pub nor any audit-N.pub", keys);
+		goto out;
+	}
+	rc = -1;
+	/* versions after audit.key's (a rotation cut short) never signed */
+	for (int v = 1; v <= cur_version && v <= npub; v++) {
+		int n = snprintf(path, sizeof path, "%s/audit-%d.key", keys, v), kept;
+		if (n < 0 || (size_t)n >= sizeof path) {
+			rc = -2;
+			goto out;
+		}
+		if (backupmf_verify(sha, seq, hash, sig, pk[v - 1]) != 0)
+			continue;
+		kept = v == cur_version || lstat(path, &st) == 0;
+		if (kept || v == accept_retired) {
+			if (!kept)
+				fprintf(
+				    stderr,
+				    "rsvault-keys: the manifest is signed by audit key version %d, "
+				    "which is retired; accepted because --accept-retired-audit-key "
+				    "%d says so\n",
+				    v, v);
+			rc = v;
+			goto out;
+		}
+		retired_match = v;
+	}
+	if (retired_match > 0)
+		warnx("the manifest is signed by audit key version %d, which is retired: its "
+		      "private key audit-%d.key is not in %s (retire-audit removed it, or it was "
+		      "not copied there), and a restore trusts only audit keys that can still "
+		      "sign. If this backup was made before that key was retired and you trust "
+		      "the file (it comes from your own backup store), give "
+		      "--accept-retired-audit-key %d",
+		      retired_match, retired_match, keys, retired_match);
+	else
+		warnx("the signature does not verify with this vault's audit keys (audit.key's "
+		      "and those not retired): not a backup of this vault, or the manifest was "
+		      "changed");
+out:
+	free(pk);
+	return rc;
 }
 
 /* Read and check the manifest's shape and signature. */
-static int read_manifest(const char *path, const char *keys, struct rs_manifest *m)
+static int read_manifest(const char *path, const char *keys, int accept_retired,
+                         struct rs_manifest *m)
 {
 	json_error_t jerr;
 	json_t *j, *vers, *x;
@@ -173,13 +273,8 @@ static int read_manifest(const char *path, const char *keys, struct rs_manifest 
 		      path);
 		goto out;
 	}
-	if ((rc = verify_any(keys, sha, (uint64_t)seq, hash, sig)) != 0) {
-		if (rc == -1)
-			warnx(
-			    "%s: the signature does not verify with this vault's audit keys "
-			    "(audit.pub, audit-N.pub): not a backup of this vault, or the manifest "
-			    "was changed",
-			    path);
+	if (verify_any(keys, accept_retired, sha, (uint64_t)seq, hash, sig) < 1) {
+		warnx("%s: refused", path);
 		rc = -1;
 		goto out;
 	}
@@ -235,20 +330,28 @@ static int hash_file(const char *path, char hex[65], uint64_t *bytes)
 struct head {
 	uint64_t seq;
 	unsigned char hash[32];
+	struct wrapped_count wc[WRAPPED_VERSIONS_MAX];
+	size_t nwc;
+	uint64_t malformed;
 };
 
-/* The copy's audit head. */
+/* The copy's audit head, and the master-key versions its wrapped values
+ * (ticket keys, webhook secrets) are under: read from the bytes the
+ * signed SHA-256 covers, not taken from the manifest's unsigned list. */
 static int read_head(struct store_txn *t, void *arg)
 {
 	struct head *h = arg;
+	int rc;
 
-	return audit_read_head(t, &h->seq, h->hash);
+	if ((rc = audit_read_head(t, &h->seq, h->hash)) != STORE_OK)
+		return rc;
+	return wrapped_count(t, h->wc, WRAPPED_VERSIONS_MAX, &h->nwc, &h->malformed);
 }
 
 /* Is every master-key version the backup needs in the key directory
  * (master.key, master-N.key, plain or sealed: only the file names and
  * versions are looked at, nothing is unsealed)? */
-static int check_versions(const char *keys, const struct rs_manifest *m)
+static int check_versions(const char *keys, const uint32_t *versions, size_t nversions)
 {
 	struct mkset *set;
 	char err[256];
@@ -263,14 +366,14 @@ static int check_versions(const char *keys, const struct rs_manifest *m)
 		sodium_free(set);
 		return -1;
 	}
-	for (size_t i = 0; i < m->nversions; i++) {
+	for (size_t i = 0; i < nversions; i++) {
 		size_t j;
-		for (j = 0; j < set->n && set->e[j].version != m->versions[i]; j++)
+		for (j = 0; j < set->n && set->e[j].version != versions[i]; j++)
 			;
 		if (j == set->n) {
 			warnx("the backup needs master-key version %u, which %s does not hold: it "
 			      "was retired, or the directory belongs to another vault",
-			      (unsigned)m->versions[i], keys);
+			      (unsigned)versions[i], keys);
 			rc = -1;
 		}
 	}
@@ -383,36 +486,68 @@ static int check_backup_dir(const char *path)
 
 /* Check the copy at tmp (in the data directory, which only this tool and
  * the server's account can write): its SHA-256 and size are the
- * manifest's, and it is a store whose audit head is the manifest's. What
- * is checked is what is installed: the backup file is read once, by the
- * copy. */
-static int check_copy(const char *backup, const char *tmp, const struct rs_manifest *m)
+ * manifest's, it is a store whose audit head is the manifest's, and the
+ * master-key versions its wrapped values are under are all in the
+ * manifest's master_versions and in keys. What is checked is what is
+ * installed: the backup file is read once, by the copy. */
+static int check_copy(const char *backup, const char *keys, const char *tmp,
+                      const struct rs_manifest *m)
 {
-	struct head h = {0};
+	struct head *hp = calloc(1, sizeof *hp);
 	char sha[65], hhex[65];
+	uint32_t need[WRAPPED_VERSIONS_MAX];
+	size_t nneed = 0;
 	uint64_t bytes;
+	int rc = -1;
 
+	if (hp == NULL) {
+		warnx("out of memory");
+		return -1;
+	}
 	if (hash_file(tmp, sha, &bytes) != 0) {
 		warn("cannot read the copy %s", tmp);
-		return -1;
+		goto out;
 	}
 	if (bytes != m->bytes || sodium_memcmp(sha, m->sha256, 64) != 0) {
 		warnx("%s does not match its manifest (%s): the file is damaged or not the one "
 		      "the manifest describes",
 		      backup, bytes != m->bytes ? "size" : "SHA-256");
-		return -1;
+		goto out;
 	}
-	if (store_inspect(tmp, read_head, &h) != STORE_OK) {
+	if (store_inspect(tmp, read_head, hp) != STORE_OK) {
 		warnx("%s is not an rsvault store", backup);
-		return -1;
+		goto out;
 	}
-	sodium_bin2hex(hhex, sizeof hhex, h.hash, sizeof h.hash);
-	if (h.seq != m->audit_seq || strcmp(hhex, m->audit_hash) != 0) {
+	sodium_bin2hex(hhex, sizeof hhex, hp->hash, sizeof hp->hash);
+	if (hp->seq != m->audit_seq || strcmp(hhex, m->audit_hash) != 0) {
 		warnx("the audit log in %s ends at %llu, not where its manifest says (%llu)",
-		      backup, (unsigned long long)h.seq, (unsigned long long)m->audit_seq);
-		return -1;
+		      backup, (unsigned long long)hp->seq, (unsigned long long)m->audit_seq);
+		goto out;
 	}
-	return 0;
+	/* master_versions is not covered by the signature (SPEC 8.5 fixes the
+	 * signed bytes): the versions the copy needs are read from the copy,
+	 * whose bytes the signed SHA-256 covers, and a manifest that leaves
+	 * one of them out was changed */
+	for (size_t i = 0; i < hp->nwc && i < WRAPPED_VERSIONS_MAX; i++) {
+		size_t k;
+		if (hp->wc[i].all == 0)
+			continue;
+		for (k = 0; k < m->nversions && m->versions[k] != hp->wc[i].version; k++)
+			;
+		if (k == m->nversions) {
+			warnx(
+			    "%s holds %llu value(s) wrapped under master-key version %u, which its "
+			    "manifest's master_versions does not list: the manifest was changed "
+			    "(master_versions is not covered by its signature; the file is)",
+			    backup, (unsigned long long)hp->wc[i].all, (unsigned)hp->wc[i].version);
+			goto out;
+		}
+		need[nneed++] = hp->wc[i].version;
+	}
+	rc = check_versions(keys, need, nneed);
+out:
+	free(hp);
+	return rc;
 }
 
 static int place(const struct rs_opts *o, const struct rs_manifest *m)
@@ -456,7 +591,7 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 			unlink(tmp);
 		return -1;
 	}
-	if (check_copy(o->backup, tmp, m) != 0) {
+	if (check_copy(o->backup, o->keys, tmp, m) != 0) {
 		unlink(tmp);
 		return -1;
 	}
@@ -524,11 +659,11 @@ int keys_restore(int argc, char **argv)
 		return 1;
 	}
 	memset(&m, 0, sizeof m);
-	if (read_manifest(mpath, o.keys, &m) != 0)
+	if (read_manifest(mpath, o.keys, o.retired_version, &m) != 0)
 		return 1;
 	if (check_backup_dir(o.backup) != 0)
 		return 1;
-	if (check_versions(o.keys, &m) != 0)
+	if (check_versions(o.keys, m.versions, m.nversions) != 0)
 		return 1;
 	/* no stop signal between the copy, its checks and the note */
 	sigemptyset(&block);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "arena.h"
 #include "page.h"
 #include "apilimits.h"
 #include "audit.h"
@@ -66,10 +67,11 @@ static int upload_check(struct req *r, struct upload *u)
 
 /* Seal the upload u as credential cid of ticket tid with key: the
  * plaintext is the JSON of the fields (the flat object secret_answer_text
- * reads; written directly, the same bytes jansson wrote), wiped after. */
-static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
-                       const char *cid, int64_t created, int64_t expires, const struct upload *u,
-                       unsigned char **rec, size_t *reclen)
+ * reads; written directly, the same bytes jansson wrote), in the request's
+ * arena a, wiped after. */
+static int upload_seal(struct arena *a, const unsigned char key[CRYPTO_TICKET_KEY_LEN],
+                       const char *tid, const char *cid, int64_t created, int64_t expires,
+                       const struct upload *u, unsigned char **rec, size_t *reclen)
 {
 	const char *const names[] = {"label", "kind", "host", "username", "secret", "notes"};
 	const char *const vals[] = {u->label, u->kind, u->host, u->user, u->secret, u->notes};
@@ -79,7 +81,8 @@ static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 
 	for (size_t i = 0; i < 6; i++)
 		cap += strlen(names[i]) + 4 + (vals[i] != NULL ? 6 * strlen(vals[i]) + 2 : 4);
-	if (u->label == NULL || u->kind == NULL || u->secret == NULL || (pt = malloc(cap)) == NULL)
+	if (u->label == NULL || u->kind == NULL || u->secret == NULL ||
+	    (pt = arena_alloc(a, cap)) == NULL)
 		return -1;
 	pt[o++] = '{';
 	for (size_t i = 0; i < 6; i++) {
@@ -97,7 +100,7 @@ static int upload_seal(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const cha
 	pt[o++] = '}';
 	rc = crypto_record_seal(key, tid, cid, created, expires, (unsigned char *)pt, o, rec,
 	                        reclen);
-	wipe_release(pt, cap);
+	arena_wipe(a, pt, cap);
 	return rc;
 }
 
@@ -234,13 +237,14 @@ void api_cred_prepare(struct req *r)
 	size_t reclen = 0;
 	int64_t now;
 	char cid[64];
+	int sealed;
 
 	if (r->route->handler != api_cred_create || r->nparams < 1 || r->body_state != BODY_OK)
 		return;
 	memset(&u, 0, sizeof u);
 	if (upload_check(r, &u) != 0) {
 		/* keep the 400 for after the gauntlet; r as it was */
-		if ((p = calloc(1, sizeof *p)) != NULL) {
+		if ((p = arena_calloc(r->arena, 1, sizeof *p)) != NULL) {
 			p->magic = PREP_MAGIC;
 			p->status = r->status;
 			p->code = r->err_code;
@@ -258,8 +262,9 @@ void api_cred_prepare(struct req *r)
 		return; /* the writer finds it and answers 500 */
 	crypto_new_id(cid);
 	now = util_now_ms();
-	if (upload_seal(key, pr.tid, cid, now, now + u.ttl * 1000, &u, &rec, &reclen) == 0 &&
-	    (p = calloc(1, sizeof *p + reclen)) != NULL) {
+	sealed =
+	    upload_seal(r->arena, key, pr.tid, cid, now, now + u.ttl * 1000, &u, &rec, &reclen);
+	if (sealed == 0 && (p = arena_calloc(r->arena, 1, sizeof *p + reclen)) != NULL) {
 		p->magic = PREP_MAGIC;
 		snprintf(p->tid, sizeof p->tid, "%s", pr.tid);
 		memcpy(p->cid, cid, sizeof p->cid);
@@ -289,7 +294,8 @@ static int cred_create_post(struct req *r)
 	    util_format_time(p->expires, expires) != 0)
 		return req_fail(r, 500, "internal", "internal error");
 	/* upload_view's JSON, written as text (jx_quote escapes as jansson) */
-	text = malloc(6 * (strlen(p->cid) + strlen(label) + strlen(kind)) + 2 * UTIL_TIME_LEN + 96);
+	text = arena_alloc(r->arena, 6 * (strlen(p->cid) + strlen(label) + strlen(kind)) +
+	                                 2 * UTIL_TIME_LEN + 96);
 	if (text == NULL)
 		return req_fail(r, 500, "internal", "internal error");
 	o += put_lit(text + o, "{\"id\":");
@@ -354,7 +360,7 @@ int api_cred_create(struct req *r, struct store_txn *t)
 		rc = rc == BAD_KEY ? tampered(r, rc) : rc;
 		goto out;
 	}
-	if (upload_seal(key, r->a_ticket, cid, r->now, expires, &u, &rec, &reclen) != 0) {
+	if (upload_seal(r->arena, key, r->a_ticket, cid, r->now, expires, &u, &rec, &reclen) != 0) {
 		rc = STORE_ERROR;
 		goto out;
 	}
@@ -572,7 +578,7 @@ static char *secret_answer_text(const struct req *r, const char *pt, size_t ptle
 	cap = 6 * strlen(r->a_cred) + 6 * strlen(sid) + 160;
 	for (size_t i = 0; i < 6; i++)
 		cap += v[i].n;
-	if ((out = malloc(cap)) == NULL) {
+	if ((out = arena_alloc(r->arena, cap)) == NULL) {
 		*oom = 1;
 		return NULL;
 	}
@@ -636,23 +642,30 @@ static json_t *secret_answer_json(const struct req *r, const unsigned char *pt, 
 static int cred_secret_post(struct req *r)
 {
 	unsigned char key[CRYPTO_TICKET_KEY_LEN], *pt = NULL;
-	size_t ptlen = 0;
+	size_t ptlen = 0, cap = 0;
 	json_t *out = NULL;
 	char *text = NULL;
 	int rc = 0, oom = 0;
 
 	if (crypto_ticket_key_unwrap(r->a_ticket, r->post_key, r->post_keylen, key) != 0)
 		return tampered(r, BAD_KEY);
-	if (crypto_record_open(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, &pt,
-	                       &ptlen) != 0)
+	/* the plaintext in the request's arena (wiped here and again with it) */
+	if (r->post_reclen >= CRYPTO_RECORD_OVERHEAD)
+		cap = r->post_reclen - CRYPTO_RECORD_OVERHEAD + 1;
+	if (cap == 0)
+		rc = BAD_RECORD;
+	else if ((pt = arena_alloc(r->arena, cap)) == NULL)
+		oom = 1;
+	else if (crypto_record_open_to(key, r->a_ticket, r->a_cred, r->post_rec, r->post_reclen, pt,
+	                               cap, &ptlen) != 0)
 		rc = BAD_RECORD;
 	sodium_memzero(key, sizeof key);
+	if (oom)
+		return req_fail(r, 500, "internal", "internal error");
 	if (rc == 0 && (text = secret_answer_text(r, (const char *)pt, ptlen, &oom)) == NULL &&
 	    !oom && (out = secret_answer_json(r, pt, ptlen)) == NULL)
 		rc = BAD_RECORD;
-	if (pt != NULL) {
-		wipe_release(pt, ptlen);
-	}
+	arena_wipe(r->arena, pt, cap);
 	if (rc != 0)
 		return tampered(r, rc);
 	if (oom || (out != NULL && json_is_null(out))) {
@@ -686,7 +699,7 @@ int api_cred_secret(struct req *r, struct store_txn *t)
 		return tampered(r, BAD_RECORD);
 	if (r->now >= expires)
 		return req_fail(r, 404, "not_found", "no such credential");
-	if ((r->post_rec = malloc(vl)) == NULL)
+	if ((r->post_rec = arena_alloc(r->arena, vl)) == NULL)
 		return STORE_ERROR;
 	memcpy(r->post_rec, v, vl);
 	r->post_reclen = vl;

@@ -459,30 +459,49 @@ int crypto_record_times(const unsigned char *rec, size_t len, int64_t *created, 
 	return 0;
 }
 
-int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
-                       const char *cid, const unsigned char *rec, size_t len, unsigned char **pt,
-                       size_t *ptlen)
+int crypto_record_open_to(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
+                          const char *cid, const unsigned char *rec, size_t len, unsigned char *pt,
+                          size_t cap, size_t *ptlen)
 {
-	unsigned char ad[AD_MAX], *buf;
+	unsigned char ad[AD_MAX];
 	size_t adlen, n;
 	int64_t created, expires;
 
-	*pt = NULL;
 	if (crypto_record_times(rec, len, &created, &expires) != 0)
 		return -1;
 	if ((adlen = record_ad(ad, tid, cid, created, expires)) == 0)
 		return -1;
 	n = len - CRYPTO_RECORD_OVERHEAD;
-	if ((buf = malloc(n + 1)) == NULL)
+	if (cap < n + 1)
 		return -1;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL, rec + 41, len - 41, ad,
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, rec + 41, len - 41, ad,
 	                                               adlen, rec + 17, key) != 0) {
-		wipe_release(buf, n + 1);
+		sodium_memzero(pt, n + 1);
 		return -1;
 	}
-	buf[n] = '\0';
-	*pt = buf;
+	pt[n] = '\0';
 	*ptlen = n;
+	return 0;
+}
+
+int crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
+                       const char *cid, const unsigned char *rec, size_t len, unsigned char **pt,
+                       size_t *ptlen)
+{
+	unsigned char *buf;
+	size_t n;
+
+	*pt = NULL;
+	if (len < CRYPTO_RECORD_OVERHEAD)
+		return -1;
+	n = len - CRYPTO_RECORD_OVERHEAD;
+	if ((buf = malloc(n + 1)) == NULL)
+		return -1;
+	if (crypto_record_open_to(key, tid, cid, rec, len, buf, n + 1, ptlen) != 0) {
+		free(buf); /* wiped by crypto_record_open_to */
+		return -1;
+	}
+	*pt = buf;
 	return 0;
 }
 _Static_assert(CRYPTO_MK_MAX == MKSET_MAX, "one limit");

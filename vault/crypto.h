@@ -143,6 +143,14 @@ __attribute__((warn_unused_result)) int
 crypto_record_open(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid, const char *cid,
                    const unsigned char *rec, size_t len, unsigned char **pt, size_t *ptlen);
 
+/* crypto_record_open into the caller's buffer pt of cap bytes, which must
+ * hold len - CRYPTO_RECORD_OVERHEAD + 1 (plaintext and NUL); the caller
+ * wipes it. On failure nothing of the plaintext is left in pt. */
+__attribute__((warn_unused_result)) int
+crypto_record_open_to(const unsigned char key[CRYPTO_TICKET_KEY_LEN], const char *tid,
+                      const char *cid, const unsigned char *rec, size_t len, unsigned char *pt,
+                      size_t cap, size_t *ptlen);
+
 /* Capabilities (links and receipts, SPEC 8.2): "{id}.{secret}", where
  * secret is 32 random bytes in base64url without padding (43 characters).
  * Only the keyed hash is stored: BLAKE2b-256 keyed with the capability key

@@ -7,12 +7,15 @@
  * and the deny event is appended in T1. Any storage failure fails the whole
  * operation: 503 and no change, no event.
  *
- * The writer runs the operation on a copy of the request on the heap, not
- * on the HTTP layer's request: if the answer cannot wait any longer (the
- * bound of store_submit_async), the connection is answered 503 and the
- * copy stays with the store, which frees it when the writer is done with
- * it. A late commit so never writes into a request that was already
- * answered and freed.
+ * The writer runs the operation on a copy of the request, not on the HTTP
+ * layer's request: if the answer cannot wait any longer (the bound of
+ * store_submit_async), the connection is answered 503 and the copy stays
+ * with the store, which discards it when the writer is done with it. A
+ * late commit so never writes into a request that was already answered.
+ * The copy and the store's operation are in the request's arena; the
+ * operation holds a reference to it, which the store gives back after its
+ * last touch of the operation (store_submit_async_in), so the arena
+ * outlives a connection that was answered or closed meanwhile.
  *
  * No thread waits for the disk: dispatch_start queues the copy and returns;
  * the HTTP layer parks the connection (suspends it) and the store's
@@ -26,6 +29,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "arena.h"
 #include "audit.h"
 #include "authz.h"
 #include "log.h"
@@ -98,7 +102,8 @@ static void req_discard(struct req *w)
 	jx_release(w->ticket);
 	jx_release(w->session);
 	req_uri_clear(w);
-	wipe_release(w, sizeof *w); /* the bearer token among the rest */
+	/* (in the arena, which wipes it again when its last holder lets go) */
+	arena_wipe(w->arena, w, sizeof *w); /* the bearer token among the rest */
 }
 
 /* The store is done with a request whose caller was answered 503 before
@@ -142,12 +147,15 @@ static void job_done(void *ctx, int rc)
 
 int dispatch_start(struct req *r, struct dispatch_wait *dw)
 {
+	struct arena *a = r->arena;
 	struct req *w;
+	void *om;
 
 	authz_prehash(r);    /* the writer only looks the token up */
 	api_cred_prepare(r); /* an upload: checked and sealed here, not in the writer */
-	w = malloc(sizeof *w);
-	if (w == NULL) {
+	w = arena_alloc(a, sizeof *w);
+	om = arena_alloc(a, store_op_size());
+	if (w == NULL || om == NULL) {
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");
 		return 1;
@@ -155,9 +163,12 @@ int dispatch_start(struct req *r, struct dispatch_wait *dw)
 	req_move(w, r);
 	dw->job = w;
 	dw->rc = STORE_ERROR;
-	if (store_submit_async(r->v->store, op, w, req_release, job_done, dw) != STORE_OK) {
+	arena_ref(a); /* the operation's, given back by the store */
+	if (store_submit_async_in(r->v->store, om, arena_unref_cb, a, op, w, req_release, job_done,
+	                          dw) != STORE_OK) {
+		arena_unref(a);
 		req_move(r, w);
-		wipe_release(w, sizeof *w);
+		arena_wipe(a, w, sizeof *w);
 		dw->job = NULL;
 		req_fail(r, 503, "unavailable",
 		         "the vault cannot commit right now; nothing changed");
@@ -197,7 +208,7 @@ void dispatch_finish(struct req *r, struct dispatch_wait *dw)
 		return;
 	}
 	req_move(r, w);
-	wipe_release(w, sizeof *w);
+	arena_wipe(r->arena, w, sizeof *w);
 	if (rc != STORE_OK) {
 		req_post_clear(r);
 		log_msg("request %s: storage failed (%d)", r->request_id, rc);

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <sodium.h>
 
+#include "arena.h"
 #include "authz.h"
 #include "be.h"
 #include "conns.h"
@@ -131,7 +132,8 @@ static struct tls_cred *tls_retired;
 static struct conns *metrics_conns;
 
 /* Per-connection request state; lives from the URI callback to the
- * completion callback. */
+ * completion callback, in the request's arena (r.arena), whose reference
+ * it holds until then. */
 struct conn {
 	struct req r;
 	int64_t start;
@@ -183,25 +185,30 @@ static void request_id_bytes(unsigned char rid[16])
 static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *con)
 {
 	struct http *h = cls;
-	struct conn *c = calloc(1, sizeof *c);
+	struct arena *a = arena_new(0);
+	struct conn *c = arena_calloc(a, 1, sizeof *c);
 	unsigned char rid[16];
+	size_t ul = strlen(uri);
 
 	(void)con;
-	if (c == NULL)
+	if (c == NULL) {
+		arena_unref(a);
 		return NULL;
+	}
+	c->r.arena = a;
 	c->r.v = h->v;
 	c->h = h;
 	c->start = util_mono_ms();
 	c->start_us = metrics_now_us();
 	request_id_bytes(rid);
 	sodium_bin2hex(c->r.request_id, sizeof c->r.request_id, rid, sizeof rid);
-	if (strlen(uri) >= REQ_URI_MAX) {
+	if (ul >= REQ_URI_MAX) {
 		c->uri_too_long = 1;
-	} else if ((c->r.uri = malloc(strlen(uri) + 1)) == NULL) {
-		free(c);
+	} else if ((c->r.uri = arena_alloc(a, ul + 1)) == NULL) {
+		arena_unref(a);
 		return NULL;
 	} else {
-		memcpy(c->r.uri, uri, strlen(uri) + 1);
+		memcpy(c->r.uri, uri, ul + 1);
 	}
 	c->log_path = "-";
 	return c;
@@ -292,6 +299,7 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 	struct req *r = &c->r;
 	struct MHD_Response *resp;
 	char *body = NULL;
+	struct arena *in = NULL; /* body is in this arena (a reference held for it) */
 	int ret;
 
 	if (r->status == 200 && r->route != NULL && (r->route->flags & R_METRICS)) {
@@ -326,8 +334,12 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		body = e ? jx_text(e) : NULL;
 		json_decref(e);
 	} else if (r->resp_text != NULL) {
-		body = r->resp_text; /* freed (wiped) by free_body */
+		/* sent from the arena: the answer holds a reference until
+		 * libmicrohttpd destroys it; the arena wipes it then */
+		body = r->resp_text;
 		r->resp_text = NULL;
+		in = r->arena;
+		arena_ref(in);
 	} else if (r->resp != NULL) {
 		body = jx_text(r->resp);
 	}
@@ -337,13 +349,18 @@ static int queue_json(struct MHD_Connection *con, struct conn *c, const char *al
 		r->status = 500;
 		body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
 	}
-	if (body != NULL)
+	if (in != NULL)
+		resp = MHD_create_response_from_buffer_with_free_callback_cls(strlen(body), body,
+		                                                              arena_unref_cb, in);
+	else if (body != NULL)
 		resp = MHD_create_response_from_buffer_with_free_callback_cls(strlen(body), body,
 		                                                              free_body, body);
 	else
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL) {
-		if (body)
+		if (in != NULL)
+			arena_unref(in);
+		else if (body)
 			free_body(body);
 		return MHD_NO;
 	}
@@ -805,8 +822,10 @@ static void completed_cb(void *cls, struct MHD_Connection *con, void **con_cls,
 	req_uri_clear(&c->r);
 	sodium_memzero(c->r.auth, sizeof c->r.auth);
 	sodium_memzero(c->r.tok_hash, sizeof c->r.tok_hash);
-	free(c);
 	*con_cls = NULL;
+	/* c is in the arena: the connection's reference goes last here; the
+	 * queued operation or the answer may still hold theirs */
+	arena_unref(c->r.arena);
 }
 
 static socklen_t sa_len(const struct sockaddr *sa)

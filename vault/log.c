@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util.h"
+#include "display.h"
 
 #define LOG_LINE_MAX 8192
 
@@ -120,10 +122,12 @@ static void put(char *out, size_t cap, size_t *at, const char *s)
 /* The length of the UTF-8 sequence at s that the text format writes as it
  * is: a well-formed sequence (no overlong form, surrogate or code point
  * above U+10FFFF) of a character that is not a C1 control (U+0080 to
- * U+009F). 0 when the byte at s must be escaped. s[0] >= 0x80. */
+ * U+009F) nor one that display_refused refuses. 0 when the byte at s must be
+ * escaped (each byte of the sequence is then). s[0] >= 0x80. */
 static size_t utf8_keep(const unsigned char *s)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	uint32_t cp;
 	size_t n;
 
 	if (c >= 0xc2 && c <= 0xdf)
@@ -149,7 +153,13 @@ static size_t utf8_keep(const unsigned char *s)
 	for (size_t i = 2; i < n; i++) /* a NUL stops here too */
 		if (s[i] < 0x80 || s[i] > 0xbf)
 			return 0;
-	return n;
+	cp = c & (0xff >> (n + 1));
+	for (size_t i = 1; i < n; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	/* format characters (bidi overrides and isolates, zero-width), line
+	 * and paragraph separators and tags: what validate.c refuses in
+	 * displayed text, since they can reorder or hide what a terminal shows */
+	return display_refused(cp) ? 0 : n;
 }
 
 /* Append s to out[*at..] for the text format, so that no line can carry a

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "arena.h"
 #include "util.h"
 #include "wipe.h"
 
@@ -49,9 +50,9 @@ void req_uri_clear(struct req *r)
 	/* the whole buffer: once the query is split off (http.c puts a NUL
 	 * where its '?' was), strlen(uri) reaches only the path */
 	if (r->uri != NULL)
-		wipe_release(r->uri, r->query != NULL
-		                         ? (size_t)(r->query - r->uri) + strlen(r->query)
-		                         : strlen(r->uri));
+		arena_wipe(r->arena, r->uri,
+		           r->query != NULL ? (size_t)(r->query - r->uri) + strlen(r->query)
+		                            : strlen(r->uri));
 	r->uri = NULL;
 	r->query = NULL;
 }
@@ -59,7 +60,7 @@ void req_uri_clear(struct req *r)
 void req_text_clear(struct req *r)
 {
 	if (r->resp_text != NULL)
-		wipe_release(r->resp_text, strlen(r->resp_text));
+		arena_wipe(r->arena, r->resp_text, strlen(r->resp_text));
 	r->resp_text = NULL;
 }
 
@@ -142,9 +143,10 @@ enum role role_parse(const char *s)
 
 void req_post_clear(struct req *r)
 {
-	if (r->post_rec != NULL) {
+	if (r->post_rec != NULL && arena_owns(r->arena, r->post_rec))
+		arena_wipe(r->arena, r->post_rec, r->post_reclen);
+	else if (r->post_rec != NULL)
 		wipe_release(r->post_rec, r->post_reclen);
-	}
 	r->post_rec = NULL;
 	r->post_reclen = 0;
 	sodium_memzero(r->post_key, sizeof r->post_key);

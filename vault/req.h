@@ -41,6 +41,7 @@ enum rel {
 
 enum body_state { BODY_NONE, BODY_OK, BODY_INVALID };
 
+struct arena;
 struct route;
 struct vault;
 
@@ -53,12 +54,19 @@ struct principal {
 struct req {
 	struct vault *v;
 	const struct route *route;
+	/* The request's own memory (common/arena.h), shared by the
+	 * connection's context that holds this request, the copy queued to
+	 * the writer and its store operation, and the answer text handed to
+	 * libmicrohttpd: each holds a reference, the last one wipes and frees
+	 * it (http.c, dispatch.c). uri, resp_text and the secret read's
+	 * post_rec are in it. */
+	struct arena *arena;
 
 	/* What arrived (set by http.c before the writer sees it). */
-	/* the request URI, at most REQ_URI_MAX - 1 bytes: malloc'd to its
-	 * size (a 4 KiB array here was copied twice and wiped per request),
-	 * owned by the request and moved with it (dispatch.c); NULL when it
-	 * was too long */
+	/* the request URI, at most REQ_URI_MAX - 1 bytes: in the arena, to
+	 * its size (a 4 KiB array here was copied twice and wiped per
+	 * request), moved with the request (dispatch.c); NULL when it was too
+	 * long */
 	char *uri;
 	const char *query; /* into uri, after '?', or NULL */
 	char params[2][REQ_PARAM_MAX];
@@ -115,8 +123,9 @@ struct req {
 	int status;
 	json_t *resp; /* body on success (owned); NULL for 204 */
 	/* or the body as JSON text, written directly (the secret read's
-	 * answer): malloc'd, NUL-terminated, wiped when freed; used instead
-	 * of resp when set (req_ok_text) */
+	 * answer): in r->arena, NUL-terminated; used instead of resp when set
+	 * (req_ok_text); libmicrohttpd sends it from the arena, which holds a
+	 * reference for the answer until libmicrohttpd destroys it */
 	char *resp_text;
 	const char *err_code;
 	char err_msg[200];
@@ -129,7 +138,9 @@ struct req {
 	 * durable, from the bytes the handler copied out here, never from a
 	 * later read of the store. post sets the result like a handler. */
 	int (*post)(struct req *r);
-	unsigned char *post_rec; /* malloc'd copy of a stored record */
+	/* a copy of a stored record or a handler's own state: in r->arena
+	 * or malloc'd (req_post_clear tells them apart) */
+	unsigned char *post_rec;
 	size_t post_reclen;
 	unsigned char post_key[CRYPTO_WRAPPED_LEN]; /* a wrapped ticket key */
 	size_t post_keylen;
@@ -145,14 +156,14 @@ int req_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 /* Record a success; takes ownership of body (NULL for 204). Returns status. */
 int req_ok(struct req *r, int status, json_t *body);
 
-/* Record a success whose body is the JSON text (malloc'd, owned from
- * here, wiped when freed). Returns status. */
+/* Record a success whose body is the JSON text (from r->arena, wiped with
+ * it). Returns status. */
 int req_ok_text(struct req *r, int status, char *text);
 
-/* Free (wiping: a path may name a capability) r's URI. */
+/* Wipe (a path may name a capability) and drop r's URI. */
 void req_uri_clear(struct req *r);
 
-/* Free (wiping) a body text left on r. */
+/* Wipe and drop a body text left on r. */
 void req_text_clear(struct req *r);
 
 /* Find a query parameter, percent-decoded strictly into out. Returns 1 if

@@ -58,7 +58,23 @@ struct op {
 	int abandoned;  /* its caller was told TIMEOUT/UNKNOWN: release it */
 	uint64_t txnid; /* OP_COMMITTED: the commit it must wait for */
 	struct op *next;
+	/* store_submit_async_in: the op's memory is the caller's, given back
+	 * with put(put_ctx) instead of free() */
+	void (*put)(void *);
+	void *put_ctx;
 };
+
+/* The store is done with o: nothing touches it after this. */
+static void op_free(struct op *o)
+{
+	void (*put)(void *) = o->put;
+	void *ctx = o->put_ctx;
+
+	if (put != NULL)
+		put(ctx);
+	else
+		free(o);
+}
 
 /* How much of the map is left, measured by the writer before each batch. */
 enum zone {
@@ -297,13 +313,13 @@ static void finish_ops(struct store *s, struct op *list)
 		o->done(o->ctx, rc);
 		if (rc == STORE_UNKNOWN)
 			o->release(o->arg, rc);
-		free(o);
+		op_free(o);
 	}
 	while (gone != NULL) {
 		struct op *o = gone;
 		gone = o->next;
 		o->release(o->arg, o->rc);
-		free(o);
+		op_free(o);
 	}
 	pthread_mutex_lock(&s->mu);
 }
@@ -815,7 +831,7 @@ static void *watcher_main(void *arg)
 				expired = o->next;
 				o->done(o->ctx, STORE_TIMEOUT);
 				o->release(o->arg, STORE_TIMEOUT);
-				free(o);
+				op_free(o);
 			}
 			pthread_mutex_lock(&s->mu);
 			continue;
@@ -1065,13 +1081,13 @@ static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, un
 /* Take s->mu, append o to the queue and wake the writer: STORE_OK with
  * s->mu held. An asynchronous op (o->done set) gets its deadline under
  * the lock, so deadlines follow the queue's order. With the store
- * stopping or failed: frees o and returns STORE_ERROR, s->mu not held. */
+ * stopping or failed: returns STORE_ERROR, s->mu not held, o the
+ * caller's. */
 static int enqueue(struct store *s, struct op *o)
 {
 	pthread_mutex_lock(&s->mu);
 	if (s->stopping || s->failed) {
 		pthread_mutex_unlock(&s->mu);
-		free(o);
 		return STORE_ERROR;
 	}
 	if (o->done != NULL)
@@ -1095,8 +1111,10 @@ static int submit(struct store *s, store_op_fn fn, void *arg, store_release_fn r
 
 	if ((o = op_new(fn, arg, release, flags, NULL, NULL)) == NULL)
 		return STORE_ERROR;
-	if (enqueue(s, o) != STORE_OK)
+	if (enqueue(s, o) != STORE_OK) {
+		free(o);
 		return STORE_ERROR;
+	}
 	while (o->state != OP_DONE) {
 		if (util_mono_ms() >= deadline) {
 			if (o->state == OP_QUEUED) {
@@ -1150,8 +1168,38 @@ int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release
 
 	if (release == NULL || done == NULL || (o = op_new(fn, arg, release, 0, done, ctx)) == NULL)
 		return STORE_ERROR;
-	if (enqueue(s, o) != STORE_OK)
+	if (enqueue(s, o) != STORE_OK) {
+		free(o);
 		return STORE_ERROR;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return STORE_OK;
+}
+
+size_t store_op_size(void)
+{
+	return sizeof(struct op);
+}
+
+int store_submit_async_in(struct store *s, void *mem, void (*put)(void *), void *put_ctx,
+                          store_op_fn fn, void *arg, store_release_fn release, store_done_fn done,
+                          void *ctx)
+{
+	struct op *o = mem;
+
+	if (mem == NULL || put == NULL || release == NULL || done == NULL)
+		return STORE_ERROR;
+	memset(o, 0, sizeof *o);
+	o->fn = fn;
+	o->arg = arg;
+	o->release = release;
+	o->done = done;
+	o->ctx = ctx;
+	o->state = OP_QUEUED;
+	o->put = put;
+	o->put_ctx = put_ctx;
+	if (enqueue(s, o) != STORE_OK)
+		return STORE_ERROR; /* put not called: mem is the caller's again */
 	pthread_mutex_unlock(&s->mu);
 	return STORE_OK;
 }

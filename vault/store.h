@@ -153,6 +153,17 @@ typedef void (*store_done_fn)(void *ctx, int rc);
 int store_submit_async(struct store *s, store_op_fn fn, void *arg, store_release_fn release,
                        store_done_fn done, void *ctx);
 
+/* store_submit_async with the operation's own memory from the caller (a
+ * request's arena): mem holds at least store_op_size() bytes aligned for
+ * any type. When queued, the store calls put(put_ctx) exactly once, after
+ * its last touch of mem (after done and any release), from the writer or
+ * the watcher; when not queued (STORE_ERROR) put is not called and mem is
+ * the caller's again. */
+size_t store_op_size(void);
+int store_submit_async_in(struct store *s, void *mem, void (*put)(void *), void *put_ctx,
+                          store_op_fn fn, void *arg, store_release_fn release, store_done_fn done,
+                          void *ctx);
+
 /* Queue fn(arg) and wait: at most queue_timeout_ms for the writer to take
  * it (else STORE_TIMEOUT, fn never runs), then until its commit, however
  * long it takes. For start-up and tools, not for requests. The operation

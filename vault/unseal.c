@@ -17,7 +17,11 @@
 #include "log.h"
 #include "seal.h"
 
-#define UNSEAL_LINE_MAX 2048
+#define UNSEAL_LINE_MAX SEAL_LINE_MAX
+#define UNSEAL_TOO_LONG                                                                            \
+	"a line longer than 2047 bytes: refused whole, nothing in it was tried (not its start, "   \
+	"not its rest); still sealed"
+_Static_assert(SEAL_LINE_MAX == 2047, "the message names the limit");
 #define UNSEAL_CRED_MAX (64 * 1024)
 
 int unseal_prepare(int unseal_fd, struct unseal_src *u)
@@ -125,8 +129,9 @@ static int from_memory(struct unseal_src *u)
 
 	for (; i <= u->memlen; i++) {
 		if (i == u->memlen || u->mem[i] == '\n') {
-			if (i > start && i - start <= UNSEAL_LINE_MAX &&
-			    feed(u, (const char *)u->mem + start, i - start))
+			if (i - start > UNSEAL_LINE_MAX)
+				say(u, UNSEAL_TOO_LONG);
+			else if (i > start && feed(u, (const char *)u->mem + start, i - start))
 				return 1;
 			start = i + 1;
 		}
@@ -139,7 +144,7 @@ int unseal_run(struct unseal_src *u, const sigset_t *stop, int *sig)
 	char *buf;
 	size_t have = 0;
 	struct timespec zero = {0, 0};
-	int rc = 0;
+	int rc = 0, skipping = 0;
 
 	if (u->mem != NULL)
 		return from_memory(u);
@@ -158,15 +163,31 @@ int unseal_run(struct unseal_src *u, const sigset_t *stop, int *sig)
 		}
 		if (poll(&p, 1, 250) <= 0)
 			continue;
-		n = read(u->fd, buf + have, UNSEAL_LINE_MAX - have);
+		/* room for a whole line of UNSEAL_LINE_MAX bytes and its "\n" */
+		n = read(u->fd, buf + have, UNSEAL_LINE_MAX + 1 - have);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
-			if (have > 0 && feed(u, buf, have))
+			if (have > 0 && !skipping && feed(u, buf, have))
 				rc = 1;
 			break;
 		}
 		have += (size_t)n;
+		if (skipping) {
+			/* the rest of a line too long: dropped up to its end */
+			if ((nl = memchr(buf, '\n', have)) == NULL) {
+				sodium_memzero(buf, have);
+				have = 0;
+				continue;
+			}
+			size_t drop = (size_t)(nl - buf) + 1;
+			sodium_memzero(buf, drop);
+			memmove(buf, nl + 1, have - drop);
+			have -= drop;
+			sodium_memzero(buf + have, drop);
+			skipping = 0;
+			ask(u);
+		}
 		while ((nl = memchr(buf, '\n', have)) != NULL) {
 			size_t len = (size_t)(nl - buf);
 			int done = feed(u, buf, len);
@@ -180,10 +201,14 @@ int unseal_run(struct unseal_src *u, const sigset_t *stop, int *sig)
 			}
 			ask(u);
 		}
-		if (have >= UNSEAL_LINE_MAX) {
-			say(u, "a line too long: dropped");
+		if (have > UNSEAL_LINE_MAX) {
+			/* UNSEAL_LINE_MAX + 1 bytes and no "\n": too long; the
+			 * rest of it, up to its "\n", is dropped too, never taken
+			 * as a line of its own */
+			say(u, UNSEAL_TOO_LONG);
 			sodium_memzero(buf, have);
 			have = 0;
+			skipping = 1;
 		}
 	}
 out:

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "unicode_display.h"
+#include "display.h"
 
 int v_only(struct req *r, const char *const *allowed)
 {
@@ -27,22 +27,6 @@ int v_only(struct req *r, const char *const *allowed)
 	return 0;
 }
 
-int v_refused_cp(uint32_t cp)
-{
-	size_t lo = 0, hi = sizeof unicode_refused / sizeof unicode_refused[0];
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (cp < unicode_refused[mid].lo)
-			hi = mid;
-		else if (cp > unicode_refused[mid].hi)
-			lo = mid + 1;
-		else
-			return 1;
-	}
-	return 0;
-}
-
 /* Code points of valid UTF-8 (jansson has checked it). *bad is set to the
  * first code point that text (V_LINE, V_LINES) refuses, or UINT32_MAX. */
 static size_t utf8_count(const char *s, size_t len, int text, uint32_t *bad)
@@ -58,7 +42,7 @@ static size_t utf8_count(const char *s, size_t len, int text, uint32_t *bad)
 			cp &= 0x3fu >> extra;
 		for (size_t k = 1; k <= extra && i + k < len; k++)
 			cp = (cp << 6) | (p[i + k] & 0x3f);
-		if (text != V_RAW && *bad == UINT32_MAX && v_refused_cp(cp) &&
+		if (text != V_RAW && *bad == UINT32_MAX && display_refused(cp) &&
 		    !(text == V_LINES && (cp == '\t' || cp == '\n' ||
 		                          (cp == '\r' && i + 1 < len && p[i + 1] == '\n'))))
 			*bad = cp;

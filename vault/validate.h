@@ -24,9 +24,6 @@ int v_only(struct req *r, const char *const *allowed);
 int v_str(struct req *r, const char *name, int required, size_t min_cp, size_t max_cp,
           size_t max_bytes, int text, const char **out);
 
-/* Is code point cp refused in displayed text (categories Cc, Cf, Zl, Zp)? */
-int v_refused_cp(uint32_t cp);
-
 /* An optional host field: a host name (RFC 1123: dot-separated labels of
  * letters, digits and inner hyphens, 1..63 each, 1..253 in all; not all
  * digits and dots), an IPv4 address, or an IPv6 address; a name or IPv4

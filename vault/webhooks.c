@@ -29,7 +29,6 @@
 
 #define ID_MAX 64
 #define CA_MAX (1024 * 1024) /* the --webhook-ca file */
-#define RESP_MAX (64 * 1024) /* a receiver's answer body, discarded */
 #define ROUND_MAX 16         /* deliveries attempted at once */
 #define POLL_MS 200          /* the delivery thread looks for due work */
 #define LIST_MAX 1000        /* SPEC 8.6: limit 1..1000, default 1000 */
@@ -747,8 +746,7 @@ struct job {
 	int gone; /* its webhook is gone: no attempt */
 	CURL *h;
 	struct curl_slist *hdrs;
-	size_t got;
-	int capped;  /* the answer's body passed RESP_MAX: we ended the transfer */
+	int capped;  /* the answer's body began: we ended the transfer there */
 	long status; /* HTTP status, 0 for none */
 	int ok;
 };
@@ -920,16 +918,20 @@ static int load_due(struct store_txn *t, void *arg)
 	return rc;
 }
 
+/* The first bytes of the answer's body: its status line and headers are
+ * in, and the status is all a delivery keeps, so the transfer ends here
+ * (CURLE_WRITE_ERROR with capped set counts as an answer). A receiver that
+ * sends a large body, or trickles one past the attempt's time limit,
+ * cannot turn its 2xx into a failure retried for a day. */
 static size_t discard(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct job *j = arg;
 
 	(void)p;
-	if ((nmemb != 0 && size > RESP_MAX / nmemb) || (j->got += size * nmemb) > RESP_MAX) {
-		j->capped = 1; /* the status line and headers were read already */
-		return 0;      /* ends the transfer (CURLE_WRITE_ERROR) */
-	}
-	return size * nmemb;
+	(void)size;
+	(void)nmemb;
+	j->capped = 1;
+	return 0;
 }
 
 #define SET(opt, val)                                                                              \
@@ -1262,8 +1264,9 @@ static void *deliver_loop(void *arg)
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 			if (j == NULL)
 				continue;
-			/* an answer whose body we cut at RESP_MAX is an answer: its
-			 * status counts (a 2xx with a large body is delivered) */
+			/* an answer whose body we cut is an answer: its status
+			 * counts (a 2xx with a body is delivered, however long or
+			 * slow the body) */
 			if (m->data.result == CURLE_OK ||
 			    (m->data.result == CURLE_WRITE_ERROR && j->capped))
 				curl_easy_getinfo(j->h, CURLINFO_RESPONSE_CODE, &j->status);

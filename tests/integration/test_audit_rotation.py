@@ -12,7 +12,8 @@
   audit-2.pub instead fails (exit 6);
 - a checkpoint re-signed by a key that was never announced: exit 6;
 - retire-audit with --data removes audit-1.key once the store shows
-  the hand-over announced; the server still starts and signs,
+  the hand-over announced, overwriting it with zeros first (a hard link
+  made before reads zeros after); the server still starts and signs,
   and the export still verifies; a second one, without --data as SPEC
   writes it, has nothing to do and warns that nothing was checked;
 - a second rotation: retire-audit refuses before the server announced it
@@ -146,9 +147,21 @@ with Vault(env=NO_TIMER) as v:
     v.start()
     traffic(v, c, aud, 5)
     v.stop()
+    # a second name for audit-1.key: what retire-audit leaves in the file
+    # itself shows through it
+    other = os.path.join(v.dir, "audit-1.key.otherlink")
+    os.link(os.path.join(v.keys, "audit-1.key"), other)
+    with open(other, "rb") as f:
+        before = f.read()
     r = keys("retire-audit", "--dir", v.keys, "--data", v.data)
     t.eq(r.returncode, 0, "retire-audit exits 0 (%s)" % r.stderr.strip())
     t.ok(not os.path.exists(os.path.join(v.keys, "audit-1.key")), "audit-1.key is gone")
+    with open(other, "rb") as f:
+        after = f.read()
+    t.ok(len(before) == 70 and before.startswith(b"RSVK") and after == b"\0" * len(before),
+         "retire-audit overwrote the old private key with zeros before removing it (a "
+         "hard link to it reads %d zero bytes, not the key)" % len(after))
+    os.unlink(other)
     t.ok(os.path.exists(os.path.join(v.keys, "audit.key")), "audit.key stays")
     # the form SPEC 8.4 writes (no --data) is accepted, with a warning
     r = keys("retire-audit", "--dir", v.keys)

@@ -232,6 +232,28 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
     p = restore(bad, data2, keys2)
     t.ok(p.returncode != 0 and "master-key version 2" in p.stderr,
          "a master-key version the keys lack: refused, naming it")
+    # master_versions is outside the signed bytes (SPEC 8.5): a manifest
+    # that leaves out a version the copy needs, with a key directory that
+    # lacks it (version 1 gone, a version 2 there), is caught from the copy
+    keys3 = os.path.join(tmpdir("kv"), "keys")
+    shutil.copytree(keys2, keys3)
+    rm = subprocess.run([binpath("rsvault-keys"), "rotate-master", "--dir", keys3],
+                        capture_output=True, text=True, timeout=60)
+    os.unlink(os.path.join(keys3, "master.key"))
+    data3 = os.path.join(tmpdir("rv"), "data")
+    give_to_server(data3)
+    bad = tampered_manifest(f, m, "master_versions", [2])
+    p = restore(bad, data3, keys3)
+    t.ok(rm.returncode == 0 and p.returncode != 0 and "does not list" in p.stderr and
+         "version 1" in p.stderr and not os.path.exists(os.path.join(data3, "data.mdb")),
+         "master_versions changed to leave out a version the copy needs (and the keys "
+         "lack): refused from the copy's own contents, nothing restored (%s)"
+         % p.stderr.strip()[-200:])
+    # the manifest as written, with the same keys: refused too (version 1 needed)
+    p = restore(f, data3, keys3)
+    t.ok(p.returncode != 0 and "master-key version 1" in p.stderr and
+         not os.path.exists(os.path.join(data3, "data.mdb")),
+         "the untouched manifest and keys without version 1: refused, naming it")
     t.eq(os.listdir(data2), [], "the refusals wrote nothing")
 
     p = restore(f, data2, keys2)

@@ -5,7 +5,8 @@ only /v1/health (503 {"status":"sealed","sealed":true}; every other route 503
 unavailable) and unseals from --unseal-fd, a systemd credential
 ($CREDENTIALS_DIRECTORY/rsvault-unseal) or the terminal; a wrong passphrase,
 two shares, a share of another seal or a damaged share line leave it
-sealed. The GF(2^8) arithmetic is checked against a second implementation
+sealed; so does a line longer than 2047 bytes (refused whole, on the server
+and in the key tool, never cut short or split). The GF(2^8) arithmetic is checked against a second implementation
 written here: shares made by the key tool are combined in Python, and
 shares made in Python from that key unseal the server."""
 import hashlib
@@ -144,6 +145,20 @@ class SealedVault(Vault):
             time.sleep(0.05)
         return None
 
+    def wait_count(self, pattern, n, limit=60):
+        """Has pattern been logged (since start_sealed) at least n times?"""
+        import re
+        deadline = time.time() + limit
+        while time.time() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.offset)
+                if len(re.findall(pattern, f.read())) >= n:
+                    return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
     def feed(self, text):
         os.write(self.pipe_w, text.encode())
 
@@ -191,6 +206,14 @@ def main():
     r = keys_tool("seal", "--dir", v.keys, "--passphrase", stdin="short\n")
     t.ok(r.returncode != 0 and os.path.exists(os.path.join(v.keys, "master.key")),
          "a passphrase under 8 characters is refused, nothing sealed")
+    # a passphrase line longer than 2047 bytes: refused whole, never cut short
+    long_pw = "L" * 3000
+    r = keys_tool("seal", "--dir", v.keys, "--passphrase", stdin=long_pw + "\n")
+    t.ok(r.returncode != 0 and "longer than 2047 bytes" in r.stderr and
+         os.path.exists(os.path.join(v.keys, "master.key")) and
+         not os.path.exists(os.path.join(v.keys, "master.key.sealed")),
+         "a new passphrase of 3000 bytes is refused with a clear message, nothing sealed "
+         "(%s)" % r.stderr.strip()[-160:])
     r = keys_tool("seal", "--dir", v.keys, "--passphrase", stdin=PASS + "\n")
     t.eq(r.returncode, 0, "seal --passphrase exits 0")
     sp = os.path.join(v.keys, "master.key.sealed")
@@ -208,6 +231,15 @@ def main():
     t.ok(PASS.encode() not in open(v.log_path, "rb").read() and
          b"not the passphrase" not in open(v.log_path, "rb").read(),
          "the log holds no passphrase")
+    # a line over 2047 bytes whose last bytes are the passphrase: refused
+    # whole; its rest is not read as a line of its own
+    v.feed("x" * 2048 + PASS + "\n")
+    t.ok(v.wait_log(rb"longer than 2047 bytes: refused whole", limit=30) is not None,
+         "--unseal-fd: a line too long is refused with a clear message")
+    v.feed("not the passphrase either\n")
+    t.ok(v.wait_count(rb"wrong passphrase", 2, limit=60),
+         "the next line is read as the next line (its wrong passphrase is reported)")
+    sealed_answers(t, v, "after a line too long ending in the passphrase")
     v.feed(PASS + "\n")
     t.ok(v.wait_log(rb"unsealed: master-key version") is not None, "unsealed by --unseal-fd")
     v.close_input()
@@ -237,10 +269,12 @@ def main():
     cred = tmpdir("cred")
     cp = os.path.join(cred, "rsvault-unseal")
     with open(cp, "w") as f:
-        f.write("wrong passphrase\n")
+        f.write("c" * 3000 + "\n" + "wrong passphrase\n")
     os.chmod(cp, 0o600)
     v.start_sealed(env={"CREDENTIALS_DIRECTORY": cred})
     t.ok(v.wait_log(rb"STILL SEALED") is not None, "a wrong credential: still sealed")
+    t.ok(b"longer than 2047 bytes" in open(v.log_path, "rb").read()[v.offset:],
+         "a credential line too long is reported, not skipped in silence")
     sealed_answers(t, v, "wrong credential")
     v.stop()
     os.unlink(cp)
@@ -279,6 +313,11 @@ def main():
     r = keys_tool("rotate-master", "--dir", v.keys, stdin="wrong pass\n")
     t.ok(r.returncode != 0 and not os.path.exists(os.path.join(v.keys, "master-2.key.sealed")),
          "rotate-master on a sealed dir with a wrong passphrase: refused")
+    r = keys_tool("rotate-master", "--dir", v.keys, stdin="y" * 3000 + PASS + "\n")
+    t.ok(r.returncode != 0 and "longer than 2047 bytes" in r.stderr and
+         not os.path.exists(os.path.join(v.keys, "master-2.key.sealed")),
+         "rotate-master on a sealed dir, a passphrase line too long: refused as too long "
+         "(%s)" % r.stderr.strip()[-160:])
     r = keys_tool("rotate-master", "--dir", v.keys, stdin=PASS + "\n")
     t.ok(r.returncode == 0 and os.path.exists(os.path.join(v.keys, "master-2.key.sealed")) and
          not os.path.exists(os.path.join(v.keys, "master-2.key")),

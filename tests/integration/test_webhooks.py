@@ -360,15 +360,16 @@ def retries(v, rx):
 
 
 def big_answers(v, rx):
-    """A receiver may answer with a body larger than the 64 KiB the vault
-    reads: the vault stops reading, and the status it got still counts (a
-    2xx is a delivery, not a failure retried for a day)."""
+    """A receiver may answer with a large body, or one that never ends: the
+    vault stops reading where the body begins, and the status it got counts
+    (a 2xx is a delivery, not a failure retried for a day)."""
     c = Core(v)
     rx.mode["/big200"] = "big:200:100000"
     rx.mode["/big500"] = "big:500:100000"
     rx.mode["/small200"] = "big:200:60000"
-    hooks = {p: add_hook(v, rx.url(p), ["ticket.closed"]) for p in ("/big200", "/big500",
-                                                                    "/small200")}
+    rx.mode["/trickle200"] = "trickle:200"
+    hooks = {p: add_hook(v, rx.url(p), ["ticket.closed"])
+             for p in ("/big200", "/big500", "/small200", "/trickle200")}
     cust = c.customer("pro")
     w = c.ticket(cust)
     expect(t, v.post(w.path + "/close", cust.token), 200, name="close (receivers with big answers)")
@@ -390,6 +391,12 @@ def big_answers(v, rx):
     t.ok(len(d) == 1 and d[0]["state"] == "pending" and d[0]["last_status"] == 500,
          "500 with a 100 KB body: a failed attempt, last_status 500: %r" % d)
     t.eq(len([g for g in rx.got if g["path"] == "/big200"]), 1, "the 200 is not retried")
+    # a 200 whose body never ends: delivered, not a timeout at 10 s
+    d = got["/trickle200"]
+    t.ok(len(d) == 1 and d[0]["state"] == "delivered" and d[0]["attempts"] == 1 and
+         d[0]["last_status"] == 200 and
+         len([g for g in rx.got if g["path"] == "/trickle200"]) == 1,
+         "200 whose body trickles past the time limit: delivered at the first attempt: %r" % d)
     for h in hooks.values():
         v.delete("/v1/webhooks/" + h["id"], v.admin)
 

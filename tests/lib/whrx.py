@@ -13,6 +13,8 @@ set per path prefix with .mode[path]:
   "redirect"     302 to another path of this receiver
   "big:NNN:SIZE" that status with a body of SIZE bytes (the sender may
                  stop reading it)
+  "trickle:NNN"  that status and headers announcing 1000 bytes, one byte of
+                 body, then nothing more (until stop())
 """
 import hashlib
 import hmac
@@ -92,6 +94,20 @@ class Receiver:
                     return
                 elif mode == "redirect":
                     status = 302
+                elif mode.startswith("trickle:"):
+                    status = int(mode[8:])
+                    rx.record(self, body, status)
+                    self.send_response(status)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    try:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                    except OSError:
+                        pass
+                    rx.release.wait(60)
+                    self.close_connection = True
+                    return
                 elif mode.startswith("big:"):
                     status, size = (int(x) for x in mode[4:].split(":"))
                     rx.record(self, body, status)

@@ -1,9 +1,8 @@
 /* Unit tests for vault/log.c: whatever a caller passes, no log line carries
  * a terminal control. The text format escapes C0 controls, DEL, backslash,
- * C1 controls and ill-formed UTF-8 as \xNN in every field and in messages
- * and keeps other UTF-8; the JSON format escapes every byte outside
- * printable ASCII. Lines are written to a scratch file with log_open and
- * read back. */
+ * C1 controls, format characters (Cf, Zl, Zp, tags) and ill-formed UTF-8
+ * as \xNN in every field and in messages and keeps other UTF-8; the JSON format escapes every byte
+ * outside printable ASCII. Lines are written to a scratch file with log_open and read back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +88,24 @@ static void test_text_request(void **st)
 	                       "GET \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\xff|\\xc3|\\xc0\\xaf|"
 	                       "\\xed\\xa0\\x80|\\xf4\\x90\\x80\\x80|\\xe2\\x82|\\x80 200 0ms "
 	                       "ip=- actor=- rid=rid (aborted)\n"));
+	free(got);
+
+	/* format characters that reorder or hide text (U+202E right-to-left
+	 * override, U+2066 isolate, U+200B zero width space, U+2028 line
+	 * separator, U+E0041 tag) are escaped byte by byte; the characters
+	 * around them (U+00E9, U+4E2D, U+2030 per mille) are kept */
+	log_request("-",
+	            "\xe2\x80\xae"
+	            "nimda",
+	            "GET",
+	            "/v1/\xc3\xa9\xe2\x81\xa6x\xe2\x80\x8by\xe2\x80\xa8z\xf3\xa0\x81\x81"
+	            "\xe4\xb8\xad\xe2\x80\xb0",
+	            200, 0, "rid", 0);
+	got = take(&len);
+	assert_clean_line(got, len);
+	assert_non_null(strstr(got, "GET /v1/\xc3\xa9\\xe2\\x81\\xa6x\\xe2\\x80\\x8by"
+	                            "\\xe2\\x80\\xa8z\\xf3\\xa0\\x81\\x81\xe4\xb8\xad\xe2\x80\xb0"
+	                            " 200 0ms ip=- actor=\\xe2\\x80\\xaenimda rid=rid\n"));
 	free(got);
 }
 

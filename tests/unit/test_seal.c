@@ -322,6 +322,70 @@ static void test_mkset(void **state)
 	sodium_free(s);
 }
 
+/* A sealed file whose clear header (and so its name) says version 2 but
+ * whose key file image inside is version 3's: the seal key opens it, yet
+ * it is refused whole, by mkset_unseal and through mkset_feed, with the
+ * message that says so; nothing is unsealed. */
+static void test_sealed_inner_version(void **state)
+{
+	struct mkset *s = sodium_malloc(sizeof *s);
+	struct mkset_unsealer *u = sodium_malloc(sizeof *u);
+	unsigned char k[32], hk[KEYFILE_HASH_KEYS_LEN], img[KEYFILE_MASTER2_LEN];
+	unsigned char sealkey[SEAL_KEY_LEN], out[SEAL_FILE_MAX];
+	struct seal_share sh[2];
+	struct seal_params p;
+	char err[512], path[512], line[SEAL_SHARE_LINE_MAX];
+	const char *msg = NULL;
+	size_t outlen;
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(u);
+	snprintf(t_dir, sizeof t_dir, "/tmp/rsv-seal-XXXXXX");
+	assert_non_null(mkdtemp(t_dir));
+	randombytes_buf(k, sizeof k);
+	randombytes_buf(hk, sizeof hk);
+	seal_params_shares(&p, 2);
+	randombytes_buf(sealkey, sizeof sealkey);
+	/* the right version inside: unseals */
+	keyfile_encode_master2(img, k, 2, hk);
+	assert_int_equal(seal_file_encrypt(&p, sealkey, 2, img, sizeof img, out, &outlen), 0);
+	t_write("master-2.key.sealed", out, outlen);
+	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), 0);
+	assert_int_equal(mkset_unseal(s, sealkey), 0);
+	assert_int_equal(s->sealed, 0);
+	/* version 3's image sealed under a header (and file name) of version 2 */
+	keyfile_encode_master2(img, k, 3, hk);
+	assert_int_equal(seal_file_encrypt(&p, sealkey, 2, img, sizeof img, out, &outlen), 0);
+	t_write("master-2.key.sealed", out, outlen);
+	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), 0);
+	assert_int_equal(s->e[0].version, 2);
+	assert_int_equal(mkset_unseal(s, sealkey), -2);
+	assert_int_equal(s->sealed, 1);
+	assert_memory_equal(s->e[0].blob, out, outlen); /* nothing replaced */
+	/* the same through share lines, as the server and the key tool read them */
+	assert_int_equal(seal_split(&p, sealkey, 2, sh), 0);
+	sodium_memzero(u, sizeof *u);
+	seal_share_format(&sh[0], line);
+	assert_int_equal(mkset_feed(s, u, line, strlen(line), &msg, NULL), 0);
+	seal_share_format(&sh[1], line);
+	assert_int_equal(mkset_feed(s, u, line, strlen(line), &msg, NULL), -1);
+	assert_string_equal(msg, MKSET_MSG_INNER_VERSION);
+	assert_int_equal(s->sealed, 1);
+	/* a damaged image inside (not a key file at all) is refused the same way */
+	memset(img, 0x41, sizeof img);
+	assert_int_equal(seal_file_encrypt(&p, sealkey, 2, img, sizeof img, out, &outlen), 0);
+	t_write("master-2.key.sealed", out, outlen);
+	assert_int_equal(mkset_load(t_dir, s, err, sizeof err), 0);
+	assert_int_equal(mkset_unseal(s, sealkey), -2);
+	assert_int_equal(s->sealed, 1);
+	snprintf(path, sizeof path, "%s/master-2.key.sealed", t_dir);
+	unlink(path);
+	rmdir(t_dir);
+	sodium_free(u);
+	sodium_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,7 +393,7 @@ int main(void)
 	    cmocka_unit_test(test_combine_by_hand), cmocka_unit_test(test_split_combine),
 	    cmocka_unit_test(test_share_line),      cmocka_unit_test(test_sealed_file),
 	    cmocka_unit_test(test_passphrase),      cmocka_unit_test(test_mkset),
-	    cmocka_unit_test(test_line_len),
+	    cmocka_unit_test(test_line_len),        cmocka_unit_test(test_sealed_inner_version),
 	};
 
 	if (sodium_init() < 0)
