@@ -4,7 +4,9 @@
  * rolled-back change, many keys sharing slots), and jx_text writes texts
  * longer than its first buffer; the credential note's binary codec
  * round-trips, reads the JSON notes of older versions and refuses
- * malformed bytes. */
+ * malformed bytes; the view's lookups answer as jx_str, jx_int,
+ * json_is_true and json_object_get do, in both forms, for fields of any
+ * type. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -383,12 +385,116 @@ static void test_cred_meta(void **state)
 	assert_int_equal(cred_meta_decode("{\"a\":1,\"a\":2}", 15, &back), -1);
 }
 
+/* The hot path's decisions read fields through rv_str, rv_int, rv_true and
+ * rv_has where the JSON path used jx_str, jx_int, json_is_true and
+ * json_object_get: for records whose fields have any type (a string, an
+ * integer at the edges, true, false, null, an array, an object, or absent),
+ * both forms of the record (the binary form, and the JSON text of older
+ * versions) must answer every lookup exactly as the object does, so no
+ * role, suspension, session state, expiry or license rule reads a
+ * mistyped or missing field differently. */
+static uint64_t eq_rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t eq_next(uint32_t n)
+{
+	eq_rng ^= eq_rng << 13;
+	eq_rng ^= eq_rng >> 7;
+	eq_rng ^= eq_rng << 17;
+	return (uint32_t)(eq_rng % n);
+}
+
+static json_t *eq_value(void)
+{
+	static const json_int_t ints[] = {0, -1, 1, 1764650000000LL, INT64_MIN, INT64_MAX, -2};
+	static const char *const strs[] = {"",         "admin",   "active", "pending",
+	                                   "ended",    "true",    "1",      "\xc3\xa9t\xc3\xa9",
+	                                   "reseller", "customer"};
+
+	switch (eq_next(8)) {
+	case 0:
+		return json_string(strs[eq_next(sizeof strs / sizeof strs[0])]);
+	case 1:
+		return json_integer(ints[eq_next(sizeof ints / sizeof ints[0])]);
+	case 2:
+		return json_true();
+	case 3:
+		return json_false();
+	case 4:
+		return json_null();
+	case 5:
+		return json_pack("[s,i]", "role", 1);
+	case 6:
+		return json_pack("{s:b,s:s}", "suspended", 1, "role", "admin");
+	default:
+		return NULL; /* absent */
+	}
+}
+
+static void eq_check(const json_t *o, const struct rec_view *vw, const char *const *names, size_t n)
+{
+	static const int64_t dflts[] = {-1, 0, 7};
+
+	for (size_t i = 0; i < n; i++) {
+		const char *want = jx_str(o, names[i]), *got = rv_str(vw, names[i]);
+		assert_true((want == NULL) == (got == NULL));
+		if (want != NULL)
+			assert_string_equal(got, want);
+		for (size_t d = 0; d < 3; d++)
+			assert_true(rv_int(vw, names[i], dflts[d]) ==
+			            (int64_t)jx_int(o, names[i], dflts[d]));
+		assert_int_equal(rv_true(vw, names[i]), json_is_true(json_object_get(o, names[i])));
+		assert_int_equal(rv_has(vw, names[i]), json_object_get(o, names[i]) != NULL);
+	}
+}
+
+static void test_view_equivalence(void **state)
+{
+	/* the fields the gauntlet reads, names around them in the sort order,
+	 * and names never present */
+	static const char *const names[] = {
+	    "role",        "suspended", "state",  "expires_at",  "ended_at", "approve_by",
+	    "credential",  "agent",     "ticket", "license_key", "email",    "revoked_at",
+	    "valid_until", "type",      "owner",  "status",      "",         "r",
+	    "roles",       "suspende",  "zzz",    "expires_at2"};
+	size_t nn = sizeof names / sizeof names[0];
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		json_t *o = json_object();
+		unsigned char *b;
+		size_t bl;
+		char *text;
+		struct rec_view vw;
+		for (size_t i = 0; i < nn - 4; i++) {
+			json_t *v = eq_value();
+			if (v != NULL)
+				assert_int_equal(json_object_set_new(o, names[i], v), 0);
+		}
+		/* the binary form */
+		assert_int_equal(brec_encode(o, &b, &bl), 0);
+		assert_int_equal(rec_view_of(b, bl, &vw), 0);
+		assert_null(vw.j);
+		eq_check(o, &vw, names, nn);
+		rec_view_done(&vw);
+		free(b);
+		/* the JSON text of an older version */
+		text = json_dumps(o, JSON_COMPACT);
+		assert_non_null(text);
+		assert_int_equal(rec_view_of(text, strlen(text), &vw), 0);
+		assert_non_null(vw.j);
+		eq_check(o, &vw, names, nn);
+		rec_view_done(&vw);
+		free(text);
+		json_decref(o);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_shared),      cmocka_unit_test(test_forms),
 	    cmocka_unit_test(test_bad_records), cmocka_unit_test(test_jx_text),
-	    cmocka_unit_test(test_cred_meta),
+	    cmocka_unit_test(test_cred_meta),   cmocka_unit_test(test_view_equivalence),
 	};
 	if (sodium_init() < 0)
 		return 1;
