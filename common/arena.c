@@ -73,16 +73,18 @@ struct arena *arena_new(size_t first)
 	return a;
 }
 
-/* n bytes from c, or NULL when they do not fit (a->mu held). */
+/* n bytes from c, or NULL when they do not fit (a->mu held). A block of
+ * 0 bytes takes one all the same: it is distinct from the next block, and
+ * arena_owns (which req_post_clear asks before it frees) counts it in. */
 static void *take(struct chunk *c, size_t n)
 {
-	size_t off = ROUND(c->used);
+	size_t off = ROUND(c->used), room = n ? n : 1;
 	unsigned char *p;
 
-	if (off > c->cap || c->cap - off < n + ARENA_REDZONE)
+	if (off > c->cap || c->cap - off < room + ARENA_REDZONE)
 		return NULL;
 	p = DATA(c) + off;
-	c->used = off + n + ARENA_REDZONE;
+	c->used = off + room + ARENA_REDZONE;
 	UNPOISON(p, n);
 	return p;
 }
@@ -97,7 +99,7 @@ void *arena_alloc(struct arena *a, size_t n)
 		return NULL;
 	pthread_mutex_lock(&a->mu);
 	if ((p = take(a->cur, n)) == NULL) {
-		cap = ROUND(n + ARENA_REDZONE);
+		cap = ROUND((n ? n : 1) + ARENA_REDZONE);
 		if (cap < a->grow)
 			cap = a->grow;
 		if ((c = malloc(CHUNK_HDR + cap)) != NULL) {

@@ -44,7 +44,8 @@ struct arena;
  * least `first` bytes (0: ARENA_FIRST). NULL when out of memory. */
 struct arena *arena_new(size_t first);
 
-/* n bytes (n may be 0), aligned to ARENA_ALIGN, from the current chunk or
+/* n bytes (n may be 0: a block of its own all the same, which arena_owns
+ * counts in), aligned to ARENA_ALIGN, from the current chunk or
  * a new one (at least n, at least the first chunk's size). Not zeroed.
  * NULL when out of memory or n is too large to be held with the chunk's
  * own header (no size wraps around). */

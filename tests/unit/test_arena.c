@@ -257,6 +257,33 @@ static void test_overflow(void **state)
 	arena_unref(NULL);
 }
 
+/* A block of 0 bytes is still one the arena handed out: req_post_clear
+ * (vault/req.c) asks arena_owns whether a block is the arena's (wiped in
+ * place) or malloc's (wiped and freed), so a 0-byte block at the end of a
+ * chunk that arena_owns disowned would be passed to free(). */
+static void test_zero_size(void **state)
+{
+	struct arena *a = arena_new(0);
+	unsigned char *p, *q;
+
+	(void)state;
+	assert_non_null(a);
+	p = arena_alloc(a, 0);
+	assert_non_null(p);
+	assert_true(arena_owns(a, p));
+	q = arena_alloc(a, 0);
+	assert_non_null(q);
+	assert_true(q != p); /* distinct blocks */
+	assert_true(arena_owns(a, q));
+	/* at the end of a later chunk too */
+	assert_non_null(arena_alloc(a, 3 * ARENA_FIRST));
+	p = arena_alloc(a, 0);
+	assert_non_null(p);
+	assert_true(arena_owns(a, p));
+	arena_unref(a);
+	assert_int_equal(seen_nonzero, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +293,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wipe_now, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_size, setup, teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;
