@@ -101,7 +101,7 @@ def give_up(v, w):
     c = v.conn()
     c.request("GET", secret_path(w), headers={"Authorization": "Bearer " + w.agent.token,
                                               "X-Session-Id": w.sid})
-    time.sleep(0.3)  # the server has it (parked behind the stall)
+    time.sleep(1.0)  # the server has it (parked behind the stall)
     c.close()
 
 
@@ -169,7 +169,7 @@ with v:
     stall.__enter__()
     clear = threading.Timer(BOUND + 2.0, stall.clear)
     x, res = in_thread(c.read_secret, w)
-    time.sleep(0.5)
+    time.sleep(1.5)  # the read has reached the writer (a slow machine, a sanitizer build)
     clear.start()
     rc = v.stop(timeout=60)
     clear.cancel()
