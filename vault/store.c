@@ -1060,14 +1060,10 @@ static void unqueue(struct store *s, struct op *o)
 		s->tail = prev;
 }
 
-/* A new queued-to-be op (calloc'd), or NULL. */
-static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, unsigned flags,
-                         store_done_fn done, void *ctx)
+/* o (zeroed) as a queued-to-be op. */
+static void op_init(struct op *o, store_op_fn fn, void *arg, store_release_fn release,
+                    unsigned flags, store_done_fn done, void *ctx)
 {
-	struct op *o = calloc(1, sizeof *o);
-
-	if (o == NULL)
-		return NULL;
 	o->fn = fn;
 	o->arg = arg;
 	o->release = release;
@@ -1075,6 +1071,16 @@ static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, un
 	o->done = done;
 	o->ctx = ctx;
 	o->state = OP_QUEUED;
+}
+
+/* A new queued-to-be op (calloc'd), or NULL. */
+static struct op *op_new(store_op_fn fn, void *arg, store_release_fn release, unsigned flags,
+                         store_done_fn done, void *ctx)
+{
+	struct op *o = calloc(1, sizeof *o);
+
+	if (o != NULL)
+		op_init(o, fn, arg, release, flags, done, ctx);
 	return o;
 }
 
@@ -1190,12 +1196,7 @@ int store_submit_async_in(struct store *s, void *mem, void (*put)(void *), void 
 	if (mem == NULL || put == NULL || release == NULL || done == NULL)
 		return STORE_ERROR;
 	memset(o, 0, sizeof *o);
-	o->fn = fn;
-	o->arg = arg;
-	o->release = release;
-	o->done = done;
-	o->ctx = ctx;
-	o->state = OP_QUEUED;
+	op_init(o, fn, arg, release, 0, done, ctx);
 	o->put = put;
 	o->put_ctx = put_ctx;
 	if (enqueue(s, o) != STORE_OK)
