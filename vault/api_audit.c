@@ -11,6 +11,7 @@
 #include "api.h"
 #include "apilimits.h"
 #include "audit.h"
+#include "authz.h"
 #include "audit_read.h"
 #include "auditlog.h"
 #include "log.h"
@@ -149,6 +150,8 @@ static int listing_build(struct store_txn *t, void *arg)
 
 	if (l == NULL || r->post_reclen != sizeof *l)
 		return STORE_ERROR;
+	if ((rc = authz_recheck(r, t, 0)) != 0)
+		return rc;
 	if ((arr = json_array()) == NULL)
 		return STORE_ERROR;
 	switch (l->kind) {
@@ -173,7 +176,10 @@ static int listing_build(struct store_txn *t, void *arg)
 
 static int listing_post(struct req *r)
 {
-	int rc = store_read(r->v->store, listing_build, r);
+	int rc;
+
+	AUTHZ_LISTING_PAUSE();
+	rc = store_read(r->v->store, listing_build, r);
 
 	if (rc < 0) {
 		log_msg("request %s: cannot read the audit listing (%d)", r->request_id, rc);

@@ -11,6 +11,7 @@
 #include "page.h"
 #include "apilimits.h"
 #include "audit.h"
+#include "authz.h"
 #include "creds.h"
 #include "crypto.h"
 #include "license.h"
@@ -489,6 +490,10 @@ static int cred_list_build(struct store_txn *t, void *arg)
 	json_t *body;
 	int rc;
 
+	/* a reassignment or suspension committed since the decision: the list
+	 * never shows a state in which the caller would have been refused */
+	if ((rc = authz_recheck(r, t, 1)) != 0)
+		return rc;
 	if ((rc = page_init(r, &w.pg)) != 0)
 		return rc;
 	if ((w.arr = json_array()) == NULL)
@@ -517,7 +522,10 @@ static int cred_list_build(struct store_txn *t, void *arg)
  * its allow event is already committed; the log names the request. */
 static int cred_list_post(struct req *r)
 {
-	int rc = store_read(r->v->store, cred_list_build, r);
+	int rc;
+
+	AUTHZ_LISTING_PAUSE();
+	rc = store_read(r->v->store, cred_list_build, r);
 
 	if (rc < 0) {
 		log_msg("request %s: cannot read the credential list (%d)", r->request_id, rc);

@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "apilimits.h"
+#include "authz.h"
 #include "creds.h"
 #include "crypto.h"
 #include "license.h"
@@ -282,7 +283,8 @@ static int ticket_list_build(struct store_txn *t, void *arg)
 	size_t n;
 	int rc;
 
-	if ((rc = tfilter_parse(r, &f)) != 0 || (rc = page_init(r, &pg)) != 0)
+	if ((rc = authz_recheck(r, t, 0)) != 0 || (rc = tfilter_parse(r, &f)) != 0 ||
+	    (rc = page_init(r, &pg)) != 0)
 		return rc;
 	if ((l.arr = json_array()) == NULL)
 		return STORE_ERROR;
@@ -332,7 +334,10 @@ static int ticket_list_build(struct store_txn *t, void *arg)
  * decision, and the writer does not build it. */
 static int ticket_list_post(struct req *r)
 {
-	int rc = store_read(r->v->store, ticket_list_build, r);
+	int rc;
+
+	AUTHZ_LISTING_PAUSE();
+	rc = store_read(r->v->store, ticket_list_build, r);
 
 	if (rc < 0) {
 		log_msg("request %s: cannot read the ticket list (%d)", r->request_id, rc);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -719,6 +720,53 @@ static int check_session(struct req *r, struct store_txn *t)
 		                "the session's approval covers another credential of this ticket "
 		                "only; this one needs the owner's approval");
 	return 0;
+}
+
+#ifdef RSVAULT_TESTING
+int64_t authz_test_listing_delay_ms;
+
+void authz_test_listing_pause(void)
+{
+	struct timespec ts = {(time_t)(authz_test_listing_delay_ms / 1000),
+	                      (long)(authz_test_listing_delay_ms % 1000) * 1000000L};
+
+	if (authz_test_listing_delay_ms > 0)
+		nanosleep(&ts, NULL);
+}
+#endif
+
+int authz_recheck(struct req *r, struct store_txn *t, int ticket)
+{
+	struct rec_view v;
+	int rc = 0, bad = 0;
+
+	if (r->who.role != ROLE_GUEST) {
+		if ((rc = rec_view_get(t, DB_ACCOUNTS, r->who.id, &v)) == STORE_OK) {
+			bad = rv_true(&v, "suspended");
+			rec_view_done(&v);
+			rc =
+			    bad ? req_fail(r, 403, "account_suspended", "this account is suspended")
+			        : 0;
+		} else if (rc == STORE_NOTFOUND) {
+			rc = req_fail(r, 401, "unauthenticated",
+			              "unknown, revoked or expired token");
+		}
+	}
+	if (rc == 0 && ticket) {
+		if ((rc = rec_view_get(t, DB_TICKETS, r->a_ticket, &v)) == STORE_OK) {
+			bad = !streq(rv_str(&v, "owner"), r->who.id) &&
+			      !(r->who.role == ROLE_AGENT && streq(rv_str(&v, "agent"), r->who.id));
+			rec_view_done(&v);
+			rc = bad ? req_fail(r, 404, "not_found", "no such ticket") : 0;
+		} else if (rc == STORE_NOTFOUND) {
+			rc = req_fail(r, 404, "not_found", "no such ticket");
+		}
+	}
+	if (rc > 0)
+		log_msg("request %s: allowed, then refused (%d) by a change committed before its "
+		        "listing was read",
+		        r->request_id, rc);
+	return rc;
 }
 
 int authz_run(struct req *r, struct store_txn *t)

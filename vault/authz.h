@@ -38,6 +38,28 @@ extern int64_t authz_anon_burst;
  * status with r's error set (or a negative store_err). */
 int authz_run(struct req *r, struct store_txn *t);
 
+/* For a listing read in its own transaction t after the commit of its
+ * allow event (the ticket list, the credential list, the audit
+ * listings): what the gauntlet checked that a change committed in between
+ * can undo, checked again in t. The caller's account still exists and is
+ * not suspended (for a bearer principal), and, with ticket set, the caller
+ * still owns r->a_ticket or is its assigned agent. Returns 0, or the
+ * gauntlet's answer for the state in t (401, 403 account_suspended, 404
+ * not_found; r's error set, logged as a refusal after an allow event), or
+ * a negative store_err. */
+int authz_recheck(struct req *r, struct store_txn *t, int ticket);
+
+/* Called by those listings between the commit and the read. Test builds
+ * pause there for authz_test_listing_delay_ms (RSVAULT_TEST_LIST_DELAY_MS)
+ * so that a test can commit a change in between; otherwise nothing. */
+#ifdef RSVAULT_TESTING
+extern int64_t authz_test_listing_delay_ms;
+void authz_test_listing_pause(void);
+#define AUTHZ_LISTING_PAUSE() authz_test_listing_pause()
+#else
+#define AUTHZ_LISTING_PAUSE() ((void)0)
+#endif
+
 /* Before r is queued for the writer (any thread): when r's address group
  * or all addresses are limited and r carries no valid credential (checked
  * in a read transaction), answer 429 rate_limited with retry_after_s, count

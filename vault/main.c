@@ -593,6 +593,8 @@ static void test_overrides(struct vault *v)
 	if ((s = getenv("RSVAULT_TEST_WEBHOOK_WINDOW_MS")) &&
 	    util_parse_i64(s, 1, WEBHOOK_WINDOW_MS, &n) == 0)
 		webhook_window_ms = n;
+	if ((s = getenv("RSVAULT_TEST_LIST_DELAY_MS")) && util_parse_i64(s, 1, 60000, &n) == 0)
+		authz_test_listing_delay_ms = n;
 	audit_test_fault_dir(v->data_dir);
 }
 #endif
