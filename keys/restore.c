@@ -13,8 +13,9 @@
  *     by group or others (anyone who could write there could replace it);
  *  4. DIR holds no store (data.mdb): a restore never overwrites one; move
  *     the old data directory aside first.
- * Then FILE is read once: copied into DIR under a temporary name (created
- * O_EXCL | O_NOFOLLOW, synced), and the checks run on that copy, the bytes
+ * Then FILE is read once (opened O_NOFOLLOW, checked again on its
+ * descriptor): copied into DIR under a temporary name (created
+ * O_EXCL | O_NOFOLLOW, synced, root's until checked), and the checks run on that copy, the bytes
  * that will be installed: its SHA-256 and size are the manifest's, and it
  * opens as a store whose audit head is the manifest's audit_seq/audit_hash,
  * and every master-key version its wrapped values are under is listed in
@@ -381,23 +382,37 @@ static int check_versions(const char *keys, const uint32_t *versions, size_t nve
 	return rc;
 }
 
-/* Copy src to a new file dst (O_EXCL, 0600), synced; run as root, the
- * copy is given to uid:gid through its descriptor. */
-static int copy_file(const char *src, const char *dst, unsigned uid, unsigned gid)
+/* Copy src to a new file dst (O_EXCL, 0600), synced. src is opened
+ * O_NOFOLLOW | O_NONBLOCK and checked on its descriptor (a regular file
+ * that group and others cannot write): check_backup_dir looked at the
+ * name, but whoever can write the backup's directory can put a link there
+ * after it looked, and this tool, run as root, would copy whatever the
+ * link names (a file only root may read) into the data directory. The
+ * copy stays root's until it has passed its checks (the caller then gives
+ * it away through *outfd, the descriptor of the copy, open on success). */
+static int copy_file(const char *src, const char *dst, int *outfd)
 {
 	char buf[65536];
+	struct stat st;
 	ssize_t n;
 	int in, out, rc = -1;
 
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+	*outfd = -1;
+	if ((in = open(src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
 		return -1;
+	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		warnx("%s was replaced after it was checked (now not a regular file, or writable "
+		      "by group or others); nothing was read from it",
+		      src);
+		close(in);
+		errno = EPERM;
+		return -1;
+	}
 	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
 		close(in);
 		return -1;
 	}
-	if (geteuid() == 0 && fchown(out, (uid_t)uid, (gid_t)gid) != 0)
-		goto done;
 	for (;;) {
 		n = read(in, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
@@ -419,8 +434,10 @@ static int copy_file(const char *src, const char *dst, unsigned uid, unsigned gi
 		rc = -1;
 done:
 	close(in);
-	if (close(out) != 0)
-		rc = -1;
+	if (rc == 0)
+		*outfd = out;
+	else
+		close(out);
 	return rc;
 }
 
@@ -557,7 +574,7 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	struct store *s = NULL;
 	struct stat st;
 	struct keys_owner owner;
-	int created = 0, rc;
+	int created = 0, rc, cfd = -1;
 
 	if (snprintf(dst, sizeof dst, "%s/data.mdb", o->data) >= (int)sizeof dst ||
 	    snprintf(tmp, sizeof tmp, "%s/.data.mdb.restore", o->data) >= (int)sizeof tmp ||
@@ -585,13 +602,22 @@ static int place(const struct rs_opts *o, const struct rs_manifest *m)
 	 * the copy is made O_EXCL below, so a link put there is never followed) */
 	if (lstat(tmp, &st) == 0 && S_ISREG(st.st_mode))
 		unlink(tmp);
-	if (copy_file(o->backup, tmp, owner.uid, owner.gid) != 0) {
+	if (copy_file(o->backup, tmp, &cfd) != 0) {
 		warn("cannot copy %s to %s", o->backup, tmp);
 		if (errno != EEXIST)
 			unlink(tmp);
 		return -1;
 	}
-	if (check_copy(o->backup, o->keys, tmp, m) != 0) {
+	/* run as root, the copy is given to the data directory's owner only
+	 * once it has passed its checks, through its own descriptor */
+	if (check_copy(o->backup, o->keys, tmp, m) != 0 ||
+	    (geteuid() == 0 && fchown(cfd, (uid_t)owner.uid, (gid_t)owner.gid) != 0)) {
+		close(cfd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(cfd) != 0) {
+		warn("%s", tmp);
 		unlink(tmp);
 		return -1;
 	}

@@ -7,6 +7,10 @@
  *       path RSV_SWAP_PATH (as the program names it), RSV_SWAP_FROM is
  *       renamed over it: someone who can write the backup's directory
  *       replaces the file between two reads of it.
+ *   RSV_OWNER_PATH, RSV_OWNER_AT=N
+ *       just before the N-th open of the path RSV_OWNER_PATH, the uid that
+ *       owns it is printed ("[keys_preload] owner of P at open N: UID"):
+ *       who could read a file while the program checks it.
  *   RSV_FAIL_RENAME=SUFFIX
  *       rename() to a path ending in SUFFIX fails with EIO (a crash or a
  *       full disk in the middle of a run of renames).
@@ -23,12 +27,28 @@
 
 static int opens;
 
+static void report_owner(const char *path)
+{
+	static int seen;
+	const char *p = getenv("RSV_OWNER_PATH"), *at = getenv("RSV_OWNER_AT");
+	struct stat st;
+
+	if (p == NULL || at == NULL || path == NULL || strcmp(path, p) != 0)
+		return;
+	if (++seen != atoi(at))
+		return;
+	if (lstat(path, &st) == 0)
+		fprintf(stderr, "[keys_preload] owner of %s at open %d: %u\n", p, seen,
+		        (unsigned)st.st_uid);
+}
+
 static void maybe_swap(const char *path)
 {
 	const char *p = getenv("RSV_SWAP_PATH"), *from = getenv("RSV_SWAP_FROM");
 	const char *at = getenv("RSV_SWAP_AT");
 	static int (*real_rename)(const char *, const char *);
 
+	report_owner(path);
 	if (p == NULL || from == NULL || at == NULL || path == NULL || strcmp(path, p) != 0)
 		return;
 	if (++opens != atoi(at))
