@@ -245,6 +245,64 @@ out:
 	return rc;
 }
 
+/* Parse the manifest at path: a regular file (opened O_NOFOLLOW |
+ * O_NONBLOCK: in the backup's directory, whoever writes there could make
+ * it a link to a root-only file, or a FIFO that never ends) of at most
+ * RS_MANIFEST_MAX bytes. A parse error is reported without jansson's
+ * "near '...'", which quotes the file's bytes: the message must not
+ * show a piece of whatever file the name was made to point to. Returns
+ * the JSON, or NULL (said why). */
+static json_t *load_manifest(const char *path, json_error_t *jerr)
+{
+	char *buf = NULL, *near;
+	struct stat st;
+	size_t have = 0;
+	ssize_t n;
+	json_t *j = NULL;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		warn("%s", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > RS_MANIFEST_MAX) {
+		warnx("%s: not a manifest (not a regular file, or over %d bytes)", path,
+		      RS_MANIFEST_MAX);
+		goto out;
+	}
+	if ((buf = malloc(RS_MANIFEST_MAX + 1)) == NULL) {
+		warnx("out of memory");
+		goto out;
+	}
+	while (have <= RS_MANIFEST_MAX) {
+		n = read(fd, buf + have, RS_MANIFEST_MAX + 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			warn("%s", path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	if (have > RS_MANIFEST_MAX) {
+		warnx("%s: not a manifest (over %d bytes)", path, RS_MANIFEST_MAX);
+		goto out;
+	}
+	j = json_loadb(buf, have, JSON_REJECT_DUPLICATES, jerr);
+	if (j == NULL) {
+		if ((near = strstr(jerr->text, " near ")) != NULL)
+			*near = '\0';
+		warnx("%s: not a manifest: %s (line %d, column %d)", path, jerr->text, jerr->line,
+		      jerr->column);
+	}
+out:
+	free(buf);
+	close(fd);
+	return j;
+}
+
 /* Read and check the manifest's shape and signature. */
 static int read_manifest(const char *path, const char *keys, int accept_retired,
                          struct rs_manifest *m)
@@ -256,11 +314,8 @@ static int read_manifest(const char *path, const char *keys, int accept_retired,
 	size_t i;
 	int rc = -1;
 
-	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (j == NULL) {
-		warnx("%s: not a manifest: %s (line %d)", path, jerr.text, jerr.line);
+	if ((j = load_manifest(path, &jerr)) == NULL)
 		return -1;
-	}
 	sha = jx_str(j, "sha256");
 	hash = jx_str(j, "audit_hash");
 	sig = jx_str(j, "signature");

@@ -66,6 +66,7 @@ def main():
         shutil.copyfile(fa + ".manifest.json", a + ".manifest.json")
         link_swapped(a, fa, keydir, work)
         owner_while_checked(a, keydir, work)
+        manifest_not_a_file(a, keydir, work)
 
 
 def link_swapped(a, fa, keydir, work):
@@ -151,6 +152,50 @@ def owner_while_checked(a, keydir, work):
     dst = os.path.join(data, "data.mdb")
     if not t.ok(p.returncode == 0 and os.path.exists(dst) and os.stat(dst).st_uid == uid,
                 "the backup restores, and data.mdb belongs to the data directory's owner"):
+        t.diag(p.stderr)
+
+
+def manifest_not_a_file(a, keydir, work):
+    mf = a + ".manifest.json"
+    good = mf + ".good"
+    os.rename(mf, good)
+    # a link to a root-only file whose first word is a secret
+    secret = os.path.join(work, "rootonly", "passphrase")
+    with open(secret, "w") as f:
+        f.write("Hunter2SecretWord and more\n")
+    os.chmod(secret, 0o600)
+    os.symlink(secret, mf)
+    data = os.path.join(work, "data-mf1")
+    p = keys_tool("restore", "--backup", a, "--data", data, "--keys", keydir)
+    if not t.ok(p.returncode != 0 and "Hunter" not in p.stderr + p.stdout,
+                "a manifest that is a link to another file: refused, and no piece of "
+                "that file is in the message"):
+        t.diag(p.stderr)
+    os.unlink(mf)
+    # a FIFO nobody writes to: refused at once, not a restore waiting forever
+    os.mkfifo(mf, 0o600)
+    try:
+        p = subprocess.run([binpath("rsvault-keys"), "restore", "--backup", a, "--data",
+                            os.path.join(work, "data-mf2"), "--keys", keydir],
+                           capture_output=True, text=True, timeout=30)
+        t.ok(p.returncode != 0, "a manifest that is a FIFO: refused at once")
+    except subprocess.TimeoutExpired:
+        t.ok(False, "a manifest that is a FIFO: refused at once (it waited 30 s)")
+    os.unlink(mf)
+    # over the bound: refused before it is parsed
+    with open(mf, "w") as f:
+        f.write(" " * (64 * 1024) + "{}")
+    p = keys_tool("restore", "--backup", a, "--data", os.path.join(work, "data-mf3"),
+                  "--keys", keydir)
+    if not t.ok(p.returncode != 0 and "over 65536 bytes" in p.stderr,
+                "a manifest over 64 KiB: refused for its size"):
+        t.diag(p.stderr)
+    os.unlink(mf)
+    os.rename(good, mf)
+    data = os.path.join(work, "data-mf4")
+    give_to_server(data)
+    p = keys_tool("restore", "--backup", a, "--data", data, "--keys", keydir)
+    if not t.ok(p.returncode == 0, "the real manifest back: restored"):
         t.diag(p.stderr)
 
 
