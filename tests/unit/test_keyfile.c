@@ -669,6 +669,85 @@ static void test_secret_no_follow(void **state)
 	t_error_says("master", "No such file");
 }
 
+/* keyfile_shred: a regular file is overwritten with zeros over its whole
+ * size, synced and unlinked; another hard link to it then reads zeros. */
+static void test_shred_regular_and_hard_link(void **state)
+{
+	unsigned char buf[200], back[300];
+	size_t i;
+
+	(void)state;
+	memset(buf, 0xA5, sizeof buf);
+	t_put("master", buf, sizeof buf);
+	assert_int_equal(link(t_path("master"), t_path("exists")), 0);
+	assert_int_equal(keyfile_shred(t_path("master")), 0);
+	assert_int_equal(access(t_path("master"), F_OK), -1);
+	assert_int_equal(t_get("exists", back, sizeof back), sizeof buf);
+	for (i = 0; i < sizeof buf; i++)
+		assert_int_equal(back[i], 0);
+}
+
+/* A symlink is never followed: refused (ELOOP), link and target kept as
+ * they were. */
+static void test_shred_symlink(void **state)
+{
+	unsigned char buf[64], back[64];
+
+	(void)state;
+	memset(buf, 0x5A, sizeof buf);
+	t_put("target", buf, sizeof buf);
+	assert_int_equal(symlink(t_path("target"), t_path("link")), 0);
+	errno = 0;
+	assert_int_equal(keyfile_shred(t_path("link")), -1);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(t_get("target", back, sizeof back), sizeof buf);
+	assert_memory_equal(back, buf, sizeof buf);
+	assert_int_equal(access(t_path("link"), F_OK), 0);
+}
+
+/* A FIFO (nobody reading) and a directory are refused at once, kept. */
+static void test_shred_not_regular(void **state)
+{
+	(void)state;
+	assert_int_equal(mkfifo(t_path("fifo"), 0600), 0);
+	assert_int_equal(keyfile_shred(t_path("fifo")), -1);
+	assert_int_equal(access(t_path("fifo"), F_OK), 0);
+	assert_int_equal(mkdir(t_path("subdir"), 0700), 0);
+	assert_int_equal(keyfile_shred(t_path("subdir")), -1);
+	assert_int_equal(access(t_path("subdir"), F_OK), 0);
+}
+
+/* KEYFILE_SHRED_MAX bytes: overwritten and removed; one byte more:
+ * refused (EINVAL), nothing written, the file kept. */
+static void test_shred_size_bound(void **state)
+{
+	unsigned char tail = 0;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	fd = open(t_path("bad"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "K", 1, KEYFILE_SHRED_MAX), 1); /* MAX + 1 bytes */
+	assert_int_equal(close(fd), 0);
+	errno = 0;
+	assert_int_equal(keyfile_shred(t_path("bad")), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(stat(t_path("bad"), &st), 0);
+	assert_int_equal(st.st_size, KEYFILE_SHRED_MAX + 1);
+	fd = open(t_path("bad"), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &tail, 1, KEYFILE_SHRED_MAX), 1);
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(tail, 'K');
+	assert_int_equal(truncate(t_path("bad"), KEYFILE_SHRED_MAX), 0);
+	assert_int_equal(link(t_path("bad"), t_path("exists")), 0);
+	assert_int_equal(keyfile_shred(t_path("bad")), 0);
+	assert_int_equal(access(t_path("bad"), F_OK), -1);
+	assert_int_equal(stat(t_path("exists"), &st), 0);
+	assert_int_equal(st.st_size, KEYFILE_SHRED_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -693,6 +772,10 @@ int main(void)
 	    cmocka_unit_test_setup(test_secret_directory, t_clean),
 	    cmocka_unit_test_setup(test_secret_owner, t_clean),
 	    cmocka_unit_test_setup(test_secret_no_follow, t_clean),
+	    cmocka_unit_test_setup(test_shred_regular_and_hard_link, t_clean),
+	    cmocka_unit_test_setup(test_shred_symlink, t_clean),
+	    cmocka_unit_test_setup(test_shred_not_regular, t_clean),
+	    cmocka_unit_test_setup(test_shred_size_bound, t_clean),
 	};
 
 	return cmocka_run_group_tests(tests, t_setup, t_teardown);
