@@ -377,6 +377,8 @@ int keys_retire_audit(int argc, char **argv)
 		warn("%s", cur);
 		return 1;
 	}
+	/* every old name is checked before any is touched: a refusal removes
+	 * nothing (as it says), not the versions before the one refused */
 	for (int i = 1; i < v; i++) {
 		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
 			return 1;
@@ -390,6 +392,12 @@ int keys_retire_audit(int argc, char **argv)
 			      old);
 			return 1;
 		}
+	}
+	for (int i = 1; i < v; i++) {
+		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
+			return 1;
+		if (e == 0)
+			continue;
 		/* its bytes are overwritten with zeros and synced before the name
 		 * goes, so no other link to it and no later reader of the freed
 		 * blocks finds the key (docs/keys.md says where this falls short) */
