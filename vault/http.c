@@ -155,7 +155,18 @@ struct conn {
 	struct MHD_Connection *con;
 	struct dispatch_wait dw;
 	int parked; /* 1 from the suspension until dispatch_finish/drop */
+	/* Our answer went to MHD_queue_response. Once the daemon is stopping,
+	 * that call returns MHD_YES without queueing anything, and the access
+	 * handler may be called again for the same request: it must not run
+	 * the request a second time (its URI and job are gone by then). */
+	int answered;
 };
+
+#ifdef RSVAULT_TESTING
+/* Test builds: a pause before a resumed request's answer is queued
+ * (RSVAULT_TEST_RESUME_DELAY_MS), so that a stop can overtake it. */
+static int64_t resume_delay_ms;
+#endif
 
 static void free_body(void *cls)
 {
@@ -656,13 +667,25 @@ static enum MHD_Result answer(struct http *h, struct MHD_Connection *con, struct
 		/* resumed: the verdict is in c->dw */
 		if (c->dw.job != NULL)
 			dispatch_finish(&c->r, &c->dw);
-		unpark(h, c);
+#ifdef RSVAULT_TESTING
+		if (resume_delay_ms > 0) {
+			struct timespec ts = {(time_t)(resume_delay_ms / 1000),
+			                      (long)(resume_delay_ms % 1000) * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+#endif
 		ret = queue_json(con, c, NULL) == MHD_YES ? MHD_YES : MHD_NO;
+		c->answered = 1;
+		/* only now: http_stop waits for the parked count to reach 0
+		 * and then stops the daemons, which would swallow an answer
+		 * not yet queued */
+		unpark(h, c);
 	} else {
 		conns_busy(h->conns, s);
 		ret = respond(con, c);
 		if (c->parked)
 			return ret; /* no deadline while the writer has it */
+		c->answered = 1;
 	}
 	conns_sending(h->conns, s);
 	return ret;
@@ -682,6 +705,7 @@ static enum MHD_Result answer_page(struct http *h, struct MHD_Connection *con, s
 	c->r.status = 200;
 	conns_busy(h->conns, s);
 	ret = pages_queue(con, f, c->r.request_id);
+	c->answered = 1;
 	conns_sending(h->conns, s);
 	return ret;
 }
@@ -724,6 +748,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *con, const ch
 	(void)version;
 	if (c == NULL)
 		return MHD_NO;
+	if (c->answered && *size == 0)
+		return MHD_NO; /* answered already (a stop may have swallowed it): close */
 	if (c->parked)
 		return answer(h, con, c);
 	if (!c->headers_seen && !method_ok(method)) {
@@ -1002,6 +1028,9 @@ static void limits(const struct vault *v, struct conns_config *cc)
 			cc->head_ms = n;
 		if ((s = getenv("RSVAULT_TEST_BODY_MS")) && util_parse_i64(s, 1, 600000, &n) == 0)
 			cc->body_ms = n;
+		if ((s = getenv("RSVAULT_TEST_RESUME_DELAY_MS")) &&
+		    util_parse_i64(s, 1, 60000, &n) == 0)
+			resume_delay_ms = n;
 	}
 #endif
 }

@@ -18,7 +18,12 @@ blocks while its control file exists) and a short time bound
 - a secret read still queued when the writer takes nothing (fault-stall):
   answered 503 at the bound by the store's watcher, which releases it;
 - a stop (SIGTERM) with a secret read in a stalled commit: the server
-  waits for the disk and exits 0.
+  waits for the disk and exits 0. Every resumed request's answer is
+  queued 0.5 s late here (RSVAULT_TEST_RESUME_DELAY_MS), so a stop that
+  went on before the answer was queued would stop the daemon under it:
+  libmicrohttpd then drops the answer and calls the handler again for a
+  request whose URI and job are gone (a null dereference, seen once in
+  CI without the delay).
 
 After each, the server serves the same secret again. A use of the arena
 after its last reference, or a reference never dropped (an arena never
@@ -53,7 +58,11 @@ def faulty_vault():
     env = {"LD_PRELOAD": SO, "RSVAULT_FAULT_DIR": data,
            # the shim is loaded before the sanitizer runtime
            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-           "RSVAULT_TEST_QUEUE_TIMEOUT_MS": str(int(BOUND * 1000))}
+           "RSVAULT_TEST_QUEUE_TIMEOUT_MS": str(int(BOUND * 1000)),
+           # a resumed request's answer is queued 0.5 s late, so that a
+           # stop that does not wait for it stops the daemon first (the
+           # answer is then swallowed and the handler called again)
+           "RSVAULT_TEST_RESUME_DELAY_MS": "500"}
     return Vault(env=env, workdir=d)
 
 
