@@ -105,7 +105,16 @@ struct rs_manifest {
 	uint64_t bytes;
 	uint32_t versions[RS_VERSIONS_MAX];
 	size_t nversions;
+	int64_t time_ms;   /* "time": when the manifest was written (not signed) */
+	int64_t signed_ms; /* the time of the copy's last audit event (signed), once read */
 };
+
+/* How much later than the copy's last audit event its manifest may say it
+ * was written: the copy of a large store takes a while, and events may
+ * follow the store.backup event before the copy begins. */
+#define RS_TIME_SLACK_MS (60LL * 60 * 1000)
+/* How much earlier (clocks are not exact). */
+#define RS_TIME_SKEW_MS (5LL * 60 * 1000)
 
 static int rs_parse(int argc, char **argv, struct rs_opts *o)
 {
@@ -323,9 +332,10 @@ static int read_manifest(const char *path, const char *keys, int accept_retired,
 	bytes = jx_int(j, "bytes", -1);
 	vers = json_object_get(j, "master_versions");
 	if (!is_hex64(sha) || !is_hex64(hash) || sig == NULL || seq < 1 || bytes < 1 ||
-	    !json_is_array(vers) || json_array_size(vers) > RS_VERSIONS_MAX) {
+	    !json_is_array(vers) || json_array_size(vers) > RS_VERSIONS_MAX ||
+	    util_parse_time(jx_str(j, "time"), &m->time_ms) != 0) {
 		warnx("%s: a field is missing or malformed (sha256, audit_seq, audit_hash, bytes, "
-		      "master_versions, signature)",
+		      "master_versions, time, signature)",
 		      path);
 		goto out;
 	}
@@ -389,6 +399,7 @@ struct head {
 	struct wrapped_count wc[WRAPPED_VERSIONS_MAX];
 	size_t nwc;
 	uint64_t malformed;
+	int64_t last_ms; /* the time of the event at seq */
 };
 
 /* The copy's audit head, and the master-key versions its wrapped values
@@ -399,7 +410,20 @@ static int read_head(struct store_txn *t, void *arg)
 	struct head *h = arg;
 	int rc;
 
+	json_t *arr;
+	uint64_t next = 0;
+
 	if ((rc = audit_read_head(t, &h->seq, h->hash)) != STORE_OK)
+		return rc;
+	if (h->seq < 1 || (arr = json_array()) == NULL)
+		return STORE_ERROR;
+	rc = audit_read_events(t, (int64_t)h->seq - 1, 1, 1, NULL, NULL, arr, &next, h->seq);
+	if (rc == STORE_OK &&
+	    (json_array_size(arr) != 1 ||
+	     util_parse_time(jx_str(json_array_get(arr, 0), "time"), &h->last_ms) != 0))
+		rc = STORE_ERROR;
+	json_decref(arr);
+	if (rc != STORE_OK)
 		return rc;
 	return wrapped_count(t, h->wc, WRAPPED_VERSIONS_MAX, &h->nwc, &h->malformed);
 }
@@ -562,8 +586,7 @@ static int check_backup_dir(const char *path)
  * master-key versions its wrapped values are under are all in the
  * manifest's master_versions and in keys. What is checked is what is
  * installed: the backup file is read once, by the copy. */
-static int check_copy(const char *backup, const char *keys, const char *tmp,
-                      const struct rs_manifest *m)
+static int check_copy(const char *backup, const char *keys, const char *tmp, struct rs_manifest *m)
 {
 	struct head *hp = calloc(1, sizeof *hp);
 	char sha[65], hhex[65];
@@ -596,6 +619,23 @@ static int check_copy(const char *backup, const char *keys, const char *tmp,
 		      backup, (unsigned long long)hp->seq, (unsigned long long)m->audit_seq);
 		goto out;
 	}
+	/* Nor is the manifest's time: the signed copy's last audit event says
+	 * when the backup was made. A manifest moved to a newer backup's name
+	 * with its time changed (to have an older state restored as the newest
+	 * one) shows here. */
+	if (m->time_ms < hp->last_ms - RS_TIME_SKEW_MS ||
+	    m->time_ms > hp->last_ms + RS_TIME_SLACK_MS) {
+		char got[UTIL_TIME_LEN], said[UTIL_TIME_LEN];
+		if (util_format_time(hp->last_ms, got) != 0 ||
+		    util_format_time(m->time_ms, said) != 0)
+			snprintf(got, sizeof got, "?");
+		warnx("%s: its audit log ends at an event of %s, but its manifest says it was "
+		      "made at %s: the manifest was changed (its time is not covered by its "
+		      "signature; the file is)",
+		      backup, got, said);
+		goto out;
+	}
+	m->signed_ms = hp->last_ms;
 	/* master_versions is not covered by the signature (SPEC 8.5 fixes the
 	 * signed bytes): the versions the copy needs are read from the copy,
 	 * whose bytes the signed SHA-256 covers, and a manifest that leaves
@@ -622,7 +662,7 @@ out:
 	return rc;
 }
 
-static int place(const struct rs_opts *o, const struct rs_manifest *m)
+static int place(const struct rs_opts *o, struct rs_manifest *m)
 {
 	char dst[RS_PATH_MAX], tmp[RS_PATH_MAX], lock[RS_PATH_MAX];
 	struct note n;
@@ -757,8 +797,14 @@ int keys_restore(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return 1;
-	printf("restored %s into %s; audit log up to %llu:%s\n", o.backup, o.data,
-	       (unsigned long long)m.audit_seq, m.audit_hash);
+	{
+		char when[UTIL_TIME_LEN];
+		if (util_format_time(m.signed_ms, when) != 0)
+			snprintf(when, sizeof when, "?");
+		printf("restored %s into %s; audit log up to %llu:%s, its last event at %s (the "
+		       "state the store had then)\n",
+		       o.backup, o.data, (unsigned long long)m.audit_seq, m.audit_hash, when);
+	}
 	fprintf(stderr,
 	        "rsvault-keys: at its next start the server records store.restore, revokes "
 	        "every link and receipt and ends every session. Pins taken after seq %llu no "

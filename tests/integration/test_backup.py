@@ -13,9 +13,11 @@ against a pin taken before the backup); every credential whose upload was
 acknowledged before the backup was asked for decrypts; the session open at
 backup time is ended, the link and receipt made before it are revoked. A
 server without --backup-dir answers 409, a non-admin 403. TAP on stdout."""
+import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
 from rsvtest import RUN_AS, TAP, Vault, binpath, give_to_server, make_keys, tmpdir  # noqa: E402
-from rsvcore import Core, all_events, expect, guarded, uid  # noqa: E402
+from rsvcore import Core, all_events, expect, guarded, parse_time, uid  # noqa: E402
 
 t = TAP()
 LOAD_THREADS = 3
@@ -249,6 +251,29 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
          "master_versions changed to leave out a version the copy needs (and the keys "
          "lack): refused from the copy's own contents, nothing restored (%s)"
          % p.stderr.strip()[-200:])
+    # the manifest's time is not signed either: an older backup put at a
+    # newer one's name with its time changed is caught from the copy's own
+    # last audit event (signed); a time a few minutes off is accepted
+    data4 = os.path.join(tmpdir("rt"), "data")
+    give_to_server(data4)
+    t0 = parse_time(m["time"])
+    later = datetime.datetime.fromtimestamp(t0 + 3 * 86400, datetime.timezone.utc)
+    bad = tampered_manifest(f, m, "time", later.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    p = restore(bad, data4, keys2)
+    t.ok(p.returncode != 0 and "manifest was changed" in p.stderr and
+         "time is not covered" in p.stderr and
+         not os.path.exists(os.path.join(data4, "data.mdb")),
+         "the manifest's time moved 3 days later: refused from the copy's last event, "
+         "nothing restored (%s)" % p.stderr.strip()[-160:])
+    earlier = datetime.datetime.fromtimestamp(t0 - 86400, datetime.timezone.utc)
+    bad = tampered_manifest(f, m, "time", earlier.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    p = restore(bad, data4, keys2)
+    t.ok(p.returncode != 0 and "manifest was changed" in p.stderr,
+         "the manifest's time a day before the copy's last event: refused")
+    bad = tampered_manifest(f, m, "time", "yesterday")
+    p = restore(bad, data4, keys2)
+    t.ok(p.returncode != 0 and "time" in p.stderr, "a manifest time that is not a time: refused")
+    t.ok(not os.path.exists(os.path.join(data4, "data.mdb")), "those refusals wrote nothing")
     # the manifest as written, with the same keys: refused too (version 1 needed)
     p = restore(f, data3, keys3)
     t.ok(p.returncode != 0 and "master-key version 1" in p.stderr and
@@ -258,6 +283,10 @@ def check_restore(f, m, bdir, w2, admin_tok, evs, before, after, agent_tok, aud_
 
     p = restore(f, data2, keys2)
     t.eq(p.returncode, 0, "rsvault-keys restore into a new directory")
+    said = re.search(r"its last event at (\S+)", p.stdout)
+    t.ok(said is not None and abs(parse_time(said.group(1)) - parse_time(m["time"])) < 300,
+         "restore names the time of the copy's last audit event, close to the manifest's "
+         "(%s; manifest %s)" % (said.group(1) if said else p.stdout.strip(), m["time"]))
     if p.returncode != 0:
         t.diag(p.stderr)
         return
