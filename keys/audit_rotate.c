@@ -82,6 +82,15 @@ static int ar_exists(const char *path)
 	return -1;
 }
 
+/* The path of audit-N.key into out: 1 when it exists, 0 when not, -1
+ * when that cannot be told (said). */
+static int ar_old_key(char *out, const struct ar *a, int version)
+{
+	if (ar_path(out, a, "key", version))
+		return -1;
+	return ar_exists(out);
+}
+
 static int ar_parse(int argc, char **argv, struct ar *a)
 {
 	const char *dir = NULL;
@@ -380,7 +389,7 @@ int keys_retire_audit(int argc, char **argv)
 	/* every old name is checked before any is touched: a refusal removes
 	 * nothing (as it says), not the versions before the one refused */
 	for (int i = 1; i < v; i++) {
-		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
+		if ((e = ar_old_key(old, &a, i)) < 0)
 			return 1;
 		if (e == 0)
 			continue;
@@ -394,7 +403,7 @@ int keys_retire_audit(int argc, char **argv)
 		}
 	}
 	for (int i = 1; i < v; i++) {
-		if (ar_path(old, &a, "key", i) || (e = ar_exists(old)) < 0)
+		if ((e = ar_old_key(old, &a, i)) < 0)
 			return 1;
 		if (e == 0)
 			continue;
