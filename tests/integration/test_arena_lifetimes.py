@@ -36,15 +36,12 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, TAP, Vault, give_to_server, tmpdir  # noqa: E402
+from rsvtest import TAP, Vault, give_to_server, tmpdir  # noqa: E402
+from rsvshim import Fault, preload_env, shim  # noqa: E402
 from rsvcore import Core  # noqa: E402
 
 t = TAP()
-SO = os.environ.get("RSVAULT_FAULT_SO") or os.path.join(os.path.dirname(BIN), "tests",
-                                                         "fault_preload.so")
-if not os.path.exists(SO):
-    t.ok(False, "the fault shim exists at %s (make unit-tests builds it)" % SO)
-    t.done()
+SO = shim(t, "fault")
 
 BOUND = 3.0  # s: RSVAULT_TEST_QUEUE_TIMEOUT_MS
 SLACK = 4.0
@@ -54,34 +51,13 @@ def faulty_vault():
     d = tmpdir("arena")
     data = os.path.join(d, "data")
     give_to_server(data)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    env = {"LD_PRELOAD": SO, "RSVAULT_FAULT_DIR": data,
-           # the shim is loaded before the sanitizer runtime
-           "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-           "RSVAULT_TEST_QUEUE_TIMEOUT_MS": str(int(BOUND * 1000)),
-           # a resumed request's answer is queued 0.5 s late, so that a
-           # stop that does not wait for it stops the daemon first (the
-           # answer is then swallowed and the handler called again)
-           "RSVAULT_TEST_RESUME_DELAY_MS": "500"}
+    # a resumed request's answer is queued 0.5 s late, so that a stop
+    # that does not wait for it stops the daemon first (the answer is
+    # then swallowed and the handler called again)
+    env = preload_env(SO, RSVAULT_FAULT_DIR=data,
+                      RSVAULT_TEST_QUEUE_TIMEOUT_MS=str(int(BOUND * 1000)),
+                      RSVAULT_TEST_RESUME_DELAY_MS="500")
     return Vault(env=env, workdir=d)
-
-
-class Fault:
-    """While the block runs, the control file `name` exists."""
-
-    def __init__(self, v, name):
-        self.path = os.path.join(v.data, name)
-
-    def __enter__(self):
-        open(self.path, "w").close()
-        return self
-
-    def __exit__(self, *exc):
-        self.clear()
-
-    def clear(self):
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 def rid(r):

@@ -28,15 +28,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
+from rsvtest import TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
+from rsvshim import preload_env, shim  # noqa: E402
 from rsvcore import Core, all_events  # noqa: E402
 
 t = TAP()
-SO = os.environ.get("RSVAULT_FAULT_SO") or os.path.join(os.path.dirname(BIN), "tests",
-                                                         "fault_preload.so")
-if not os.path.exists(SO):
-    t.ok(False, "the fault shim exists at %s (make unit-tests builds it)" % SO)
-    t.done()
+SO = shim(t, "fault")
 
 BOUND = 5.0  # s: RSVAULT_TEST_QUEUE_TIMEOUT_MS
 
@@ -48,10 +45,8 @@ def vault_with_shim():
     logp = os.path.join(d, "disk.log")
     open(logp, "w").close()
     os.chmod(logp, 0o666)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    env = {"LD_PRELOAD": SO, "RSVAULT_FAULT_DIR": data, "RSVAULT_FAULT_LOG": logp,
-           "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-           "RSVAULT_TEST_QUEUE_TIMEOUT_MS": str(int(BOUND * 1000))}
+    env = preload_env(SO, RSVAULT_FAULT_DIR=data, RSVAULT_FAULT_LOG=logp,
+                      RSVAULT_TEST_QUEUE_TIMEOUT_MS=str(int(BOUND * 1000)))
     v = Vault(env=env, workdir=d)
     v.disklog = logp
     return v

@@ -19,47 +19,23 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
+from rsvtest import TAP, Vault, binpath, tmpdir, give_to_server  # noqa: E402
+from rsvshim import Fault, preload_env, shim  # noqa: E402
 from rsvcore import Core, all_events  # noqa: E402
 
 t = TAP()
 BOUND = 3.0  # s: RSVAULT_TEST_QUEUE_TIMEOUT_MS
 SLACK = 1.0  # s: what the answer may take beyond the bound
-SO = os.environ.get("RSVAULT_FAULT_SO") or os.path.join(os.path.dirname(BIN), "tests",
-                                                         "fault_preload.so")
-if not os.path.exists(SO):
-    t.ok(False, "the fault shim exists at %s (make unit-tests builds it)" % SO)
-    t.done()
+SO = shim(t, "fault")
 
 
 def faulty_vault(extra_args=()):
     d = tmpdir("faults")
     data = os.path.join(d, "data")
     give_to_server(data)
-    asan = os.environ.get("ASAN_OPTIONS", "")
-    env = {"LD_PRELOAD": SO, "RSVAULT_FAULT_DIR": data,
-           # the shim is loaded before the sanitizer runtime
-           "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-           "RSVAULT_TEST_QUEUE_TIMEOUT_MS": str(int(BOUND * 1000))}
+    env = preload_env(SO, RSVAULT_FAULT_DIR=data,
+                      RSVAULT_TEST_QUEUE_TIMEOUT_MS=str(int(BOUND * 1000)))
     return Vault(extra_args=extra_args, env=env, workdir=d)
-
-
-class Fault:
-    """While the block runs, the control file `name` exists."""
-
-    def __init__(self, v, name):
-        self.path = os.path.join(v.data, name)
-
-    def __enter__(self):
-        open(self.path, "w").close()
-        return self
-
-    def __exit__(self, *exc):
-        self.clear()
-
-    def clear(self):
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 def timed(fn, *a, **kw):

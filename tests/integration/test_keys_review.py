@@ -26,24 +26,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, TAP, Vault, binpath, give_to_server, make_keys, server_user_args, tmpdir  # noqa: E402,E501
+from rsvtest import TAP, Vault, binpath, give_to_server, make_keys, server_user_args, tmpdir  # noqa: E402,E501
+from rsvshim import preload_env, shim  # noqa: E402
 from rsvcore import guarded, mdb_dump  # noqa: E402
 
 t = TAP()
-SO = os.environ.get("RSVAULT_KEYS_SO") or os.path.join(os.path.dirname(BIN), "tests",
-                                                        "keys_preload.so")
-if not os.path.exists(SO):
-    t.ok(False, "the shim exists at %s (make unit-tests builds it)" % SO)
-    t.done()
+SO = shim(t, "keys")
 
 
 def shim_env(**kw):
-    env = dict(os.environ, LD_PRELOAD=SO)
-    asan = env.get("ASAN_OPTIONS", "")
-    # the shim is loaded before the sanitizer runtime
-    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
-    env.update(kw)
-    return env
+    return preload_env(SO, os.environ, **kw)
 
 
 def keys_tool(*args, stdin=None, env=None):

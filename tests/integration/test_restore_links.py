@@ -27,22 +27,15 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from rsvtest import BIN, RUN_AS, TAP, Vault, binpath, give_to_server, tmpdir  # noqa: E402
+from rsvtest import RUN_AS, TAP, Vault, binpath, give_to_server, tmpdir  # noqa: E402
+from rsvshim import preload_env, shim  # noqa: E402
 
 t = TAP()
-SO = os.environ.get("RSVAULT_KEYS_SO") or os.path.join(os.path.dirname(BIN), "tests",
-                                                        "keys_preload.so")
-if not os.path.exists(SO):
-    t.ok(False, "the shim exists at %s (make unit-tests builds it)" % SO)
-    t.done()
+SO = shim(t, "keys")
 
 
 def shim_env(**kw):
-    env = dict(os.environ, LD_PRELOAD=SO)
-    asan = env.get("ASAN_OPTIONS", "")
-    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
-    env.update(kw)
-    return env
+    return preload_env(SO, os.environ, **kw)
 
 
 def keys_tool(*args, env=None):
